@@ -1,0 +1,453 @@
+package matcher
+
+import (
+	"bytes"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Encoded runs are found by cheap scans (an 8-bytes-at-a-time class test
+// for base64, IndexByte for '%', '\\' and NUL) and only those runs are
+// decoded and scanned again, recursively, up to maxDepth.
+
+// b64val maps both the standard and the URL-safe alphabet to 6-bit values;
+// 0xff marks other bytes.
+var b64val = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	const std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := 0; i < len(std); i++ {
+		t[std[i]] = byte(i)
+	}
+	t['-'] = 62
+	t['_'] = 63
+	return t
+}()
+
+// minB64Run is the shortest base64 run decoded. Runs of 15 or more bytes
+// always contain an aligned 8-byte word, which the fast finder relies on.
+const minB64Run = 16
+
+// maxAlignRun is the longest run also decoded at offsets 1..3 from its
+// start (for runs glued to a preceding word, like "\nQUtJQ...").
+const maxAlignRun = 512
+
+const (
+	ones8 = 0x0101010101010101
+	high8 = 0x8080808080808080
+)
+
+// wordMaybeB64 reports whether all 8 bytes of x are in [A-Za-z] or
+// [+,-./0-9] (a superset test for base64 digits, minus '_').
+func wordMaybeB64(x uint64) bool {
+	t := x &^ high8
+	f := t | 0x2020202020202020
+	letters := (f + (0x80-0x61)*ones8) &^ (f + (0x7f-0x7a)*ones8)
+	digits := (t + (0x80-0x2b)*ones8) &^ (t + (0x7f-0x39)*ones8)
+	return (letters|digits)&^x&high8 == high8
+}
+
+// decodeRuns finds encoded runs in buf and scans their decoded contents.
+func (sc *scanner) decodeRuns(buf []byte, depth int, enc string, m spanMap) {
+	minDec := sc.s.minLen
+	sc.base64Runs(buf, depth, enc, m, max(minB64Run, (minDec*4+2)/3))
+	sc.escapeRuns(buf, depth, enc, m, '%', "url", minDec)
+	sc.escapeRuns(buf, depth, enc, m, '\\', "json-escape", minDec)
+	sc.utf16Runs(buf, depth, enc, m, minDec)
+}
+
+// child scans a decoded buffer. src, if not nil, maps each decoded byte
+// (and the end) to its offset in parent; otherwise any hit maps to the
+// whole run [rs, re). When exact, hits whose bytes are unchanged by the
+// decoding are dropped: the parent finds those itself.
+func (sc *scanner) child(dec []byte, src []int32, rs, re int, depth int, enc, how string, m spanMap) {
+	cm := func(a, b int) (int, int, bool) {
+		pa, pb := rs, re
+		if src != nil {
+			pa, pb = int(src[a]), int(src[b])
+			if pb-pa == b-a && how != "utf16le" && how != "utf16be" {
+				return 0, 0, false
+			}
+		}
+		if m != nil {
+			return m(pa, pb)
+		}
+		return pa, pb, true
+	}
+	sc.level(dec, depth+1, chain(enc, how), cm)
+}
+
+// base64Runs decodes runs of base64 digits (joined across line wraps).
+func (sc *scanner) base64Runs(buf []byte, depth int, enc string, m spanMap, minRun int) {
+	n := len(buf)
+	var joined []byte
+	for w := 0; w+8 <= n; w += 8 {
+		if !wordMaybeB64(le64(buf[w:])) {
+			continue
+		}
+		// Extend to the maximal run around the word.
+		rs := w
+		for rs > 0 && b64val[buf[rs-1]] != 0xff {
+			rs--
+		}
+		re := w
+		for re < n && b64val[buf[re]] != 0xff {
+			re++
+		}
+		if re-rs < 8 {
+			continue // the word held a ',' or '.'
+		}
+		// Join continuation lines of a wrapped run.
+		joined = append(joined[:0], buf[rs:re]...)
+		end := re
+		for {
+			seg := end
+			if (len(joined))%4 != 0 || len(joined) < 16 {
+				break
+			}
+			k := skipLineBreak(buf, seg)
+			if k == seg {
+				break
+			}
+			j := k
+			for j < n && b64val[buf[j]] != 0xff {
+				j++
+			}
+			if j-k < 4 {
+				break
+			}
+			joined = append(joined, buf[k:j]...)
+			end = j
+		}
+		// Padding.
+		for p := 0; p < 2 && end < n && buf[end] == '='; p++ {
+			end++
+		}
+		w = (end - 1) &^ 7 // continue after the run
+		sc.noteRun(depth, rs, end)
+		if len(joined) < minRun {
+			continue
+		}
+		if !mixedB64(joined) {
+			continue
+		}
+		sc.decodeB64(joined, rs, end, depth, enc, m)
+		if len(joined) <= maxAlignRun {
+			for a := 1; a < 4; a++ {
+				sc.decodeB64(joined[a:], rs, end, depth, enc, m)
+			}
+		} else if rs > 0 && buf[rs-1] == '\\' {
+			sc.decodeB64(joined[1:], rs, end, depth, enc, m)
+		}
+	}
+}
+
+// mixedB64 reports whether a run has both upper and lower case letters or
+// digits, as base64 of anything longer than a few bytes does; it keeps
+// paths and identifiers ("src/internal/bytealg") from being decoded.
+func mixedB64(b []byte) bool {
+	var up, low, dig bool
+	for _, c := range b {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			up = true
+		case c >= 'a' && c <= 'z':
+			low = true
+		case c >= '0' && c <= '9':
+			dig = true
+		}
+		if up && (low || dig) {
+			return true
+		}
+	}
+	return false
+}
+
+// skipLineBreak returns the index after a line break at i ("\n", "\r\n", or
+// the JSON escapes "\n", "\r\n") and any indentation; i if there is none.
+func skipLineBreak(b []byte, i int) int {
+	j := i
+	switch {
+	case j < len(b) && b[j] == '\n':
+		j++
+	case j+1 < len(b) && b[j] == '\r' && b[j+1] == '\n':
+		j += 2
+	case j+1 < len(b) && b[j] == '\\' && b[j+1] == 'n':
+		j += 2
+	case j+3 < len(b) && b[j] == '\\' && b[j+1] == 'r' && b[j+2] == '\\' && b[j+3] == 'n':
+		j += 4
+	default:
+		return i
+	}
+	for j < len(b) && (b[j] == ' ' || b[j] == '\t') {
+		j++
+	}
+	return j
+}
+
+// decodeB64 decodes a run at its natural alignment, leniently (both
+// alphabets, trailing partial group kept), and scans the result.
+func (sc *scanner) decodeB64(run []byte, rs, re, depth int, enc string, m spanMap) {
+	dec := make([]byte, 0, len(run)*3/4+2)
+	var acc uint32
+	nb := 0
+	for _, c := range run {
+		v := b64val[c]
+		acc = acc<<6 | uint32(v)
+		nb++
+		if nb == 4 {
+			dec = append(dec, byte(acc>>16), byte(acc>>8), byte(acc))
+			acc, nb = 0, 0
+		}
+	}
+	switch nb {
+	case 2:
+		dec = append(dec, byte(acc>>4))
+	case 3:
+		dec = append(dec, byte(acc>>10), byte(acc>>2))
+	}
+	if len(dec) < sc.s.minLen {
+		return
+	}
+	sc.child(dec, nil, rs, re, depth, enc, "base64", m)
+}
+
+// escapeRuns finds runs holding escapes introduced by esc ('%' for URL
+// percent-encoding, '\\' for JSON/JS string escapes), decodes them and
+// scans the result.
+func (sc *scanner) escapeRuns(buf []byte, depth int, enc string, m spanMap, esc byte, how string, minDec int) {
+	for from := 0; from < len(buf); {
+		i := bytes.IndexByte(buf[from:], esc)
+		if i < 0 {
+			return
+		}
+		i += from
+		if !escapeAt(buf, i, esc) {
+			from = i + 1
+			continue
+		}
+		rs := i
+		for rs > 0 && runByte(buf[rs-1]) {
+			rs--
+		}
+		re := i
+		for re < len(buf) {
+			c := buf[re]
+			if esc == '\\' && c == '\\' && re+1 < len(buf) {
+				re += 2 // an escaped quote or space stays in the run
+				continue
+			}
+			if !runByte(c) {
+				break
+			}
+			re++
+		}
+		from = re
+		sc.noteRun(depth, rs, re)
+		if re-rs < minDec {
+			continue
+		}
+		var dec []byte
+		var src []int32
+		if esc == '%' {
+			dec, src = decodePercent(buf[rs:re], rs)
+		} else {
+			dec, src = decodeBackslash(buf[rs:re], rs)
+		}
+		if len(dec) >= minDec {
+			sc.child(dec, src, rs, re, depth, enc, how, m)
+		}
+	}
+}
+
+// escapeAt reports whether buf[i] starts an escape worth decoding.
+func escapeAt(b []byte, i int, esc byte) bool {
+	if esc == '%' {
+		return i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2])
+	}
+	if i+1 >= len(b) {
+		return false
+	}
+	switch b[i+1] {
+	case 'u':
+		return i+5 < len(b) && isHex(b[i+2]) && isHex(b[i+3]) && isHex(b[i+4]) && isHex(b[i+5])
+	case 'x':
+		return i+3 < len(b) && isHex(b[i+2]) && isHex(b[i+3])
+	case '/':
+		return true
+	}
+	return false
+}
+
+// runByte reports whether c may belong to an escaped token: anything but
+// whitespace, quotes, angle brackets and backticks.
+func runByte(c byte) bool {
+	return c > ' ' && c != '"' && c != '\'' && c != '<' && c != '>' && c != '`' && c != 0x7f
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// decodePercent decodes %XX escapes; src maps decoded bytes to offsets
+// (base + index into run), with one extra entry for the end.
+func decodePercent(run []byte, base int) ([]byte, []int32) {
+	dec := make([]byte, 0, len(run))
+	src := make([]int32, 0, len(run)+1)
+	for i := 0; i < len(run); {
+		src = append(src, int32(base+i))
+		if run[i] == '%' && i+2 < len(run) && isHex(run[i+1]) && isHex(run[i+2]) {
+			dec = append(dec, unhex(run[i+1])<<4|unhex(run[i+2]))
+			i += 3
+			continue
+		}
+		dec = append(dec, run[i])
+		i++
+	}
+	src = append(src, int32(base+len(run)))
+	return dec, src
+}
+
+// decodeBackslash decodes JSON and JavaScript string escapes: \uXXXX (with
+// surrogate pairs), \xHH, \/ and the one-letter escapes.
+func decodeBackslash(run []byte, base int) ([]byte, []int32) {
+	dec := make([]byte, 0, len(run))
+	src := make([]int32, 0, len(run)+1)
+	var tmp [4]byte
+	for i := 0; i < len(run); {
+		start := int32(base + i)
+		c := run[i]
+		if c != '\\' || i+1 >= len(run) {
+			src = append(src, start)
+			dec = append(dec, c)
+			i++
+			continue
+		}
+		switch e := run[i+1]; e {
+		case 'u':
+			if i+5 < len(run) && isHex(run[i+2]) && isHex(run[i+3]) && isHex(run[i+4]) && isHex(run[i+5]) {
+				r := rune(hex4(run[i+2:]))
+				w := 6
+				if utf16.IsSurrogate(r) && i+11 < len(run) && run[i+6] == '\\' && run[i+7] == 'u' &&
+					isHex(run[i+8]) && isHex(run[i+9]) && isHex(run[i+10]) && isHex(run[i+11]) {
+					r = utf16.DecodeRune(r, rune(hex4(run[i+8:])))
+					w = 12
+				}
+				k := utf8.EncodeRune(tmp[:], r)
+				for j := 0; j < k; j++ {
+					src = append(src, start)
+				}
+				dec = append(dec, tmp[:k]...)
+				i += w
+				continue
+			}
+		case 'x':
+			if i+3 < len(run) && isHex(run[i+2]) && isHex(run[i+3]) {
+				src = append(src, start)
+				dec = append(dec, unhex(run[i+2])<<4|unhex(run[i+3]))
+				i += 4
+				continue
+			}
+		case 'n', 't', 'r', 'b', 'f', '/', '\\', '"', '\'':
+			src = append(src, start)
+			dec = append(dec, unescape1(e))
+			i += 2
+			continue
+		}
+		src = append(src, start)
+		dec = append(dec, c)
+		i++
+	}
+	src = append(src, int32(base+len(run)))
+	return dec, src
+}
+
+// unescape1 returns the byte a one-letter escape stands for.
+func unescape1(e byte) byte {
+	switch e {
+	case 'n':
+		return '\n'
+	case 't':
+		return '\t'
+	case 'r':
+		return '\r'
+	case 'b':
+		return '\b'
+	case 'f':
+		return '\f'
+	}
+	return e
+}
+
+func hex4(b []byte) uint16 {
+	return uint16(unhex(b[0]))<<12 | uint16(unhex(b[1]))<<8 | uint16(unhex(b[2]))<<4 | uint16(unhex(b[3]))
+}
+
+// utf16Runs finds stretches where every other byte is NUL and the others
+// are not, decodes them as UTF-16 (LE when the stretch starts with a
+// non-NUL byte, else BE) and scans the text.
+func (sc *scanner) utf16Runs(buf []byte, depth int, enc string, m spanMap, minDec int) {
+	for from := 0; from < len(buf); {
+		z := bytes.IndexByte(buf[from:], 0)
+		if z < 0 {
+			return
+		}
+		z += from
+		// Alternation: bytes at parity of z are NUL, the others not.
+		rs := z
+		if z > 0 && buf[z-1] != 0 {
+			rs = z - 1
+		}
+		re := rs
+		for re < len(buf) && (buf[re] == 0) == ((re-z)%2 == 0) {
+			re++
+		}
+		from = max(re, z+1)
+		sc.noteRun(depth, rs, re)
+		if (re-rs)/2 < minDec {
+			continue
+		}
+		le := buf[rs] != 0
+		how := "utf16be"
+		if le {
+			how = "utf16le"
+		}
+		if (re-rs)%2 == 1 {
+			re-- // a lone final byte is half a unit
+		}
+		units := make([]uint16, 0, (re-rs)/2)
+		for i := rs; i+1 < re; i += 2 {
+			if le {
+				units = append(units, uint16(buf[i])|uint16(buf[i+1])<<8)
+			} else {
+				units = append(units, uint16(buf[i])<<8|uint16(buf[i+1]))
+			}
+		}
+		dec := make([]byte, 0, len(units))
+		src := make([]int32, 0, len(units)+1)
+		for k, u := range units {
+			r := rune(u)
+			if utf16.IsSurrogate(r) {
+				r = utf8.RuneError
+			}
+			n := utf8.RuneLen(r)
+			for j := 0; j < n; j++ {
+				src = append(src, int32(rs+2*k))
+			}
+			dec = utf8.AppendRune(dec, r)
+		}
+		src = append(src, int32(rs+2*len(units)))
+		if len(dec) >= minDec {
+			sc.child(dec, src, rs, re, depth, enc, how, m)
+		}
+	}
+}

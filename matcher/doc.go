@@ -1,0 +1,98 @@
+// Package matcher decides which registered secrets occur in a text.
+//
+// Customers never hand Leakwatch a secret. They register a fingerprint,
+// computed locally (leakwatch fingerprint, or the same computation in a
+// browser with WebCrypto SHA-256 and BigInt), and the matcher reports every
+// place where the exact bytes of a registered secret occur in public text,
+// plainly or inside an encoding. Because it matches exact registered
+// secrets rather than patterns, every finding is a true positive by
+// construction. The package is pure Go with no I/O beyond an io.Reader.
+//
+// # Fingerprint format (lw1)
+//
+// A fingerprint is one line of six colon-separated fields:
+//
+//	lw1:s:<prefix>:<length>:<window>:<hash>     a single-line secret
+//	lw1:pem::<length>::<hash>                   a PEM private key
+//
+//	lw1:s:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667
+//
+//   - prefix is the secret's public provider prefix (AKIA, ghp_,
+//     github_pat_, xoxb-, sk_live_, glpat-, AIza, npm_, SG., ...) or empty.
+//     It is the only plaintext in a fingerprint and names the provider.
+//   - length is the secret's length in bytes (for PEM: of the normalised
+//     body).
+//   - window is the prefilter hash of the window: the first 16 bytes after
+//     the prefix (8 bytes for secrets shorter than 16 bytes, which are
+//     always weak). With lo and hi the little-endian uint64s of the two
+//     window halves, K = 0x9E3779B97F4A7C15 and arithmetic mod 2^64:
+//     window = ((lo*K) xor ((hi*K) >> 1)) >> 24, 40 bits as 10 hex digits;
+//     the 8-byte form is (lo*K) >> 32, 32 bits as 8 hex digits.
+//   - hash is the first 128 bits of SHA-256("leakwatch:lw1:s\x00" || secret)
+//     (or "leakwatch:lw1:pem\x00" || body), 32 hex digits.
+//
+// Why this shape. The scanner must test every byte offset of every text
+// against every registered secret, so it needs something it can compute at
+// each offset in a few cycles: the window hash, one or two multiplications of
+// words it loads anyway. A 40-bit window hash makes a random offset match
+// one of a million fingerprints with probability about 2^-20, so the full
+// hash (SHA-256 of the candidate, about 100 ns) is computed essentially only
+// for real occurrences. The window sits after the public prefix, so it
+// covers secret bytes and not the thousands of other tokens of the same
+// provider that pass through. The length tells the verifier where the
+// candidate ends, the prefix where it starts.
+//
+// What a fingerprint reveals. The prefix is public by definition. The
+// window hash carries at most 40 bits of information, all about the first 16
+// secret bytes; the hash is a domain-separated SHA-256, so generic tables of
+// hashed passwords do not apply, and confirming a guess costs one SHA-256.
+// An attacker holding a fingerprint of a secret with E bits of entropy still
+// faces at least E-40 bits: for provider tokens (well over 128 bits) that is
+// nothing useful. Low-entropy secrets cannot be protected by any hash and
+// would also match by accident, so Compute refuses them (ErrWeakSecret):
+// fewer than 16 bytes after the prefix, or an EstimateBits below WeakBits
+// (64). ComputeOpts.AllowWeak overrides; the fingerprint of a weak secret
+// should be treated as sensitive. Everything is computable with SHA-256 and
+// 64-bit integer arithmetic, so a browser computes identical fingerprints.
+//
+// PEM private keys are normalised before hashing: the base64 body between the
+// BEGIN and END lines with every line break (LF, CRLF, literal \n escapes),
+// indentation, RFC 1421 header line and diff "+" marker removed. The scanner
+// finds "-----BEGIN ... PRIVATE KEY-----" blocks with a plain substring
+// search and normalises them the same way, so a key matches whatever its
+// wrapping or line endings, also inside JSON strings.
+//
+// # Scanning
+//
+// A Set is immutable and safe for concurrent use; build a new one when the
+// registry changes and swap it atomically. Its core is a blocked Bloom
+// filter over the 40-bit window hashes (32 bits per fingerprint, three probes
+// in one 64-bit word: 512 KiB for 100,000 fingerprints, 4 MiB for a million),
+// an open-addressing table from window hash to entries sorted by it, and 32
+// bytes per fingerprint. Scanning a document loads two words at every
+// offset, hashes them, probes the filter, and on the rare pass looks the hash
+// up and confirms each candidate with SHA-256.
+//
+// Encodings are handled by finding candidate runs cheaply and decoding only
+// those, recursively (up to three levels, so base64 of UTF-16 is found):
+//
+//   - base64 (standard or URL alphabet, line-wrapped at any width with LF,
+//     CRLF or literal \n, padded or not): runs of 16 or more base64 digits
+//     with mixed case or digits, found by an 8-bytes-at-a-time class test,
+//     decoded at their natural alignment (short runs also at the three
+//     others), so whole base64-encoded files and Kubernetes Secret values
+//     are searched;
+//   - URL percent-encoding ("url"): tokens holding %XX;
+//   - JSON and JavaScript string escapes ("json-escape"): tokens holding
+//     \uXXXX, \xHH or \/;
+//   - UTF-16 ("utf16le", "utf16be"): stretches where every other byte is NUL.
+//
+// A finding inside an encoding reports the encoding chain (outermost first)
+// and the span of the encoded run in the original document: for base64 the
+// whole run, for the others the exact encoded bytes of the secret.
+//
+// Positions (line and column) and previews are computed only for findings.
+// A preview is the finding's line cut to at most 200 bytes around it, with
+// every finding on it replaced by its public prefix and asterisks, so it
+// never holds a registered secret.
+package matcher

@@ -1,0 +1,337 @@
+package matcher
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Finding is one occurrence of a registered secret in a document.
+type Finding struct {
+	Fingerprint string // Fingerprint.String() of the matched entry
+	Provider    string
+	Offset      int    // byte offset in the original document (for encoded matches: start of the encoded run)
+	Length      int    // bytes in the original document covered (the encoded run for encoded matches)
+	Line        int    // 1-based
+	Column      int    // 1-based, in bytes
+	Encoding    string // "plain", or a chain like "base64", "url", "json-escape", "utf16le", "base64+utf16le"
+	Preview     string // the surrounding line, redacted; never contains the secret
+}
+
+// maxDepth bounds nested decoding (base64 of UTF-16 of ...).
+const maxDepth = 3
+
+// previewMax is the longest preview in bytes.
+const previewMax = 200
+
+// redaction replaces the non-public part of a secret in previews.
+const redaction = "********"
+
+// hit is a raw match: a span of the top-level document and the entry found.
+type hit struct {
+	off, end int
+	e        *entry
+	enc      string
+}
+
+// scanner holds the state of one Scan call.
+type scanner struct {
+	s    *Set
+	hits []hit
+	// runs, when record is set, collects the spans of top-level encoded
+	// runs and PEM blocks examined, for ScanReader's chunk boundaries.
+	record bool
+	runs   [][2]int
+}
+
+func (sc *scanner) noteRun(depth, a, b int) {
+	if sc.record && depth == 0 {
+		sc.runs = append(sc.runs, [2]int{a, b})
+	}
+}
+
+// Scan returns the findings of registered secrets in doc, ordered by offset.
+// It is safe for concurrent use.
+func (s *Set) Scan(doc []byte) []Finding {
+	if s == nil || s.n == 0 {
+		return nil
+	}
+	sc := scanner{s: s}
+	sc.level(doc, 0, "", nil)
+	hits := sortHits(sc.hits)
+	return s.findings(doc, hits, hits, posBase{})
+}
+
+
+// spanMap maps a span of a decoded buffer to a span of the top-level
+// document. nil means identity.
+type spanMap func(a, b int) (int, int, bool)
+
+// level scans buf, found at nesting depth depth through encoding chain enc.
+func (sc *scanner) level(buf []byte, depth int, enc string, m spanMap) {
+	emit := func(a, b int, e *entry, how string) {
+		off, end := a, b
+		if m != nil {
+			var ok bool
+			if off, end, ok = m(a, b); !ok {
+				return
+			}
+		}
+		sc.hits = append(sc.hits, hit{off: off, end: end, e: e, enc: chain(enc, how)})
+	}
+	sc.s.scanPlain(buf, func(a, b int, e *entry) { emit(a, b, e, "") })
+	if sc.s.hasPEM {
+		sc.scanPEM(buf, depth, emit)
+	}
+	if depth < maxDepth && len(buf) >= sc.s.minLen {
+		sc.decodeRuns(buf, depth, enc, m)
+	}
+}
+
+func chain(enc, how string) string {
+	switch {
+	case enc == "" && how == "":
+		return "plain"
+	case enc == "":
+		return how
+	case how == "":
+		return enc
+	}
+	return enc + "+" + how
+}
+
+// scanPlain reports every registered secret whose exact bytes occur in buf.
+// It is the hot loop: one or two multiplications and one filter probe per
+// byte; candidates are confirmed with the full hash.
+func (s *Set) scanPlain(buf []byte, emit func(a, b int, e *entry)) {
+	if s.nLong > 0 && len(buf) >= LongWindow {
+		bloom := s.bloom
+		sh := s.bloomSh
+		short := s.short
+		ssh := s.shortSh
+		n := len(buf) - LongWindow
+		if s.nShort == 0 {
+			for i := 0; i <= n; i++ {
+				w := buf[i : i+16 : i+16]
+				h := ((le64(w) * winK) ^ ((le64(w[8:]) * winK) >> 1)) >> 24
+				m := bloomMask(h)
+				if bloom[h>>sh]&m == m {
+					s.verify(buf, i, h, emit)
+				}
+			}
+		} else {
+			for i := 0; i <= n; i++ {
+				w := buf[i : i+16 : i+16]
+				p := le64(w) * winK
+				h := (p ^ ((le64(w[8:]) * winK) >> 1)) >> 24
+				m := bloomMask(h)
+				if bloom[h>>sh]&m == m {
+					s.verify(buf, i, h, emit)
+				}
+				if hs := (p >> 32) >> ssh; short[hs>>6]&(1<<(hs&63)) != 0 {
+					s.verify(buf, i, p>>32|shortKeyBit, emit)
+				}
+			}
+			// Offsets too close to the end for a long window still fit a short one.
+			s.scanShort(buf, max(n+1, 0), emit)
+		}
+		return
+	}
+	if s.nShort > 0 {
+		s.scanShort(buf, 0, emit)
+	}
+}
+
+func (s *Set) scanShort(buf []byte, from int, emit func(a, b int, e *entry)) {
+	for i := from; i+8 <= len(buf); i++ {
+		k := (le64(buf[i:]) * winK) >> 32
+		if hs := k >> s.shortSh; s.short[hs>>6]&(1<<(hs&63)) != 0 {
+			s.verify(buf, i, k|shortKeyBit, emit)
+		}
+	}
+}
+
+// verify confirms candidates whose window starts at i and hashes to key.
+func (s *Set) verify(buf []byte, i int, key uint64, emit func(a, b int, e *entry)) {
+	j := s.lookup(key)
+	if j < 0 {
+		return
+	}
+	for ; j < len(s.entries) && s.entries[j].key == key; j++ {
+		e := &s.entries[j]
+		p := e.prefixString()
+		start := i - len(p)
+		end := start + int(e.length)
+		if start < 0 || end > len(buf) || string(buf[start:i]) != p {
+			continue
+		}
+		if hashSecret(buf[start:end]) == e.hash {
+			emit(start, end, e)
+		}
+	}
+}
+
+// scanPEM finds private-key PEM blocks in buf and checks their bodies.
+func (sc *scanner) scanPEM(buf []byte, depth int, emit func(a, b int, e *entry, how string)) {
+	for from := 0; ; {
+		body, start, end, ok := pemBlock(buf, from)
+		if end > start {
+			sc.noteRun(depth, start, end)
+		}
+		if !ok {
+			if end > start {
+				from = start + len(pemBegin)
+				continue
+			}
+			return
+		}
+		if e := sc.s.pem[hashPEM(body)]; e != nil && len(body) == int(e.length) {
+			how := ""
+			if bytes.Contains(buf[start:end], []byte(`\n`)) {
+				how = "json-escape"
+			}
+			emit(start, end, e, how)
+		}
+		from = end
+	}
+}
+
+// sortHits orders hits by offset and drops duplicates of the same entry at
+// the same place (found through two routes).
+func sortHits(h []hit) []hit {
+	slices.SortStableFunc(h, func(a, b hit) int {
+		if a.off != b.off {
+			return a.off - b.off
+		}
+		return a.end - b.end
+	})
+	out := h[:0]
+	for _, x := range h {
+		dup := false
+		for k := len(out) - 1; k >= 0 && out[k].off == x.off; k-- {
+			if out[k].e == x.e {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// posBase places a buffer inside a larger stream: the stream offset of
+// buf[0], the number of newlines before it, and the stream offset just past
+// the last newline before it.
+type posBase struct {
+	off       int
+	line      int
+	lineStart int
+}
+
+// findings turns sorted hits in doc into Findings with positions and
+// previews in which every hit of all is redacted.
+func (s *Set) findings(doc []byte, hits, all []hit, base posBase) []Finding {
+	if len(hits) == 0 {
+		return nil
+	}
+	out := make([]Finding, 0, len(hits))
+	line := base.line // newlines before doc[pos]
+	pos := 0
+	for _, h := range hits {
+		line += bytes.Count(doc[pos:h.off], []byte{'\n'})
+		pos = h.off
+		ls := bytes.LastIndexByte(doc[:h.off], '\n') + 1
+		col := h.off - ls + 1
+		if ls == 0 {
+			col = base.off + h.off - base.lineStart + 1
+		}
+		f := h.e.fingerprint()
+		out = append(out, Finding{
+			Fingerprint: f.String(),
+			Provider:    f.Provider(),
+			Offset:      base.off + h.off,
+			Length:      h.end - h.off,
+			Line:        line + 1,
+			Column:      col,
+			Encoding:    h.enc,
+			Preview:     preview(doc, h, all),
+		})
+	}
+	return out
+}
+
+// preview returns the line around h, at most previewMax bytes, valid UTF-8,
+// with every hit on it replaced by its public prefix and asterisks.
+func preview(doc []byte, h hit, all []hit) string {
+	ls := bytes.LastIndexByte(doc[:h.off], '\n') + 1
+	le := len(doc)
+	if i := bytes.IndexByte(doc[h.off:], '\n'); i >= 0 {
+		le = h.off + i
+	}
+	if le > ls && doc[le-1] == '\r' && le-1 >= h.off {
+		le--
+	}
+	end := min(h.end, le)
+	rep := h.e.prefixString() + redaction
+	budget := previewMax - len(rep)
+	left := min(h.off-ls, budget/2)
+	right := min(le-end, budget-left)
+	left = min(h.off-ls, budget-right)
+	ws, we := h.off-left, end+right
+	// Cut on rune boundaries.
+	for ws < h.off && !utf8.RuneStart(doc[ws]) {
+		ws++
+	}
+	for we > end && we < len(doc) && !utf8.RuneStart(doc[we]) {
+		we--
+	}
+	var b strings.Builder
+	b.Grow(we - ws + len(rep))
+	writeRedacted(&b, doc, ws, h.off, all)
+	b.WriteString(rep)
+	writeRedacted(&b, doc, end, we, all)
+	return cleanPreview(b.String())
+}
+
+// writeRedacted writes doc[a:b] with any hit overlapping it masked.
+func writeRedacted(b *strings.Builder, doc []byte, a, z int, all []hit) {
+	for a < z {
+		next := z
+		masked := false
+		for _, o := range all {
+			if o.off < z && o.end > a {
+				if o.off <= a {
+					masked = true
+					next = min(o.end, z)
+					b.WriteString(o.e.prefixString() + redaction)
+					break
+				}
+				next = min(next, o.off)
+			}
+		}
+		if !masked {
+			b.Write(doc[a:next])
+		}
+		a = next
+	}
+}
+
+// cleanPreview makes s printable: NULs (UTF-16 text) are dropped, other
+// control characters become spaces, invalid UTF-8 becomes U+FFFD.
+func cleanPreview(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == 0:
+			return -1
+		case r == '\t':
+			return r
+		case r < 0x20 || r == 0x7f:
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,202 @@
+package matcher
+
+import (
+	"math/bits"
+	"slices"
+)
+
+// bloomBitsPerEntry sizes the long-window filter: 32 bits per fingerprint
+// with 3 probes in one 64-bit word gives about 0.1% false candidates.
+const bloomBitsPerEntry = 32
+
+// entry is the compact in-memory form of a fingerprint (32 bytes).
+type entry struct {
+	key    uint64 // window hash; bit 63 marks the 8-byte (short) window
+	hash   [16]byte
+	length uint32
+	prefix uint8 // index into providers plus one; 0 for none
+	kind   uint8
+}
+
+const shortKeyBit = 1 << 63
+
+func (e *entry) prefixString() string {
+	if e.prefix == 0 {
+		return ""
+	}
+	return providers[e.prefix-1].prefix
+}
+
+func (e *entry) fingerprint() Fingerprint {
+	return Fingerprint{kind: e.kind, prefix: e.prefixString(), length: int(e.length), window: e.key &^ shortKeyBit, hash: e.hash}
+}
+
+// Set is an immutable, concurrency-safe set of fingerprints to scan for.
+// Build a new Set to add or remove fingerprints; NewSet is cheap enough to
+// run on every registry change and swap the result in atomically.
+type Set struct {
+	entries []entry  // secret entries sorted by key
+	slots   []uint32 // open addressing over entries: index+1 of a key's first entry
+	slotSh  uint     // slot index = mix(key) >> slotSh
+
+	bloom   []uint64 // blocked Bloom filter over 40-bit long-window hashes
+	bloomSh uint     // word index = h >> bloomSh
+
+	short   []uint64 // bitset over 32-bit short-window hashes; nil if none
+	shortSh uint
+
+	pem map[[16]byte]*entry
+
+	n         int
+	nLong     int
+	nShort    int
+	minLen    int // shortest registered secret or PEM body
+	maxLen    int
+	minPlain  int // shortest non-PEM secret; 0 if none
+	hasPEM    bool
+	prefixLen int // longest provider prefix in use
+}
+
+// NewSet builds a Set from fps. Duplicates collapse.
+func NewSet(fps []Fingerprint) *Set {
+	s := &Set{pem: map[[16]byte]*entry{}}
+	seen := make(map[entry]struct{}, len(fps))
+	for _, f := range fps {
+		if f.length == 0 {
+			continue // zero Fingerprint
+		}
+		e := entry{hash: f.hash, length: uint32(f.length), kind: f.kind, prefix: prefixIndex[f.prefix]}
+		if f.kind == kindSecret {
+			e.key = f.window
+			if !f.long() {
+				e.key |= shortKeyBit
+			}
+		}
+		if _, dup := seen[e]; dup {
+			continue
+		}
+		seen[e] = struct{}{}
+		s.n++
+		if s.minLen == 0 || f.length < s.minLen {
+			s.minLen = f.length
+		}
+		s.maxLen = max(s.maxLen, f.length)
+		if f.kind == kindPEM {
+			ec := e
+			s.pem[e.hash] = &ec
+			s.hasPEM = true
+			continue
+		}
+		if s.minPlain == 0 || f.length < s.minPlain {
+			s.minPlain = f.length
+		}
+		s.prefixLen = max(s.prefixLen, len(f.prefix))
+		s.entries = append(s.entries, e)
+	}
+	slices.SortFunc(s.entries, func(a, b entry) int {
+		switch {
+		case a.key < b.key:
+			return -1
+		case a.key > b.key:
+			return 1
+		}
+		return 0
+	})
+	for i := range s.entries {
+		if s.entries[i].key&shortKeyBit != 0 {
+			s.nShort++
+		} else {
+			s.nLong++
+		}
+	}
+	s.buildIndex()
+	return s
+}
+
+func (s *Set) buildIndex() {
+	// Hash table: power of two slots, at most half full.
+	nb := 4
+	for nb < 2*len(s.entries) {
+		nb <<= 1
+	}
+	s.slots = make([]uint32, nb)
+	s.slotSh = uint(64 - bits.TrailingZeros(uint(nb)))
+	for i := range s.entries {
+		if i > 0 && s.entries[i-1].key == s.entries[i].key {
+			continue
+		}
+		j := mixKey(s.entries[i].key) >> s.slotSh
+		for s.slots[j] != 0 {
+			j = (j + 1) & uint64(nb-1)
+		}
+		s.slots[j] = uint32(i + 1)
+	}
+
+	// Long-window Bloom filter: 2^B bits, B in [12, 28].
+	if s.nLong > 0 {
+		b := 12
+		for b < 28 && 1<<b < bloomBitsPerEntry*s.nLong {
+			b++
+		}
+		s.bloom = make([]uint64, 1<<(b-6))
+		s.bloomSh = uint(40 - (b - 6))
+	} else {
+		s.bloom = make([]uint64, 1)
+		s.bloomSh = 63
+	}
+	// Short-window bitset: 2^B bits, B in [10, 27], about 64 bits per entry.
+	if s.nShort > 0 {
+		b := 10
+		for b < 27 && 1<<b < 64*s.nShort {
+			b++
+		}
+		s.short = make([]uint64, 1<<(b-6))
+		s.shortSh = uint(32 - b)
+	}
+	for i := range s.entries {
+		k := s.entries[i].key
+		if k&shortKeyBit != 0 {
+			h := (k &^ shortKeyBit) >> s.shortSh
+			s.short[h>>6] |= 1 << (h & 63)
+			continue
+		}
+		s.bloom[k>>s.bloomSh] |= bloomMask(k)
+	}
+}
+
+// bloomMask selects the three bits a 40-bit window hash sets in its word.
+func bloomMask(h uint64) uint64 {
+	return 1<<(h&63) | 1<<((h>>6)&63) | 1<<((h>>12)&63)
+}
+
+func mixKey(k uint64) uint64 { return (k ^ k>>29) * 0xBF58476D1CE4E5B9 }
+
+// lookup returns the index of the first entry with key k, or -1.
+func (s *Set) lookup(k uint64) int {
+	mask := uint64(len(s.slots) - 1)
+	for j := mixKey(k) >> s.slotSh; ; j = (j + 1) & mask {
+		v := s.slots[j]
+		if v == 0 {
+			return -1
+		}
+		if s.entries[v-1].key == k {
+			return int(v - 1)
+		}
+	}
+}
+
+// Len returns the number of distinct fingerprints in the set.
+func (s *Set) Len() int { return s.n }
+
+// Fingerprints returns the set's fingerprints, secret entries first (in
+// window-hash order), then PEM keys.
+func (s *Set) Fingerprints() []Fingerprint {
+	out := make([]Fingerprint, 0, s.n)
+	for i := range s.entries {
+		out = append(out, s.entries[i].fingerprint())
+	}
+	for _, e := range s.pem {
+		out = append(out, e.fingerprint())
+	}
+	return out
+}
