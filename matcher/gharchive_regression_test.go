@@ -1,0 +1,58 @@
+package matcher_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/leakwatch/leakwatch/matcher"
+)
+
+// TestScanGHArchiveTexts scans every string in the real GH Archive sample.
+// Found by the end-to-end test: Scan once looped forever (base64Runs) on a
+// real ~9.8 KB pull request body. A hang here shows as a test timeout.
+func TestScanGHArchiveTexts(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open("../../shared/corpora/github-events/gharchive/2021-07-21-few-hours.json")
+	if err != nil {
+		t.Skip("corpus not present:", err)
+	}
+	defer f.Close()
+	fp, err := matcher.Compute([]byte("ghp_q8Vz3LmR0tXw7KpJ2nYd5HcB9sFgT4aEuU1i"), matcher.ComputeOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := matcher.NewSet([]matcher.Fingerprint{fp})
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	n := 0
+	for sc.Scan() {
+		var v any
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatal(err)
+		}
+		var walk func(any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case string:
+				if got := set.Scan([]byte(x)); len(got) != 0 {
+					t.Errorf("unexpected finding in corpus text: %+v", got)
+				}
+				n++
+			case map[string]any:
+				for _, e := range x {
+					walk(e)
+				}
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			}
+		}
+		walk(v)
+	}
+	if n < 10000 {
+		t.Fatalf("scanned only %d strings", n)
+	}
+}
