@@ -1,0 +1,285 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the service, filled once from the environment.
+type Config struct {
+	DatabaseURL     string
+	DataDir         string
+	EmbeddedPGPort  uint32
+	AutoMigrate     bool
+	HTTPAddr        string
+	BaseURL         string
+	GitHubAPIURL    string
+	GitHubTokens    []string
+	GitHubPoll      bool
+	GitHubMinPoll   time.Duration
+	Roles           []string
+	LogFormat       string
+	LogLevel        slog.Level
+	WorkersCrawl    int
+	WorkersScan     int
+	WorkersIncident int
+	WorkersNotify   int
+	KeyReload       time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// Roles a process can take.
+const (
+	RoleWeb     = "web"
+	RoleWorker  = "worker"
+	RoleCrawler = "crawler"
+)
+
+// Has reports whether the process takes role r.
+func (c Config) Has(r string) bool { return slices.Contains(c.Roles, r) }
+
+// setting describes one environment variable: its default, its help line,
+// and how it lands in Config. Secret settings also accept NAME_FILE.
+type setting struct {
+	env    string
+	def    string
+	secret bool
+	help   string
+	set    func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{env: "DATABASE_URL", secret: true, help: "PostgreSQL connection URL. Unset: use the local server (127.0.0.1:5432 or its Unix socket, creating database leakwatch), or else start an embedded PostgreSQL.",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+				return errors.New("must be a postgres:// URL")
+			}
+			c.DatabaseURL = v
+			return nil
+		}},
+	{env: "LEAKWATCH_DATA_DIR", def: defaultDataDir(), help: "Where the embedded PostgreSQL keeps its data (only used without a server).",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return errors.New("must not be empty")
+			}
+			c.DataDir = v
+			return nil
+		}},
+	{env: "LEAKWATCH_EMBEDDED_PG_PORT", def: "5433", help: "Loopback port of the embedded PostgreSQL.",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseUint(v, 10, 16)
+			if err != nil || n == 0 {
+				return errors.New("must be a port number")
+			}
+			c.EmbeddedPGPort = uint32(n)
+			return nil
+		}},
+	{env: "LEAKWATCH_AUTO_MIGRATE", def: "true", help: "Apply migrations when serve starts; if false, serve refuses an outdated schema.",
+		set: boolSetting(func(c *Config, b bool) { c.AutoMigrate = b })},
+	{env: "LEAKWATCH_HTTP_ADDR", def: ":8080", help: "Address the web role listens on.",
+		set: func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return errors.New("must be host:port, e.g. :8080")
+			}
+			c.HTTPAddr = v
+			return nil
+		}},
+	{env: "LEAKWATCH_BASE_URL", def: "http://localhost:8080", help: "Public URL of the dashboard, used in links sent out (Slack).",
+		set: urlSetting(func(c *Config, v string) { c.BaseURL = strings.TrimRight(v, "/") })},
+	{env: "LEAKWATCH_GITHUB_API_URL", def: "https://api.github.com/", help: "GitHub REST API base URL.",
+		set: urlSetting(func(c *Config, v string) { c.GitHubAPIURL = v })},
+	{env: "LEAKWATCH_GITHUB_TOKENS", secret: true, help: "Comma-separated GitHub tokens the crawler spreads its requests over. Unset: unauthenticated (60 requests/hour).",
+		set: func(c *Config, v string) error {
+			c.GitHubTokens = nil
+			for _, t := range strings.Split(v, ",") {
+				if t = strings.TrimSpace(t); t != "" {
+					if strings.ContainsAny(t, " \t\r\n") {
+						return errors.New("tokens must not contain white space")
+					}
+					c.GitHubTokens = append(c.GitHubTokens, t)
+				}
+			}
+			return nil
+		}},
+	{env: "LEAKWATCH_GITHUB_POLL", def: "true", help: "Poll the GitHub public events feed (crawler role).",
+		set: boolSetting(func(c *Config, b bool) { c.GitHubPoll = b })},
+	{env: "LEAKWATCH_GITHUB_MIN_POLL_INTERVAL", def: "0s", help: "Poll at least this often even if GitHub asks for longer (0: GitHub's X-Poll-Interval). For tests and fakes.",
+		set: durationSetting(func(c *Config, d time.Duration) { c.GitHubMinPoll = d })},
+	{env: "LEAKWATCH_ROLES", def: "web,worker,crawler", help: "Roles this process takes: any of web, worker, crawler.",
+		set: func(c *Config, v string) error {
+			roles, err := parseRoles(v)
+			c.Roles = roles
+			return err
+		}},
+	{env: "LEAKWATCH_LOG_FORMAT", def: "text", help: "Log format: text or json.",
+		set: func(c *Config, v string) error {
+			if v != "text" && v != "json" {
+				return errors.New("must be text or json")
+			}
+			c.LogFormat = v
+			return nil
+		}},
+	{env: "LEAKWATCH_LOG_LEVEL", def: "info", help: "Log level: debug, info, warn or error.",
+		set: func(c *Config, v string) error {
+			return c.LogLevel.UnmarshalText([]byte(v))
+		}},
+	{env: "LEAKWATCH_WORKERS_CRAWL", def: "4", help: "Concurrent jobs on the crawl queue (crawler role).", set: intSetting(func(c *Config, n int) { c.WorkersCrawl = n })},
+	{env: "LEAKWATCH_WORKERS_SCAN", def: "4", help: "Concurrent jobs on the scan queue (worker role).", set: intSetting(func(c *Config, n int) { c.WorkersScan = n })},
+	{env: "LEAKWATCH_WORKERS_INCIDENTS", def: "4", help: "Concurrent jobs on the incidents queue (worker role).", set: intSetting(func(c *Config, n int) { c.WorkersIncident = n })},
+	{env: "LEAKWATCH_WORKERS_NOTIFY", def: "4", help: "Concurrent jobs on the notify queue (worker role).", set: intSetting(func(c *Config, n int) { c.WorkersNotify = n })},
+	{env: "LEAKWATCH_KEY_RELOAD_INTERVAL", def: "30s", help: "Full reload of the key registry as a safety net behind change notifications.",
+		set: durationSetting(func(c *Config, d time.Duration) { c.KeyReload = d })},
+	{env: "LEAKWATCH_SHUTDOWN_TIMEOUT", def: "8s", help: "How long running work may take to finish on SIGTERM before it is cancelled.",
+		set: durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
+}
+
+// LoadConfig reads every setting from getenv (os.Getenv in production).
+// The first invalid value stops with an error naming its variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	var c Config
+	for _, s := range settings {
+		v, err := lookup(s, getenv)
+		if err != nil {
+			return Config{}, err
+		}
+		if v == "" {
+			v = s.def
+		}
+		if err := s.set(&c, v); err != nil {
+			if s.secret {
+				// Never echo a secret's value back.
+				return Config{}, fmt.Errorf("%s: invalid value: %w", s.env, err)
+			}
+			return Config{}, fmt.Errorf("%s=%q: %w", s.env, v, err)
+		}
+	}
+	return c, nil
+}
+
+func lookup(s setting, getenv func(string) string) (string, error) {
+	v := getenv(s.env)
+	if !s.secret {
+		return strings.TrimSpace(v), nil
+	}
+	file := getenv(s.env + "_FILE")
+	if file == "" {
+		return strings.TrimSpace(v), nil
+	}
+	if v != "" {
+		return "", fmt.Errorf("%s and %s_FILE are both set; set one", s.env, s.env)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", s.env, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func parseRoles(v string) ([]string, error) {
+	var roles []string
+	for _, r := range strings.Split(v, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if r != RoleWeb && r != RoleWorker && r != RoleCrawler {
+			return nil, fmt.Errorf("unknown role %q (want web, worker or crawler)", r)
+		}
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	if len(roles) == 0 {
+		return nil, errors.New("no role given")
+	}
+	return roles, nil
+}
+
+func boolSetting(f func(*Config, bool)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		f(c, b)
+		return nil
+	}
+}
+
+func intSetting(f func(*Config, int)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 10000 {
+			return errors.New("must be a whole number from 0 to 10000")
+		}
+		f(c, n)
+		return nil
+	}
+}
+
+func durationSetting(f func(*Config, time.Duration)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return errors.New("must be a duration such as 30s or 5m")
+		}
+		f(c, d)
+		return nil
+	}
+}
+
+func urlSetting(f func(*Config, string)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("must be an absolute http(s) URL")
+		}
+		f(c, v)
+		return nil
+	}
+}
+
+// defaultDataDir is the user's data folder; root's lives under /var/lib so an
+// unprivileged PostgreSQL can reach it.
+func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/leakwatch"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "leakwatch")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "leakwatch")
+	}
+	return filepath.Join(os.TempDir(), "leakwatch")
+}
+
+// settingsHelp lists every setting for `leakwatch help`.
+func settingsHelp() string {
+	var b strings.Builder
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "(unset)"
+		}
+		fmt.Fprintf(&b, "  %s\n      %s\n      default: %s", s.env, s.help, def)
+		if s.secret {
+			fmt.Fprintf(&b, "; secret: %s_FILE reads it from a file", s.env)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	tokenFile := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokenFile, []byte("tok-a, tok-b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		check   func(t *testing.T, c Config)
+		wantErr string // substring; the variable's name must be in it
+	}{
+		{name: "defaults", env: nil, check: func(t *testing.T, c Config) {
+			if c.HTTPAddr != ":8080" || c.GitHubAPIURL != "https://api.github.com/" || !c.AutoMigrate || len(c.Roles) != 3 || c.LogFormat != "text" {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{name: "roles", env: map[string]string{"LEAKWATCH_ROLES": "web, worker"}, check: func(t *testing.T, c Config) {
+			if !c.Has(RoleWeb) || !c.Has(RoleWorker) || c.Has(RoleCrawler) {
+				t.Errorf("roles = %v", c.Roles)
+			}
+		}},
+		{name: "tokens from file", env: map[string]string{"LEAKWATCH_GITHUB_TOKENS_FILE": tokenFile}, check: func(t *testing.T, c Config) {
+			if strings.Join(c.GitHubTokens, "|") != "tok-a|tok-b" {
+				t.Errorf("tokens = %v", c.GitHubTokens)
+			}
+		}},
+		{name: "durations", env: map[string]string{"LEAKWATCH_SHUTDOWN_TIMEOUT": "3s"}, check: func(t *testing.T, c Config) {
+			if c.ShutdownTimeout != 3*time.Second {
+				t.Errorf("timeout = %v", c.ShutdownTimeout)
+			}
+		}},
+		{name: "bad role", env: map[string]string{"LEAKWATCH_ROLES": "web,cook"}, wantErr: "LEAKWATCH_ROLES"},
+		{name: "bad addr", env: map[string]string{"LEAKWATCH_HTTP_ADDR": "8080"}, wantErr: "LEAKWATCH_HTTP_ADDR"},
+		{name: "bad log format", env: map[string]string{"LEAKWATCH_LOG_FORMAT": "xml"}, wantErr: "LEAKWATCH_LOG_FORMAT"},
+		{name: "bad log level", env: map[string]string{"LEAKWATCH_LOG_LEVEL": "loud"}, wantErr: "LEAKWATCH_LOG_LEVEL"},
+		{name: "bad bool", env: map[string]string{"LEAKWATCH_AUTO_MIGRATE": "maybe"}, wantErr: "LEAKWATCH_AUTO_MIGRATE"},
+		{name: "bad api url", env: map[string]string{"LEAKWATCH_GITHUB_API_URL": "api.github.com"}, wantErr: "LEAKWATCH_GITHUB_API_URL"},
+		{name: "bad database url", env: map[string]string{"DATABASE_URL": "mysql://u:hunter2@h/db"}, wantErr: "DATABASE_URL"},
+		{name: "secret and file", env: map[string]string{"LEAKWATCH_GITHUB_TOKENS": "x", "LEAKWATCH_GITHUB_TOKENS_FILE": tokenFile}, wantErr: "both set"},
+		{name: "missing file", env: map[string]string{"DATABASE_URL_FILE": "/nonexistent/leakwatch"}, wantErr: "DATABASE_URL_FILE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := LoadConfig(func(k string) string { return tc.env[k] })
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("error echoes a secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestHelpListsEverySetting(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	if code := run(t.Context(), []string{"help"}, nil, &out, &out); code != 0 {
+		t.Fatalf("help exit %d", code)
+	}
+	for _, s := range settings {
+		if !strings.Contains(out.String(), s.env) {
+			t.Errorf("help lacks %s", s.env)
+		}
+	}
+	for name := range commands() {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("help lacks command %s", name)
+		}
+	}
+}

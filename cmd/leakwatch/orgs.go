@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/leakwatch/leakwatch/internal/database"
+	"github.com/leakwatch/leakwatch/internal/orgs"
+)
+
+const orgsUsage = `Usage:
+  leakwatch orgs create NAME
+      Create an organisation (does nothing if it exists).
+  leakwatch orgs set-slack NAME [--webhook-url URL]
+      Set the Slack incoming-webhook URL for alerts; without the flag it is
+      read from stdin so it stays out of the process list. An empty URL turns
+      alerts off.`
+
+func runOrgs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || wantsHelp(args[:1]) {
+		fmt.Fprintln(stderr, orgsUsage)
+		if len(args) > 0 {
+			return 0
+		}
+		return 2
+	}
+	sub, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("orgs "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, orgsUsage); fs.PrintDefaults() }
+	webhook := fs.String("webhook-url", "", "Slack incoming-webhook URL (set-slack; default: read stdin)")
+	if sub != "create" && sub != "set-slack" {
+		fmt.Fprintf(stderr, "leakwatch orgs: unknown subcommand %q\n%s\n", sub, orgsUsage)
+		return 2
+	}
+	// Allow the name before or after the flags.
+	var name string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	if name == "" {
+		fs.Usage()
+		return 2
+	}
+	cfg, ok := loadConfigOrFail(stderr)
+	if !ok {
+		return 2
+	}
+	db, err := database.Open(ctx, dbConfig(cfg), newLogger(cfg, stderr))
+	if err != nil {
+		fmt.Fprintln(stderr, "leakwatch orgs:", err)
+		return 1
+	}
+	defer db.Close()
+	store := orgs.NewStore(db.Pool)
+	switch sub {
+	case "create":
+		o, created, err := store.Create(ctx, name)
+		if err != nil {
+			fmt.Fprintln(stderr, "leakwatch orgs create:", err)
+			return 1
+		}
+		if created {
+			fmt.Fprintf(stdout, "created organisation %d %q\n", o.ID, o.Name)
+		} else {
+			fmt.Fprintf(stdout, "organisation %d %q already exists\n", o.ID, o.Name)
+		}
+	case "set-slack":
+		url := *webhook
+		if url == "" {
+			b, err := io.ReadAll(io.LimitReader(stdin, 4096))
+			if err != nil {
+				fmt.Fprintln(stderr, "leakwatch orgs set-slack: read stdin:", err)
+				return 1
+			}
+			url = strings.TrimSpace(string(b))
+		}
+		o, err := store.ByName(ctx, name)
+		if err != nil {
+			fmt.Fprintln(stderr, "leakwatch orgs set-slack:", err)
+			return 1
+		}
+		if err := store.SetSlackWebhook(ctx, o.ID, url); err != nil {
+			fmt.Fprintln(stderr, "leakwatch orgs set-slack:", err)
+			return 1
+		}
+		if url == "" {
+			fmt.Fprintf(stdout, "Slack alerts off for %q\n", o.Name)
+		} else {
+			fmt.Fprintf(stdout, "Slack webhook set for %q\n", o.Name)
+		}
+	}
+	return 0
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+
+	"github.com/leakwatch/leakwatch/crawler"
+	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/database"
+	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/migrations"
+	"github.com/leakwatch/leakwatch/web"
+)
+
+func runServeCommand(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	roles := fs.String("roles", "", "roles to take, overriding LEAKWATCH_ROLES: any of web,worker,crawler")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: leakwatch serve [--roles web,worker,crawler]\n\nRuns the service until SIGINT or SIGTERM.\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nSettings:\n%s", settingsHelp())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cfg, ok := loadConfigOrFail(stderr)
+	if !ok {
+		return 2
+	}
+	if *roles != "" {
+		r, err := parseRoles(*roles)
+		if err != nil {
+			fmt.Fprintln(stderr, "leakwatch serve: --roles:", err)
+			return 2
+		}
+		cfg.Roles = r
+	}
+	logger := newLogger(cfg, stderr)
+	if err := Serve(ctx, cfg, logger, nil); err != nil {
+		logger.Error("leakwatch stopped", slog.Any("error", err))
+		return 1
+	}
+	return 0
+}
+
+// Serve runs the service until ctx ends, then shuts down in order: HTTP,
+// crawlers, River (soft stop, then hard after the deadline), the pool.
+// started, if not nil, is called with the web address once serving.
+func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(addr string)) error {
+	logger.Info("starting leakwatch", slog.String("version", versionString()), slog.String("roles", strings.Join(cfg.Roles, ",")))
+	db, err := database.Open(ctx, dbConfig(cfg), logger)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	pool := db.Pool
+
+	if cfg.AutoMigrate {
+		if err := migrations.Migrate(ctx, pool, logger); err != nil {
+			return err
+		}
+	} else if err := migrations.Check(ctx, pool); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	works := cfg.Has(RoleWorker) || cfg.Has(RoleCrawler)
+	jcfg := jobs.Config{Logger: logger, Metrics: jobs.NewMetrics(reg)}
+	var registry *keys.Registry
+	if works {
+		jcfg.Workers = river.NewWorkers()
+		if cfg.Has(RoleCrawler) {
+			jcfg.Crawl = cfg.WorkersCrawl
+		}
+		if cfg.Has(RoleWorker) {
+			jcfg.Scan, jcfg.Incidents, jcfg.Notify = cfg.WorkersScan, cfg.WorkersIncident, cfg.WorkersNotify
+		}
+	}
+	riverClient, err := jobs.NewClient(pool, jcfg)
+	if err != nil {
+		return err
+	}
+	incidentSvc := incidents.NewService(pool, riverClient, logger)
+
+	if cfg.Has(RoleWorker) {
+		registry = keys.NewRegistry(pool, logger)
+		if err := registry.Load(ctx); err != nil {
+			return err
+		}
+		pipeline := crawler.NewPipeline(registry, incidentSvc, reg)
+		ghcrawler.AddWorkers(jcfg.Workers, ghcrawler.NewEventsWorker(pipeline, reg, logger))
+		incidents.AddWorkers(jcfg.Workers, incidents.NewNotifier(pool, nil, cfg.BaseURL, logger))
+	}
+
+	var riverRunning atomic.Bool
+	if works {
+		// Start with a context that outlives ctx: River's own Stop drains it.
+		if err := riverClient.Start(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("start river: %w", err)
+		}
+		riverRunning.Store(true)
+		defer stopRiver(riverClient, cfg.ShutdownTimeout, logger)
+	}
+
+	// Background loops stop before River so they insert no work into a
+	// stopping client.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	defer func() { stopBackground(); bg.Wait() }()
+	if registry != nil {
+		bg.Go(func() { registry.Run(bgCtx, cfg.KeyReload) })
+	}
+
+	if cfg.Has(RoleCrawler) && cfg.GitHubPoll {
+		if len(cfg.GitHubTokens) == 0 {
+			logger.Warn("no GitHub tokens (LEAKWATCH_GITHUB_TOKENS): polling unauthenticated at 60 requests/hour, which misses most of the public stream")
+		}
+		gh, err := ghcrawler.NewClient(cfg.GitHubAPIURL, cfg.GitHubTokens, nil)
+		if err != nil {
+			return err
+		}
+		poller := ghcrawler.NewPoller(ghcrawler.PollerConfig{
+			Client: gh, Pool: pool, River: riverClient, Feed: ghcrawler.FeedPublic, Path: "events",
+			MinInterval: cfg.GitHubMinPoll, Logger: logger,
+		})
+		bg.Go(func() { poller.Run(bgCtx) })
+	}
+
+	if !cfg.Has(RoleWeb) {
+		<-ctx.Done()
+		logger.Info("shutting down")
+		return nil
+	}
+
+	checks := []web.Check{
+		{Name: "database", Func: func(ctx context.Context) error { return pool.Ping(ctx) }},
+		{Name: "migrations", Func: func(ctx context.Context) error { return migrations.Check(ctx, pool) }},
+	}
+	if works {
+		checks = append(checks, web.Check{Name: "river", Func: func(context.Context) error {
+			if !riverRunning.Load() {
+				return errors.New("not running")
+			}
+			select {
+			case <-riverClient.Stopped():
+				return errors.New("stopped")
+			default:
+				return nil
+			}
+		}})
+	}
+	srv, err := web.New(web.Config{Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	logger.Info("web listening", slog.String("addr", ln.Addr().String()))
+	if started != nil {
+		started(ln.Addr().String())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+	logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		logger.Warn("http shutdown", slog.Any("error", err))
+	}
+	return nil
+}
+
+// stopRiver lets running jobs finish until the deadline, then cancels them.
+func stopRiver(c *jobs.Client, timeout time.Duration, logger *slog.Logger) {
+	soft, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := c.Stop(soft); err == nil {
+		return
+	}
+	logger.Warn("jobs still running after the shutdown timeout; cancelling them")
+	hard, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := c.StopAndCancel(hard); err != nil {
+		logger.Error("stop river", slog.Any("error", err))
+	}
+}

@@ -1,0 +1,122 @@
+// Package crawler turns public sources into documents and hands every
+// document through the matcher to incidents. Each source lives in its own
+// sub-package (crawler/github, …); the hand-off in this package is shared by
+// all of them so provenance and counting are the same everywhere.
+package crawler
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/keys"
+)
+
+// Document is one piece of public text with where it came from.
+type Document struct {
+	Source    string // "github", "gist", …
+	EventID   string
+	EventType string
+	Repo      string
+	Commit    string
+	Path      string
+	Actor     string
+	URL       string // the page the text is on
+	// AnchorLines appends "#L<line>" to URL for a finding (blob URLs).
+	AnchorLines bool
+	// LineMap maps a line of Text (1-based) to the line in the original file,
+	// for texts assembled from parts (a patch's added lines). nil: identity.
+	LineMap []int
+	EventAt time.Time
+	Text    []byte
+}
+
+// Recorder receives findings; incidents.Service is the real one.
+type Recorder interface {
+	Record(ctx context.Context, findings []incidents.Finding) error
+}
+
+// Pipeline scans documents with the current key set and records findings.
+type Pipeline struct {
+	keys     *keys.Registry
+	recorder Recorder
+	now      func() time.Time
+
+	docs     *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+	findings *prometheus.CounterVec
+}
+
+// NewPipeline returns a Pipeline. reg may be nil (tests).
+func NewPipeline(registry *keys.Registry, recorder Recorder, reg prometheus.Registerer) *Pipeline {
+	p := &Pipeline{
+		keys:     registry,
+		recorder: recorder,
+		now:      time.Now,
+		docs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "leakwatch", Subsystem: "crawler", Name: "documents_scanned_total",
+			Help: "Documents scanned, by source.",
+		}, []string{"source"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "leakwatch", Subsystem: "crawler", Name: "bytes_scanned_total",
+			Help: "Bytes scanned, by source.",
+		}, []string{"source"}),
+		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "leakwatch", Subsystem: "crawler", Name: "findings_total",
+			Help: "Registered keys found, by source.",
+		}, []string{"source"}),
+	}
+	if reg != nil {
+		reg.MustRegister(p.docs, p.bytes, p.findings)
+	}
+	return p
+}
+
+// Process scans docs and records every finding. It returns the number of
+// findings recorded; on error nothing is lost, because recording is
+// idempotent and the caller's job is retried.
+func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
+	snap := p.keys.Current()
+	var out []incidents.Finding
+	for i := range docs {
+		d := &docs[i]
+		p.docs.WithLabelValues(d.Source).Inc()
+		p.bytes.WithLabelValues(d.Source).Add(float64(len(d.Text)))
+		found := snap.Set.Scan(d.Text)
+		if len(found) == 0 {
+			continue
+		}
+		detected := p.now()
+		for _, m := range found {
+			line := m.Line
+			if d.LineMap != nil && line >= 1 && line <= len(d.LineMap) {
+				line = d.LineMap[line-1]
+			}
+			url := d.URL
+			if d.AnchorLines && url != "" {
+				url += "#L" + strconv.Itoa(line)
+			}
+			for _, k := range snap.Keys(m.Fingerprint) {
+				out = append(out, incidents.Finding{
+					KeyID: k.ID, OrgID: k.OrgID, Fingerprint: m.Fingerprint,
+					Source: d.Source, EventID: d.EventID, EventType: d.EventType,
+					URL: url, Repo: d.Repo, Commit: d.Commit, Path: d.Path,
+					Line: line, Column: m.Column, Encoding: m.Encoding,
+					Actor: d.Actor, Preview: m.Preview, EventAt: d.EventAt, DetectedAt: detected,
+				})
+				p.findings.WithLabelValues(d.Source).Inc()
+			}
+		}
+	}
+	if len(out) == 0 {
+		return 0, nil
+	}
+	if err := p.recorder.Record(ctx, out); err != nil {
+		return 0, fmt.Errorf("record %d findings: %w", len(out), err)
+	}
+	return len(out), nil
+}
