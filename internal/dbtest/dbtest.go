@@ -18,8 +18,8 @@ import (
 	"os"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // pgtestdb's admin connection
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // pgtestdb's admin connection
 	"github.com/peterldowns/pgtestdb"
 
 	"github.com/leakwatch/leakwatch/migrations"
