@@ -97,12 +97,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 	if err != nil {
 		return fmt.Errorf("river migrator: %w", err)
 	}
-	res, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	if err != nil {
+	// rivermigrate logs each version it applies.
+	if _, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("river migrations: %w", err)
-	}
-	for _, v := range res.Versions {
-		logger.Info("applied river migration", slog.Int("version", v.Version))
 	}
 
 	if _, err := conn.Exec(ctx, createTable); err != nil {

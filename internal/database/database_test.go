@@ -2,6 +2,10 @@ package database
 
 import (
 	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 	"io"
 	"log/slog"
 	"net"
@@ -82,6 +86,42 @@ func TestEmbedded(t *testing.T) {
 		if err != nil {
 			t.Fatalf("query %d: %v", i, err)
 		}
+	}
+}
+
+// TestEnsureDatabase creates a database on the test server the way serve does
+// without DATABASE_URL, twice (the second time it exists already).
+func TestEnsureDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := os.Getenv("TEST_DATABASE_URL")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	if !answers(ctx, admin) {
+		t.Skip("no PostgreSQL server at TEST_DATABASE_URL")
+	}
+	name := fmt.Sprintf("leakwatch_ensure_%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, admin)
+		if err == nil {
+			conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name) //nolint:errcheck
+			conn.Close(ctx)
+		}
+	})
+	for i := range 2 {
+		dbURL, err := ensureDatabase(ctx, admin, name)
+		if err != nil {
+			t.Fatalf("ensure %d: %v", i, err)
+		}
+		if !strings.Contains(dbURL, "/"+name) {
+			t.Fatalf("URL %q does not name %s", dbURL, name)
+		}
+		pool, err := NewPool(ctx, dbURL, 1)
+		if err != nil {
+			t.Fatalf("connect %d: %v", i, err)
+		}
+		pool.Close()
 	}
 }
 
