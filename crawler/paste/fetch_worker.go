@@ -1,0 +1,140 @@
+package paste
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/leakwatch/leakwatch/crawler"
+	"github.com/leakwatch/leakwatch/internal/jobs"
+)
+
+// fetchMaxAttempts bounds retries of one paste's fetch (River backs off
+// between attempts); a paste still failing after them is marked failed.
+const fetchMaxAttempts = 8
+
+// FetchArgs asks for one paste to be fetched and scanned. It carries the
+// listing's metadata, never text.
+type FetchArgs struct {
+	Source string `json:"source"`
+	Item   Item   `json:"item"`
+}
+
+// Kind implements river.JobArgs.
+func (FetchArgs) Kind() string { return "paste_fetch" }
+
+// InsertOpts puts fetches on the crawl queue.
+func (FetchArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueCrawl, MaxAttempts: fetchMaxAttempts}
+}
+
+// FetchWorker fetches a paste and hands its texts to the shared pipeline.
+type FetchWorker struct {
+	river.WorkerDefaults[FetchArgs]
+	sources  map[string]Source
+	store    *Store
+	pipeline *crawler.Pipeline
+	logger   *slog.Logger
+}
+
+// NewFetchWorker returns the worker for the given sources.
+func NewFetchWorker(pool *pgxpool.Pool, sources []Source, p *crawler.Pipeline, logger *slog.Logger) *FetchWorker {
+	m := make(map[string]Source, len(sources))
+	for _, s := range sources {
+		m[s.Name()] = s
+	}
+	return &FetchWorker{sources: m, store: NewStore(pool), pipeline: p, logger: logger}
+}
+
+// Timeout bounds one fetch and scan.
+func (w *FetchWorker) Timeout(*river.Job[FetchArgs]) time.Duration { return 2 * time.Minute }
+
+// Work fetches, deduplicates by content, scans and records the outcome.
+// Recording findings is idempotent, so a retried job repeats nothing
+// visible.
+func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error {
+	a := job.Args
+	key := a.Item.Key()
+	log := w.logger.With(slog.String("paste_source", a.Source), slog.String("paste_key", key))
+	src, ok := w.sources[a.Source]
+	if !ok {
+		return river.JobCancel(fmt.Errorf("paste source %q is not configured in this process", a.Source))
+	}
+	parts, err := src.Fetch(ctx, a.Item)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrGone):
+		log.Info("paste deleted before fetch")
+		if ferr := w.store.finish(ctx, a.Source, key, StatusDeleted, err.Error(), 0, 0, 0); ferr != nil {
+			return ferr
+		}
+		return river.JobCancel(err)
+	case errors.Is(err, ErrMalformed):
+		log.Warn("skipping malformed paste", slog.Any("error", err))
+		if ferr := w.store.finish(ctx, a.Source, key, StatusSkipped, err.Error(), 0, 0, 0); ferr != nil {
+			return ferr
+		}
+		return river.JobCancel(err)
+	case errors.Is(err, ErrNotReady):
+		return river.JobSnooze(time.Minute)
+	default:
+		if ferr := w.store.fetchFailed(ctx, a.Source, err); ferr != nil {
+			log.Error("count fetch error", slog.Any("error", ferr))
+		}
+		if job.Attempt >= job.MaxAttempts {
+			if ferr := w.store.finish(ctx, a.Source, key, StatusFailed, err.Error(), 0, 0, 0); ferr != nil {
+				log.Error("mark paste failed", slog.Any("error", ferr))
+			}
+		}
+		return fmt.Errorf("fetch paste %s/%s: %w", a.Source, key, err)
+	}
+
+	var dup, findings int
+	var detail string
+	for _, part := range parts {
+		sum := sha256.Sum256(part.Text)
+		clean, err := w.store.knownClean(ctx, sum)
+		if err != nil {
+			return err
+		}
+		if part.Truncated {
+			detail = fmt.Sprintf("%q scanned up to the size limit (%d bytes)", part.Name, len(part.Text))
+		}
+		if clean {
+			// Scanned before (another site, an earlier revision) and clean:
+			// recorded here, not scanned again. Texts that held a key are
+			// scanned again so this sighting gets its own provenance.
+			dup++
+			continue
+		}
+		doc := crawler.Document{
+			Source: a.Source, EventID: key, EventType: src.Kind(),
+			Path: part.Name, Actor: a.Item.Author, URL: part.URL, EventAt: a.Item.Date,
+			Text: part.Text,
+		}
+		n, err := w.pipeline.Process(ctx, []crawler.Document{doc})
+		if err != nil {
+			return fmt.Errorf("scan paste %s/%s: %w", a.Source, key, err)
+		}
+		findings += n
+		if err := w.store.scanned(ctx, sum, a.Source, key, n); err != nil {
+			return err
+		}
+	}
+	if err := w.store.finish(ctx, a.Source, key, StatusScanned, detail, len(parts), dup, findings); err != nil {
+		return err
+	}
+	if findings > 0 {
+		log.Info("registered keys found in paste", slog.Int("findings", findings))
+	}
+	return nil
+}
+
+// AddWorkers registers the paste workers.
+func AddWorkers(ws *river.Workers, w *FetchWorker) { river.AddWorker(ws, w) }
