@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,6 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
+	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/internal/orgs"
 )
 
 //go:embed templates/*.html
@@ -34,26 +39,51 @@ type Check struct {
 // Config holds the server's dependencies.
 type Config struct {
 	Incidents *incidents.Service
-	Checks    []Check
-	Gatherer  prometheus.Gatherer
-	Registry  prometheus.Registerer
-	Logger    *slog.Logger
+	Auth      *auth.Store
+	Orgs      *orgs.Store
+	Keys      *keys.Store
+	Audit     *audit.Store
+	Mailer    Mailer // default: LogMailer
+	OIDC      *OIDC  // optional OpenID Connect sign-in
+	// BaseURL is the public URL of the dashboard, used in invitation and
+	// sign-in links. Session cookies are Secure when it is https.
+	BaseURL  string
+	Checks   []Check
+	Gatherer prometheus.Gatherer
+	Registry prometheus.Registerer
+	Logger   *slog.Logger
 }
 
 // Server is the HTTP server.
 type Server struct {
-	echo      *echo.Echo
-	incidents *incidents.Service
-	checks    []Check
-	logger    *slog.Logger
+	echo          *echo.Echo
+	api           *echo.Group // /api/v1
+	incidents     *incidents.Service
+	auth          *auth.Store
+	orgs          *orgs.Store
+	keys          *keys.Store
+	auditLog      *audit.Store
+	mailer        Mailer
+	oidc          *OIDC
+	baseURL       string
+	secureCookies bool
+	checks        []Check
+	logger        *slog.Logger
+	static        *staticFiles
 }
 
 // New builds the server and its routes; templates are parsed here so a
 // broken template fails at start.
 func New(cfg Config) (*Server, error) {
+	static, err := newStaticFiles()
+	if err != nil {
+		return nil, err
+	}
 	tmpl, err := template.New("").Funcs(template.FuncMap{
-		"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
-		"utc":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"since":  func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+		"utc":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"static": static.url,
+		"join":   strings.Join,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -64,7 +94,15 @@ func New(cfg Config) (*Server, error) {
 	e.Renderer = &echo.TemplateRenderer{Template: tmpl}
 	// Never trust client-supplied forwarding headers for the client's IP.
 	e.IPExtractor = echo.ExtractIPDirect()
-	s := &Server{echo: e, incidents: cfg.Incidents, checks: cfg.Checks, logger: cfg.Logger}
+	s := &Server{
+		echo: e, incidents: cfg.Incidents, auth: cfg.Auth, orgs: cfg.Orgs, keys: cfg.Keys, auditLog: cfg.Audit,
+		mailer: cfg.Mailer, oidc: cfg.OIDC, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
+		secureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
+		checks:        cfg.Checks, logger: cfg.Logger, static: static,
+	}
+	if s.mailer == nil {
+		s.mailer = LogMailer{Logger: cfg.Logger}
+	}
 	e.HTTPErrorHandler = s.errorHandler
 
 	e.Use(middleware.Recover())
@@ -74,19 +112,90 @@ func New(cfg Config) (*Server, error) {
 		ContentTypeNosniff:    "nosniff",
 		XFrameOptions:         "DENY",
 		ReferrerPolicy:        "no-referrer",
-		ContentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+		ContentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
 	}))
+	e.Use(s.authenticate)
 	s.routes(cfg.Gatherer)
 	return s, nil
 }
 
+// routes is the table of contents of the server. API routes live on s.api
+// (/api/v1), each with the least role it needs; every /api/v1 route must be
+// in openapi.json (TestOpenAPICoversRoutes).
 func (s *Server) routes(g prometheus.Gatherer) {
 	e := s.echo
+	viewer, responder, admin, owner := s.requireRole(auth.RoleViewer), s.requireRole(auth.RoleResponder), s.requireRole(auth.RoleAdmin), s.requireRole(auth.RoleOwner)
+	_ = responder // incident actions (api_incidents.go) use it
+
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
+	e.GET("/static/:file", s.static.serve)
+
+	// Pages.
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/incidents") })
-	e.GET("/incidents", s.incidentList)
+	e.GET("/signin", s.signinPage)
+	e.POST("/signin", s.signinSubmit)
+	e.GET("/signin/link", s.signinLink)
+	e.POST("/signout", s.signoutSubmit, s.requireUser)
+	e.GET("/invite", s.invitePage)
+	e.POST("/invite", s.inviteSubmit)
+	e.GET("/auth/oidc/login", s.oidcLogin)
+	e.GET("/auth/oidc/callback", s.oidcCallback)
+	e.GET("/orgs", s.orgsPage, s.requireUser)
+	e.POST("/orgs/switch", s.orgSwitchSubmit, s.requireUser)
+	e.GET("/incidents", s.incidentList, viewer)
+	e.GET("/keys", s.keysPage, viewer)
+	e.POST("/keys", s.keyRegisterSubmit, admin)
+	e.POST("/keys/:id/rotate", s.keyRotateSubmit, admin)
+	e.POST("/keys/:id/retire", s.keyRetireSubmit, admin)
+	e.GET("/members", s.membersPage, viewer)
+	e.GET("/tokens", s.tokensPage, admin)
+	e.POST("/tokens", s.tokenCreateSubmit, admin, s.requireUser)
+	e.POST("/tokens/:id/revoke", s.tokenRevokeSubmit, admin)
+
+	// JSON API.
+	api := e.Group("/api/v1")
+	s.api = api
+	api.GET("/openapi.json", s.openAPI)
+	api.POST("/session", s.apiSignIn)
+	api.DELETE("/session", s.apiSignOut, s.requireUser)
+	api.DELETE("/sessions", s.apiSignOutEverywhere, s.requireUser)
+	api.PUT("/session/org", s.apiSwitchOrg, s.requireUser)
+	api.GET("/me", s.apiMe)
+
+	api.GET("/orgs", s.apiOrgList, s.requireUser)
+	api.POST("/orgs", s.apiOrgCreate, s.requireUser)
+	api.GET("/org", s.apiOrgGet, viewer)
+	api.PATCH("/org", s.apiOrgUpdate, admin)
+	api.DELETE("/org", s.apiOrgDelete, owner)
+
+	api.GET("/members", s.apiMemberList, viewer)
+	api.PATCH("/members/:user_id", s.apiMemberUpdate, admin)
+	api.DELETE("/members/:user_id", s.apiMemberRemove, admin)
+
+	api.GET("/invitations", s.apiInvitationList, admin)
+	api.POST("/invitations", s.apiInvitationCreate, admin)
+	api.DELETE("/invitations/:id", s.apiInvitationRevoke, admin)
+	api.POST("/invitations/accept", s.apiInvitationAccept)
+
+	api.GET("/tokens", s.apiTokenList, admin)
+	api.POST("/tokens", s.apiTokenCreate, admin, s.requireUser)
+	api.DELETE("/tokens/:id", s.apiTokenRevoke, admin)
+
+	api.GET("/keys", s.apiKeyList, viewer)
+	api.POST("/keys", s.apiKeyCreate, admin)
+	api.GET("/keys/digest", s.apiKeyDigest, viewer)
+	api.GET("/keys/:id", s.apiKeyGet, viewer)
+	api.PATCH("/keys/:id", s.apiKeyUpdate, admin)
+	api.GET("/keys/:id/history", s.apiKeyHistory, viewer)
+	api.POST("/keys/:id/rotate", s.apiKeyRotate, admin)
+	api.POST("/keys/:id/retire", s.apiKeyRetire, admin)
+	api.POST("/keys/:id/revoke", s.apiKeyRevoke, admin)
+	api.POST("/keys/:id/reactivate", s.apiKeyReactivate, admin)
+
+	api.GET("/audit", s.apiAuditList, admin)
+	api.GET("/audit/export", s.apiAuditExport, admin)
 }
 
 // Handler returns the server as an http.Handler.
@@ -120,29 +229,6 @@ func (s *Server) readyz(c echo.Context) error {
 		}
 	}
 	return c.JSON(status, out)
-}
-
-func (s *Server) errorHandler(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	code := http.StatusInternalServerError
-	msg := "internal error"
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		code = he.Code
-		msg = http.StatusText(code)
-	} else {
-		s.logger.Error("request failed", slog.String("path", c.Path()), slog.Any("error", err))
-	}
-	if c.Request().Method == http.MethodHead {
-		err = c.NoContent(code)
-	} else {
-		err = c.JSON(code, map[string]any{"error": map[string]string{"code": strconv.Itoa(code), "message": msg}})
-	}
-	if err != nil {
-		s.logger.Error("write error response", slog.Any("error", err))
-	}
 }
 
 type httpMetrics struct {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
+	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/dbtest"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -224,7 +226,26 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("preview %q: want the line, redacted", preview)
 	}
 
-	page := get(t, base+"/incidents")
+	// The incidents page needs a signed-in member of the organisation.
+	owner, _, err := auth.NewStore(pool, auth.Config{}).EnsureUser(ctx, "owner@acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := auth.NewStore(pool, auth.Config{}).AddMember(ctx, org.ID, owner.ID, auth.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	link, err := auth.NewStore(pool, auth.Config{}).NewLoginLink(ctx, owner.ID, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	if resp, err := browser.Get(base + "/signin/link?token=" + link); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	page := getWith(t, browser, base+"/incidents")
 	for _, want := range []string{"deploy-bot token", "acme", "issuecomment-27244207336", "open"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("incidents page lacks %q", want)
@@ -280,7 +301,12 @@ func TestEndToEnd(t *testing.T) {
 
 func get(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	return getWith(t, http.DefaultClient, url)
+}
+
+func getWith(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,9 +21,12 @@ import (
 	"github.com/leakwatch/leakwatch/crawler"
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
+	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/database"
 	"github.com/leakwatch/leakwatch/internal/jobs"
 	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/migrations"
 	"github.com/leakwatch/leakwatch/web"
 )
@@ -35,7 +38,6 @@ func runServeCommand(ctx context.Context, args []string, _ io.Reader, stdout, st
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: leakwatch serve [--roles web,worker,crawler]\n\nRuns the service until SIGINT or SIGTERM.\n\nFlags:\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nSettings:\n%s", settingsHelp())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -171,7 +173,11 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			}
 		}})
 	}
-	srv, err := web.New(web.Config{Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger})
+	srv, err := web.New(web.Config{
+		Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger,
+		Auth: auth.NewStore(pool, auth.Config{}), Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool), Audit: audit.NewStore(pool),
+		BaseURL: cfg.BaseURL,
+	})
 	if err != nil {
 		return err
 	}

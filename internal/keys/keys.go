@@ -1,34 +1,98 @@
 // Package keys owns the registry of protected keys. A key is known only by
 // its fingerprint (see package matcher); the plaintext never reaches the
-// service.
+// service. Besides the fingerprint a key carries what a security team needs
+// to act on a leak: provider, environment, owner, scopes/notes, tags, a
+// rotation policy, the revocation endpoint and a state. Rotating a key
+// replaces its fingerprint and keeps every earlier one as history.
 package keys
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leakwatch/leakwatch/matcher"
 )
 
-// ErrDuplicate is returned when the organisation already has a key of that
-// name or fingerprint.
-var ErrDuplicate = errors.New("key already registered")
+// Sentinel errors.
+var (
+	// ErrDuplicate is returned when the organisation already has a key of
+	// that name or fingerprint.
+	ErrDuplicate = errors.New("key already registered")
+	// ErrNotFound is returned when the organisation has no such key.
+	ErrNotFound = errors.New("key not found")
+	// ErrInvalid wraps validation failures; the message is safe to show.
+	ErrInvalid = errors.New("invalid key")
+)
+
+// Key states.
+const (
+	StateActive  = "active"
+	StateRevoked = "revoked"
+	StateRetired = "retired"
+)
+
+// Environments a key may live in.
+var Environments = []string{"production", "staging", "development"}
 
 // Key is a registered key.
 type Key struct {
-	ID          int64
-	OrgID       int64
-	Name        string
-	Fingerprint string
-	Provider    string
-	State       string
-	CreatedAt   time.Time
+	ID             int64      `json:"id"`
+	OrgID          int64      `json:"org_id"`
+	Name           string     `json:"name"`
+	Fingerprint    string     `json:"fingerprint"`
+	Provider       string     `json:"provider"`
+	Environment    string     `json:"environment"`
+	Owner          string     `json:"owner"`
+	Notes          string     `json:"notes"`
+	Tags           []string   `json:"tags"`
+	State          string     `json:"state"`
+	MaxAgeDays     int        `json:"max_age_days"` // 0: the organisation's default
+	RevocationURL  string     `json:"revocation_url"`
+	CreatedAt      time.Time  `json:"created_at"`
+	RotatedAt      *time.Time `json:"rotated_at"`
+	StateChangedAt *time.Time `json:"state_changed_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+
+	// Derived from the policy and the organisation's defaults.
+	PolicyDays             int    `json:"policy_days"` // effective maximum age; 0: no policy
+	Stale                  bool   `json:"stale"`
+	NeverRotated           bool   `json:"never_rotated"`
+	AgeDays                int    `json:"age_days"` // days since the current fingerprint was registered
+	EffectiveRevocationURL string `json:"effective_revocation_url"`
+}
+
+// Params describe a key to register.
+type Params struct {
+	Name          string
+	Fingerprint   matcher.Fingerprint
+	Provider      string // used only when the fingerprint names none
+	Environment   string // default production
+	Owner         string
+	Notes         string
+	Tags          []string
+	MaxAgeDays    int
+	RevocationURL string
+}
+
+// Update changes a key's metadata; nil fields are left alone.
+type Update struct {
+	Name          *string
+	Provider      *string
+	Environment   *string
+	Owner         *string
+	Notes         *string
+	Tags          *[]string
+	MaxAgeDays    *int
+	RevocationURL *string
 }
 
 // Store reads and writes keys.
@@ -37,24 +101,420 @@ type Store struct{ pool *pgxpool.Pool }
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// Add registers a key by fingerprint.
+// Add registers a key by fingerprint with default metadata.
 func (s *Store) Add(ctx context.Context, orgID int64, name string, fp matcher.Fingerprint) (Key, error) {
+	return s.Register(ctx, orgID, Params{Name: name, Fingerprint: fp})
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func checkName(name string) (string, error) {
 	name = strings.TrimSpace(name)
-	if name == "" {
-		return Key{}, errors.New("key name is empty")
+	if name == "" || len(name) > 200 {
+		return "", invalid("name must have 1 to 200 characters")
 	}
-	k := Key{OrgID: orgID, Name: name, Fingerprint: fp.String(), Provider: fp.Provider(), State: "active"}
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, $2, $3, $4)
-		RETURNING id, created_at`, orgID, k.Name, k.Fingerprint, k.Provider).Scan(&k.ID, &k.CreatedAt)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if containsSecret(name) {
+		return "", invalid("name looks like it holds a plaintext secret; never send the secret")
+	}
+	return name, nil
+}
+
+// containsSecret reports whether free text holds something that looks like
+// a plaintext secret: a token with a known provider prefix, a PEM private
+// key, or a long high-entropy word that is not a URL or path. Names such
+// as "deploy-bot" must pass, so short words are never suspect.
+func containsSecret(s string) bool {
+	if strings.Contains(s, "PRIVATE KEY-----") {
+		return true
+	}
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(" \t\r\n\"'`=,;()[]{}<>", r) }) {
+		if len(w) < matcher.MinSecretLen+4 || !matcher.LooksLikeSecret(w) {
+			continue
+		}
+		if fp, err := matcher.Compute([]byte(w), matcher.ComputeOpts{AllowWeak: true}); err == nil && fp.Prefix() != "" {
+			return true
+		}
+		if len(w) >= 24 && !strings.ContainsAny(w, "/.:@") && matcher.EstimateBits([]byte(w)) >= 100 {
+			return true
+		}
+	}
+	return false
+}
+
+func checkEnv(env string) (string, error) {
+	if env == "" {
+		return "production", nil
+	}
+	if !slices.Contains(Environments, env) {
+		return "", invalid("environment must be production, staging or development")
+	}
+	return env, nil
+}
+
+func checkText(field, v string, max int) (string, error) {
+	v = strings.TrimSpace(v)
+	if len(v) > max {
+		return "", invalid("%s is longer than %d bytes", field, max)
+	}
+	if containsSecret(v) {
+		return "", invalid("%s looks like it holds a plaintext secret; never send the secret", field)
+	}
+	return v, nil
+}
+
+func checkTags(tags []string) ([]string, error) {
+	out := []string{}
+	for _, t := range tags {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if len(t) > 64 || strings.ContainsAny(t, ", \t\r\n") {
+			return nil, invalid("tags must be at most 64 characters without spaces or commas")
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	if len(out) > 32 {
+		return nil, invalid("at most 32 tags")
+	}
+	return out, nil
+}
+
+func checkMaxAge(n int) error {
+	if n < 0 || n > 36500 {
+		return invalid("max_age_days must be between 0 and 36500")
+	}
+	return nil
+}
+
+// CheckRevocationURL validates a revocation endpoint: empty, or an absolute
+// http(s) URL.
+func CheckRevocationURL(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(v) > 2000 {
+		return "", invalid("revocation_url must be an absolute http(s) URL")
+	}
+	return v, nil
+}
+
+func provider(fp matcher.Fingerprint, chosen string) (string, error) {
+	if p := fp.Provider(); p != "" {
+		return p, nil
+	}
+	chosen = strings.ToLower(strings.TrimSpace(chosen))
+	if len(chosen) > 64 {
+		return "", invalid("provider is longer than 64 characters")
+	}
+	return chosen, nil
+}
+
+// Register registers a key by fingerprint.
+func (s *Store) Register(ctx context.Context, orgID int64, p Params) (Key, error) {
+	name, err := checkName(p.Name)
+	if err != nil {
+		return Key{}, err
+	}
+	env, err := checkEnv(p.Environment)
+	if err != nil {
+		return Key{}, err
+	}
+	owner, err := checkText("owner", p.Owner, 200)
+	if err != nil {
+		return Key{}, err
+	}
+	notes, err := checkText("notes", p.Notes, 4000)
+	if err != nil {
+		return Key{}, err
+	}
+	tags, err := checkTags(p.Tags)
+	if err != nil {
+		return Key{}, err
+	}
+	if err := checkMaxAge(p.MaxAgeDays); err != nil {
+		return Key{}, err
+	}
+	rev, err := CheckRevocationURL(p.RevocationURL)
+	if err != nil {
+		return Key{}, err
+	}
+	prov, err := provider(p.Fingerprint, p.Provider)
+	if err != nil {
+		return Key{}, err
+	}
+	if p.Fingerprint.Len() == 0 {
+		return Key{}, invalid("fingerprint is required")
+	}
+	fp := p.Fingerprint.String()
+	var id int64
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO keys (org_id, name, fingerprint, provider, environment, owner, notes, tags, max_age_days, revocation_url)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			orgID, name, fp, prov, env, owner, notes, tags, p.MaxAgeDays, rev).Scan(&id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO key_fingerprints (key_id, fingerprint, provider) VALUES ($1, $2, $3)`, id, fp, prov)
+		return err
+	})
+	if isUnique(err) {
 		return Key{}, fmt.Errorf("key %q: %w", name, ErrDuplicate)
 	}
 	if err != nil {
 		return Key{}, fmt.Errorf("register key %q: %w", name, err)
 	}
+	return s.Key(ctx, orgID, id)
+}
+
+func isUnique(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// selectKeys reads keys with their derived policy fields.
+const selectKeys = `
+	SELECT k.id, k.org_id, k.name, k.fingerprint, k.provider, k.environment, k.owner, k.notes, k.tags, k.state,
+		k.max_age_days, k.revocation_url, k.created_at, k.rotated_at, k.state_changed_at, k.updated_at,
+		p.days AS policy_days,
+		p.days > 0 AND k.state = 'active' AND now() - coalesce(k.rotated_at, k.created_at) > make_interval(days => p.days) AS stale,
+		k.rotated_at IS NULL AS never_rotated,
+		floor(extract(epoch FROM now() - coalesce(k.rotated_at, k.created_at)) / 86400)::int AS age_days,
+		CASE WHEN k.revocation_url <> '' THEN k.revocation_url ELSE o.default_revocation_url END AS effective_revocation_url
+	FROM keys k JOIN orgs o ON o.id = k.org_id,
+		LATERAL (SELECT CASE WHEN k.max_age_days > 0 THEN k.max_age_days ELSE o.default_max_age_days END AS days) p`
+
+func scanKey(row pgx.Row) (Key, error) {
+	var k Key
+	err := row.Scan(&k.ID, &k.OrgID, &k.Name, &k.Fingerprint, &k.Provider, &k.Environment, &k.Owner, &k.Notes, &k.Tags, &k.State,
+		&k.MaxAgeDays, &k.RevocationURL, &k.CreatedAt, &k.RotatedAt, &k.StateChangedAt, &k.UpdatedAt,
+		&k.PolicyDays, &k.Stale, &k.NeverRotated, &k.AgeDays, &k.EffectiveRevocationURL)
+	if k.Tags == nil {
+		k.Tags = []string{}
+	}
+	return k, err
+}
+
+// Key returns the organisation's key.
+func (s *Store) Key(ctx context.Context, orgID, id int64) (Key, error) {
+	k, err := scanKey(s.pool.QueryRow(ctx, selectKeys+` WHERE k.org_id = $1 AND k.id = $2`, orgID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Key{}, fmt.Errorf("key %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("read key %d: %w", id, err)
+	}
 	return k, nil
+}
+
+// ListParams filter and page a key listing.
+type ListParams struct {
+	After int64  // cursor: only keys with a larger id
+	Limit int    // default 100, at most 1000
+	State string // "" for every state
+	Stale bool   // only stale keys
+}
+
+// List returns the organisation's keys in id order.
+func (s *Store) List(ctx context.Context, orgID int64, p ListParams) ([]Key, error) {
+	if p.Limit <= 0 || p.Limit > 1000 {
+		p.Limit = 100
+	}
+	q := `SELECT * FROM (` + selectKeys + ` WHERE k.org_id = $1 AND k.id > $2 AND ($3 = '' OR k.state = $3)) x`
+	if p.Stale {
+		q += ` WHERE x.stale`
+	}
+	rows, err := s.pool.Query(ctx, q+` ORDER BY x.id LIMIT $4`, orgID, p.After, p.State, p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list keys of organisation %d: %w", orgID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return scanKey(r) })
+}
+
+// Edit changes a key's metadata.
+func (s *Store) Edit(ctx context.Context, orgID, id int64, u Update) (Key, error) {
+	cur, err := s.Key(ctx, orgID, id)
+	if err != nil {
+		return Key{}, err
+	}
+	if u.Name != nil {
+		if cur.Name, err = checkName(*u.Name); err != nil {
+			return Key{}, err
+		}
+	}
+	if u.Environment != nil {
+		if cur.Environment, err = checkEnv(*u.Environment); err != nil {
+			return Key{}, err
+		}
+	}
+	if u.Owner != nil {
+		if cur.Owner, err = checkText("owner", *u.Owner, 200); err != nil {
+			return Key{}, err
+		}
+	}
+	if u.Notes != nil {
+		if cur.Notes, err = checkText("notes", *u.Notes, 4000); err != nil {
+			return Key{}, err
+		}
+	}
+	if u.Tags != nil {
+		if cur.Tags, err = checkTags(*u.Tags); err != nil {
+			return Key{}, err
+		}
+	}
+	if u.MaxAgeDays != nil {
+		if err := checkMaxAge(*u.MaxAgeDays); err != nil {
+			return Key{}, err
+		}
+		cur.MaxAgeDays = *u.MaxAgeDays
+	}
+	if u.RevocationURL != nil {
+		if cur.RevocationURL, err = CheckRevocationURL(*u.RevocationURL); err != nil {
+			return Key{}, err
+		}
+	}
+	if u.Provider != nil {
+		fp, err := matcher.ParseFingerprint(cur.Fingerprint)
+		if err != nil {
+			return Key{}, fmt.Errorf("key %d: stored fingerprint: %w", id, err)
+		}
+		if cur.Provider, err = provider(fp, *u.Provider); err != nil {
+			return Key{}, err
+		}
+	}
+	_, err = s.pool.Exec(ctx, `
+		UPDATE keys SET name = $3, environment = $4, owner = $5, notes = $6, tags = $7, max_age_days = $8,
+			revocation_url = $9, provider = $10, updated_at = now()
+		WHERE org_id = $1 AND id = $2`,
+		orgID, id, cur.Name, cur.Environment, cur.Owner, cur.Notes, cur.Tags, cur.MaxAgeDays, cur.RevocationURL, cur.Provider)
+	if isUnique(err) {
+		return Key{}, fmt.Errorf("key %q: %w", cur.Name, ErrDuplicate)
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("edit key %d: %w", id, err)
+	}
+	return s.Key(ctx, orgID, id)
+}
+
+// Rotate replaces the key's fingerprint, keeping the old one in its history.
+// Rotating a retired or revoked key makes it active again: it is a new
+// secret in service.
+func (s *Store) Rotate(ctx context.Context, orgID, id int64, fp matcher.Fingerprint) (Key, error) {
+	if fp.Len() == 0 {
+		return Key{}, invalid("fingerprint is required")
+	}
+	newFP := fp.String()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var old, prov string
+		err := tx.QueryRow(ctx, `SELECT fingerprint, provider FROM keys WHERE org_id = $1 AND id = $2 FOR UPDATE`, orgID, id).Scan(&old, &prov)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("key %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if old == newFP {
+			return invalid("the new fingerprint equals the current one; rotate means a new secret")
+		}
+		if p := fp.Provider(); p != "" {
+			prov = p
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE keys SET fingerprint = $3, provider = $4, rotated_at = now(), updated_at = now(),
+				state_changed_at = CASE WHEN state <> 'active' THEN now() ELSE state_changed_at END, state = 'active'
+			WHERE org_id = $1 AND id = $2`, orgID, id, newFP, prov)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE key_fingerprints SET replaced_at = now() WHERE key_id = $1 AND replaced_at IS NULL`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO key_fingerprints (key_id, fingerprint, provider) VALUES ($1, $2, $3)`, id, newFP, prov)
+		return err
+	})
+	if isUnique(err) {
+		return Key{}, fmt.Errorf("key %d: %w", id, ErrDuplicate)
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("rotate key %d: %w", id, err)
+	}
+	return s.Key(ctx, orgID, id)
+}
+
+// SetState moves a key to active, revoked or retired. Only active keys are
+// matched.
+func (s *Store) SetState(ctx context.Context, orgID, id int64, state string) (Key, error) {
+	if state != StateActive && state != StateRevoked && state != StateRetired {
+		return Key{}, invalid("state must be active, revoked or retired")
+	}
+	_, err := s.pool.Exec(ctx, `
+		UPDATE keys SET state = $3, state_changed_at = now(), updated_at = now()
+		WHERE org_id = $1 AND id = $2 AND state <> $3`, orgID, id, state)
+	if err != nil {
+		return Key{}, fmt.Errorf("set state of key %d: %w", id, err)
+	}
+	return s.Key(ctx, orgID, id)
+}
+
+// Version is one fingerprint a key has had.
+type Version struct {
+	Fingerprint string     `json:"fingerprint"`
+	Provider    string     `json:"provider"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ReplacedAt  *time.Time `json:"replaced_at"`
+}
+
+// History returns every fingerprint of the key, oldest first.
+func (s *Store) History(ctx context.Context, orgID, id int64) ([]Version, error) {
+	if _, err := s.Key(ctx, orgID, id); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT fingerprint, provider, created_at, replaced_at FROM key_fingerprints WHERE key_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("history of key %d: %w", id, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Version, error) {
+		var v Version
+		err := r.Scan(&v.Fingerprint, &v.Provider, &v.CreatedAt, &v.ReplacedAt)
+		return v, err
+	})
+}
+
+// Digest is the rotation-hygiene report of an organisation: active keys past
+// their policy age, and active keys never rotated.
+type Digest struct {
+	OrgID        int64 `json:"org_id"`
+	Stale        []Key `json:"stale"`
+	NeverRotated []Key `json:"never_rotated"`
+}
+
+// Digest builds the organisation's rotation digest.
+func (s *Store) Digest(ctx context.Context, orgID int64) (Digest, error) {
+	rows, err := s.pool.Query(ctx, selectKeys+` WHERE k.org_id = $1 AND k.state = 'active' ORDER BY k.id`, orgID)
+	if err != nil {
+		return Digest{}, fmt.Errorf("digest of organisation %d: %w", orgID, err)
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Key, error) { return scanKey(r) })
+	if err != nil {
+		return Digest{}, fmt.Errorf("digest of organisation %d: %w", orgID, err)
+	}
+	d := Digest{OrgID: orgID, Stale: []Key{}, NeverRotated: []Key{}}
+	for _, k := range all {
+		if k.Stale {
+			d.Stale = append(d.Stale, k)
+		}
+		if k.NeverRotated {
+			d.NeverRotated = append(d.NeverRotated, k)
+		}
+	}
+	return d, nil
 }
 
 // Active returns every active key of every organisation: the matcher's input.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -21,7 +22,19 @@ type Org struct {
 	ID              int64
 	Name            string
 	SlackWebhookURL string // secret: never log it
-	CreatedAt       time.Time
+	// DefaultRevocationURL is the revocation endpoint of keys that name none.
+	DefaultRevocationURL string
+	// DefaultMaxAgeDays is the rotation policy of keys that set none; 0: none.
+	DefaultMaxAgeDays int
+	CreatedAt         time.Time
+}
+
+const selectOrg = `SELECT id, name, slack_webhook_url, default_revocation_url, default_max_age_days, created_at FROM orgs`
+
+func scanOrg(row pgx.Row) (Org, error) {
+	var o Org
+	err := row.Scan(&o.ID, &o.Name, &o.SlackWebhookURL, &o.DefaultRevocationURL, &o.DefaultMaxAgeDays, &o.CreatedAt)
+	return o, err
 }
 
 // Store reads and writes organisations.
@@ -37,11 +50,13 @@ func (s *Store) Create(ctx context.Context, name string) (org Org, created bool,
 	if name == "" {
 		return Org{}, false, errors.New("organisation name is empty")
 	}
-	err = s.pool.QueryRow(ctx, `
+	if len(name) > 200 {
+		return Org{}, false, errors.New("organisation name is longer than 200 characters")
+	}
+	org, err = scanOrg(s.pool.QueryRow(ctx, `
 		INSERT INTO orgs (name) VALUES ($1)
 		ON CONFLICT (name) DO NOTHING
-		RETURNING id, name, slack_webhook_url, created_at`, name).
-		Scan(&org.ID, &org.Name, &org.SlackWebhookURL, &org.CreatedAt)
+		RETURNING id, name, slack_webhook_url, default_revocation_url, default_max_age_days, created_at`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		org, err = s.ByName(ctx, name)
 		return org, false, err
@@ -54,9 +69,7 @@ func (s *Store) Create(ctx context.Context, name string) (org Org, created bool,
 
 // ByName returns the organisation called name.
 func (s *Store) ByName(ctx context.Context, name string) (Org, error) {
-	var o Org
-	err := s.pool.QueryRow(ctx, `SELECT id, name, slack_webhook_url, created_at FROM orgs WHERE name = $1`, name).
-		Scan(&o.ID, &o.Name, &o.SlackWebhookURL, &o.CreatedAt)
+	o, err := scanOrg(s.pool.QueryRow(ctx, selectOrg+` WHERE name = $1`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Org{}, fmt.Errorf("organisation %q: %w", name, ErrNotFound)
 	}
@@ -81,6 +94,76 @@ func (s *Store) SetSlackWebhook(ctx context.Context, orgID int64, webhookURL str
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("organisation %d: %w", orgID, ErrNotFound)
+	}
+	return nil
+}
+
+// ByID returns the organisation with that id.
+func (s *Store) ByID(ctx context.Context, id int64) (Org, error) {
+	o, err := scanOrg(s.pool.QueryRow(ctx, selectOrg+` WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Org{}, fmt.Errorf("organisation %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Org{}, fmt.Errorf("read organisation %d: %w", id, err)
+	}
+	return o, nil
+}
+
+// ErrNameTaken is returned when renaming to a name another organisation has.
+var ErrNameTaken = errors.New("organisation name already taken")
+
+// Rename renames the organisation.
+func (s *Store) Rename(ctx context.Context, id int64, name string) error {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return errors.New("organisation name must have 1 to 200 characters")
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE orgs SET name = $2 WHERE id = $1`, id, name)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return ErrNameTaken
+	}
+	if err != nil {
+		return fmt.Errorf("rename organisation %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// SetKeyDefaults sets the revocation endpoint and rotation policy used by
+// keys that set none.
+func (s *Store) SetKeyDefaults(ctx context.Context, id int64, revocationURL string, maxAgeDays int) error {
+	if revocationURL != "" {
+		u, err := url.Parse(revocationURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return errors.New("default revocation URL must be an absolute http(s) URL")
+		}
+	}
+	if maxAgeDays < 0 || maxAgeDays > 36500 {
+		return errors.New("default maximum key age must be between 0 and 36500 days")
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE orgs SET default_revocation_url = $2, default_max_age_days = $3 WHERE id = $1`, id, revocationURL, maxAgeDays)
+	if err != nil {
+		return fmt.Errorf("set key defaults of organisation %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Delete deletes the organisation with everything it owns (keys, incidents,
+// memberships, tokens). The audit log keeps its record.
+func (s *Store) Delete(ctx context.Context, id int64) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM orgs WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete organisation %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
 	}
 	return nil
 }

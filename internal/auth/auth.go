@@ -1,0 +1,139 @@
+// Package auth owns the people side of Leakwatch: users, their memberships
+// in organisations with a role, password sign-in (argon2id, throttled),
+// sessions, one-time sign-in links, invitations and scoped API tokens.
+//
+// Every bearer value (session cookie, API token, link or invitation token)
+// is random, shown once, and stored only as its SHA-256 hash, so a database
+// dump grants no access.
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Role is a member's role in an organisation.
+type Role string
+
+// Roles, from least to most privileged. A viewer reads; a responder also
+// acts on incidents; an admin also manages keys, integrations and members;
+// an owner also manages organisation-level settings and may delete it.
+const (
+	RoleViewer    Role = "viewer"
+	RoleResponder Role = "responder"
+	RoleAdmin     Role = "admin"
+	RoleOwner     Role = "owner"
+)
+
+var roleRank = map[Role]int{RoleViewer: 1, RoleResponder: 2, RoleAdmin: 3, RoleOwner: 4}
+
+// ParseRole validates a role name.
+func ParseRole(s string) (Role, error) {
+	r := Role(strings.ToLower(strings.TrimSpace(s)))
+	if roleRank[r] == 0 {
+		return "", fmt.Errorf("%w: role must be owner, admin, responder or viewer", ErrInvalid)
+	}
+	return r, nil
+}
+
+// AtLeast reports whether r includes every right of min.
+func (r Role) AtLeast(min Role) bool { return roleRank[r] > 0 && roleRank[r] >= roleRank[min] }
+
+// Sentinel errors.
+var (
+	ErrNotFound           = errors.New("not found")
+	ErrInvalid            = errors.New("invalid input")
+	ErrConflict           = errors.New("already exists")
+	ErrInvalidCredentials = errors.New("invalid email or password")
+	ErrThrottled          = errors.New("too many failed sign-in attempts; try again later")
+	ErrExpired            = errors.New("expired or already used")
+	ErrLastOwner          = errors.New("an organisation must keep at least one owner")
+)
+
+// Config tunes the Store; zero fields take the defaults.
+type Config struct {
+	SessionTTL    time.Duration // default 12h
+	LinkTTL       time.Duration // one-time sign-in links; default 24h
+	InvitationTTL time.Duration // default 7 days
+	Argon         ArgonParams   // default ArgonDefault
+	// Failures allowed per account and per IP within ThrottleWindow.
+	MaxFailuresPerAccount int // default 5
+	MaxFailuresPerIP      int // default 20
+	ThrottleWindow        time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 12 * time.Hour
+	}
+	if c.LinkTTL == 0 {
+		c.LinkTTL = 24 * time.Hour
+	}
+	if c.InvitationTTL == 0 {
+		c.InvitationTTL = 7 * 24 * time.Hour
+	}
+	if c.Argon == (ArgonParams{}) {
+		c.Argon = ArgonDefault
+	}
+	if c.MaxFailuresPerAccount == 0 {
+		c.MaxFailuresPerAccount = 5
+	}
+	if c.MaxFailuresPerIP == 0 {
+		c.MaxFailuresPerIP = 20
+	}
+	if c.ThrottleWindow == 0 {
+		c.ThrottleWindow = 15 * time.Minute
+	}
+	return c
+}
+
+// Store reads and writes users, memberships, sessions, links, invitations
+// and tokens.
+type Store struct {
+	pool  *pgxpool.Pool
+	cfg   Config
+	dummy string // a password hash verified for unknown users, to even out timing
+}
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool, cfg Config) *Store {
+	cfg = cfg.withDefaults()
+	dummy, _ := HashPassword("not-a-real-password-0123456789", cfg.Argon)
+	return &Store{pool: pool, cfg: cfg, dummy: dummy}
+}
+
+// Config returns the effective configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+// NormaliseEmail validates an address and lower-cases it.
+func NormaliseEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || len(s) > 320 {
+		return "", fmt.Errorf("%w: %q is not an email address", ErrInvalid, s)
+	}
+	return s, nil
+}
+
+// newToken returns a random bearer value with the given prefix and its hash.
+func newToken(prefix string) (string, []byte) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	t := prefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return t, hashToken(t)
+}
+
+func hashToken(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
+}

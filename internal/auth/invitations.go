@@ -1,0 +1,137 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Invitation invites an email address into an organisation with a role.
+type Invitation struct {
+	ID         int64      `json:"id"`
+	OrgID      int64      `json:"org_id"`
+	OrgName    string     `json:"org_name"`
+	Email      string     `json:"email"`
+	Role       Role       `json:"role"`
+	InvitedBy  int64      `json:"invited_by,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  time.Time  `json:"expires_at"`
+	AcceptedAt *time.Time `json:"accepted_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+const selectInvitation = `SELECT i.id, i.org_id, o.name, i.email, i.role, coalesce(i.invited_by, 0), i.created_at, i.expires_at, i.accepted_at, i.revoked_at
+	FROM invitations i JOIN orgs o ON o.id = i.org_id`
+
+func scanInvitation(row pgx.Row) (Invitation, error) {
+	var i Invitation
+	err := row.Scan(&i.ID, &i.OrgID, &i.OrgName, &i.Email, &i.Role, &i.InvitedBy, &i.CreatedAt, &i.ExpiresAt, &i.AcceptedAt, &i.RevokedAt)
+	return i, err
+}
+
+// Invite creates an invitation and returns its token (for the link), shown
+// only now. Only an owner may invite an owner; the caller checks that.
+func (s *Store) Invite(ctx context.Context, orgID, invitedBy int64, email string, role Role) (string, Invitation, error) {
+	email, err := NormaliseEmail(email)
+	if err != nil {
+		return "", Invitation{}, err
+	}
+	if !role.AtLeast(RoleViewer) {
+		return "", Invitation{}, fmt.Errorf("%w: unknown role %q", ErrInvalid, role)
+	}
+	token, hash := newToken("lwi_")
+	var id int64
+	err = s.pool.QueryRow(ctx, `
+		INSERT INTO invitations (org_id, email, role, token_hash, invited_by, expires_at)
+		VALUES ($1, $2, $3, $4, $5, now() + $6::interval) RETURNING id`,
+		orgID, email, role, hash, nullID(invitedBy), s.cfg.InvitationTTL).Scan(&id)
+	if err != nil {
+		return "", Invitation{}, fmt.Errorf("invite %s: %w", email, err)
+	}
+	inv, err := scanInvitation(s.pool.QueryRow(ctx, selectInvitation+` WHERE i.id = $1`, id))
+	if err != nil {
+		return "", Invitation{}, fmt.Errorf("read invitation %d: %w", id, err)
+	}
+	return token, inv, nil
+}
+
+// Invitations lists the organisation's invitations, newest first.
+func (s *Store) Invitations(ctx context.Context, orgID int64) ([]Invitation, error) {
+	rows, err := s.pool.Query(ctx, selectInvitation+` WHERE i.org_id = $1 ORDER BY i.id DESC`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list invitations of organisation %d: %w", orgID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Invitation, error) { return scanInvitation(r) })
+}
+
+// RevokeInvitation withdraws a pending invitation of the organisation.
+func (s *Store) RevokeInvitation(ctx context.Context, orgID, id int64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE invitations SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND id = $2`, orgID, id)
+	if err != nil {
+		return fmt.Errorf("revoke invitation %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("invitation %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// AcceptInvitation consumes an invitation token. With userID 0 it signs up
+// the invited address (creating the user if needed, with password if not
+// empty); otherwise the signed-in user must have the invited address. It
+// returns the user and the new (or existing) membership.
+func (s *Store) AcceptInvitation(ctx context.Context, token string, userID int64, password string) (User, Membership, error) {
+	if userID == 0 && password != "" {
+		if err := CheckPasswordPolicy(password); err != nil {
+			return User{}, Membership{}, err
+		}
+	}
+	var u User
+	var m Membership
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var inv Invitation
+		err := tx.QueryRow(ctx, `
+			UPDATE invitations SET accepted_at = now()
+			WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+			RETURNING id, org_id, email, role`, hashToken(token)).Scan(&inv.ID, &inv.OrgID, &inv.Email, &inv.Role)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("invitation: %w", ErrExpired)
+		}
+		if err != nil {
+			return fmt.Errorf("accept invitation: %w", err)
+		}
+		if userID == 0 {
+			u, _, err = s.ensureUser(ctx, tx, inv.Email)
+			if err != nil {
+				return err
+			}
+			if password != "" && !u.HasPassword {
+				h, err := HashPassword(password, s.cfg.Argon)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, u.ID, h); err != nil {
+					return fmt.Errorf("set password: %w", err)
+				}
+				u.HasPassword = true
+			}
+		} else {
+			u, err = scanUser(tx.QueryRow(ctx, selectUser+` WHERE id = $1`, userID))
+			if err != nil {
+				return fmt.Errorf("read user %d: %w", userID, err)
+			}
+			if u.Email != inv.Email {
+				return fmt.Errorf("%w: this invitation is for another email address", ErrInvalid)
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE invitations SET accepted_by = $2 WHERE id = $1`, inv.ID, u.ID); err != nil {
+			return fmt.Errorf("accept invitation: %w", err)
+		}
+		m, _, err = s.addMember(ctx, tx, inv.OrgID, u.ID, inv.Role)
+		return err
+	})
+	return u, m, err
+}

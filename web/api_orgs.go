@@ -1,0 +1,343 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/orgs"
+)
+
+// orgJSON is an organisation as the API shows it; the Slack webhook URL is
+// a secret and is only reported as configured or not.
+type orgJSON struct {
+	ID                   int64     `json:"id"`
+	Name                 string    `json:"name"`
+	DefaultRevocationURL string    `json:"default_revocation_url"`
+	DefaultMaxAgeDays    int       `json:"default_max_age_days"`
+	SlackConfigured      bool      `json:"slack_configured"`
+	CreatedAt            time.Time `json:"created_at"`
+}
+
+func toOrgJSON(o orgs.Org) orgJSON {
+	return orgJSON{ID: o.ID, Name: o.Name, DefaultRevocationURL: o.DefaultRevocationURL,
+		DefaultMaxAgeDays: o.DefaultMaxAgeDays, SlackConfigured: o.SlackWebhookURL != "", CreatedAt: o.CreatedAt}
+}
+
+func (s *Server) apiOrgList(c echo.Context) error {
+	u, _ := currentUser(c)
+	ms, err := s.auth.Memberships(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page[auth.Membership]{Items: ms})
+}
+
+type orgCreateRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) apiOrgCreate(c echo.Context) error {
+	var req orgCreateRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	u, _ := currentUser(c)
+	ctx := c.Request().Context()
+	if strings.TrimSpace(req.Name) == "" || len(req.Name) > 200 {
+		return apiErr(http.StatusBadRequest, "invalid", "name must have 1 to 200 characters")
+	}
+	o, created, err := s.orgs.Create(ctx, req.Name)
+	if err != nil {
+		return err
+	}
+	if !created {
+		return apiErr(http.StatusConflict, "duplicate", "an organisation of that name exists")
+	}
+	if _, _, err := s.auth.AddMember(ctx, o.ID, u.ID, auth.RoleOwner); err != nil {
+		return err
+	}
+	if err := s.audit(c, "org.create", "org", o.ID, map[string]any{"name": o.Name}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, toOrgJSON(o))
+}
+
+func (s *Server) apiOrgGet(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	o, err := s.orgs.ByID(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toOrgJSON(o))
+}
+
+type orgUpdateRequest struct {
+	Name                 *string `json:"name"`
+	DefaultRevocationURL *string `json:"default_revocation_url"`
+	DefaultMaxAgeDays    *int    `json:"default_max_age_days"`
+	SlackWebhookURL      *string `json:"slack_webhook_url"`
+}
+
+// apiOrgUpdate changes settings: integrations and key defaults need admin,
+// renaming needs owner.
+func (s *Server) apiOrgUpdate(c echo.Context) error {
+	var req orgUpdateRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	ctx := c.Request().Context()
+	o, err := s.orgs.ByID(ctx, m.OrgID)
+	if err != nil {
+		return err
+	}
+	changed := map[string]any{}
+	if req.Name != nil {
+		if !m.Role.AtLeast(auth.RoleOwner) {
+			return apiErr(http.StatusForbidden, "forbidden", "renaming the organisation needs the owner role")
+		}
+		if err := s.orgs.Rename(ctx, o.ID, *req.Name); err != nil {
+			if errors.Is(err, orgs.ErrNameTaken) {
+				return err
+			}
+			return apiErr(http.StatusBadRequest, "invalid", err.Error())
+		}
+		changed["name"] = strings.TrimSpace(*req.Name)
+	}
+	if req.DefaultRevocationURL != nil || req.DefaultMaxAgeDays != nil {
+		rev, age := o.DefaultRevocationURL, o.DefaultMaxAgeDays
+		if req.DefaultRevocationURL != nil {
+			rev = strings.TrimSpace(*req.DefaultRevocationURL)
+			changed["default_revocation_url"] = rev
+		}
+		if req.DefaultMaxAgeDays != nil {
+			age = *req.DefaultMaxAgeDays
+			changed["default_max_age_days"] = age
+		}
+		if err := s.orgs.SetKeyDefaults(ctx, o.ID, rev, age); err != nil {
+			return apiErr(http.StatusBadRequest, "invalid", err.Error())
+		}
+	}
+	if req.SlackWebhookURL != nil {
+		if err := s.orgs.SetSlackWebhook(ctx, o.ID, strings.TrimSpace(*req.SlackWebhookURL)); err != nil {
+			if errors.Is(err, orgs.ErrNotFound) {
+				return err
+			}
+			return apiErr(http.StatusBadRequest, "invalid", err.Error())
+		}
+		// The URL is a secret: audit only that it changed.
+		changed["slack_webhook"] = *req.SlackWebhookURL != ""
+	}
+	if len(changed) > 0 {
+		if err := s.audit(c, "org.update", "org", o.ID, changed); err != nil {
+			return err
+		}
+	}
+	return s.apiOrgGet(c)
+}
+
+func (s *Server) apiOrgDelete(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	if m.UserID == 0 {
+		return apiErr(http.StatusForbidden, "session_required", "deleting an organisation needs a signed-in owner")
+	}
+	if c.QueryParam("confirm") == "" {
+		return apiErr(http.StatusBadRequest, "invalid", "add ?confirm=NAME with the organisation's name")
+	}
+	ctx := c.Request().Context()
+	o, err := s.orgs.ByID(ctx, m.OrgID)
+	if err != nil {
+		return err
+	}
+	if c.QueryParam("confirm") != o.Name {
+		return apiErr(http.StatusBadRequest, "invalid", "confirm does not match the organisation's name")
+	}
+	// Audit first: the entry must exist even though the org is gone after.
+	if err := s.audit(c, "org.delete", "org", o.ID, map[string]any{"name": o.Name}); err != nil {
+		return err
+	}
+	if err := s.orgs.Delete(ctx, o.ID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) apiMemberList(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	ms, err := s.auth.Members(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page[auth.Membership]{Items: ms})
+}
+
+type memberUpdateRequest struct {
+	Role string `json:"role"`
+}
+
+func (s *Server) apiMemberUpdate(c echo.Context) error {
+	id, err := pathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	var req memberUpdateRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	role, err := auth.ParseRole(req.Role)
+	if err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	ctx := c.Request().Context()
+	target, err := s.auth.Membership(ctx, m.OrgID, id)
+	if err != nil {
+		return err
+	}
+	if (role == auth.RoleOwner || target.Role == auth.RoleOwner) && !m.Role.AtLeast(auth.RoleOwner) {
+		return apiErr(http.StatusForbidden, "forbidden", "only an owner can grant or change the owner role")
+	}
+	updated, err := s.auth.SetRole(ctx, m.OrgID, id, role)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "member.update", "user", id, map[string]any{"from": target.Role, "to": role}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, updated)
+}
+
+func (s *Server) apiMemberRemove(c echo.Context) error {
+	id, err := pathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	ctx := c.Request().Context()
+	target, err := s.auth.Membership(ctx, m.OrgID, id)
+	if err != nil {
+		return err
+	}
+	if target.Role == auth.RoleOwner && !m.Role.AtLeast(auth.RoleOwner) {
+		return apiErr(http.StatusForbidden, "forbidden", "only an owner can remove an owner")
+	}
+	if err := s.auth.RemoveMember(ctx, m.OrgID, id); err != nil {
+		return err
+	}
+	if err := s.audit(c, "member.remove", "user", id, map[string]any{"email": target.Email, "role": target.Role}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) apiInvitationList(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	is, err := s.auth.Invitations(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page[auth.Invitation]{Items: is})
+}
+
+type invitationCreateRequest struct {
+	Email string `json:"email"`
+	Role  string `json:"role"`
+}
+
+type invitationCreated struct {
+	Invitation auth.Invitation `json:"invitation"`
+	Link       string          `json:"link"` // shown once
+}
+
+func (s *Server) apiInvitationCreate(c echo.Context) error {
+	var req invitationCreateRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	role, err := auth.ParseRole(req.Role)
+	if err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	if role == auth.RoleOwner && !m.Role.AtLeast(auth.RoleOwner) {
+		return apiErr(http.StatusForbidden, "forbidden", "only an owner can invite an owner")
+	}
+	ctx := c.Request().Context()
+	token, inv, err := s.auth.Invite(ctx, m.OrgID, m.UserID, req.Email, role)
+	if err != nil {
+		return err
+	}
+	link := s.baseURL + "/invite?token=" + url.QueryEscape(token)
+	if err := s.mailer.SendInvitation(ctx, inv, link); err != nil {
+		return fmt.Errorf("send invitation %d: %w", inv.ID, err)
+	}
+	if err := s.audit(c, "invitation.create", "invitation", inv.ID, map[string]any{"email": inv.Email, "role": inv.Role}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, invitationCreated{Invitation: inv, Link: link})
+}
+
+func (s *Server) apiInvitationRevoke(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	if err := s.auth.RevokeInvitation(c.Request().Context(), m.OrgID, id); err != nil {
+		return err
+	}
+	if err := s.audit(c, "invitation.revoke", "invitation", id, nil); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type invitationAcceptRequest struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+// apiInvitationAccept accepts an invitation: as the signed-in user, or by
+// signing up the invited address (with a password) and signing it in.
+func (s *Server) apiInvitationAccept(c echo.Context) error {
+	var req invitationAcceptRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	var userID int64
+	if u, ok := currentUser(c); ok {
+		userID = u.ID
+	} else if _, ok := CurrentMember(c); ok {
+		return apiErr(http.StatusForbidden, "session_required", "API tokens cannot accept invitations")
+	}
+	u, m, err := s.auth.AcceptInvitation(c.Request().Context(), req.Token, userID, req.Password)
+	if err != nil {
+		return err
+	}
+	sess, ok := currentSession(c)
+	if ok {
+		if _, err := s.auth.SwitchOrg(c.Request().Context(), sess, m.OrgID); err != nil {
+			return err
+		}
+		sess.OrgID = m.OrgID
+		c.Set(ctxMember, Member{OrgID: m.OrgID, UserID: u.ID, Role: m.Role, Actor: u.Email})
+		if err := s.audit(c, "invitation.accept", "user", u.ID, map[string]any{"role": m.Role}); err != nil {
+			return err
+		}
+	} else {
+		if sess, err = s.startSession(c, u, m.OrgID, "invitation"); err != nil {
+			return err
+		}
+		if err := s.audit(c, "invitation.accept", "user", u.ID, map[string]any{"role": m.Role}); err != nil {
+			return err
+		}
+	}
+	return s.writeMe(c, &u, sess)
+}

@@ -1,0 +1,60 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/leakwatch/leakwatch/internal/auth"
+)
+
+func (s *Server) apiTokenList(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	ts, err := s.auth.Tokens(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page[auth.Token]{Items: ts})
+}
+
+type tokenCreateRequest struct {
+	Name  string `json:"name"`
+	Scope string `json:"scope"`
+}
+
+type tokenCreated struct {
+	Token auth.Token `json:"token"`
+	Value string     `json:"value"` // shown once
+}
+
+func (s *Server) apiTokenCreate(c echo.Context) error {
+	var req tokenCreateRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	value, t, err := s.auth.CreateToken(c.Request().Context(), m.OrgID, m.UserID, req.Name, req.Scope)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "token.create", "token", t.ID, map[string]any{"name": t.Name, "scope": t.Scope}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, tokenCreated{Token: t, Value: value})
+}
+
+func (s *Server) apiTokenRevoke(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	t, err := s.auth.RevokeToken(c.Request().Context(), m.OrgID, id)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "token.revoke", "token", t.ID, map[string]any{"name": t.Name}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

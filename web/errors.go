@@ -1,0 +1,162 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/internal/orgs"
+)
+
+// apiError is an error with a status, a stable code and a message safe to
+// show.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// apiErr returns an error the error handler shows as is.
+func apiErr(status int, code, message string) error {
+	return &apiError{Status: status, Code: code, Message: message}
+}
+
+// toAPIError maps an error to what the client sees; ok is false for
+// internal errors, which are logged and shown as "internal error".
+func toAPIError(err error) (*apiError, bool) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae, true
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code := strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_"))
+		msg := http.StatusText(he.Code)
+		if he.Code == http.StatusBadRequest || he.Code == http.StatusRequestEntityTooLarge {
+			if s, ok := he.Message.(string); ok {
+				msg = s
+			}
+		}
+		return &apiError{Status: he.Code, Code: code, Message: msg}, true
+	}
+	msg := err.Error()
+	switch {
+	case errors.Is(err, auth.ErrThrottled):
+		return &apiError{http.StatusTooManyRequests, "throttled", auth.ErrThrottled.Error()}, true
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		return &apiError{http.StatusUnauthorized, "invalid_credentials", auth.ErrInvalidCredentials.Error()}, true
+	case errors.Is(err, auth.ErrNotFound), errors.Is(err, keys.ErrNotFound), errors.Is(err, orgs.ErrNotFound):
+		return &apiError{http.StatusNotFound, "not_found", "not found"}, true
+	case errors.Is(err, auth.ErrInvalid), errors.Is(err, keys.ErrInvalid):
+		return &apiError{http.StatusBadRequest, "invalid", afterSentinel(msg)}, true
+	case errors.Is(err, keys.ErrDuplicate):
+		return &apiError{http.StatusConflict, "duplicate", "a key with this name or fingerprint is already registered"}, true
+	case errors.Is(err, orgs.ErrNameTaken):
+		return &apiError{http.StatusConflict, "duplicate", orgs.ErrNameTaken.Error()}, true
+	case errors.Is(err, auth.ErrLastOwner):
+		return &apiError{http.StatusConflict, "last_owner", auth.ErrLastOwner.Error()}, true
+	case errors.Is(err, auth.ErrExpired):
+		return &apiError{http.StatusGone, "expired", "this link has expired or was already used"}, true
+	}
+	return nil, false
+}
+
+// afterSentinel drops the "invalid input: " lead of a validation message.
+func afterSentinel(msg string) string {
+	for _, lead := range []string{auth.ErrInvalid.Error() + ": ", keys.ErrInvalid.Error() + ": "} {
+		if i := strings.Index(msg, lead); i >= 0 {
+			return msg[i+len(lead):]
+		}
+	}
+	return msg
+}
+
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	ae, ok := toAPIError(err)
+	if !ok {
+		s.logger.Error("request failed", slog.String("path", c.Path()), slog.Any("error", err))
+		ae = &apiError{http.StatusInternalServerError, "internal", "internal error"}
+	}
+	if c.Request().Method == http.MethodHead {
+		err = c.NoContent(ae.Status)
+	} else if !isAPI(c) && strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+		err = c.Render(ae.Status, "error.html", map[string]any{"Status": ae.Status, "Message": ae.Message, "CSRF": ""})
+	} else {
+		err = c.JSON(ae.Status, map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}})
+	}
+	if err != nil {
+		s.logger.Error("write error response", slog.Any("error", err))
+	}
+}
+
+// bindJSON decodes a JSON body strictly: unknown fields are an error, so a
+// misspelt or unexpected field (such as "secret") is refused, not ignored.
+func bindJSON(c echo.Context, v any) error {
+	ct := c.Request().Header.Get("Content-Type")
+	if !strings.HasPrefix(ct, "application/json") {
+		return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			return apiErr(http.StatusBadRequest, "invalid", fmt.Sprintf("field %q must be %s", te.Field, te.Type.String()))
+		case errors.As(err, &se):
+			return apiErr(http.StatusBadRequest, "invalid", "malformed JSON")
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return apiErr(http.StatusBadRequest, "invalid", "unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field "))
+		default:
+			return apiErr(http.StatusBadRequest, "invalid", "malformed JSON body")
+		}
+	}
+	return nil
+}
+
+// pathID parses an integer path parameter; a malformed one is a 404.
+func pathID(c echo.Context, name string) (int64, error) {
+	id, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, apiErr(http.StatusNotFound, "not_found", "not found")
+	}
+	return id, nil
+}
+
+// page holds a cursor-paginated list.
+type page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// pageParams reads ?cursor= and ?limit=.
+func pageParams(c echo.Context) (cursor int64, limit int, err error) {
+	if v := c.QueryParam("cursor"); v != "" {
+		cursor, err = strconv.ParseInt(v, 10, 64)
+		if err != nil || cursor < 0 {
+			return 0, 0, apiErr(http.StatusBadRequest, "invalid", "cursor must be a value from next_cursor")
+		}
+	}
+	limit = 100
+	if v := c.QueryParam("limit"); v != "" {
+		limit, err = strconv.Atoi(v)
+		if err != nil || limit < 1 || limit > 1000 {
+			return 0, 0, apiErr(http.StatusBadRequest, "invalid", "limit must be between 1 and 1000")
+		}
+	}
+	return cursor, limit, nil
+}

@@ -1,0 +1,286 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/keys"
+)
+
+// render renders a page with what every page needs: the member, the user,
+// their organisations and the CSRF token for forms.
+func (s *Server) render(c echo.Context, status int, name, title string, data map[string]any) error {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Title"] = title
+	if sess, ok := currentSession(c); ok {
+		data["CSRF"] = sess.CSRFToken
+	}
+	if u, ok := currentUser(c); ok {
+		data["User"] = u
+		ms, err := s.auth.Memberships(c.Request().Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		data["Orgs"] = ms
+	}
+	if m, ok := CurrentMember(c); ok {
+		data["Member"] = m
+		data["CanAdmin"] = m.Role.AtLeast(auth.RoleAdmin)
+	}
+	return c.Render(status, name, data)
+}
+
+// safeNext keeps post-sign-in redirects on this site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/incidents"
+	}
+	return next
+}
+
+func (s *Server) signinPage(c echo.Context) error {
+	return s.render(c, http.StatusOK, "signin.html", "Sign in", map[string]any{"Next": c.QueryParam("next"), "OIDC": s.oidc != nil})
+}
+
+func (s *Server) signinSubmit(c echo.Context) error {
+	u, err := s.auth.SignIn(c.Request().Context(), c.FormValue("email"), c.FormValue("password"), c.RealIP())
+	if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrThrottled) {
+		status := http.StatusUnauthorized
+		if errors.Is(err, auth.ErrThrottled) {
+			status = http.StatusTooManyRequests
+		}
+		return s.render(c, status, "signin.html", "Sign in", map[string]any{
+			"Next": c.FormValue("next"), "Error": err.Error(), "Email": c.FormValue("email"), "OIDC": s.oidc != nil,
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := s.startSession(c, u, 0, "password"); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, safeNext(c.FormValue("next")))
+}
+
+// signinLink consumes a one-time sign-in link (leakwatch orgs create).
+func (s *Server) signinLink(c echo.Context) error {
+	userID, orgID, err := s.auth.UseLoginLink(c.Request().Context(), c.QueryParam("token"))
+	if err != nil {
+		return err
+	}
+	u, err := s.auth.UserByID(c.Request().Context(), userID)
+	if err != nil {
+		return err
+	}
+	if _, err := s.startSession(c, u, orgID, "link"); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys")
+}
+
+func (s *Server) signoutSubmit(c echo.Context) error {
+	sess, _ := currentSession(c)
+	if err := s.auth.EndSession(c.Request().Context(), sess.ID); err != nil {
+		return err
+	}
+	s.clearSessionCookie(c)
+	if err := s.audit(c, "session.delete", "user", sess.UserID, nil); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/signin")
+}
+
+func (s *Server) invitePage(c echo.Context) error {
+	_, signedIn := currentSession(c)
+	return s.render(c, http.StatusOK, "invite.html", "Accept invitation", map[string]any{"Token": c.QueryParam("token"), "SignedIn": signedIn})
+}
+
+func (s *Server) inviteSubmit(c echo.Context) error {
+	var userID int64
+	if u, ok := currentUser(c); ok {
+		userID = u.ID
+	}
+	u, m, err := s.auth.AcceptInvitation(c.Request().Context(), c.FormValue("token"), userID, c.FormValue("password"))
+	if errors.Is(err, auth.ErrInvalid) {
+		return s.render(c, http.StatusBadRequest, "invite.html", "Accept invitation", map[string]any{
+			"Token": c.FormValue("token"), "SignedIn": userID != 0, "Error": afterSentinel(err.Error()),
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if sess, ok := currentSession(c); ok {
+		if _, err := s.auth.SwitchOrg(c.Request().Context(), sess, m.OrgID); err != nil {
+			return err
+		}
+		c.Set(ctxMember, Member{OrgID: m.OrgID, UserID: u.ID, Role: m.Role, Actor: u.Email})
+	} else if _, err := s.startSession(c, u, m.OrgID, "invitation"); err != nil {
+		return err
+	}
+	if err := s.audit(c, "invitation.accept", "user", u.ID, map[string]any{"role": m.Role}); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys")
+}
+
+func (s *Server) orgsPage(c echo.Context) error {
+	return s.render(c, http.StatusOK, "orgs.html", "Organisations", nil)
+}
+
+func (s *Server) orgSwitchSubmit(c echo.Context) error {
+	orgID, err := strconv.ParseInt(c.FormValue("org_id"), 10, 64)
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "invalid", "choose an organisation")
+	}
+	sess, _ := currentSession(c)
+	if _, err := s.auth.SwitchOrg(c.Request().Context(), sess, orgID); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/incidents")
+}
+
+func (s *Server) keysPage(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	ks, err := s.keys.List(c.Request().Context(), m.OrgID, keys.ListParams{Limit: 1000})
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "keys.html", "Keys", map[string]any{
+		"Keys": ks, "Environments": keys.Environments, "Error": c.QueryParam("error"), "Notice": c.QueryParam("notice"),
+	})
+}
+
+// backToKeys redirects to the keys page with a message: validation errors
+// are safe to show.
+func (s *Server) backToKeys(c echo.Context, err error) error {
+	if err == nil {
+		return c.Redirect(http.StatusSeeOther, "/keys")
+	}
+	ae, ok := toAPIError(err)
+	if !ok {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys?error="+url.QueryEscape(ae.Message))
+}
+
+func (s *Server) keyRegisterSubmit(c echo.Context) error {
+	fp, err := parseFingerprint(c.FormValue("fingerprint"))
+	if err != nil {
+		return s.backToKeys(c, err)
+	}
+	maxAge := 0
+	if v := strings.TrimSpace(c.FormValue("max_age_days")); v != "" {
+		if maxAge, err = strconv.Atoi(v); err != nil {
+			return s.backToKeys(c, apiErr(http.StatusBadRequest, "invalid", "max age must be a number of days"))
+		}
+	}
+	m, _ := CurrentMember(c)
+	k, err := s.keys.Register(c.Request().Context(), m.OrgID, keys.Params{
+		Name: c.FormValue("name"), Fingerprint: fp, Provider: c.FormValue("provider"), Environment: c.FormValue("environment"),
+		Owner: c.FormValue("owner"), Notes: c.FormValue("notes"), Tags: strings.Split(c.FormValue("tags"), ","),
+		MaxAgeDays: maxAge, RevocationURL: c.FormValue("revocation_url"),
+	})
+	if err != nil {
+		return s.backToKeys(c, err)
+	}
+	if err := s.audit(c, "key.create", "key", k.ID, map[string]any{"name": k.Name, "fingerprint": k.Fingerprint, "environment": k.Environment}); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys?notice="+url.QueryEscape("Registered "+k.Name))
+}
+
+func (s *Server) keyRotateSubmit(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	fp, err := parseFingerprint(c.FormValue("fingerprint"))
+	if err != nil {
+		return s.backToKeys(c, err)
+	}
+	m, _ := CurrentMember(c)
+	k, err := s.keys.Rotate(c.Request().Context(), m.OrgID, id, fp)
+	if err != nil {
+		return s.backToKeys(c, err)
+	}
+	if err := s.audit(c, "key.rotate", "key", k.ID, map[string]any{"name": k.Name, "fingerprint": k.Fingerprint}); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys?notice="+url.QueryEscape("Rotated "+k.Name))
+}
+
+func (s *Server) keyRetireSubmit(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	k, err := s.keys.SetState(c.Request().Context(), m.OrgID, id, keys.StateRetired)
+	if err != nil {
+		return s.backToKeys(c, err)
+	}
+	if err := s.audit(c, "key.retired", "key", k.ID, map[string]any{"name": k.Name, "state": k.State}); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys?notice="+url.QueryEscape("Retired "+k.Name))
+}
+
+func (s *Server) membersPage(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	ms, err := s.auth.Members(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "members.html", "Members", map[string]any{"Members": ms})
+}
+
+func (s *Server) tokensPage(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	ts, err := s.auth.Tokens(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "tokens.html", "API tokens", map[string]any{"Tokens": ts})
+}
+
+func (s *Server) tokenCreateSubmit(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	value, t, err := s.auth.CreateToken(c.Request().Context(), m.OrgID, m.UserID, c.FormValue("name"), c.FormValue("scope"))
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "token.create", "token", t.ID, map[string]any{"name": t.Name, "scope": t.Scope}); err != nil {
+		return err
+	}
+	ts, err := s.auth.Tokens(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	// The value is shown on this response only; it is never stored.
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return s.render(c, http.StatusOK, "tokens.html", "API tokens", map[string]any{"Tokens": ts, "NewValue": value, "NewToken": t})
+}
+
+func (s *Server) tokenRevokeSubmit(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	t, err := s.auth.RevokeToken(c.Request().Context(), m.OrgID, id)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "token.revoke", "token", t.ID, map[string]any{"name": t.Name}); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/tokens")
+}
