@@ -88,7 +88,9 @@ func hashWith(domain string, b []byte) [16]byte {
 	return out
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 // weakWords are fragments that make a secret predictable; each occurrence is
 // credited with a few bits instead of the per-character estimate.

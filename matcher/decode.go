@@ -124,7 +124,7 @@ func (sc *scanner) base64Runs(buf []byte, depth int, enc string, m spanMap, minR
 		for p := 0; p < 2 && end < n && buf[end] == '='; p++ {
 			end++
 		}
-		w = (end - 1) &^ 7 // continue after the run
+		w = max(w, (end-1)&^7) // continue after the run
 		sc.noteRun(depth, rs, end)
 		if len(joined) < minRun {
 			continue
@@ -135,10 +135,10 @@ func (sc *scanner) base64Runs(buf []byte, depth int, enc string, m spanMap, minR
 		sc.decodeB64(joined, rs, end, depth, enc, m)
 		if len(joined) <= maxAlignRun {
 			for a := 1; a < 4; a++ {
-				sc.decodeB64(joined[a:], rs, end, depth, enc, m)
+				sc.decodeB64(joined[a:], rs+a, end, depth, enc, m)
 			}
 		} else if rs > 0 && buf[rs-1] == '\\' {
-			sc.decodeB64(joined[1:], rs, end, depth, enc, m)
+			sc.decodeB64(joined[1:], rs+1, end, depth, enc, m)
 		}
 	}
 }
@@ -404,8 +404,8 @@ func (sc *scanner) utf16Runs(buf []byte, depth int, enc string, m spanMap, minDe
 		z += from
 		// Alternation: bytes at parity of z are NUL, the others not.
 		rs := z
-		if z > 0 && buf[z-1] != 0 {
-			rs = z - 1
+		if z > 0 && buf[z-1] != 0 && !(z >= 2 && buf[z-2] == 0xfe && buf[z-1] == 0xff) {
+			rs = z - 1 // else a big-endian byte order mark precedes
 		}
 		re := rs
 		for re < len(buf) && (buf[re] == 0) == ((re-z)%2 == 0) {

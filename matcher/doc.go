@@ -12,24 +12,24 @@
 //
 // A fingerprint is one line of six colon-separated fields:
 //
-//	lw1:s:<prefix>:<length>:<window>:<hash>     a single-line secret
-//	lw1:pem::<length>::<hash>                   a PEM private key
+//		lw1:s:<prefix>:<length>:<window>:<hash>     a single-line secret
+//		lw1:pem::<length>::<hash>                   a PEM private key
 //
-//	lw1:s:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667
+//		lw1:s:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667
 //
-//   - prefix is the secret's public provider prefix (AKIA, ghp_,
-//     github_pat_, xoxb-, sk_live_, glpat-, AIza, npm_, SG., ...) or empty.
-//     It is the only plaintext in a fingerprint and names the provider.
-//   - length is the secret's length in bytes (for PEM: of the normalised
-//     body).
-//   - window is the prefilter hash of the window: the first 16 bytes after
-//     the prefix (8 bytes for secrets shorter than 16 bytes, which are
-//     always weak). With lo and hi the little-endian uint64s of the two
-//     window halves, K = 0x9E3779B97F4A7C15 and arithmetic mod 2^64:
-//     window = ((lo*K) xor ((hi*K) >> 1)) >> 24, 40 bits as 10 hex digits;
-//     the 8-byte form is (lo*K) >> 32, 32 bits as 8 hex digits.
-//   - hash is the first 128 bits of SHA-256("leakwatch:lw1:s\x00" || secret)
-//     (or "leakwatch:lw1:pem\x00" || body), 32 hex digits.
+//	  - prefix is the secret's public provider prefix (AKIA, ghp_,
+//	    github_pat_, xoxb-, sk_live_, glpat-, AIza, npm_, SG., ...) or empty.
+//	    It is the only plaintext in a fingerprint and names the provider.
+//	  - length is the secret's length in bytes (for PEM: of the normalised
+//	    body).
+//	  - window is the prefilter hash of the window: the first 16 bytes after
+//	    the prefix (8 bytes for secrets shorter than 16 bytes, which are
+//	    always weak). With lo and hi the little-endian uint64s of the two
+//	    window halves, K = 0x9E3779B97F4A7C15 and arithmetic mod 2^64:
+//	    window = ((lo*K) xor ((hi*K) >> 1)) >> 24, 40 bits as 10 hex digits;
+//	    the 8-byte form is (lo*K) >> 32, 32 bits as 8 hex digits.
+//	  - hash is the first 128 bits of SHA-256("leakwatch:lw1:s\x00" || secret)
+//	    (or "leakwatch:lw1:pem\x00" || body), 32 hex digits.
 //
 // Why this shape. The scanner must test every byte offset of every text
 // against every registered secret, so it needs something it can compute at

@@ -63,7 +63,6 @@ func (s *Set) Scan(doc []byte) []Finding {
 	return s.findings(doc, hits, hits, posBase{})
 }
 
-
 // spanMap maps a span of a decoded buffer to a span of the top-level
 // document. nil means identity.
 type spanMap func(a, b int) (int, int, bool)
@@ -102,45 +101,84 @@ func chain(enc, how string) string {
 }
 
 // scanPlain reports every registered secret whose exact bytes occur in buf.
-// It is the hot loop: one or two multiplications and one filter probe per
-// byte; candidates are confirmed with the full hash.
+// The hot loops (filterLong, filterBoth) collect candidate offsets into a
+// small buffer without calls, so their state stays in registers; the rare
+// candidates are confirmed afterwards with the full hash.
 func (s *Set) scanPlain(buf []byte, emit func(a, b int, e *entry)) {
+	var cand [256]int32
 	if s.nLong > 0 && len(buf) >= LongWindow {
-		bloom := s.bloom
-		sh := s.bloomSh
-		short := s.short
-		ssh := s.shortSh
-		n := len(buf) - LongWindow
-		if s.nShort == 0 {
-			for i := 0; i <= n; i++ {
-				w := buf[i : i+16 : i+16]
-				h := ((le64(w) * winK) ^ ((le64(w[8:]) * winK) >> 1)) >> 24
-				m := bloomMask(h)
-				if bloom[h>>sh]&m == m {
-					s.verify(buf, i, h, emit)
+		last := len(buf) - LongWindow
+		for i := 0; i <= last; {
+			var n int
+			if s.nShort == 0 {
+				n, i = filterLong(buf, i, s.bloom, s.bloomSh, &cand)
+			} else {
+				n, i = filterBoth(buf, i, s.bloom, s.bloomSh, s.short, s.shortSh, &cand)
+			}
+			for _, c := range cand[:n] {
+				ci := int(c &^ shortCand)
+				w := buf[ci:]
+				if c&shortCand != 0 {
+					s.verify(buf, ci, (le64(w)*winK)>>32|shortKeyBit, emit)
+				} else {
+					s.verify(buf, ci, windowLong(w), emit)
 				}
 			}
-		} else {
-			for i := 0; i <= n; i++ {
-				w := buf[i : i+16 : i+16]
-				p := le64(w) * winK
-				h := (p ^ ((le64(w[8:]) * winK) >> 1)) >> 24
-				m := bloomMask(h)
-				if bloom[h>>sh]&m == m {
-					s.verify(buf, i, h, emit)
-				}
-				if hs := (p >> 32) >> ssh; short[hs>>6]&(1<<(hs&63)) != 0 {
-					s.verify(buf, i, p>>32|shortKeyBit, emit)
-				}
-			}
+		}
+		if s.nShort > 0 {
 			// Offsets too close to the end for a long window still fit a short one.
-			s.scanShort(buf, max(n+1, 0), emit)
+			s.scanShort(buf, last+1, emit)
 		}
 		return
 	}
 	if s.nShort > 0 {
 		s.scanShort(buf, 0, emit)
 	}
+}
+
+// shortCand marks a candidate offset for the short window.
+const shortCand = 1 << 30
+
+// filterLong probes the long-window filter at offsets from i on, stopping
+// when cand is nearly full or at the end. It returns the number of
+// candidates and the next offset.
+func filterLong(buf []byte, i int, bloom []uint64, sh uint, cand *[256]int32) (int, int) {
+	n := 0
+	last := len(buf) - LongWindow
+	wmask := uint64(len(bloom) - 1)
+	for ; i <= last && n < len(cand); i++ {
+		w := buf[i : i+16 : i+16]
+		h := ((le64(w) * winK) ^ ((le64(w[8:]) * winK) >> 1)) >> 24
+		m := bloomMask(h)
+		if bloom[(h>>sh)&wmask]&m == m {
+			cand[n] = int32(i)
+			n++
+		}
+	}
+	return n, i
+}
+
+// filterBoth is filterLong plus the short-window bitset.
+func filterBoth(buf []byte, i int, bloom []uint64, sh uint, short []uint64, ssh uint, cand *[256]int32) (int, int) {
+	n := 0
+	last := len(buf) - LongWindow
+	wmask := uint64(len(bloom) - 1)
+	smask := uint64(len(short) - 1)
+	for ; i <= last && n < len(cand)-1; i++ {
+		w := buf[i : i+16 : i+16]
+		p := le64(w) * winK
+		h := (p ^ ((le64(w[8:]) * winK) >> 1)) >> 24
+		m := bloomMask(h)
+		if bloom[(h>>sh)&wmask]&m == m {
+			cand[n] = int32(i)
+			n++
+		}
+		if hs := (p >> 32) >> ssh; short[(hs>>6)&smask]&(1<<(hs&63)) != 0 {
+			cand[n] = int32(i) | shortCand
+			n++
+		}
+	}
+	return n, i
 }
 
 func (s *Set) scanShort(buf []byte, from int, emit func(a, b int, e *entry)) {

@@ -1,0 +1,107 @@
+package matcher
+
+import (
+	"bytes"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// benchCorpus builds about 16 MiB of realistic text (Go source, JSON, YAML,
+// Markdown, text) from the Go distribution on disk, with registered secrets
+// planted every 64 KiB.
+var benchCorpus = sync.OnceValue(func() []byte {
+	root := filepath.Join(runtime.GOROOT(), "src")
+	var buf bytes.Buffer
+	exts := map[string]int{".go": 10 << 20, ".json": 2 << 20, ".yaml": 1 << 20, ".md": 2 << 20, ".txt": 1 << 20}
+	got := map[string]int{}
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		ext := filepath.Ext(path)
+		if got[ext] >= exts[ext] {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || bytes.IndexByte(b, 0) >= 0 {
+			return nil
+		}
+		got[ext] += len(b)
+		buf.Write(b)
+		return nil
+	})
+	return buf.Bytes()
+})
+
+// randSecret returns a random provider-like token.
+func randSecret(r *rand.Rand) string {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	prefixes := []string{"ghp_", "AKIA", "xoxb-", "sk_live_", "glpat-", "AIza", "npm_", ""}
+	p := prefixes[r.IntN(len(prefixes))]
+	n := 20 + r.IntN(30)
+	var b strings.Builder
+	b.WriteString(p)
+	for i := 0; i < n; i++ {
+		b.WriteByte(alnum[r.IntN(len(alnum))])
+	}
+	return b.String()
+}
+
+var benchSets sync.Map // size -> *benchSet
+
+type benchSet struct {
+	set     *Set
+	secrets []string
+	doc     []byte
+}
+
+func getBenchSet(tb testing.TB, n int) *benchSet {
+	if v, ok := benchSets.Load(n); ok {
+		return v.(*benchSet)
+	}
+	r := rand.New(rand.NewPCG(uint64(n), 42))
+	fps := make([]Fingerprint, 0, n)
+	secrets := make([]string, 0, n)
+	for len(fps) < n {
+		s := randSecret(r)
+		f, err := Compute([]byte(s), ComputeOpts{AllowWeak: true})
+		if err != nil {
+			continue
+		}
+		fps = append(fps, f)
+		secrets = append(secrets, s)
+	}
+	corpus := benchCorpus()
+	// Plant 100 registered secrets in a copy of the corpus, in assorted
+	// contexts.
+	var doc bytes.Buffer
+	step := len(corpus) / 100
+	for i := 0; i < 100; i++ {
+		doc.Write(corpus[i*step : (i+1)*step])
+		doc.WriteString("\nTOKEN=\"" + secrets[i*(n/100)] + "\"\n")
+	}
+	bs := &benchSet{set: NewSet(fps), secrets: secrets, doc: doc.Bytes()}
+	benchSets.Store(n, bs)
+	return bs
+}
+
+func benchmarkScan(b *testing.B, n int) {
+	bs := getBenchSet(b, n)
+	b.SetBytes(int64(len(bs.doc)))
+	b.ResetTimer()
+	for b.Loop() {
+		if got := bs.set.Scan(bs.doc); len(got) < 100 {
+			b.Fatalf("found %d of 100 planted secrets", len(got))
+		}
+	}
+}
+
+func BenchmarkScan1k(b *testing.B)   { benchmarkScan(b, 1_000) }
+func BenchmarkScan100k(b *testing.B) { benchmarkScan(b, 100_000) }
+func BenchmarkScan1M(b *testing.B)   { benchmarkScan(b, 1_000_000) }

@@ -1,0 +1,264 @@
+package matcher
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// LineError reports a refused line of input, by number; it never holds the
+// line's content.
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+// maxLineLen bounds an input line of FingerprintLines and ReadFingerprints.
+const maxLineLen = 1 << 20
+
+// FingerprintLines computes the fingerprint of every line of r (one secret
+// per line, a trailing CR dropped), in order. Refused lines are reported as
+// *LineError values in refused; err is set only when reading fails.
+func FingerprintLines(r io.Reader, opts ComputeOpts) (fps []Fingerprint, refused []error, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLineLen)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := bytes.TrimSuffix(sc.Bytes(), []byte{'\r'})
+		if len(line) == 0 {
+			refused = append(refused, &LineError{Line: n, Err: errors.New("empty line")})
+			continue
+		}
+		f, err := Compute(line, opts)
+		if err != nil {
+			refused = append(refused, &LineError{Line: n, Err: err})
+			continue
+		}
+		fps = append(fps, f)
+	}
+	if err := sc.Err(); err != nil {
+		return fps, refused, fmt.Errorf("read secrets after line %d: %w", n, err)
+	}
+	return fps, refused, nil
+}
+
+// ReadFingerprints parses a fingerprint file: one fingerprint per line,
+// blank lines and lines starting with '#' ignored.
+func ReadFingerprints(r io.Reader) ([]Fingerprint, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLineLen)
+	var fps []Fingerprint
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f, err := ParseFingerprint(line)
+		if err != nil {
+			return nil, &LineError{Line: n, Err: err}
+		}
+		fps = append(fps, f)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read fingerprints after line %d: %w", n, err)
+	}
+	return fps, nil
+}
+
+// LooksBinary reports whether head (the start of a file) is binary: it holds
+// NUL bytes and does not read as UTF-16 text.
+func LooksBinary(head []byte) bool {
+	if bytes.IndexByte(head, 0) < 0 {
+		return false
+	}
+	if bytes.HasPrefix(head, []byte{0xff, 0xfe}) || bytes.HasPrefix(head, []byte{0xfe, 0xff}) {
+		return false
+	}
+	// UTF-16 text of mostly ASCII: NULs at one parity only, none at the other.
+	var nul [2]int
+	for i, c := range head {
+		if c == 0 {
+			nul[i&1]++
+		}
+	}
+	half := len(head) / 2
+	return !(nul[0] == 0 && nul[1] >= half*3/5 || nul[1] == 0 && nul[0] >= half*3/5)
+}
+
+// PathFinding is a Finding in a named file ("-" for standard input).
+type PathFinding struct {
+	Path string
+	Finding
+}
+
+// FileScanOpts tunes ScanPaths.
+type FileScanOpts struct {
+	// Workers is the number of files scanned at once; 0 means GOMAXPROCS.
+	Workers int
+	// Stdin is read for the path "-".
+	Stdin io.Reader
+	// Progress, if set, is called from one goroutine with the bytes scanned
+	// so far and the total, after each file.
+	Progress func(done, total int64)
+	// Total, if set, is called once with the total size after the walk.
+	Total func(total int64)
+}
+
+// streamThreshold is the file size above which files are streamed.
+const streamThreshold = 64 << 20
+
+type fileJob struct {
+	path string
+	size int64
+}
+
+// ScanPaths scans files, directories (recursively, skipping .git) and "-"
+// (standard input) on several goroutines. Binary files are skipped unless
+// they read as UTF-16. Findings are sorted by path, then offset. Errors for
+// single files are returned in errs; scanning goes on.
+func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) (found []PathFinding, errs []error) {
+	var jobs []fileJob
+	var total int64
+	for _, p := range paths {
+		if p == "-" {
+			jobs = append(jobs, fileJob{path: "-"})
+			continue
+		}
+		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("walk %s: %w", path, err))
+				return nil
+			}
+			if d.IsDir() {
+				if d.Name() == ".git" && path != p {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			info, err := os.Stat(path) // follows a symlink given or found
+			if err != nil {
+				errs = append(errs, fmt.Errorf("stat %s: %w", path, err))
+				return nil
+			}
+			if !info.Mode().IsRegular() {
+				return nil
+			}
+			jobs = append(jobs, fileJob{path: path, size: info.Size()})
+			total += info.Size()
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("walk %s: %w", p, err))
+		}
+	}
+	if opts.Total != nil {
+		opts.Total(total)
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var (
+		mu   sync.Mutex
+		done atomic.Int64
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(jobs) || ctx.Err() != nil {
+					return
+				}
+				j := jobs[k]
+				fs, err := s.scanFile(j.path, opts.Stdin)
+				d := done.Add(j.size)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				}
+				for _, f := range fs {
+					found = append(found, PathFinding{Path: j.path, Finding: f})
+				}
+				if opts.Progress != nil {
+					opts.Progress(d, total)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("scan: %w", err))
+	}
+	slices.SortFunc(found, func(a, b PathFinding) int {
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return a.Offset - b.Offset
+	})
+	return found, errs
+}
+
+// scanFile scans one file, or stdin for "-".
+func (s *Set) scanFile(path string, stdin io.Reader) ([]Finding, error) {
+	var r io.Reader
+	var size int64 = -1
+	if path == "-" {
+		if stdin == nil {
+			return nil, errors.New("scan -: no standard input")
+		}
+		r = stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", path, err)
+		}
+		defer f.Close()
+		if info, err := f.Stat(); err == nil {
+			size = info.Size()
+		}
+		r = f
+	}
+	br := bufio.NewReaderSize(r, 8<<10)
+	head, err := br.Peek(8 << 10)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("scan %s: %w", path, err)
+	}
+	if LooksBinary(head) {
+		return nil, nil
+	}
+	if size < 0 || size > streamThreshold {
+		fs, err := s.ScanReader(br)
+		if err != nil {
+			return fs, fmt.Errorf("scan %s: %w", path, err)
+		}
+		return fs, nil
+	}
+	b := make([]byte, 0, size+1)
+	buf := bytes.NewBuffer(b)
+	if _, err := buf.ReadFrom(br); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", path, err)
+	}
+	return s.Scan(buf.Bytes()), nil
+}

@@ -1,0 +1,343 @@
+package matcher
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf16"
+)
+
+// Test secrets: fake, high-entropy, provider-shaped.
+const (
+	ghToken  = "ghp_R4nd0mT0kenV4lue9xQ2ZpL8mN3bV7cX1zK5"
+	awsKey   = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8vB3nH2q"
+	slackTok = "xoxb-2048739102-8837465012-Qm7VzR2pLk9XwT4nB6yH1cJd"
+	plainKey = "9f8Kq2LzX7vB4nM1pR6tY3wC5hJ0dG8s"
+)
+
+func mustCompute(t testing.TB, s string) Fingerprint {
+	t.Helper()
+	f, err := Compute([]byte(s), ComputeOpts{})
+	if err != nil {
+		t.Fatalf("compute: %v", err)
+	}
+	return f
+}
+
+func testSet(t testing.TB, secrets ...string) *Set {
+	t.Helper()
+	var fps []Fingerprint
+	for _, s := range secrets {
+		fps = append(fps, mustCompute(t, s))
+	}
+	return NewSet(fps)
+}
+
+func utf16le(s string, bom bool) string {
+	var b []byte
+	if bom {
+		b = append(b, 0xff, 0xfe)
+	}
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, u)
+	}
+	return string(b)
+}
+
+func utf16be(s string, bom bool) string {
+	var b []byte
+	if bom {
+		b = append(b, 0xfe, 0xff)
+	}
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = binary.BigEndian.AppendUint16(b, u)
+	}
+	return string(b)
+}
+
+func jsonU(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		fmt.Fprintf(&b, `\u%04x`, r)
+	}
+	return b.String()
+}
+
+func wrap(s string, n int, nl string) string {
+	var b strings.Builder
+	for len(s) > n {
+		b.WriteString(s[:n] + nl)
+		s = s[n:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+func TestScanContexts(t *testing.T) {
+	t.Parallel()
+	set := testSet(t, ghToken, awsKey, slackTok, plainKey)
+	b64 := base64.StdEncoding.EncodeToString
+	tests := []struct {
+		name     string
+		doc      string
+		secret   string
+		encoding string
+		line     int
+		col      int
+	}{
+		{"bare", ghToken, ghToken, "plain", 1, 1},
+		{"double quotes", `token = "` + ghToken + `"`, ghToken, "plain", 1, 10},
+		{"single quotes", `token = '` + ghToken + `'`, ghToken, "plain", 1, 10},
+		{"env", "A=1\nGITHUB_TOKEN=" + ghToken + "\n", ghToken, "plain", 2, 14},
+		{"export", `export AWS_SECRET_ACCESS_KEY="` + awsKey + `"`, awsKey, "plain", 1, 31},
+		{"yaml", "aws:\n  secret_access_key: " + awsKey + "\n", awsKey, "plain", 2, 22},
+		{"json", `{"token":"` + slackTok + `"}`, slackTok, "plain", 1, 11},
+		{"json newline escape before", `{"k":"a\n` + plainKey + `\tb"}`, plainKey, "plain", 1, 10},
+		{"json tab escape before", `{"k":"\t` + plainKey + `"}`, plainKey, "plain", 1, 9},
+		{"url userinfo", "https://user:" + plainKey + "@example.com/x", plainKey, "plain", 1, 14},
+		{"query string", "https://x.test/a?access_token=" + ghToken + "&b=1", ghToken, "plain", 1, 31},
+		{"crlf", "a\r\nTOKEN=" + ghToken + "\r\nb\r\n", ghToken, "plain", 2, 7},
+		{"end of file without newline", "x\ny=" + ghToken, ghToken, "plain", 2, 3},
+		{"diff plus line", "@@ -1,2 +1,3 @@\n a\n+token: " + ghToken + "\n", ghToken, "plain", 3, 9},
+		{"xml attribute", `<add key="token" value="` + awsKey + `"/>`, awsKey, "plain", 1, 25},
+		{"html entities", `<input value=&quot;` + plainKey + `&quot;>`, plainKey, "plain", 1, 20},
+		{"markdown code", "Use `" + ghToken + "` here", ghToken, "plain", 1, 6},
+		{"bearer header", "Authorization: Bearer " + slackTok, slackTok, "plain", 1, 23},
+		{"list", "- " + awsKey + "\n", awsKey, "plain", 1, 3},
+		{"glued to word", "prefix" + plainKey + "suffix", plainKey, "plain", 1, 7},
+		{"non-ascii line", "clé → " + ghToken, ghToken, "plain", 1, 10},
+		{"base64 alone", "data: " + b64([]byte(ghToken)), ghToken, "base64", 1, 7},
+		{"base64 env file", "blob " + b64([]byte("A=1\nB=two\nGITHUB_TOKEN="+ghToken+"\nC=3\n")) + " end", ghToken, "base64", 1, 6},
+		{"base64 wrapped 76", "x:\n" + wrap(b64([]byte(strings.Repeat("# comment line\n", 9)+"KEY="+awsKey+"\n")), 76, "\n") + "\n", awsKey, "base64", 2, 1},
+		{"base64 wrapped crlf", wrap(b64([]byte(strings.Repeat("padding text ", 8)+"KEY="+awsKey+"\n")), 64, "\r\n"), awsKey, "base64", 1, 1},
+		{"base64 url alphabet", "t=" + base64.RawURLEncoding.EncodeToString([]byte("\xff\xfe"+awsKey)), awsKey, "base64", 1, 3},
+		{"kubernetes secret", "apiVersion: v1\nkind: Secret\ndata:\n  token: " + b64([]byte(slackTok)) + "\n", slackTok, "base64", 4, 10},
+		{"basic auth", "Authorization: Basic " + b64([]byte("user:"+plainKey)), plainKey, "base64", 1, 22},
+		{"base64 in json with escape before", `{"a":"\n` + b64([]byte(ghToken)) + `"}`, ghToken, "base64", 1, 9},
+		{"url encoded", "u=" + url.QueryEscape("x/"+awsKey), awsKey, "url", 1, 7},
+		{"url fully encoded", "p=" + strings.ToUpper(fmt.Sprintf("%%%x", ghToken[0])) + url.PathEscape(ghToken[1:]), ghToken, "url", 1, 3},
+		{"json unicode escapes", `{"t":"` + jsonU(ghToken) + `"}`, ghToken, "json-escape", 1, 7},
+		{"json escaped slash", `{"k":"` + strings.ReplaceAll(awsKey, "/", `\/`) + `"}`, awsKey, "json-escape", 1, 7},
+		{"utf16le bom", utf16le("TOKEN="+ghToken+"\r\n", true), ghToken, "utf16le", 1, 15},
+		{"utf16le no bom", utf16le("k: "+slackTok, false), slackTok, "utf16le", 1, 7},
+		{"utf16be bom", utf16be("TOKEN="+ghToken+"\n", true), ghToken, "utf16be", 1, 15},
+		{"base64 of utf16", "v=" + b64([]byte(utf16le("secret="+awsKey, true))), awsKey, "base64+utf16le", 1, 3},
+		{"url of base64", "q=" + url.QueryEscape(b64([]byte("tok "+ghToken+"\n"))), ghToken, "", 1, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			want := mustCompute(t, tt.secret).String()
+			got := set.Scan([]byte(tt.doc))
+			var match *Finding
+			for i := range got {
+				if got[i].Fingerprint == want {
+					match = &got[i]
+					break
+				}
+			}
+			if match == nil {
+				t.Fatalf("secret not found; findings: %+v", got)
+			}
+			if tt.encoding != "" && match.Encoding != tt.encoding {
+				t.Errorf("encoding = %q, want %q", match.Encoding, tt.encoding)
+			}
+			if match.Line != tt.line || match.Column != tt.col {
+				t.Errorf("position = %d:%d, want %d:%d", match.Line, match.Column, tt.line, tt.col)
+			}
+			for _, f := range got {
+				checkNoLeak(t, f, tt.secret)
+				if f.Offset < 0 || f.Offset+f.Length > len(tt.doc) {
+					t.Errorf("span [%d,+%d) outside document of %d bytes", f.Offset, f.Length, len(tt.doc))
+				}
+			}
+			if match.Encoding == "plain" && tt.doc[match.Offset:match.Offset+match.Length] != tt.secret {
+				t.Errorf("plain span does not hold the secret")
+			}
+		})
+	}
+}
+
+// checkNoLeak fails if a finding exposes the secret in any field.
+func checkNoLeak(t *testing.T, f Finding, secret string) {
+	t.Helper()
+	rest := secret[len(detectPrefix([]byte(secret))):]
+	for _, s := range []string{f.Preview, f.Fingerprint, f.Encoding, f.Provider} {
+		if strings.Contains(s, rest[:12]) {
+			t.Errorf("finding leaks the secret: %q", s)
+		}
+	}
+	if len(f.Preview) > previewMax {
+		t.Errorf("preview has %d bytes, max %d", len(f.Preview), previewMax)
+	}
+}
+
+func TestScanNegatives(t *testing.T) {
+	t.Parallel()
+	set := testSet(t, ghToken, awsKey, plainKey)
+	changed := []byte(ghToken)
+	changed[20] ^= 1
+	other := "ghp_" + strings.Repeat("Zq9", 12)
+	tests := []struct {
+		name string
+		doc  string
+	}{
+		{"one character changed", "token=" + string(changed)},
+		{"first character changed", "X" + ghToken[1:]},
+		{"last character changed", awsKey[:len(awsKey)-1] + "Z"},
+		{"truncated", "token=" + ghToken[:len(ghToken)-1] + "\n"},
+		{"truncated at end of file", "token=" + ghToken[:len(ghToken)-1]},
+		{"missing first byte", ghToken[1:]},
+		{"unregistered same format", "token=" + other},
+		{"split across lines", "token=" + ghToken[:20] + "\n" + ghToken[20:]},
+		{"split across crlf", awsKey[:15] + "\r\n" + awsKey[15:]},
+		{"split by space", plainKey[:10] + " " + plainKey[10:]},
+		{"base64 of changed secret", base64.StdEncoding.EncodeToString(changed)},
+		{"utf16 of truncated", utf16le(ghToken[:30], true)},
+		{"empty", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := set.Scan([]byte(tt.doc)); len(got) != 0 {
+				t.Errorf("want no findings, got %+v", got)
+			}
+		})
+	}
+}
+
+func TestScanPEM(t *testing.T) {
+	t.Parallel()
+	key := testPEM(t)
+	f, err := Compute([]byte(key), ComputeOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Provider() != "pem" {
+		t.Fatalf("provider = %q", f.Provider())
+	}
+	set := NewSet([]Fingerprint{f})
+	body := strings.Join(strings.Split(key, "\n")[1:strings.Count(key, "\n")-1], "")
+	rewrapped := "-----BEGIN PRIVATE KEY-----\n" + wrap(body, 76, "\n") + "\n-----END PRIVATE KEY-----\n"
+	tests := []struct {
+		name string
+		doc  string
+		line int
+		enc  string
+	}{
+		{"as registered", "x\n" + key, 2, "plain"},
+		{"crlf", "a: |\r\n" + strings.ReplaceAll(key, "\n", "\r\n"), 2, "plain"},
+		{"rewrapped", rewrapped, 1, "plain"},
+		{"yaml indented", "key: |\n    " + strings.ReplaceAll(strings.TrimSpace(key), "\n", "\n    ") + "\n", 2, "plain"},
+		{"json escaped", `{"private_key":"` + strings.ReplaceAll(key, "\n", `\n`) + `"}`, 1, "json-escape"},
+		{"diff", "+" + strings.ReplaceAll(strings.TrimSpace(key), "\n", "\n+") + "\n", 1, "plain"},
+		{"base64 of pem file", "tls.key: " + base64.StdEncoding.EncodeToString([]byte(key)), 1, "base64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := set.Scan([]byte(tt.doc))
+			if len(got) != 1 {
+				t.Fatalf("want 1 finding, got %+v", got)
+			}
+			if got[0].Line != tt.line || got[0].Encoding != tt.enc {
+				t.Errorf("line %d enc %q, want %d %q", got[0].Line, got[0].Encoding, tt.line, tt.enc)
+			}
+			if strings.Contains(got[0].Preview, body[40:60]) {
+				t.Errorf("preview leaks the key")
+			}
+		})
+	}
+	changedBody := []byte(key)
+	changedBody[100] ^= 1
+	if got := set.Scan(changedBody); len(got) != 0 {
+		t.Errorf("changed key found: %+v", got)
+	}
+}
+
+// testPEM returns a fixed, fake PKCS#8-shaped key (random base64 body).
+func testPEM(t testing.TB) string {
+	t.Helper()
+	var body bytes.Buffer
+	x := uint64(12345)
+	for i := 0; i < 900; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+		body.WriteByte(byte(x >> 56))
+	}
+	b := base64.StdEncoding.EncodeToString(body.Bytes())
+	return "-----BEGIN PRIVATE KEY-----\n" + wrap(b, 64, "\n") + "\n-----END PRIVATE KEY-----\n"
+}
+
+func TestScanMultipleAndOrder(t *testing.T) {
+	t.Parallel()
+	set := testSet(t, ghToken, awsKey)
+	doc := "a=" + awsKey + " b=" + ghToken + " c=" + awsKey + "\n" + ghToken
+	got := set.Scan([]byte(doc))
+	if len(got) != 4 {
+		t.Fatalf("want 4 findings, got %d: %+v", len(got), got)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Offset < got[i-1].Offset {
+			t.Errorf("findings not ordered by offset")
+		}
+	}
+	for _, f := range got {
+		checkNoLeak(t, f, ghToken)
+		checkNoLeak(t, f, awsKey)
+	}
+	if got[0].Preview != "a=******** b=ghp_******** c=********" {
+		t.Errorf("preview = %q", got[0].Preview)
+	}
+}
+
+func TestPreviewLongLine(t *testing.T) {
+	t.Parallel()
+	set := testSet(t, ghToken)
+	doc := strings.Repeat("é", 300) + ghToken + strings.Repeat("ü", 300)
+	got := set.Scan([]byte(doc))
+	if len(got) != 1 {
+		t.Fatalf("want 1 finding, got %d", len(got))
+	}
+	p := got[0].Preview
+	if len(p) > previewMax || !strings.Contains(p, "ghp_********") || !strings.HasPrefix(p, "é") {
+		t.Errorf("preview = %q (%d bytes)", p, len(p))
+	}
+	if got[0].Column != 601 {
+		t.Errorf("column = %d, want 601", got[0].Column)
+	}
+}
+
+func TestScanConcurrent(t *testing.T) {
+	t.Parallel()
+	set := testSet(t, ghToken, awsKey)
+	doc := []byte(strings.Repeat("filler text\n", 1000) + "k=" + ghToken + "\n" + base64.StdEncoding.EncodeToString([]byte(awsKey)))
+	want := len(set.Scan(doc))
+	done := make(chan int)
+	for i := 0; i < 8; i++ {
+		go func() { done <- len(set.Scan(doc)) }()
+	}
+	for i := 0; i < 8; i++ {
+		if got := <-done; got != want {
+			t.Errorf("concurrent scan found %d, want %d", got, want)
+		}
+	}
+}
+
+func TestSetDuplicatesAndEmpty(t *testing.T) {
+	t.Parallel()
+	f := mustCompute(t, ghToken)
+	set := NewSet([]Fingerprint{f, f, mustCompute(t, awsKey), {}})
+	if set.Len() != 2 {
+		t.Errorf("Len = %d, want 2", set.Len())
+	}
+	if got := set.Scan([]byte(ghToken + " " + ghToken)); len(got) != 2 {
+		t.Errorf("found %d, want 2", len(got))
+	}
+	if got := NewSet(nil).Scan([]byte(ghToken)); len(got) != 0 {
+		t.Errorf("empty set found %d", len(got))
+	}
+}
