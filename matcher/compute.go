@@ -226,10 +226,22 @@ func LooksLikeSecret(s string) bool {
 	if p := detectPrefix(t); p != "" && len(t)-len(p) >= MinSecretLen {
 		return true
 	}
-	if len(t) < MinSecretLen || bytes.ContainsAny(t, " \t\r\n") {
+	if len(t) < LongWindow || bytes.ContainsAny(t, " \t\r\n") {
 		return false
 	}
-	return EstimateBits(t) >= 40
+	// Names and words use one letter case and no digits; keys mix classes.
+	var lower, upper, digit int
+	for _, c := range t {
+		switch {
+		case c >= 'a' && c <= 'z':
+			lower = 1
+		case c >= 'A' && c <= 'Z':
+			upper = 1
+		case c >= '0' && c <= '9':
+			digit = 1
+		}
+	}
+	return lower+upper+digit >= 2 && EstimateBits(t) >= WeakBits
 }
 
 var (
