@@ -189,3 +189,12 @@ func TestKeysAPI(t *testing.T) {
 func itoa(n int64) string { return strings.TrimSpace(json.Number(jsonInt(n)).String()) }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func mustParse(t *testing.T, s string) matcher.Fingerprint {
+	t.Helper()
+	fp, err := matcher.ParseFingerprint(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fp
+}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
@@ -48,7 +49,7 @@ func setup(t *testing.T) *testBundle {
 	}
 	srv, err := New(Config{
 		Incidents: incidents.NewService(pool, nil, logger), Auth: b.auth, Orgs: b.orgs, Keys: b.keys, Audit: b.audit,
-		BaseURL: "http://leakwatch.test", Logger: logger,
+		BaseURL: "http://leakwatch.test", Logger: logger, Gatherer: prometheus.NewRegistry(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -70,12 +70,17 @@ type Server struct {
 	checks        []Check
 	logger        *slog.Logger
 	static        *staticFiles
+	openAPIDoc    []byte
 }
 
 // New builds the server and its routes; templates are parsed here so a
 // broken template fails at start.
 func New(cfg Config) (*Server, error) {
 	static, err := newStaticFiles()
+	if err != nil {
+		return nil, err
+	}
+	openAPIDoc, err := buildOpenAPI()
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 		echo: e, incidents: cfg.Incidents, auth: cfg.Auth, orgs: cfg.Orgs, keys: cfg.Keys, auditLog: cfg.Audit,
 		mailer: cfg.Mailer, oidc: cfg.OIDC, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		secureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-		checks:        cfg.Checks, logger: cfg.Logger, static: static,
+		checks:        cfg.Checks, logger: cfg.Logger, static: static, openAPIDoc: openAPIDoc,
 	}
 	if s.mailer == nil {
 		s.mailer = LogMailer{Logger: cfg.Logger}

@@ -1,0 +1,104 @@
+package keys_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/internal/orgs"
+	"github.com/leakwatch/leakwatch/matcher"
+)
+
+func mustFP(t *testing.T, secret string) matcher.Fingerprint {
+	t.Helper()
+	fp, err := matcher.Compute([]byte(secret), matcher.ComputeOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fp
+}
+
+// TestRegistryPropagation runs two registries on two pools, as two worker
+// processes would, and requires every registration, rotation and retirement
+// to reach both snapshots within one second. The full reload interval is an
+// hour, so only change notifications can make it.
+func TestRegistryPropagation(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url := dbtest.URL(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var regs []*keys.Registry
+	for range 2 {
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		r := keys.NewRegistry(pool, logger)
+		if err := r.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); r.Run(ctx, time.Hour) }()
+		t.Cleanup(func() { cancel(); <-done })
+		regs = append(regs, r)
+	}
+	admin, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	store := keys.NewStore(admin)
+	org, _, err := orgs.NewStore(admin).Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Give both listeners time to connect: propagation is measured from
+	// a steady state.
+	time.Sleep(300 * time.Millisecond)
+
+	secretA := "ghp_R8xk2Lq9Zt4Vn7Bw1Yc5Hd3Mf6Jp0Ks2Ea9T"
+	secretB := "ghp_Q2wE9rT5yU1iO7pA3sD8fG4hJ6kL0zX2cV5b"
+	found := func(r *keys.Registry, secret string) bool {
+		return len(r.Current().Set.Scan([]byte("token = "+secret+"\n"))) == 1
+	}
+	within := func(what string, cond func(r *keys.Registry) bool) {
+		t.Helper()
+		start := time.Now()
+		for i, r := range regs {
+			for !cond(r) {
+				if time.Since(start) > time.Second {
+					t.Fatalf("%s: registry %d not updated within 1s", what, i)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		t.Logf("%s reached both registries in %v", what, time.Since(start))
+	}
+
+	k, err := store.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustFP(t, secretA)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	within("registration", func(r *keys.Registry) bool {
+		refs := r.Current().Keys(mustFP(t, secretA).String())
+		return found(r, secretA) && len(refs) == 1 && refs[0].ID == k.ID && refs[0].OrgID == org.ID && refs[0].Name == "deploy"
+	})
+
+	if _, err := store.Rotate(ctx, org.ID, k.ID, mustFP(t, secretB)); err != nil {
+		t.Fatal(err)
+	}
+	within("rotation", func(r *keys.Registry) bool { return found(r, secretB) && !found(r, secretA) })
+
+	if _, err := store.SetState(ctx, org.ID, k.ID, keys.StateRetired); err != nil {
+		t.Fatal(err)
+	}
+	within("retirement", func(r *keys.Registry) bool { return !found(r, secretB) })
+}
