@@ -86,4 +86,13 @@ func TestHelpListsEverySetting(t *testing.T) {
 			t.Errorf("help lacks command %s", name)
 		}
 	}
+	for _, name := range []string{"serve", "migrate", "keys", "orgs", "fingerprint", "scan", "version"} {
+		var out strings.Builder
+		run(t.Context(), []string{name, "--help"}, strings.NewReader(""), &out, &out)
+		for _, s := range settings {
+			if !strings.Contains(out.String(), s.env) {
+				t.Errorf("%s --help lacks %s", name, s.env)
+			}
+		}
+	}
 }

@@ -72,7 +72,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "leakwatch: unknown command %q (see `leakwatch help`)\n", name)
 		return 2
 	}
-	return cmd.run(ctx, args[1:], stdin, stdout, stderr)
+	code := cmd.run(ctx, args[1:], stdin, stdout, stderr)
+	if name != "help" && wantsHelp(args[1:]) {
+		// Every command's help ends with every setting, so no command hides one.
+		fmt.Fprintf(stdout, "\nSettings (environment variables):\n%s", settingsHelp())
+	}
+	return code
 }
 
 func runHelp(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) int {

@@ -11,7 +11,7 @@ import (
 
 func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if wantsHelp(args) {
-		fmt.Fprintf(stdout, "Usage: leakwatch migrate [status]\n\nApplies pending migrations (River's and Leakwatch's), or lists them with `status`.\n\nSettings:\n%s", settingsHelp())
+		fmt.Fprintln(stdout, "Usage: leakwatch migrate [status]\n\nApplies pending migrations (River's and Leakwatch's), or lists them with `status`.")
 		return 0
 	}
 	if len(args) > 1 || (len(args) == 1 && args[0] != "status") {
