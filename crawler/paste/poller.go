@@ -163,7 +163,7 @@ func (p *Poller) lead(ctx context.Context) error {
 	if err != nil || !ok {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer unlock(context.WithoutCancel(ctx), conn, p.src.Name())
 	p.logger.Info("polling paste source")
 	failures := 0
 	for ctx.Err() == nil {
@@ -215,6 +215,13 @@ func tryLock(ctx context.Context, pool *pgxpool.Pool, source string) (*pgx.Conn,
 		return nil, false, nil
 	}
 	return conn, true, nil
+}
+
+// unlock releases the source's lock and closes its connection. Closing
+// alone would release it too, but only once the server notices.
+func unlock(ctx context.Context, conn *pgx.Conn, source string) {
+	conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey(source)) //nolint:errcheck
+	conn.Close(ctx)
 }
 
 func lockKey(source string) int64 {

@@ -1,0 +1,196 @@
+package paste
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leakwatch/leakwatch/crawler/paste/pastetest"
+)
+
+// TestContentDedup reposts the same texts to three sources: a clean text is
+// scanned once and recorded three times; a text holding a key is recorded
+// (and found) at every site, each with its own provenance.
+func TestContentDedup(t *testing.T) {
+	t.Parallel()
+	pb := pastetest.NewPastebin()
+	defer pb.Close()
+	feedA := pastetest.NewFeed(pastetest.FormatJSON)
+	defer feedA.Close()
+	feedB := pastetest.NewFeed(pastetest.FormatAtom)
+	defer feedB.Close()
+	srcPB := newPastebin(t, pb, 100)
+	cfgA := feedConfig(t, feedA, pastetest.FormatJSON)
+	cfgA.Name = "site-a"
+	cfgB := feedConfig(t, feedB, pastetest.FormatAtom)
+	cfgB.Name = "site-b"
+	srcA, srcB := NewFeed(cfgA, feedA.Client()), NewFeed(cfgB, feedB.Client())
+	b := setup(t, srcPB, srcA, srcB)
+
+	clean := strings.Repeat("SELECT * FROM users WHERE id = 1;\n", 50)
+	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	pb.Publish(pastetest.Paste{Key: "clean001", Date: at, Text: clean}, pastetest.Paste{Key: "leak0001", Date: at, Text: leakText(b.secret)})
+	feedA.Publish(pastetest.Paste{Key: "c1", Date: at, Text: clean}, pastetest.Paste{Key: "l1", Date: at, Text: leakText(b.secret)})
+	feedB.Publish(pastetest.Paste{Key: "c2", Date: at, Text: clean})
+	for _, src := range []Source{srcPB, srcA, srcB} {
+		b.mustPoll(t, src)
+		b.workAll(t)
+	}
+	scanned := b.scannedDocs(t, "pastebin") + b.scannedDocs(t, "site-a") + b.scannedDocs(t, "site-b")
+	// pastebin: clean + leak; site-a: leak again (it held a key); site-b: none.
+	if scanned != 3 {
+		t.Fatalf("documents scanned = %v, want 3 (the clean text once)", scanned)
+	}
+	// Atom entries are keyed by their id (a tag: URI ending in the key).
+	atomKey := "tag:" + feedB.Listener.Addr().String() + ",2026:c2"
+	for _, c := range []struct{ source, key string }{{"site-a", "c1"}, {"site-b", atomKey}} {
+		st, dup := b.itemStatus(t, c.source, c.key)
+		if st != StatusScanned || dup != 1 {
+			t.Fatalf("%s/%s: status %s, duplicate parts %d; want scanned, 1", c.source, c.key, st, dup)
+		}
+	}
+	fs := b.rec.all()
+	if len(fs) != 2 || fs[0].Source == fs[1].Source {
+		t.Fatalf("findings = %+v, want one per site", fs)
+	}
+	var n int
+	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM paste_contents`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("content hashes = %d, want 2", n)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, json, wantErr string
+	}{
+		{"all three", `{"sources":[{"type":"gist"},{"type":"pastebin","limit":250,"interval":"90s"},
+			{"type":"feed","name":"dpaste","format":"rss","url":"https://dpaste.example/rss","raw_url_template":"https://dpaste.example/{id}/raw"}]}`, ""},
+		{"empty", `{"sources":[]}`, ""},
+		{"unknown type", `{"sources":[{"type":"hastebin"}]}`, "unknown type"},
+		{"unknown field", `{"sources":[{"type":"gist","token":"x"}]}`, "unknown field"},
+		{"feed without name", `{"sources":[{"type":"feed","format":"rss","url":"https://x.example/rss"}]}`, "name must be"},
+		{"feed without url", `{"sources":[{"type":"feed","name":"x","format":"rss"}]}`, "absolute http(s) URL"},
+		{"json feed without mapping", `{"sources":[{"type":"feed","name":"x","format":"json","url":"https://x.example/"}]}`, "json mapping"},
+		{"json feed without text", `{"sources":[{"type":"feed","name":"x","format":"json","url":"https://x.example/","json":{"id":"id"}}]}`, "json.content"},
+		{"bad format", `{"sources":[{"type":"feed","name":"x","format":"html","url":"https://x.example/"}]}`, "format must be"},
+		{"duplicate name", `{"sources":[{"type":"pastebin"},{"type":"pastebin"}]}`, "used twice"},
+		{"bad interval", `{"sources":[{"type":"gist","interval":"soon"}]}`, "bad duration"},
+		{"too fast", `{"sources":[{"type":"gist","interval":"10ms"}]}`, "at least 1s"},
+		{"pastebin limit", `{"sources":[{"type":"pastebin","limit":1000}]}`, "limit must be"},
+		{"gist with url", `{"sources":[{"type":"gist","url":"https://api.github.com"}]}`, "url must be empty"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := ParseConfig([]byte(c.json))
+			if c.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.name == "all three" {
+					pb := cfg.Sources[1]
+					if cfg.Sources[0].Name != "gist" || cfg.Sources[0].Limit != gistMaxPages || pb.URL != PastebinURLDefault ||
+						pb.Interval != Duration(90*time.Second) || pb.MaxBytes != MaxBytesDefault {
+						t.Fatalf("defaults not applied: %+v", cfg.Sources)
+					}
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+func TestHealthState(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 29, 6, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) *time.Time { x := now.Add(-d); return &x }
+	cases := []struct {
+		name string
+		h    Health
+		want string
+	}{
+		{"never polled", Health{}, StatePending},
+		{"fine", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Second)}, StateOK},
+		{"refused", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Hour), unauthorised: true}, StateUnauthorised},
+		{"never succeeded", Health{LastPollAt: ago(time.Second), ConsecutiveFailures: 1}, StateFailing},
+		{"one failure", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Minute), ConsecutiveFailures: 1}, StateDegraded},
+		{"three failures", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Minute), ConsecutiveFailures: 3}, StateFailing},
+		{"nobody polls", Health{LastPollAt: ago(time.Hour), LastSuccessAt: ago(time.Hour)}, StateFailing},
+		{"recent fetch error", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Second), LastFetchErrorAt: ago(time.Minute)}, StateDegraded},
+		{"old fetch error", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Second), LastFetchErrorAt: ago(time.Hour)}, StateOK},
+		{"recent gap", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Second), LastGapAt: ago(time.Minute)}, StateDegraded},
+		{"recent skip", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Second), lastSkipAt: ago(time.Minute)}, StateDegraded},
+	}
+	for _, c := range cases {
+		c.h.PollInterval = 60
+		if got := c.h.state(now); got != c.want {
+			t.Errorf("%s: state = %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+func TestOnePollerPerSource(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a, ok, err := tryLock(b.ctx, b.pool, "pastebin")
+	if err != nil || !ok {
+		t.Fatalf("first lock: %v %v", ok, err)
+	}
+	if _, ok, err := tryLock(b.ctx, b.pool, "pastebin"); err != nil || ok {
+		t.Fatalf("second lock on the same source: got %v (%v), want refused", ok, err)
+	}
+	other, ok, err := tryLock(b.ctx, b.pool, "gist")
+	if err != nil || !ok {
+		t.Fatalf("another source: %v %v", ok, err)
+	}
+	unlock(b.ctx, other, "gist")
+	unlock(b.ctx, a, "pastebin") // the leader steps down
+	c, ok, err := tryLock(b.ctx, b.pool, "pastebin")
+	if err != nil || !ok {
+		t.Fatalf("takeover: %v %v", ok, err)
+	}
+	unlock(b.ctx, c, "pastebin")
+}
+
+func TestCollectorReportsHealth(t *testing.T) {
+	t.Parallel()
+	fake := pastetest.NewPastebin()
+	defer fake.Close()
+	src := newPastebin(t, fake, 100)
+	b := setup(t, src)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(b.store))
+	fake.SetWhitelisted(false)
+	b.poller(src).PollOnce(b.ctx) //nolint:errcheck
+
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "leakwatch_paste_source_state" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "state" {
+					got[l.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	if got[StateUnauthorised] != 1 || got[StateOK] != 0 || len(got) != len(States) {
+		t.Fatalf("state metric = %v, want unauthorised=1", got)
+	}
+}

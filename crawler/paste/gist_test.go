@@ -1,0 +1,135 @@
+package paste
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	gh "github.com/google/go-github/v60/github"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/leakwatch/leakwatch/crawler/paste/pastetest"
+)
+
+const recordedGists = "../../../shared/corpora/github-events/pygithub-replay/extracted"
+
+func newGistSource(t *testing.T, fake *pastetest.Gists) *Gist {
+	t.Helper()
+	// The production wiring passes the crawler's shared GitHub client; any
+	// go-github client on the fake's URL behaves the same here.
+	client := gh.NewClient(fake.Client())
+	u, err := url.Parse(fake.APIURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.BaseURL = u
+	return NewGist(mustSourceConfig(t, `{"type":"gist"}`), client)
+}
+
+func TestGistRecordedListingAndFullGist(t *testing.T) {
+	t.Parallel()
+	fake := pastetest.NewGists()
+	defer fake.Close()
+	if err := fake.LoadRecorded(recordedGists); err != nil {
+		t.Fatal(err)
+	}
+	src := newGistSource(t, fake)
+	b := setup(t, src)
+
+	l, err := src.List(b.ctx, Checkpoint{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 120 || l.Malformed != 0 || fake.Requests("/gists/public") != 2 {
+		t.Fatalf("listing: %d items, %d malformed, %d requests; want 120 in 2 pages of 100", len(l.Items), l.Malformed, fake.Requests("/gists/public"))
+	}
+	first := l.Items[0]
+	if first.ID != "2729695" || first.Author != "kombomilk" || first.URL != "https://gist.github.com/2729695" ||
+		first.Revision != "2012-05-19T06:25:16Z" || first.Size != 111 {
+		t.Fatalf("first item = %+v", first)
+	}
+
+	parts, err := src.Fetch(b.ctx, Item{ID: "6296732", URL: "https://gist.github.com/6296732"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 1 || parts[0].Name != "GithubAPI.lua" || len(parts[0].Text) != 21229 ||
+		parts[0].URL != "https://gist.github.com/6296732#file-githubapi-lua" || parts[0].Truncated {
+		t.Fatalf("parts = %q %d bytes %s", parts[0].Name, len(parts[0].Text), parts[0].URL)
+	}
+	if fake.Requests("/raw") != 0 {
+		t.Fatal("a complete file must not be fetched from raw_url")
+	}
+}
+
+func TestGistFindsSecretInTruncatedFile(t *testing.T) {
+	t.Parallel()
+	fake := pastetest.NewGists()
+	defer fake.Close()
+	if err := fake.LoadRecorded(recordedGists); err != nil {
+		t.Fatal(err)
+	}
+	src := newGistSource(t, fake)
+	b := setup(t, src)
+	b.mustPoll(t, src) // the recorded 120
+	b.takeJobs(t)
+
+	at := time.Now().UTC().Add(-2 * time.Minute).Truncate(time.Second)
+	big := strings.Repeat("filler line\n", 200) + "token: " + b.secret + "\n"
+	fake.Publish(pastetest.Gist{ID: "aa11bb22cc33dd44ee55ff6677889900", Owner: "mallory", Description: "my dotfiles", UpdatedAt: at,
+		Files: []pastetest.GistFile{
+			{Name: "README.md", Content: "# dotfiles\n"},
+			{Name: "config.yml", Content: big, APILimit: 1000},
+		}})
+	fake.Publish(pastetest.Gist{ID: "deadbeef", Owner: "eve", UpdatedAt: at.Add(time.Second), Files: []pastetest.GistFile{{Name: "x.txt", Content: "x"}}})
+	res := b.mustPoll(t, src)
+	if res.New != 2 || res.Gap {
+		t.Fatalf("poll = %+v, want 2 new, no gap (the since= listing is exhaustive)", res)
+	}
+	fake.Delete("deadbeef")
+	jobs := b.takeJobs(t)
+	if len(jobs) != 2 {
+		t.Fatalf("jobs = %d, want 2", len(jobs))
+	}
+	for _, a := range jobs {
+		err := b.work(a, 1)
+		var jc *rivertype.JobCancelError
+		switch a.Item.ID {
+		case "deadbeef":
+			if !errors.As(err, &jc) || !errors.Is(err, ErrGone) {
+				t.Fatalf("deleted gist: work = %v, want cancelled as gone", err)
+			}
+		default:
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if fake.Requests("/raw") != 1 {
+		t.Fatalf("raw fetches = %d, want 1 (the truncated file)", fake.Requests("/raw"))
+	}
+	fs := b.rec.all()
+	if len(fs) != 1 {
+		t.Fatalf("findings = %+v, want 1", fs)
+	}
+	f := fs[0]
+	if f.Source != "gist" || f.EventID != "aa11bb22cc33dd44ee55ff6677889900@"+at.Format(time.RFC3339) ||
+		f.URL != "https://gist.github.com/aa11bb22cc33dd44ee55ff6677889900#file-config-yml" || f.Path != "config.yml" ||
+		f.Line != 201 || f.Actor != "mallory" || !f.EventAt.Equal(at) {
+		t.Fatalf("finding provenance = %+v", f)
+	}
+	h := b.health(t, "gist")
+	if h.State != StateOK || h.Deleted != 1 {
+		t.Fatalf("health = %+v", h)
+	}
+	// The checkpoint is the newest update: the next listing asks since then.
+	cp, err := b.store.Register(b.ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cp.LastPasteAt.Equal(at.Add(time.Second)) {
+		t.Fatalf("checkpoint = %+v", cp)
+	}
+}
