@@ -157,7 +157,15 @@ func EstimateBits(s []byte) float64 {
 	}
 	perChar := math.Log2(alpha)
 	covered := make([]bool, len(s))
-	lowered := strings.ToLower(string(s))
+	// ASCII-only lowering keeps byte positions aligned with s.
+	lb := make([]byte, len(s))
+	for i, c := range s {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lb[i] = c
+	}
+	lowered := string(lb)
 	bits := 0.0
 	for _, w := range weakWords {
 		for from := 0; ; {

@@ -326,12 +326,22 @@ func preview(doc []byte, h hit, all []hit) string {
 	for we > end && we < len(doc) && !utf8.RuneStart(doc[we]) {
 		we--
 	}
-	var b strings.Builder
-	b.Grow(we - ws + len(rep))
-	writeRedacted(&b, doc, ws, h.off, all)
-	b.WriteString(rep)
-	writeRedacted(&b, doc, end, we, all)
-	return cleanPreview(b.String())
+	var l, r strings.Builder
+	writeRedacted(&l, doc, ws, h.off, all)
+	writeRedacted(&r, doc, end, we, all)
+	left2, right2 := cleanPreview(l.String()), cleanPreview(r.String())
+	// Masks of other hits may be longer than the bytes they hide: trim
+	// again, on rune boundaries.
+	for len(left2)+len(rep)+len(right2) > previewMax {
+		if len(left2) >= len(right2) {
+			_, n := utf8.DecodeRuneInString(left2)
+			left2 = left2[n:]
+		} else {
+			_, n := utf8.DecodeLastRuneInString(right2)
+			right2 = right2[:len(right2)-n]
+		}
+	}
+	return left2 + rep + right2
 }
 
 // writeRedacted writes doc[a:b] with any hit overlapping it masked.
@@ -358,9 +368,9 @@ func writeRedacted(b *strings.Builder, doc []byte, a, z int, all []hit) {
 }
 
 // cleanPreview makes s printable: NULs (UTF-16 text) are dropped, other
-// control characters become spaces, invalid UTF-8 becomes U+FFFD.
+// control characters become spaces, invalid UTF-8 becomes '?'.
 func cleanPreview(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ToValidUTF8(s, "?")
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == 0:
