@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leakwatch/leakwatch/crawler/paste/pastetest"
+	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // TestContentDedup reposts the same texts to three sources: a clean text is
@@ -62,6 +64,47 @@ func TestContentDedup(t *testing.T) {
 	}
 	if n != 2 {
 		t.Fatalf("content hashes = %d, want 2", n)
+	}
+}
+
+// TestContentDedupAfterNewKey: a text scanned clean before a key was
+// registered is scanned again when reposted afterwards, and the key found.
+func TestContentDedupAfterNewKey(t *testing.T) {
+	t.Parallel()
+	pb := pastetest.NewPastebin()
+	defer pb.Close()
+	feed := pastetest.NewFeed(pastetest.FormatJSON)
+	defer feed.Close()
+	srcPB, srcFeed := newPastebin(t, pb, 100), NewFeed(feedConfig(t, feed, pastetest.FormatJSON), feed.Client())
+	b := setup(t, srcPB, srcFeed)
+	later := randomToken(t, "ghp_", 36)
+	at := time.Now().UTC().Add(-time.Minute)
+	pb.Publish(pastetest.Paste{Key: "before01", Date: at, Text: leakText(later)})
+	b.mustPoll(t, srcPB)
+	b.workAll(t)
+	if fs := b.rec.all(); len(fs) != 0 {
+		t.Fatalf("findings before registration = %+v", fs)
+	}
+
+	fp, err := matcher.Compute([]byte(later), matcher.ComputeOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orgID int64
+	if err := b.pool.QueryRow(b.ctx, `SELECT id FROM orgs LIMIT 1`).Scan(&orgID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.NewStore(b.pool).Add(b.ctx, orgID, "registered later", fp); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.registry.Load(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	feed.Publish(pastetest.Paste{Key: "after1", Date: at, Text: leakText(later)})
+	b.mustPoll(t, srcFeed)
+	b.workAll(t)
+	if fs := b.rec.all(); len(fs) != 1 || fs[0].Source != "pastesite" {
+		t.Fatalf("findings after registration = %+v, want the repost", fs)
 	}
 }
 

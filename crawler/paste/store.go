@@ -175,25 +175,34 @@ func (s *Store) fetchFailed(ctx context.Context, source string, cause error) err
 	return nil
 }
 
-// knownClean reports whether this exact text was already scanned and held
-// no registered key.
+// contentTTL is how long a clean scan of a text is trusted.
+const contentTTL = 24 * time.Hour
+
+// knownClean reports whether this exact text was scanned clean recently and
+// since the newest key was registered (a key registered after the scan must
+// still be found in a repost).
 func (s *Store) knownClean(ctx context.Context, sum [sha256.Size]byte) (bool, error) {
-	var findings int
-	err := s.pool.QueryRow(ctx, `SELECT findings FROM paste_contents WHERE sha256 = $1`, sum[:]).Scan(&findings)
+	var clean bool
+	err := s.pool.QueryRow(ctx, `
+		SELECT findings = 0 FROM paste_contents
+		WHERE sha256 = $1 AND scanned_at > now() - make_interval(secs => $2)
+			AND scanned_at >= COALESCE(GREATEST((SELECT max(created_at) FROM keys),
+				(SELECT max(created_at) FROM key_fingerprints)), '-infinity')`,
+		sum[:], contentTTL.Seconds()).Scan(&clean)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("look up content hash: %w", err)
 	}
-	return findings == 0, nil
+	return clean, nil
 }
 
 // scanned records that a text was scanned and what it held.
 func (s *Store) scanned(ctx context.Context, sum [sha256.Size]byte, source, key string, findings int) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO paste_contents (sha256, first_source, first_key, findings) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (sha256) DO UPDATE SET findings = GREATEST(paste_contents.findings, EXCLUDED.findings), scanned_at = now()`,
+		ON CONFLICT (sha256) DO UPDATE SET findings = EXCLUDED.findings, scanned_at = now()`,
 		sum[:], source, key, findings)
 	if err != nil {
 		return fmt.Errorf("record content hash: %w", err)
