@@ -10,10 +10,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // Document is one piece of public text with where it came from.
@@ -32,7 +34,9 @@ type Document struct {
 	// for texts assembled from parts (a patch's added lines). nil: identity.
 	LineMap []int
 	EventAt time.Time
-	Text    []byte
+	// FetchedAt is when the text was read from the source (zero: unknown).
+	FetchedAt time.Time
+	Text      []byte
 }
 
 // Recorder receives findings; incidents.Service is the real one.
@@ -49,6 +53,10 @@ type Pipeline struct {
 	docs     *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
 	findings *prometheus.CounterVec
+
+	dedup       *contentStore
+	dedupHits   *prometheus.CounterVec
+	dedupErrors prometheus.Counter
 }
 
 // NewPipeline returns a Pipeline. reg may be nil (tests).
@@ -69,24 +77,67 @@ func NewPipeline(registry *keys.Registry, recorder Recorder, reg prometheus.Regi
 			Namespace: "leakwatch", Subsystem: "crawler", Name: "findings_total",
 			Help: "Registered keys found, by source.",
 		}, []string{"source"}),
+		dedupHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "leakwatch", Subsystem: "crawler", Name: "documents_deduplicated_total",
+			Help: "Documents not scanned again because the same content was scanned recently, by source.",
+		}, []string{"source"}),
+		dedupErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "leakwatch", Subsystem: "crawler", Name: "dedup_errors_total",
+			Help: "Failed content de-duplication lookups or stores (the documents were scanned anyway).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(p.docs, p.bytes, p.findings)
+		reg.MustRegister(p.docs, p.bytes, p.findings, p.dedupHits, p.dedupErrors)
+	}
+	return p
+}
+
+// WithDedup turns on content de-duplication through PostgreSQL: content is
+// remembered by hash for ttl (0 turns it off). It returns p.
+func (p *Pipeline) WithDedup(pool *pgxpool.Pool, ttl time.Duration) *Pipeline {
+	if ttl > 0 {
+		p.dedup = &contentStore{pool: pool, ttl: ttl}
 	}
 	return p
 }
 
 // Process scans docs and records every finding. It returns the number of
 // findings recorded; on error nothing is lost, because recording is
-// idempotent and the caller's job is retried.
+// idempotent and the caller's job is retried. With de-duplication on, text
+// already scanned recently (the same patch pushed to many forks) is not
+// scanned again: its remembered matches are recorded at the new location.
 func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 	snap := p.keys.Current()
+	results := make([][]matcher.Finding, len(docs))
+	done := make([]bool, len(docs))
+	if p.dedup != nil {
+		if err := p.dedup.lookup(ctx, snap, docs, results, done); err != nil {
+			// De-duplication saves work; it is never a reason to miss a leak.
+			p.dedupErrors.Inc()
+			clear(done)
+		}
+	}
+	var fresh []int
+	for i := range docs {
+		d := &docs[i]
+		if done[i] {
+			p.dedupHits.WithLabelValues(d.Source).Inc()
+			continue
+		}
+		p.docs.WithLabelValues(d.Source).Inc()
+		p.bytes.WithLabelValues(d.Source).Add(float64(len(d.Text)))
+		results[i] = snap.Set.Scan(d.Text)
+		fresh = append(fresh, i)
+	}
+	if p.dedup != nil && len(fresh) > 0 {
+		if err := p.dedup.store(ctx, snap, docs, results, fresh); err != nil {
+			p.dedupErrors.Inc()
+		}
+	}
 	var out []incidents.Finding
 	for i := range docs {
 		d := &docs[i]
-		p.docs.WithLabelValues(d.Source).Inc()
-		p.bytes.WithLabelValues(d.Source).Add(float64(len(d.Text)))
-		found := snap.Set.Scan(d.Text)
+		found := results[i]
 		if len(found) == 0 {
 			continue
 		}

@@ -35,6 +35,13 @@ type Config struct {
 	WorkersNotify   int
 	KeyReload       time.Duration
 	ShutdownTimeout time.Duration
+
+	// GitHub crawler: the raw content host (wiki pages) and scan bounds.
+	GitHubRawURL        string
+	GitHubMaxPatchBytes int
+	GitHubTreeMaxFiles  int
+	GitHubTreeMaxBytes  int
+	ContentDedupTTL     time.Duration
 }
 
 // Roles a process can take.
@@ -118,6 +125,16 @@ var settings = []setting{
 		set: boolSetting(func(c *Config, b bool) { c.GitHubPoll = b })},
 	{env: "LEAKWATCH_GITHUB_MIN_POLL_INTERVAL", def: "0s", help: "Poll at least this often even if GitHub asks for longer (0: GitHub's X-Poll-Interval). For tests and fakes.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.GitHubMinPoll = d })},
+	{env: "LEAKWATCH_GITHUB_RAW_URL", def: "https://raw.githubusercontent.com/", help: "Host serving raw GitHub content (wiki pages are read from wiki/{owner}/{repo}/{page}.md).",
+		set: urlSetting(func(c *Config, v string) { c.GitHubRawURL = v })},
+	{env: "LEAKWATCH_GITHUB_MAX_PATCH_BYTES", def: "1048576", help: "A pushed file whose patch is larger is skipped and counted, not scanned.",
+		set: byteSetting(func(c *Config, n int) { c.GitHubMaxPatchBytes = n })},
+	{env: "LEAKWATCH_GITHUB_TREE_MAX_FILES", def: "1000", help: "At most this many files of a repository made public are scanned.",
+		set: intSetting(func(c *Config, n int) { c.GitHubTreeMaxFiles = n })},
+	{env: "LEAKWATCH_GITHUB_TREE_MAX_BYTES", def: "20971520", help: "At most this many bytes of a repository made public are scanned.",
+		set: byteSetting(func(c *Config, n int) { c.GitHubTreeMaxBytes = n })},
+	{env: "LEAKWATCH_CONTENT_DEDUP_TTL", def: "1h", help: "How long scanned content is remembered by hash, so the same patch pushed to many forks is scanned once (0: no de-duplication).",
+		set: durationSetting(func(c *Config, d time.Duration) { c.ContentDedupTTL = d })},
 	{env: "LEAKWATCH_ROLES", def: "web,worker,crawler", help: "Roles this process takes: any of web, worker, crawler.",
 		set: func(c *Config, v string) error {
 			roles, err := parseRoles(v)
@@ -226,6 +243,18 @@ func intSetting(f func(*Config, int)) func(*Config, string) error {
 			return errors.New("must be a whole number from 0 to 10000")
 		}
 		f(c, n)
+		return nil
+	}
+}
+
+// byteSetting accepts a size in bytes, from 1 byte to 16 GiB.
+func byteSetting(f func(*Config, int)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > 1<<34 {
+			return errors.New("must be a size in bytes, from 1 to 17179869184")
+		}
+		f(c, int(n))
 		return nil
 	}
 }

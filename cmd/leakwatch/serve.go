@@ -106,13 +106,21 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	}
 	incidentSvc := incidents.NewService(pool, riverClient, logger)
 
-	if cfg.Has(RoleWorker) {
+	// Every working process registers every worker: River refuses to insert
+	// a job kind the client has no worker for, and the crawler role inserts
+	// event, fetch and alert jobs. The queues each role runs stay separate.
+	var ghClient *ghcrawler.Client
+	if works {
 		registry = keys.NewRegistry(pool, logger)
 		if err := registry.Load(ctx); err != nil {
 			return err
 		}
-		pipeline := crawler.NewPipeline(registry, incidentSvc, reg)
+		pipeline := crawler.NewPipeline(registry, incidentSvc, reg).WithDedup(pool, cfg.ContentDedupTTL)
 		ghcrawler.AddWorkers(jcfg.Workers, ghcrawler.NewEventsWorker(pipeline, reg, logger))
+		if ghClient, err = newGitHubClient(cfg, reg); err != nil {
+			return err
+		}
+		ghcrawler.AddFetchWorkers(jcfg.Workers, ghcrawler.NewFetcher(ghClient, pipeline, githubFetchConfig(cfg), reg, logger))
 		incidents.AddWorkers(jcfg.Workers, incidents.NewNotifier(pool, nil, cfg.BaseURL, logger))
 	}
 
@@ -139,13 +147,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		if len(cfg.GitHubTokens) == 0 {
 			logger.Warn("no GitHub tokens (LEAKWATCH_GITHUB_TOKENS): polling unauthenticated at 60 requests/hour, which misses most of the public stream")
 		}
-		gh, err := ghcrawler.NewClient(cfg.GitHubAPIURL, cfg.GitHubTokens, nil)
-		if err != nil {
-			return err
-		}
 		poller := ghcrawler.NewPoller(ghcrawler.PollerConfig{
-			Client: gh, Pool: pool, River: riverClient, Feed: ghcrawler.FeedPublic, Path: "events",
-			MinInterval: cfg.GitHubMinPoll, Logger: logger,
+			Client: ghClient, Pool: pool, River: riverClient, Feed: ghcrawler.FeedPublic, Path: "events",
+			MinInterval: cfg.GitHubMinPoll, Logger: logger, Registerer: reg,
 		})
 		bg.Go(func() { poller.Run(bgCtx) })
 	}

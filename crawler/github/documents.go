@@ -6,18 +6,33 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
+	"github.com/riverqueue/river"
 
 	"github.com/leakwatch/leakwatch/crawler"
 )
 
 // Documents returns the text a public event carries, as documents with
-// provenance. known is false for event types that carry no text we scan
-// (WatchEvent, ForkEvent, …) or that we do not recognise; those are counted
-// by the caller and ignored.
+// provenance. known is false for event types we do not recognise; those are
+// counted by the caller and ignored.
 func Documents(ev *gh.Event) (docs []crawler.Document, known bool, err error) {
+	w, err := planEvent(ev)
+	return w.docs, w.known, err
+}
+
+// eventWork is what an event asks for: text to scan now, and jobs that
+// fetch what the event only points at.
+type eventWork struct {
+	docs  []crawler.Document
+	jobs  []river.JobArgs
+	known bool
+}
+
+// planEvent decides what to scan for one event.
+func planEvent(ev *gh.Event) (eventWork, error) {
+	var w eventWork
 	payload, err := ev.ParsePayload()
 	if err != nil {
-		return nil, false, fmt.Errorf("parse %s payload of event %s: %w", ev.GetType(), ev.GetID(), err)
+		return w, fmt.Errorf("parse %s payload of event %s: %w", ev.GetType(), ev.GetID(), err)
 	}
 	base := crawler.Document{
 		Source:    "github",
@@ -35,9 +50,10 @@ func Documents(ev *gh.Event) (docs []crawler.Document, known bool, err error) {
 			d := base
 			d.URL = url
 			d.Text = []byte(t)
-			docs = append(docs, d)
+			w.docs = append(w.docs, d)
 		}
 	}
+	w.known = true
 	switch p := payload.(type) {
 	case *gh.IssuesEvent:
 		add(p.GetIssue().GetHTMLURL(), p.GetIssue().GetTitle(), p.GetIssue().GetBody())
@@ -53,38 +69,76 @@ func Documents(ev *gh.Event) (docs []crawler.Document, known bool, err error) {
 		add(p.GetComment().GetHTMLURL(), p.GetComment().GetBody())
 	case *gh.ReleaseEvent:
 		add(p.GetRelease().GetHTMLURL(), p.GetRelease().GetName(), p.GetRelease().GetBody())
+	case *gh.DiscussionEvent:
+		add(p.GetDiscussion().GetHTMLURL(), p.GetDiscussion().GetTitle(), p.GetDiscussion().GetBody())
 	case *gh.CreateEvent:
 		add("https://github.com/"+base.Repo, p.GetDescription())
+		if p.GetRefType() == "repository" {
+			w.jobs = append(w.jobs, TreeArgs{Repo: base.Repo, EventID: base.EventID, EventType: base.EventType, Actor: base.Actor, EventAt: base.EventAt})
+		}
+	case *gh.PublicEvent:
+		w.jobs = append(w.jobs, TreeArgs{Repo: base.Repo, EventID: base.EventID, EventType: base.EventType, Actor: base.Actor, EventAt: base.EventAt})
+	case *gh.GollumEvent:
+		wa := WikiArgs{Repo: base.Repo, EventID: base.EventID, Actor: base.Actor, EventAt: base.EventAt}
+		for _, pg := range p.Pages {
+			if pg.GetAction() == "deleted" {
+				continue
+			}
+			wa.Pages = append(wa.Pages, WikiPage{Name: pg.GetPageName(), SHA: pg.GetSHA(), HTMLURL: pg.GetHTMLURL()})
+		}
+		if len(wa.Pages) > 0 {
+			w.jobs = append(w.jobs, wa)
+		}
 	case *gh.PushEvent:
-		// Since 2025-10 the public stream carries no commits; older payloads
-		// (and GitHub Enterprise) still do, and their messages are text.
+		// Older payloads (and GitHub Enterprise) still list commits; their
+		// messages are text. The pushed code itself is fetched by a job.
 		for _, c := range p.Commits {
 			d := base
 			d.Commit = c.GetSHA()
 			d.URL = "https://github.com/" + base.Repo + "/commit/" + c.GetSHA()
 			d.Text = []byte(c.GetMessage())
 			if len(d.Text) > 0 {
-				docs = append(docs, d)
+				w.docs = append(w.docs, d)
 			}
 		}
-	case *gh.GollumEvent, *gh.PublicEvent, *gh.DeleteEvent, *gh.ForkEvent, *gh.WatchEvent, *gh.MemberEvent:
-		// Recognised; nothing to scan in the payload itself.
+		if p.GetHead() != "" && p.GetHead() != zeroSHA && base.Repo != "" {
+			w.jobs = append(w.jobs, PushArgs{Repo: base.Repo, Before: p.GetBefore(), Head: p.GetHead(), Ref: p.GetRef(),
+				EventID: base.EventID, Actor: base.Actor, EventAt: base.EventAt})
+		}
+	case *gh.DeleteEvent, *gh.ForkEvent, *gh.WatchEvent, *gh.MemberEvent:
+		// Recognised; nothing to scan.
 	default:
-		return nil, false, nil
+		w.known = false
 	}
-	return docs, true, nil
+	return w, nil
 }
 
-// decodeEvent parses one raw event.
-func decodeEvent(raw json.RawMessage) (*gh.Event, error) {
+// knownEventFields are the top-level fields of a public event.
+var knownEventFields = map[string]bool{
+	"id": true, "type": true, "actor": true, "repo": true, "payload": true, "public": true, "created_at": true, "org": true,
+}
+
+// decodeEvent parses one raw event and returns the names of top-level
+// fields it does not know (counted, then ignored).
+func decodeEvent(raw json.RawMessage) (*gh.Event, []string, error) {
 	var ev gh.Event
 	if err := json.Unmarshal(raw, &ev); err != nil {
-		return nil, fmt.Errorf("decode event: %w", err)
+		return nil, nil, fmt.Errorf("decode event: %w", err)
 	}
 	if ev.GetID() == "" || ev.GetType() == "" {
-		return nil, fmt.Errorf("decode event: missing id or type")
+		return nil, nil, fmt.Errorf("decode event: missing id or type")
 	}
-	return &ev, nil
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, nil, fmt.Errorf("decode event fields: %w", err)
+	}
+	var unknown []string
+	for k := range fields {
+		if !knownEventFields[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	return &ev, unknown, nil
 }
 
 func eventTime(ev *gh.Event) time.Time { return ev.GetCreatedAt().Time }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
@@ -31,49 +32,101 @@ type EventsWorker struct {
 	pipeline *crawler.Pipeline
 	logger   *slog.Logger
 	events   *prometheus.CounterVec
+	// unknownFields counts top-level event fields this code does not know.
+	unknownFields *prometheus.CounterVec
 }
 
 // NewEventsWorker returns the worker. reg may be nil.
 func NewEventsWorker(p *crawler.Pipeline, reg prometheus.Registerer, logger *slog.Logger) *EventsWorker {
 	w := &EventsWorker{pipeline: p, logger: logger, events: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "leakwatch", Subsystem: "github", Name: "events_total",
-		Help: "GitHub events processed, by type and outcome (scanned, ignored, unknown, malformed).",
-	}, []string{"type", "outcome"})}
+		Help: "GitHub events processed, by type and outcome (scanned, fetched, ignored, unknown, malformed).",
+	}, []string{"type", "outcome"}),
+		unknownFields: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "leakwatch", Subsystem: "github", Name: "event_unknown_fields_total",
+			Help: "Top-level event fields not known to the crawler (ignored), by event type.",
+		}, []string{"type"}),
+	}
 	if reg != nil {
-		reg.MustRegister(w.events)
+		reg.MustRegister(w.events, w.unknownFields)
 	}
 	return w
 }
 
-// Work scans a batch. Recording findings is idempotent, so a retried batch
-// repeats nothing visible.
+// Work scans a batch and queues the fetch jobs its events ask for (pushes,
+// wiki edits, repositories made public). Recording findings is idempotent
+// and fetch jobs are unique, so a retried batch repeats nothing visible.
 func (w *EventsWorker) Work(ctx context.Context, job *river.Job[EventsArgs]) error {
 	var docs []crawler.Document
+	var follow []river.InsertManyParams
+	seen := map[string]bool{}
 	for _, raw := range job.Args.Events {
-		ev, err := decodeEvent(raw)
+		ev, unknown, err := decodeEvent(raw)
 		if err != nil {
 			w.events.WithLabelValues("", "malformed").Inc()
 			w.logger.Warn("skipping malformed event", slog.Any("error", err))
 			continue
 		}
-		d, known, err := Documents(ev)
+		if len(unknown) > 0 {
+			w.unknownFields.WithLabelValues(ev.GetType()).Add(float64(len(unknown)))
+			w.logger.Debug("event has unknown fields", slog.String("event_id", ev.GetID()), slog.Any("fields", unknown))
+		}
+		plan, err := planEvent(ev)
 		switch {
 		case err != nil:
 			w.events.WithLabelValues(ev.GetType(), "malformed").Inc()
 			w.logger.Warn("skipping event with malformed payload", slog.String("event_id", ev.GetID()), slog.Any("error", err))
-		case !known:
+			continue
+		case !plan.known:
 			w.events.WithLabelValues("other", "unknown").Inc()
-		case len(d) == 0:
+			continue
+		case len(plan.docs) == 0 && len(plan.jobs) == 0:
 			w.events.WithLabelValues(ev.GetType(), "ignored").Inc()
+		case len(plan.jobs) > 0:
+			w.events.WithLabelValues(ev.GetType(), "fetched").Inc()
 		default:
 			w.events.WithLabelValues(ev.GetType(), "scanned").Inc()
-			docs = append(docs, d...)
+		}
+		docs = append(docs, plan.docs...)
+		for _, a := range plan.jobs {
+			// River refuses a batch holding the same unique job twice.
+			if k := uniqueKey(a); !seen[k] {
+				seen[k] = true
+				follow = append(follow, river.InsertManyParams{Args: a})
+			}
+		}
+	}
+	if len(follow) > 0 {
+		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+		if err != nil {
+			return fmt.Errorf("queue fetch jobs: %w", err)
+		}
+		if _, err := client.InsertMany(ctx, follow); err != nil {
+			return fmt.Errorf("queue %d fetch jobs of %s: %w", len(follow), job.Args.Feed, err)
 		}
 	}
 	if _, err := w.pipeline.Process(ctx, docs); err != nil {
 		return fmt.Errorf("events of %s: %w", job.Args.Feed, err)
 	}
 	return nil
+}
+
+// uniqueKey is what makes a fetch job unique (its river:"unique" fields).
+func uniqueKey(a river.JobArgs) string {
+	switch a := a.(type) {
+	case PushArgs:
+		return a.Kind() + "\x00" + a.Repo + "\x00" + a.Before + "\x00" + a.Head
+	case TreeArgs:
+		return a.Kind() + "\x00" + a.Repo
+	case WikiArgs:
+		k := a.Kind() + "\x00" + a.Repo
+		for _, p := range a.Pages {
+			k += "\x00" + p.Name + "@" + p.SHA + "@" + p.HTMLURL
+		}
+		return k
+	default:
+		return fmt.Sprintf("%T%+v", a, a)
+	}
 }
 
 // AddWorkers registers the GitHub workers.

@@ -1,11 +1,19 @@
-// Package github crawls GitHub's public events stream.
+// Package github crawls GitHub's public events stream at full fidelity.
 //
-// A Poller per feed reads the timeline with conditional requests (ETag,
-// If-None-Match: a 304 costs no rate limit) at the pace GitHub asks for
-// (X-Poll-Interval), keeps its checkpoint in PostgreSQL, and hands new events
-// to River as jobs in the same transaction that advances the checkpoint, so a
-// crash loses nothing and repeats nothing visible. Exactly one process polls a
-// feed: the holder of the feed's advisory lock.
+// One Poller leads across all processes (a PostgreSQL advisory lock) and
+// reads every feed: the global /events timeline and the extra feeds
+// organisations watch (their GitHub organisation, people, repositories). It
+// uses conditional requests (ETag, If-None-Match: a 304 costs no rate
+// limit), all three pages of a timeline, GitHub's pace (X-Poll-Interval) and
+// a TokenPool. New events are handed to River in the same transaction that
+// advances the feed's checkpoint, so a crash loses nothing and repeats
+// nothing visible; when a poll's pages share no event with the previous
+// poll, the gap is recorded and counted, never silent.
+//
+// Event jobs scan the text events carry and queue fetch jobs for what they
+// only point at: every commit of a push (added lines, with new-file line
+// numbers and blob URLs), edited wiki pages, and whole trees of repositories
+// made public.
 package github
 
 import (
@@ -16,15 +24,13 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
-	gh "github.com/google/go-github/v60/github"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"github.com/leakwatch/leakwatch/internal/jobs"
@@ -36,66 +42,82 @@ const FeedPublic = "github:events"
 // maxPages is how deep a timeline goes: 300 events in pages of 100.
 const maxPages = 3
 
-// NewClient returns a go-github client for the API at baseURL that
-// authenticates with tokens in turn (none: unauthenticated, 60 requests/hour).
-func NewClient(baseURL string, tokens []string, transport http.RoundTripper) (*gh.Client, error) {
-	if transport == nil {
-		transport = http.DefaultTransport
-	}
-	if len(tokens) > 0 {
-		transport = &tokenTransport{tokens: tokens, next: transport}
-	}
-	c := gh.NewClient(&http.Client{Transport: transport, Timeout: 30 * time.Second})
-	if !strings.HasSuffix(baseURL, "/") {
-		baseURL += "/"
-	}
-	u, err := url.Parse(baseURL)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("GitHub API URL %q is not an absolute URL", baseURL)
-	}
-	c.BaseURL = u
-	return c, nil
-}
+// leaderLock is the advisory lock whose holder polls every GitHub feed.
+const leaderLock = "leakwatch-github-poller"
 
-// tokenTransport spreads requests over the configured tokens.
-type tokenTransport struct {
-	tokens []string
-	n      atomic.Uint64
-	next   http.RoundTripper
-}
-
-func (t *tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	i := t.n.Add(1) % uint64(len(t.tokens))
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+t.tokens[i])
-	return t.next.RoundTrip(r)
-}
-
-// Poller polls one feed.
+// Poller polls the GitHub feeds.
 type Poller struct {
-	gh     *gh.Client
-	pool   *pgxpool.Pool
-	river  *jobs.Client
-	feed   string
-	path   string
-	logger *slog.Logger
-	// MinInterval bounds how often the feed is polled, whatever GitHub says
-	// (tests poll fast; production keeps GitHub's pace).
+	gh          *Client
+	pool        *pgxpool.Pool
+	river       *jobs.Client
+	feed        Feed
+	watches     bool
 	minInterval time.Duration
+	logger      *slog.Logger
+	now         func() time.Time
+	m           *pollMetrics
+
+	mu        sync.Mutex
+	notBefore map[string]time.Time // feed → rate-limited until
+	lastPoll  map[string]time.Time
+	lastSave  time.Time
+	lastPrune time.Time
 }
 
 // PollerConfig configures a Poller.
 type PollerConfig struct {
-	Client      *gh.Client
-	Pool        *pgxpool.Pool
-	River       *jobs.Client
-	Feed        string // checkpoint name; FeedPublic for /events
-	Path        string // API path relative to the base URL, e.g. "events"
+	Client *Client
+	Pool   *pgxpool.Pool
+	River  *jobs.Client
+	Feed   string // checkpoint name of the main feed; FeedPublic for /events
+	Path   string // its API path relative to the base URL, e.g. "events"
+	// NoWatches leaves the organisations' watched feeds alone (tests).
+	NoWatches bool
+	// MinInterval bounds how long a feed waits between polls, whatever
+	// GitHub says (tests poll fast; production keeps GitHub's pace).
 	MinInterval time.Duration
 	Logger      *slog.Logger
+	// Registerer receives the poller's metrics (optional).
+	Registerer prometheus.Registerer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
-// NewPoller returns a Poller for one feed.
+type pollMetrics struct {
+	polls   *prometheus.CounterVec
+	events  *prometheus.CounterVec
+	gaps    *prometheus.CounterVec
+	missed  *prometheus.CounterVec
+	lag     *prometheus.HistogramVec
+	lastOK  *prometheus.GaugeVec
+	leading prometheus.Gauge
+}
+
+func newPollMetrics(reg prometheus.Registerer) *pollMetrics {
+	m := &pollMetrics{
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "leakwatch", Subsystem: "github", Name: "polls_total",
+			Help: "Feed polls, by feed and outcome (new, not_modified, error, rate_limited)."}, []string{"feed", "outcome"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "leakwatch", Subsystem: "github", Name: "feed_events_total",
+			Help: "New events taken from a feed."}, []string{"feed"}),
+		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "leakwatch", Subsystem: "github", Name: "gaps_total",
+			Help: "Polls that shared no event with the previous poll: events were missed."}, []string{"feed"}),
+		missed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "leakwatch", Subsystem: "github", Name: "missed_events_estimate_total",
+			Help: "Upper-bound estimate of events missed in gaps."}, []string{"feed"}),
+		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "leakwatch", Subsystem: "github", Name: "event_fetch_lag_seconds",
+			Help:    "Time from an event's created_at to the poll that fetched it.",
+			Buckets: prometheus.ExponentialBuckets(0.5, 2, 16)}, []string{"feed"}),
+		lastOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "leakwatch", Subsystem: "github", Name: "feed_last_success_timestamp_seconds",
+			Help: "When a feed was last polled successfully."}, []string{"feed"}),
+		leading: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "leakwatch", Subsystem: "github", Name: "poller_leader",
+			Help: "1 while this process polls the GitHub feeds."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.polls, m.events, m.gaps, m.missed, m.lag, m.lastOK, m.leading)
+	}
+	return m
+}
+
+// NewPoller returns a Poller.
 func NewPoller(cfg PollerConfig) *Poller {
 	if cfg.Feed == "" {
 		cfg.Feed = FeedPublic
@@ -103,7 +125,15 @@ func NewPoller(cfg PollerConfig) *Poller {
 	if cfg.Path == "" {
 		cfg.Path = "events"
 	}
-	return &Poller{gh: cfg.Client, pool: cfg.Pool, river: cfg.River, feed: cfg.Feed, path: cfg.Path, logger: cfg.Logger.With(slog.String("feed", cfg.Feed)), minInterval: cfg.MinInterval}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Poller{gh: cfg.Client, pool: cfg.Pool, river: cfg.River, feed: Feed{Name: cfg.Feed, Path: cfg.Path},
+		watches: !cfg.NoWatches, minInterval: cfg.MinInterval, logger: cfg.Logger, now: cfg.Now,
+		m: newPollMetrics(cfg.Registerer), notBefore: map[string]time.Time{}, lastPoll: map[string]time.Time{}}
 }
 
 type checkpoint struct {
@@ -118,25 +148,33 @@ type PollResult struct {
 	NotModified bool
 	Events      int // new events handed on
 	Gap         bool
+	Missed      int64         // upper-bound estimate of events missed in the gap
 	Interval    time.Duration // how long to wait before the next poll
 }
 
-// PollOnce fetches the timeline once and queues the new events.
-func (p *Poller) PollOnce(ctx context.Context) (PollResult, error) {
-	cp, err := p.checkpoint(ctx)
+// PollOnce polls the main feed once.
+func (p *Poller) PollOnce(ctx context.Context) (PollResult, error) { return p.PollFeed(ctx, p.feed) }
+
+// PollFeed fetches a feed's timeline once, all pages down to the last event
+// already seen, and queues the new events with the new checkpoint.
+func (p *Poller) PollFeed(ctx context.Context, feed Feed) (PollResult, error) {
+	cp, err := p.checkpoint(ctx, feed)
 	if err != nil {
 		return PollResult{}, err
 	}
 	res := PollResult{Interval: cp.interval}
 	var (
-		fresh   []json.RawMessage
-		maxID   = cp.lastID
-		etag    string
-		reached = cp.lastID == 0 // a first poll takes what is there
-		oldest  int64
+		fresh     []json.RawMessage
+		maxID     = cp.lastID
+		etag      string
+		first     = cp.lastID == 0 // a first poll takes all there is
+		reached   bool
+		oldest    int64
+		newestAt  time.Time
+		createdAt []time.Time
 	)
 	for page := 1; page <= maxPages; page++ {
-		req, err := p.gh.NewRequest(http.MethodGet, fmt.Sprintf("%s?per_page=100&page=%d", p.path, page), nil)
+		req, err := p.gh.NewRequest(http.MethodGet, fmt.Sprintf("%s?per_page=100&page=%d", feed.Path, page), nil)
 		if err != nil {
 			return res, fmt.Errorf("build request: %w", err)
 		}
@@ -152,97 +190,150 @@ func (p *Poller) PollOnce(ctx context.Context) (PollResult, error) {
 		}
 		if resp != nil && resp.StatusCode == http.StatusNotModified {
 			res.NotModified = true
-			return res, p.saveNotModified(ctx, res.Interval)
+			p.m.polls.WithLabelValues(feed.Name, "not_modified").Inc()
+			return res, p.saveNotModified(ctx, feed, res.Interval)
 		}
 		if err != nil {
-			p.saveError(ctx, err)
-			return res, fmt.Errorf("GET %s page %d: %w", p.path, page, err)
+			p.saveError(ctx, feed, err)
+			return res, fmt.Errorf("GET %s page %d: %w", feed.Path, page, err)
 		}
 		if page == 1 {
 			etag = resp.Header.Get("ETag")
 		}
 		for _, raw := range raws {
-			id, err := eventID(raw)
+			head, err := eventHead(raw)
 			if err != nil {
-				p.logger.Warn("skipping malformed event in timeline", slog.Any("error", err))
+				p.logger.Warn("skipping malformed event in timeline", slog.String("feed", feed.Name), slog.Any("error", err))
 				continue
 			}
-			if oldest == 0 || id < oldest {
-				oldest = id
+			if oldest == 0 || head.id < oldest {
+				oldest = head.id
 			}
-			if id <= cp.lastID {
+			if head.id <= cp.lastID {
 				reached = true
 				continue
 			}
 			fresh = append(fresh, raw)
-			if id > maxID {
-				maxID = id
+			createdAt = append(createdAt, head.at)
+			if head.id > maxID {
+				maxID = head.id
+				newestAt = head.at
 			}
 		}
-		if reached || resp.NextPage == 0 {
+		if (reached && !first) || resp.NextPage == 0 {
 			break
 		}
 	}
-	if !reached && len(fresh) > 0 {
+	fetched := p.now()
+	if !first && !reached && len(fresh) > 0 {
 		res.Gap = true
-		p.logger.Warn("events were missed between polls", slog.Int64("last_seen_id", cp.lastID), slog.Int64("oldest_fetched_id", oldest))
+		res.Missed = max(oldest-cp.lastID-1, 0)
+		p.logger.Warn("events were missed between polls", slog.String("feed", feed.Name),
+			slog.Int64("last_seen_id", cp.lastID), slog.Int64("oldest_fetched_id", oldest), slog.Int64("estimated_missed", res.Missed))
 	}
 	res.Events = len(fresh)
+	var lagMS *int64
+	if !newestAt.IsZero() {
+		l := fetched.Sub(newestAt).Milliseconds()
+		lagMS = &l
+	}
 	err = pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		if len(fresh) > 0 {
 			var params []river.InsertManyParams
+			// Oldest first, so jobs tend to run in event order.
+			for i, j := 0, len(fresh)-1; i < j; i, j = i+1, j-1 {
+				fresh[i], fresh[j] = fresh[j], fresh[i]
+			}
 			for i := 0; i < len(fresh); i += 100 {
 				batch := fresh[i:min(i+100, len(fresh))]
-				params = append(params, river.InsertManyParams{Args: EventsArgs{Feed: p.feed, Events: batch}})
+				params = append(params, river.InsertManyParams{Args: EventsArgs{Feed: feed.Name, Events: batch}})
 			}
 			if _, err := p.river.InsertManyTx(ctx, tx, params); err != nil {
 				return fmt.Errorf("queue events: %w", err)
 			}
+			if _, err := tx.Exec(ctx, `INSERT INTO crawl_feed_polls (feed, polled_at, events, lag_ms) VALUES ($1, $2, $3, $4)`,
+				feed.Name, fetched, len(fresh), lagMS); err != nil {
+				return fmt.Errorf("record poll: %w", err)
+			}
+		}
+		if res.Gap {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO crawl_gaps (feed, detected_at, after_event_id, before_event_id, estimated_missed)
+				VALUES ($1, $2, $3, $4, $5)`, feed.Name, fetched, cp.lastID, oldest, res.Missed); err != nil {
+				return fmt.Errorf("record gap: %w", err)
+			}
+		}
+		gaps := 0
+		if res.Gap {
+			gaps = 1
 		}
 		_, err := tx.Exec(ctx, `
 			UPDATE crawl_feeds SET last_event_id = $2, etag = $3, poll_interval_s = $4::int,
-				next_poll_at = now() + make_interval(secs => $4::int), last_success_at = now(),
-				last_error = '', updated_at = now()
-			WHERE name = $1`, p.feed, maxID, etag, int(res.Interval/time.Second))
+				next_poll_at = $9::timestamptz + make_interval(secs => $4::int), last_success_at = $9::timestamptz,
+				last_error = '', updated_at = $9::timestamptz, path = $5,
+				events_total = events_total + $6::int, gaps_total = gaps_total + $7::int, missed_total = missed_total + $8::bigint,
+				last_event_at = CASE WHEN $6::int > 0 THEN $9::timestamptz ELSE last_event_at END,
+				last_lag_ms = COALESCE($10::bigint, last_lag_ms)
+			WHERE name = $1`, feed.Name, maxID, etag, int(res.Interval/time.Second), feed.Path,
+			len(fresh), gaps, res.Missed, fetched, lagMS)
 		return err
 	})
 	if err != nil {
-		return res, fmt.Errorf("save checkpoint of %s: %w", p.feed, err)
+		return res, fmt.Errorf("save checkpoint of %s: %w", feed.Name, err)
+	}
+	p.m.polls.WithLabelValues(feed.Name, "new").Inc()
+	p.m.events.WithLabelValues(feed.Name).Add(float64(len(fresh)))
+	p.m.lastOK.WithLabelValues(feed.Name).Set(float64(fetched.Unix()))
+	for _, at := range createdAt {
+		if !at.IsZero() {
+			p.m.lag.WithLabelValues(feed.Name).Observe(fetched.Sub(at).Seconds())
+		}
+	}
+	if res.Gap {
+		p.m.gaps.WithLabelValues(feed.Name).Inc()
+		p.m.missed.WithLabelValues(feed.Name).Add(float64(res.Missed))
 	}
 	return res, nil
 }
 
-func (p *Poller) checkpoint(ctx context.Context) (checkpoint, error) {
+func (p *Poller) checkpoint(ctx context.Context, feed Feed) (checkpoint, error) {
 	var cp checkpoint
 	var secs int
 	err := p.pool.QueryRow(ctx, `
-		INSERT INTO crawl_feeds (name) VALUES ($1)
-		ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
-		RETURNING last_event_id, etag, poll_interval_s, next_poll_at`, p.feed).Scan(&cp.lastID, &cp.etag, &secs, &cp.next)
+		INSERT INTO crawl_feeds (name, path) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET path = EXCLUDED.path
+		RETURNING last_event_id, etag, poll_interval_s, next_poll_at`, feed.Name, feed.Path).Scan(&cp.lastID, &cp.etag, &secs, &cp.next)
 	if err != nil {
-		return cp, fmt.Errorf("read checkpoint of %s: %w", p.feed, err)
+		return cp, fmt.Errorf("read checkpoint of %s: %w", feed.Name, err)
 	}
 	cp.interval = time.Duration(secs) * time.Second
 	return cp, nil
 }
 
-func (p *Poller) saveNotModified(ctx context.Context, interval time.Duration) error {
+func (p *Poller) saveNotModified(ctx context.Context, feed Feed, interval time.Duration) error {
+	now := p.now()
 	_, err := p.pool.Exec(ctx, `
-		UPDATE crawl_feeds SET poll_interval_s = $2::int, next_poll_at = now() + make_interval(secs => $2::int),
-			last_success_at = now(), last_error = '', updated_at = now()
-		WHERE name = $1`, p.feed, int(interval/time.Second))
+		UPDATE crawl_feeds SET poll_interval_s = $2::int, next_poll_at = $3::timestamptz + make_interval(secs => $2::int),
+			last_success_at = $3::timestamptz, last_error = '', updated_at = $3::timestamptz
+		WHERE name = $1`, feed.Name, int(interval/time.Second), now)
 	if err != nil {
-		return fmt.Errorf("save checkpoint of %s: %w", p.feed, err)
+		return fmt.Errorf("save checkpoint of %s: %w", feed.Name, err)
 	}
+	p.m.lastOK.WithLabelValues(feed.Name).Set(float64(now.Unix()))
 	return nil
 }
 
-func (p *Poller) saveError(ctx context.Context, cause error) {
+func (p *Poller) saveError(ctx context.Context, feed Feed, cause error) {
+	outcome := "error"
+	if errors.Is(cause, ErrRateLimited) {
+		outcome = "rate_limited"
+	}
+	p.m.polls.WithLabelValues(feed.Name, outcome).Inc()
 	msg := cause.Error()
 	if len(msg) > 500 {
 		msg = msg[:500]
 	}
-	if _, err := p.pool.Exec(ctx, `UPDATE crawl_feeds SET last_error = $2, last_error_at = now(), updated_at = now() WHERE name = $1`, p.feed, msg); err != nil {
+	if _, err := p.pool.Exec(ctx, `UPDATE crawl_feeds SET last_error = $2, last_error_at = now(), updated_at = now() WHERE name = $1`, feed.Name, msg); err != nil {
 		p.logger.Error("record poll error", slog.Any("error", err))
 	}
 }
@@ -256,22 +347,28 @@ func pollInterval(h http.Header) time.Duration {
 	return time.Duration(s) * time.Second
 }
 
-func eventID(raw json.RawMessage) (int64, error) {
-	var head struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(raw, &head); err != nil {
-		return 0, fmt.Errorf("decode event id: %w", err)
-	}
-	id, err := strconv.ParseInt(head.ID, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("event id %q is not a number", head.ID)
-	}
-	return id, nil
+type head struct {
+	id int64
+	at time.Time
 }
 
-// Run polls the feed until ctx ends, while this process holds the feed's
-// lock; other processes wait to take over.
+func eventHead(raw json.RawMessage) (head, error) {
+	var h struct {
+		ID        string    `json:"id"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return head{}, fmt.Errorf("decode event id: %w", err)
+	}
+	id, err := strconv.ParseInt(h.ID, 10, 64)
+	if err != nil {
+		return head{}, fmt.Errorf("event id %q is not a number", h.ID)
+	}
+	return head{id: id, at: h.CreatedAt}, nil
+}
+
+// Run polls every feed until ctx ends, while this process holds the
+// pollers' lock; other processes wait to take over.
 func (p *Poller) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		if err := p.lead(ctx); err != nil && ctx.Err() == nil {
@@ -291,21 +388,23 @@ func (p *Poller) lead(ctx context.Context) error {
 	conn := pc.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx))
 	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(p.feed)).Scan(&got); err != nil {
-		return fmt.Errorf("take feed lock: %w", err)
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(leaderLock)).Scan(&got); err != nil {
+		return fmt.Errorf("take poller lock: %w", err)
 	}
 	if !got {
 		return nil
 	}
-	p.logger.Info("polling feed")
+	p.m.leading.Set(1)
+	defer p.m.leading.Set(0)
+	p.logger.Info("polling GitHub feeds")
 	for ctx.Err() == nil {
-		cp, err := p.checkpoint(ctx)
+		feeds, err := p.Feeds(ctx)
 		if err != nil {
 			return err
 		}
-		wait := time.Until(cp.next)
-		if p.minInterval > 0 && wait > p.minInterval {
-			wait = p.minInterval
+		wait, err := p.pollDue(ctx, feeds)
+		if err != nil {
+			return err
 		}
 		sleep(ctx, wait)
 		if ctx.Err() != nil {
@@ -313,44 +412,123 @@ func (p *Poller) lead(ctx context.Context) error {
 		}
 		// Losing the lock's session means another process may lead now.
 		if err := conn.Ping(ctx); err != nil {
-			return fmt.Errorf("lost feed lock connection: %w", err)
+			return fmt.Errorf("lost poller lock connection: %w", err)
 		}
-		res, err := p.PollOnce(ctx)
-		if err != nil {
-			var rle *gh.RateLimitError
-			var ale *gh.AbuseRateLimitError
-			switch {
-			case errors.As(err, &rle):
-				p.logger.Warn("rate limited; waiting for reset", slog.Time("reset", rle.Rate.Reset.Time))
-				sleep(ctx, time.Until(rle.Rate.Reset.Time))
-			case errors.As(err, &ale) && ale.RetryAfter != nil:
-				p.logger.Warn("secondary rate limit", slog.Duration("retry_after", *ale.RetryAfter))
-				sleep(ctx, *ale.RetryAfter)
-			default:
-				p.logger.Error("poll failed", slog.Any("error", err))
-				sleep(ctx, time.Minute)
-			}
-			continue
-		}
-		p.logger.Debug("polled", slog.Int("events", res.Events), slog.Bool("not_modified", res.NotModified), slog.Bool("gap", res.Gap))
 	}
 	return nil
 }
 
-func lockKey(feed string) int64 {
+// Feeds returns the feeds to poll: the main one and, unless disabled, every
+// feed an organisation watches.
+func (p *Poller) Feeds(ctx context.Context) ([]Feed, error) {
+	feeds := []Feed{p.feed}
+	if !p.watches {
+		return feeds, nil
+	}
+	watched, err := watchedFeeds(ctx, p.pool)
+	if err != nil {
+		return nil, err
+	}
+	return append(feeds, watched...), nil
+}
+
+// pollDue polls the feeds whose time has come and returns how long to wait
+// before the next one is due.
+func (p *Poller) pollDue(ctx context.Context, feeds []Feed) (time.Duration, error) {
+	names := make([]string, len(feeds))
+	for i, f := range feeds {
+		names[i] = f.Name
+	}
+	next := map[string]time.Time{}
+	rows, err := p.pool.Query(ctx, `SELECT name, next_poll_at FROM crawl_feeds WHERE name = ANY($1)`, names)
+	if err != nil {
+		return 0, fmt.Errorf("read feed schedule: %w", err)
+	}
+	for rows.Next() {
+		var n string
+		var t time.Time
+		if err := rows.Scan(&n, &t); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("read feed schedule: %w", err)
+		}
+		next[n] = t
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read feed schedule: %w", err)
+	}
+	wait := 5 * time.Second // picks up new watches
+	for _, f := range feeds {
+		now := p.now()
+		p.mu.Lock()
+		due := next[f.Name] // zero: never polled
+		if last, ok := p.lastPoll[f.Name]; ok && p.minInterval > 0 && last.Add(p.minInterval).Before(due) {
+			due = last.Add(p.minInterval)
+		}
+		if nb := p.notBefore[f.Name]; nb.After(due) {
+			due = nb
+		}
+		p.mu.Unlock()
+		if due.After(now) {
+			wait = min(wait, due.Sub(now))
+			continue
+		}
+		p.mu.Lock()
+		p.lastPoll[f.Name] = now
+		p.mu.Unlock()
+		res, err := p.PollFeed(ctx, f)
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		if err != nil {
+			backoff := time.Minute
+			var rl *RateLimitedError
+			if errors.As(err, &rl) {
+				backoff = max(time.Until(rl.Until), time.Second)
+				p.logger.Warn("rate limited; feed waits for a token", slog.String("feed", f.Name), slog.Time("until", rl.Until))
+			} else {
+				p.logger.Error("poll failed", slog.String("feed", f.Name), slog.Any("error", err))
+			}
+			p.mu.Lock()
+			p.notBefore[f.Name] = p.now().Add(backoff)
+			p.mu.Unlock()
+			wait = min(wait, backoff)
+			continue
+		}
+		p.logger.Debug("polled", slog.String("feed", f.Name), slog.Int("events", res.Events), slog.Bool("not_modified", res.NotModified), slog.Bool("gap", res.Gap))
+		iv := res.Interval
+		if p.minInterval > 0 {
+			iv = min(iv, p.minInterval)
+		}
+		wait = min(wait, max(iv, 10*time.Millisecond))
+	}
+	p.housekeeping(ctx)
+	return wait, nil
+}
+
+// housekeeping saves token budgets for the dashboard and prunes poll stats.
+func (p *Poller) housekeeping(ctx context.Context) {
+	now := p.now()
+	if now.Sub(p.lastSave) >= 10*time.Second {
+		p.lastSave = now
+		if err := SaveBudgets(ctx, p.pool, p.gh.Tokens.Budgets()); err != nil {
+			p.logger.Warn("save token budgets", slog.Any("error", err))
+		}
+	}
+	if now.Sub(p.lastPrune) >= 5*time.Minute {
+		p.lastPrune = now
+		if _, err := p.pool.Exec(ctx, `DELETE FROM crawl_feed_polls WHERE polled_at < $1`, now.Add(-time.Hour)); err != nil {
+			p.logger.Warn("prune poll stats", slog.Any("error", err))
+		}
+	}
+}
+
+func lockKey(name string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("leakwatch-feed:" + feed))
+	h.Write([]byte(name))
 	return int64(h.Sum64())
 }
 
 func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+	_ = sleepCtx(ctx, d)
 }

@@ -3,10 +3,19 @@
 // real-format payloads (start from the recorded events under
 // shared/corpora/github-events).
 //
-// The events timeline behaves like GitHub's: newest first, at most 300
+// Timelines (/events, /orgs/{org}/events, /users/{u}/events/public,
+// /repos/{o}/{r}/events) behave like GitHub's: newest first, at most 300
 // events, pages of per_page (default 30, max 100) linked with Link headers,
 // an ETag per page honoured through If-None-Match (304, not counted against
 // the rate limit), X-Poll-Interval, and x-ratelimit-* headers.
+//
+// Every token (the Authorization header; none is "anonymous", 60/hour) has
+// its own budget; a request beyond it gets GitHub's 403. Secondary limits
+// (403 or 429, with or without retry-after) can be injected.
+//
+// Repositories hold commits with patches (compare, commit, commit list),
+// branches, trees and blobs, and wiki pages on the raw host (RawURL). There
+// are also /credentials/revoke and the public gists endpoints.
 package githubtest
 
 import (
@@ -20,6 +29,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -27,30 +37,82 @@ import (
 // TimelineMax is how many events a timeline holds.
 const TimelineMax = 300
 
+// DefaultLimit is the hourly budget of a token; AnonymousLimit of no token.
+const (
+	DefaultLimit   = 5000
+	AnonymousLimit = 60
+)
+
+// PublicEvents is the path of the global timeline.
+const PublicEvents = "/events"
+
+type budget struct {
+	limit, remaining int
+	reset            time.Time
+}
+
+type injected struct {
+	status     int
+	retryAfter int // < 0: no header
+	body       string
+}
+
 // Server is a fake GitHub API.
 type Server struct {
 	*httptest.Server
 
 	mu           sync.Mutex
-	timeline     []json.RawMessage // newest first
+	timelines    map[string][]json.RawMessage // newest first
 	pollInterval int
-	rateLimit    int
-	remaining    int
+	limit        int
+	budgets      map[string]*budget
+	inject       []injected
 	requests     map[string]int
+	byToken      map[string]int
+	overBudget   int
 	notModified  int
+	repos        map[string]*repo
+	wiki         map[string][]byte // "owner/repo/Page" → content
+	revoked      []string
+	gists        map[string]json.RawMessage
+	gistPages    [][]json.RawMessage
+	gistsSince   []json.RawMessage
+	latency      time.Duration
 }
 
 // NewServer starts a fake GitHub API. Close it when done.
 func NewServer() *Server {
-	s := &Server{pollInterval: 60, rateLimit: 5000, remaining: 5000, requests: map[string]int{}}
+	s := &Server{
+		timelines: map[string][]json.RawMessage{}, pollInterval: 60, limit: DefaultLimit,
+		budgets: map[string]*budget{}, requests: map[string]int{}, byToken: map[string]int{},
+		repos: map[string]*repo{}, wiki: map[string][]byte{}, gists: map[string]json.RawMessage{},
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /events", s.events)
-	s.Server = httptest.NewServer(mux)
+	mux.HandleFunc("GET /orgs/{org}/events", s.events)
+	mux.HandleFunc("GET /users/{user}/events/public", s.events)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/events", s.events)
+	mux.HandleFunc("GET /repos/{owner}/{repo}", s.repo)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/branches/{branch}", s.branch)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/commits", s.commitList)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/commits/{sha}", s.commit)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/compare/{basehead}", s.compare)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/git/trees/{sha}", s.tree)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/git/blobs/{sha}", s.blob)
+	mux.HandleFunc("GET /raw/wiki/{owner}/{repo}/{page}", s.wikiPage)
+	mux.HandleFunc("POST /credentials/revoke", s.revoke)
+	mux.HandleFunc("GET /gists/public", s.gistList)
+	mux.HandleFunc("GET /gists/{id}", s.gist)
+	s.Server = httptest.NewServer(s.limited(mux))
 	return s
 }
 
 // APIURL is the base URL to give a go-github client (trailing slash included).
 func (s *Server) APIURL() string { return s.URL + "/" }
+
+// RawURL is the base of the raw content host (wiki pages), as
+// raw.githubusercontent.com is for github.com.
+func (s *Server) RawURL() string { return s.URL + "/raw/" }
 
 // SetPollInterval sets the X-Poll-Interval the server sends, in seconds.
 func (s *Server) SetPollInterval(secs int) {
@@ -59,17 +121,54 @@ func (s *Server) SetPollInterval(secs int) {
 	s.pollInterval = secs
 }
 
-// Publish adds events to the timeline, given oldest first (as a GH Archive
-// file lists them). The timeline keeps the newest TimelineMax.
-func (s *Server) Publish(events ...json.RawMessage) {
+// SetLatency delays every answer by d (benchmarks model the network).
+func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, ev := range events {
-		s.timeline = append([]json.RawMessage{ev}, s.timeline...)
+	s.latency = d
+}
+
+// SetRateLimit sets the hourly budget of every token from now on (tokens
+// already seen keep theirs unless reset).
+func (s *Server) SetRateLimit(limit int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit = limit
+	s.budgets = map[string]*budget{}
+}
+
+// InjectSecondaryLimit makes the next request fail with status (403 or 429)
+// as a secondary rate limit, with a retry-after header of retryAfter seconds
+// when retryAfter ≥ 0 and none otherwise.
+func (s *Server) InjectSecondaryLimit(status, retryAfter int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inject = append(s.inject, injected{status: status, retryAfter: retryAfter,
+		body: `{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}`})
+}
+
+// Publish adds events to the global timeline, given oldest first (as a GH
+// Archive file lists them). The timeline keeps the newest TimelineMax.
+func (s *Server) Publish(events ...json.RawMessage) { s.PublishTo(PublicEvents, events...) }
+
+// PublishTo adds events to the timeline at path (e.g. "/orgs/acme/events").
+func (s *Server) PublishTo(path string, events ...json.RawMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tl := s.timelines[path]
+	// Prepend in one allocation: newest first.
+	n := len(events)
+	out := make([]json.RawMessage, 0, min(n+len(tl), TimelineMax))
+	for i := n - 1; i >= 0 && len(out) < TimelineMax; i-- {
+		out = append(out, events[i])
 	}
-	if len(s.timeline) > TimelineMax {
-		s.timeline = s.timeline[:TimelineMax]
+	for _, ev := range tl {
+		if len(out) >= TimelineMax {
+			break
+		}
+		out = append(out, ev)
 	}
+	s.timelines[path] = out
 }
 
 // Requests returns how many requests reached path (e.g. "/events").
@@ -79,6 +178,25 @@ func (s *Server) Requests(path string) int {
 	return s.requests[path]
 }
 
+// RequestsByToken returns how many requests each token sent ("" for none).
+func (s *Server) RequestsByToken() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.byToken))
+	for k, v := range s.byToken {
+		out[k] = v
+	}
+	return out
+}
+
+// OverBudget returns how many requests arrived on a token with no budget
+// left (each answered with GitHub's 403).
+func (s *Server) OverBudget() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overBudget
+}
+
 // NotModified returns how many conditional requests were answered 304.
 func (s *Server) NotModified() int {
 	s.mu.Lock()
@@ -86,25 +204,170 @@ func (s *Server) NotModified() int {
 	return s.notModified
 }
 
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests[r.URL.Path]++
-
-	perPage := 30
-	if v, err := strconv.Atoi(r.URL.Query().Get("per_page")); err == nil && v > 0 {
-		perPage = min(v, 100)
+func tokenOf(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	for _, p := range []string{"Bearer ", "bearer ", "token "} {
+		if strings.HasPrefix(a, p) {
+			return strings.TrimSpace(a[len(p):])
+		}
 	}
-	page := 1
+	return ""
+}
+
+// limited counts the request against its token's budget, answering 403 when
+// there is none left and serving injected secondary limits.
+func (s *Server) limited(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		lat := s.latency
+		s.mu.Unlock()
+		if lat > 0 {
+			time.Sleep(lat)
+		}
+		if r.URL.Path == "/credentials/revoke" || strings.HasPrefix(r.URL.Path, "/raw/") {
+			// Not part of the core REST budget.
+			s.mu.Lock()
+			s.requests[r.URL.Path]++
+			s.mu.Unlock()
+			next.ServeHTTP(w, r)
+			return
+		}
+		tok := tokenOf(r)
+		s.mu.Lock()
+		s.requests[r.URL.Path]++
+		s.byToken[tok]++
+		b := s.budgets[tok]
+		now := time.Now()
+		if b == nil || !now.Before(b.reset) {
+			limit := s.limit
+			if tok == "" {
+				limit = min(limit, AnonymousLimit)
+			}
+			b = &budget{limit: limit, remaining: limit, reset: now.Add(time.Hour).Truncate(time.Second)}
+			s.budgets[tok] = b
+		}
+		h := w.Header()
+		setRate := func() {
+			h.Set("X-RateLimit-Limit", strconv.Itoa(b.limit))
+			h.Set("X-RateLimit-Remaining", strconv.Itoa(b.remaining))
+			h.Set("X-RateLimit-Used", strconv.Itoa(b.limit-b.remaining))
+			h.Set("X-RateLimit-Reset", strconv.FormatInt(b.reset.Unix(), 10))
+			h.Set("X-RateLimit-Resource", "core")
+		}
+		if len(s.inject) > 0 {
+			in := s.inject[0]
+			s.inject = s.inject[1:]
+			setRate()
+			s.mu.Unlock()
+			if in.retryAfter >= 0 {
+				h.Set("Retry-After", strconv.Itoa(in.retryAfter))
+			}
+			writeJSON(w, in.status, json.RawMessage(in.body))
+			return
+		}
+		if b.remaining <= 0 {
+			s.overBudget++
+			setRate()
+			s.mu.Unlock()
+			writeJSON(w, http.StatusForbidden, map[string]string{
+				"message":           "API rate limit exceeded for user ID 1.",
+				"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-rate-limits",
+			})
+			return
+		}
+		// Charged now; a 304 refunds below (it costs nothing on GitHub).
+		b.remaining--
+		setRate()
+		s.mu.Unlock()
+		rw := &refundWriter{ResponseWriter: w, refund: func() {
+			s.mu.Lock()
+			b.remaining++
+			h.Set("X-RateLimit-Remaining", strconv.Itoa(b.remaining))
+			h.Set("X-RateLimit-Used", strconv.Itoa(b.limit-b.remaining))
+			s.mu.Unlock()
+		}}
+		next.ServeHTTP(rw, r)
+	})
+}
+
+type refundWriter struct {
+	http.ResponseWriter
+	refund func()
+}
+
+func (w *refundWriter) WriteHeader(code int) {
+	if code == http.StatusNotModified {
+		w.refund()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b) //nolint:errcheck
+}
+
+func notFound(w http.ResponseWriter) {
+	writeJSON(w, http.StatusNotFound, map[string]string{
+		"message": "Not Found", "documentation_url": "https://docs.github.com/rest",
+	})
+}
+
+// pageParams reads per_page (default def, at most max) and page.
+func pageParams(r *http.Request, def, max int) (perPage, page int) {
+	perPage = def
+	if v, err := strconv.Atoi(r.URL.Query().Get("per_page")); err == nil && v > 0 {
+		perPage = min(v, max)
+	}
+	page = 1
 	if v, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && v > 0 {
 		page = v
 	}
+	return perPage, page
+}
+
+// setLink writes GitHub's Link header for page of last.
+func (s *Server) setLink(w http.ResponseWriter, r *http.Request, perPage, page, last int) {
+	if last <= 1 {
+		return
+	}
+	link := func(p int, rel string) string {
+		q := r.URL.Query()
+		q.Set("per_page", strconv.Itoa(perPage))
+		q.Set("page", strconv.Itoa(p))
+		return fmt.Sprintf(`<%s%s?%s>; rel="%s"`, s.URL, r.URL.Path, q.Encode(), rel)
+	}
+	var parts []string
+	if page < last {
+		parts = append(parts, link(page+1, "next"), link(last, "last"))
+	}
+	if page > 1 {
+		parts = append(parts, link(1, "first"), link(page-1, "prev"))
+	}
+	if len(parts) > 0 {
+		w.Header().Set("Link", strings.Join(parts, ", "))
+	}
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	perPage, page := pageParams(r, 30, 100)
+	s.mu.Lock()
+	tl := s.timelines[r.URL.Path]
+	interval := s.pollInterval
 	start := (page - 1) * perPage
 	var items []json.RawMessage
-	if start < len(s.timeline) {
-		items = s.timeline[start:min(start+perPage, len(s.timeline))]
+	if start < len(tl) {
+		items = tl[start:min(start+perPage, len(tl))]
 	}
 	body, err := json.Marshal(items)
+	lastPage := (len(tl) + perPage - 1) / perPage
+	s.mu.Unlock()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -117,36 +380,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 
 	h := w.Header()
 	h.Set("ETag", etag)
-	h.Set("X-Poll-Interval", strconv.Itoa(s.pollInterval))
+	h.Set("X-Poll-Interval", strconv.Itoa(interval))
 	h.Set("Cache-Control", "private, max-age=60, s-maxage=60")
-	lastPage := (min(len(s.timeline), TimelineMax) + perPage - 1) / perPage
-	if lastPage > 1 && page < lastPage {
-		link := func(p int, rel string) string {
-			return fmt.Sprintf(`<%s/events?per_page=%d&page=%d>; rel="%s"`, s.URL, perPage, p, rel)
-		}
-		h.Set("Link", link(page+1, "next")+", "+link(lastPage, "last"))
-	}
+	s.setLink(w, r, perPage, page, lastPage)
 	if r.Header.Get("If-None-Match") == etag {
-		// A 304 does not count against the rate limit.
+		s.mu.Lock()
 		s.notModified++
-		s.rateHeaders(h)
+		s.mu.Unlock()
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if s.remaining > 0 {
-		s.remaining--
-	}
-	s.rateHeaders(h)
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	w.Write(body) //nolint:errcheck
-}
-
-func (s *Server) rateHeaders(h http.Header) {
-	h.Set("X-RateLimit-Limit", strconv.Itoa(s.rateLimit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(s.remaining))
-	h.Set("X-RateLimit-Used", strconv.Itoa(s.rateLimit-s.remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
-	h.Set("X-RateLimit-Resource", "core")
 }
 
 // LoadEvents reads recorded events from a JSON Lines file (GH Archive) or a
@@ -185,37 +430,4 @@ func LoadEvents(path string) ([]json.RawMessage, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return evs, nil
-}
-
-// CommentEvent returns a real-format IssueCommentEvent whose comment body is
-// body, for planting text in a timeline.
-func CommentEvent(id int64, repo, actor, body string, at time.Time) json.RawMessage {
-	ev := map[string]any{
-		"id":   strconv.FormatInt(id, 10),
-		"type": "IssueCommentEvent",
-		"actor": map[string]any{
-			"id": 1000 + id%1000, "login": actor, "display_login": actor,
-			"url": "https://api.github.com/users/" + actor, "avatar_url": "https://avatars.githubusercontent.com/u/1?",
-		},
-		"repo": map[string]any{"id": 4242, "name": repo, "url": "https://api.github.com/repos/" + repo},
-		"payload": map[string]any{
-			"action": "created",
-			"issue": map[string]any{
-				"number": 7, "title": "Build fails", "state": "open",
-				"html_url": "https://github.com/" + repo + "/issues/7",
-			},
-			"comment": map[string]any{
-				"id": id, "body": body,
-				"html_url": fmt.Sprintf("https://github.com/%s/issues/7#issuecomment-%d", repo, id),
-				"user":     map[string]any{"login": actor},
-			},
-		},
-		"public":     true,
-		"created_at": at.UTC().Format(time.RFC3339),
-	}
-	raw, err := json.Marshal(ev)
-	if err != nil {
-		panic(err)
-	}
-	return raw
 }

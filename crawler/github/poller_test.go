@@ -1,0 +1,172 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
+	"github.com/leakwatch/leakwatch/internal/jobs"
+)
+
+func newTestPoller(t *testing.T, b testBundle) *Poller {
+	t.Helper()
+	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewPoller(PollerConfig{Client: b.client, Pool: b.pool, River: rc, Logger: b.logger})
+}
+
+func comments(from, to int64) []json.RawMessage {
+	var out []json.RawMessage
+	for id := from; id <= to; id++ {
+		out = append(out, githubtest.CommentEvent(id, "octo/app", "u", "hello", time.Now().Add(-time.Minute)))
+	}
+	return out
+}
+
+// queuedEvents counts events handed to River and distinct event ids.
+func queuedEvents(t *testing.T, b testBundle) (total, distinct int) {
+	t.Helper()
+	err := b.pool.QueryRow(context.Background(), `
+		SELECT count(*), count(DISTINCT e->>'id')
+		FROM river_job j, jsonb_array_elements(j.args->'events') e WHERE j.kind = 'github_events'`).Scan(&total, &distinct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return total, distinct
+}
+
+func TestPollerGapIsRecorded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, FetchConfig{})
+	ctx := context.Background()
+	p := newTestPoller(t, b)
+	b.gh.Publish(comments(1, 100)...)
+	res, err := p.PollOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != 100 || res.Gap {
+		t.Fatalf("first poll %+v, want 100 events and no gap", res)
+	}
+	// 400 more events between polls: the timeline keeps the newest 300, so
+	// events 101–200 are gone.
+	b.gh.Publish(comments(101, 500)...)
+	res, err = p.PollOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != 300 || !res.Gap || res.Missed != 100 {
+		t.Fatalf("second poll %+v, want 300 events and a gap of 100", res)
+	}
+	h, err := NewFeeds(b.pool).Health(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Feeds) != 1 {
+		t.Fatalf("health %+v", h)
+	}
+	f := h.Feeds[0]
+	if f.Gaps != 1 || f.MissedEstimate != 100 || len(f.RecentGaps) != 1 || f.RecentGaps[0].AfterEventID != 100 || f.RecentGaps[0].BeforeEventID != 201 {
+		t.Fatalf("feed health %+v", f)
+	}
+	if f.EventsTotal != 400 || f.LastSuccessAt == nil || f.LagSeconds == nil || *f.LagSeconds < 50 || f.EventsPerMinute != 40 {
+		t.Fatalf("feed health %+v: want 400 events, a lag of about a minute, 40 events/min over 10 min", f)
+	}
+	// A poll that reaches the last event seen is not a gap.
+	b.gh.Publish(comments(501, 550)...)
+	if res, err = p.PollOnce(ctx); err != nil || res.Gap || res.Events != 50 {
+		t.Fatalf("third poll %+v %v", res, err)
+	}
+}
+
+func TestPollerResumesFromCheckpoint(t *testing.T) {
+	t.Parallel()
+	b := setup(t, FetchConfig{})
+	ctx := context.Background()
+	b.gh.SetPollInterval(7)
+	b.gh.Publish(comments(1000, 1150)...)
+	res, err := newTestPoller(t, b).PollOnce(ctx)
+	if err != nil || res.Events != 151 || res.Interval != 7*time.Second {
+		t.Fatalf("poll %+v %v: want 151 events and GitHub's 7s interval", res, err)
+	}
+	// Nothing new: the conditional request comes back 304.
+	if res, err = newTestPoller(t, b).PollOnce(ctx); err != nil || !res.NotModified {
+		t.Fatalf("poll %+v %v: want 304", res, err)
+	}
+	if b.gh.NotModified() != 1 {
+		t.Fatalf("304s = %d", b.gh.NotModified())
+	}
+	// A new process (the old one was killed) takes up where it stopped.
+	b.gh.Publish(comments(1151, 1160)...)
+	res, err = newTestPoller(t, b).PollOnce(ctx)
+	if err != nil || res.Events != 10 || res.Gap {
+		t.Fatalf("poll after restart %+v %v: want exactly the 10 new events", res, err)
+	}
+	total, distinct := queuedEvents(t, b)
+	if total != 161 || distinct != 161 {
+		t.Fatalf("queued %d events (%d distinct), want 161 with no repeats", total, distinct)
+	}
+}
+
+func TestPollerWatchedFeeds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, FetchConfig{})
+	ctx := context.Background()
+	var orgID int64
+	if err := b.pool.QueryRow(ctx, `SELECT id FROM orgs WHERE name = 'acme'`).Scan(&orgID); err != nil {
+		t.Fatal(err)
+	}
+	feeds := NewFeeds(b.pool)
+	for _, tc := range []struct{ kind, target string }{{"org", "acme-corp"}, {"user", "alice"}, {"repo", "acme-corp/api"}} {
+		if _, err := feeds.AddWatch(ctx, orgID, tc.kind, tc.target); err != nil {
+			t.Fatalf("AddWatch %v: %v", tc, err)
+		}
+	}
+	if _, err := feeds.AddWatch(ctx, orgID, "org", "../etc"); err == nil {
+		t.Fatal("a malformed target was accepted")
+	}
+	p := newTestPoller(t, b)
+	list, err := p.Feeds(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 4 {
+		t.Fatalf("feeds %+v, want the public feed and 3 watched", list)
+	}
+	b.gh.PublishTo("/orgs/acme-corp/events", comments(1, 5)...)
+	b.gh.PublishTo("/users/alice/events/public", comments(10, 12)...)
+	if _, err := p.pollDue(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	h, err := feeds.Health(ctx, orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, f := range h.Feeds {
+		got[f.Feed] = f.EventsTotal
+	}
+	if got["github:org:acme-corp"] != 5 || got["github:user:alice"] != 3 || len(h.Feeds) != 4 {
+		t.Fatalf("health %+v", h.Feeds)
+	}
+	if err := SaveBudgets(ctx, b.pool, b.client.Tokens.Budgets()); err != nil {
+		t.Fatal(err)
+	}
+	if h, err = feeds.Health(ctx, orgID); err != nil || len(h.Tokens) != 2 || h.Tokens[0].Requests == 0 {
+		t.Fatalf("token budgets %+v %v", h.Tokens, err)
+	}
+	ws, err := feeds.Watches(ctx, orgID)
+	if err != nil || len(ws) != 3 {
+		t.Fatalf("watches %+v %v", ws, err)
+	}
+	if err := feeds.RemoveWatch(ctx, orgID, ws[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := feeds.RemoveWatch(ctx, orgID+1, ws[1].ID); err == nil {
+		t.Fatal("removed another organisation's watch")
+	}
+}
