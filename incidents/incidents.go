@@ -1,6 +1,13 @@
 // Package incidents owns incidents: one per exposure of a registered key,
-// with every sighting recorded as an occurrence, and the jobs that follow
-// (alerts now; containment and the rest of the workflow later).
+// with every sighting recorded as an occurrence, the phases a security team
+// drives it through (identified → contained → eradicated → recovered →
+// closed, or the side exits false_positive and accepted_risk), its timeline,
+// and the River jobs that follow each step (alerts, revocation requests, SLA
+// escalation and reminders).
+//
+// Every state change and the jobs it causes are written in one transaction,
+// and every job is idempotent, so a crash anywhere leaves no incident without
+// its next step and no step visibly done twice.
 package incidents
 
 import (
@@ -40,6 +47,10 @@ type Finding struct {
 	Preview     string
 	EventAt     time.Time // when the source says it happened (zero if unknown)
 	DetectedAt  time.Time
+	// Revoked, if set, says the leaked credential itself was already revoked
+	// at match time by a built-in revoker (e.g. "github-credentials-api"):
+	// the incident is opened directly as contained.
+	Revoked string
 }
 
 // dedupKey identifies a sighting, so recording it twice is a no-op.
@@ -52,75 +63,260 @@ func (f Finding) dedupKey() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-var errReplay = errors.New("sighting already recorded under another incident")
-
-// Service records findings and reads incidents.
+// Service records findings and drives incidents through their phases.
 type Service struct {
-	pool   *pgxpool.Pool
-	river  *jobs.Client
-	logger *slog.Logger
+	pool    *pgxpool.Pool
+	river   *jobs.Client
+	logger  *slog.Logger
+	now     func() time.Time
+	metrics *metrics
 }
 
 // NewService returns a Service. river may be an insert-only client.
 func NewService(pool *pgxpool.Pool, riverClient *jobs.Client, logger *slog.Logger) *Service {
-	return &Service{pool: pool, river: riverClient, logger: logger}
+	return &Service{pool: pool, river: riverClient, logger: logger, now: time.Now}
 }
 
 // Record stores each finding: the first sighting of a key opens an incident
-// and, in the same transaction, queues its alert; later sightings while it is
-// open become occurrences of it. Recording the same sighting again changes
-// nothing, so callers may retry freely.
+// (identified) and, in the same transaction, queues its alert and its
+// revocation request; later sightings while it is open become occurrences of
+// it. A sighting of a key whose incident is closed reopens it as a
+// regression, unless the secret seen is one the key was rotated away from
+// (then it is dead: the occurrence is recorded, nobody is alerted).
+// Recording the same sighting again changes nothing, so callers may retry
+// freely.
 func (s *Service) Record(ctx context.Context, findings []Finding) error {
 	for _, f := range findings {
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.recordTx(ctx, tx, f) })
-		if err != nil && !errors.Is(err, errReplay) {
+		if err != nil {
 			return fmt.Errorf("record finding of key %d: %w", f.KeyID, err)
 		}
 	}
 	return nil
 }
 
+// lockKeyTx serialises the incident decisions for one key, so concurrent
+// sightings converge on a single incident and a single alert.
+func lockKeyTx(ctx context.Context, tx pgx.Tx, keyID int64) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('leakwatch.incident.key', $1))`, keyID)
+	if err != nil {
+		return fmt.Errorf("lock key %d: %w", keyID, err)
+	}
+	return nil
+}
+
+type lastIncident struct {
+	id          int64
+	phase       Phase
+	fingerprint string
+	eradicated  bool
+}
+
 func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
 	if f.DetectedAt.IsZero() {
-		f.DetectedAt = time.Now()
+		f.DetectedAt = s.now()
 	}
-	seen := f.EventAt
-	if seen.IsZero() {
-		seen = f.DetectedAt
+	if err := lockKeyTx(ctx, tx, f.KeyID); err != nil {
+		return err
 	}
-	var incidentID int64
-	var opened bool
-	// The partial unique index on open incidents makes concurrent first
-	// sightings of one key converge on a single incident.
-	err := tx.QueryRow(ctx, `
-		INSERT INTO incidents (org_id, key_id, first_seen_at, last_seen_at, source_url)
-		VALUES ($1, $2, $3, $3, $4)
-		ON CONFLICT (key_id) WHERE state = 'open' DO UPDATE
-			SET last_seen_at = GREATEST(incidents.last_seen_at, EXCLUDED.last_seen_at)
-		RETURNING id, (xmax = 0)`, f.OrgID, f.KeyID, seen, f.URL).Scan(&incidentID, &opened)
+	dedup := f.dedupKey()
+	var replay bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM occurrences WHERE key_id = $1 AND dedup_key = $2)`,
+		f.KeyID, dedup).Scan(&replay); err != nil {
+		return fmt.Errorf("check sighting: %w", err)
+	}
+	if replay {
+		return nil
+	}
+	var currentFP string
+	err := tx.QueryRow(ctx, `SELECT fingerprint FROM keys WHERE id = $1`, f.KeyID).Scan(&currentFP)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The key was deleted between the scan and now: nothing to protect.
+		return nil
+	}
 	if err != nil {
-		return fmt.Errorf("open or find incident: %w", err)
+		return fmt.Errorf("load key: %w", err)
 	}
-	tag, err := tx.Exec(ctx, `
+	if f.Fingerprint == "" {
+		f.Fingerprint = currentFP
+	}
+	// A secret the key was rotated away from is dead.
+	dead := f.Fingerprint != currentFP
+
+	var last *lastIncident
+	var li lastIncident
+	err = tx.QueryRow(ctx, `
+		SELECT id, phase, fingerprint, eradicated_at IS NOT NULL
+		FROM incidents WHERE key_id = $1 ORDER BY id DESC LIMIT 1`, f.KeyID).
+		Scan(&li.id, &li.phase, &li.fingerprint, &li.eradicated)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("find incident: %w", err)
+	default:
+		last = &li
+	}
+
+	switch {
+	case last != nil && last.phase.Open():
+		return s.appendTx(ctx, tx, last.id, f, dedup)
+	case last != nil && (dead || (last.fingerprint == f.Fingerprint && last.eradicated)):
+		// The old secret again, after rotation: worth a record, not an alert.
+		if err := s.appendTx(ctx, tx, last.id, f, dedup); err != nil {
+			return err
+		}
+		_, err := addEventTx(ctx, tx, last.id, s.now(), ActorSystem, "seen_after_rotation", "", "", map[string]any{"url": f.URL, "source": f.Source})
+		return err
+	case last != nil && last.fingerprint == f.Fingerprint && (last.phase == PhaseFalsePositive || last.phase == PhaseAcceptedRisk):
+		// The team already judged this secret; keep the sighting, stay quiet.
+		return s.appendTx(ctx, tx, last.id, f, dedup)
+	case last != nil && last.phase == PhaseClosed:
+		return s.reopenTx(ctx, tx, last.id, f, dedup)
+	case dead:
+		// No incident to attach it to; a dead secret opens none.
+		return nil
+	default:
+		return s.openTx(ctx, tx, f, dedup)
+	}
+}
+
+func (s *Service) appendTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
+	if _, err := tx.Exec(ctx, `UPDATE incidents SET last_seen_at = GREATEST(last_seen_at, $2) WHERE id = $1`,
+		incidentID, seenAt(f)); err != nil {
+		return fmt.Errorf("update incident %d: %w", incidentID, err)
+	}
+	return insertOccurrenceTx(ctx, tx, incidentID, f, dedup)
+}
+
+func insertOccurrenceTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
+	_, err := tx.Exec(ctx, `
 		INSERT INTO occurrences (incident_id, key_id, dedup_key, source, event_id, event_type, url, repo,
 			commit_sha, path, line, col, encoding, actor, preview, event_at, detected_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT (key_id, dedup_key) DO NOTHING`,
-		incidentID, f.KeyID, f.dedupKey(), f.Source, f.EventID, f.EventType, f.URL, f.Repo,
+		incidentID, f.KeyID, dedup, f.Source, f.EventID, f.EventType, f.URL, f.Repo,
 		f.Commit, f.Path, f.Line, f.Column, f.Encoding, f.Actor, f.Preview, nullTime(f.EventAt), f.DetectedAt)
 	if err != nil {
 		return fmt.Errorf("insert occurrence: %w", err)
 	}
-	if tag.RowsAffected() == 0 && opened {
-		// A replay of a sighting already recorded under an earlier incident:
-		// roll back rather than open an incident for old news.
-		return errReplay
+	return nil
+}
+
+func seenAt(f Finding) time.Time {
+	if f.EventAt.IsZero() {
+		return f.DetectedAt
 	}
-	if opened {
-		if _, err := s.river.InsertTx(ctx, tx, NotifyArgs{IncidentID: incidentID}, nil); err != nil {
-			return fmt.Errorf("queue alert: %w", err)
+	return f.EventAt
+}
+
+// keyFacts are what severity and assignment need to know about a key. They
+// are read through to_jsonb so columns added by later migrations
+// (environment, scopes) are used when present.
+type keyFacts struct {
+	provider, environment, scopes string
+	assignee                      *int64
+}
+
+func loadKeyFactsTx(ctx context.Context, tx pgx.Tx, keyID, orgID int64) (keyFacts, error) {
+	var kf keyFacts
+	err := tx.QueryRow(ctx, `
+		SELECT k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), coalesce(to_jsonb(k) ->> 'notes', ''),
+			(SELECT default_assignee_id FROM incident_settings WHERE org_id = $2)
+		FROM keys k WHERE k.id = $1`, keyID, orgID).Scan(&kf.provider, &kf.environment, &kf.scopes, &kf.assignee)
+	if err != nil {
+		return kf, fmt.Errorf("load key %d: %w", keyID, err)
+	}
+	return kf, nil
+}
+
+func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f Finding, dedup string) error {
+	kf, err := loadKeyFactsTx(ctx, tx, f.KeyID, f.OrgID)
+	if err != nil {
+		return err
+	}
+	sev := ComputeSeverity(SeverityInput{Provider: kf.provider, Environment: kf.environment, Scopes: kf.scopes, Source: f.Source, Public: true})
+	now := s.now()
+	var id int64
+	err = tx.QueryRow(ctx, `
+		INSERT INTO incidents (org_id, key_id, first_seen_at, last_seen_at, source_url, fingerprint, severity, assignee_id, identified_at)
+		VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)
+		RETURNING id`, f.OrgID, f.KeyID, seenAt(f), f.URL, f.Fingerprint, sev, kf.assignee, now).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("open incident: %w", err)
+	}
+	if err := insertOccurrenceTx(ctx, tx, id, f, dedup); err != nil {
+		return err
+	}
+	if _, err := addEventTx(ctx, tx, id, now, ActorSystem, "opened", "", string(PhaseIdentified), map[string]any{
+		"severity": sev, "source": f.Source, "url": f.URL, "assignee_id": kf.assignee,
+	}); err != nil {
+		return err
+	}
+	if _, err := s.river.InsertTx(ctx, tx, NotifyArgs{IncidentID: id}, nil); err != nil {
+		return fmt.Errorf("queue alert: %w", err)
+	}
+	if err := s.afterIdentifiedTx(ctx, tx, id, 0, f); err != nil {
+		return err
+	}
+	s.logger.Info("incident opened", slog.Int64("incident_id", id), slog.Int64("key_id", f.KeyID), slog.Int64("org_id", f.OrgID), slog.String("severity", string(sev)))
+	return nil
+}
+
+func (s *Service) reopenTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
+	now := s.now()
+	var regressions int
+	err := tx.QueryRow(ctx, `
+		UPDATE incidents SET phase = 'identified', fingerprint = $2, last_seen_at = GREATEST(last_seen_at, $3),
+			regressions = regressions + 1, identified_at = $4, acknowledged_at = NULL, acknowledged_by = '',
+			contained_at = NULL, eradicated_at = NULL, recovered_at = NULL, closed_at = NULL,
+			escalated_at = NULL, reminded_at = NULL, containment = 'pending', notified_at = NULL
+		WHERE id = $1 RETURNING regressions`, incidentID, f.Fingerprint, seenAt(f), now).Scan(&regressions)
+	if err != nil {
+		return fmt.Errorf("reopen incident %d: %w", incidentID, err)
+	}
+	if err := insertOccurrenceTx(ctx, tx, incidentID, f, dedup); err != nil {
+		return err
+	}
+	evID, err := addEventTx(ctx, tx, incidentID, now, ActorSystem, "regression", string(PhaseClosed), string(PhaseIdentified),
+		map[string]any{"url": f.URL, "source": f.Source, "regressions": regressions})
+	if err != nil {
+		return err
+	}
+	if err := s.notifyTx(ctx, tx, incidentID, evID); err != nil {
+		return err
+	}
+	if err := s.afterIdentifiedTx(ctx, tx, incidentID, regressions, f); err != nil {
+		return err
+	}
+	s.logger.Info("incident reopened as a regression", slog.Int64("incident_id", incidentID), slog.Int64("key_id", f.KeyID))
+	return nil
+}
+
+// afterIdentifiedTx starts containment: a secret already revoked at match
+// time is contained at once; otherwise a revocation request is queued when
+// an endpoint is configured, and the team is told to act when none is.
+func (s *Service) afterIdentifiedTx(ctx context.Context, tx pgx.Tx, incidentID int64, regressions int, f Finding) error {
+	if f.Revoked != "" {
+		_, err := s.transitionTx(ctx, tx, incidentID, transition{
+			to: PhaseContained, actor: f.Revoked, kind: "revoked", details: map[string]any{"by": f.Revoked},
+		})
+		return err
+	}
+	ep, err := endpointForTx(ctx, tx, f.KeyID)
+	if err != nil {
+		return err
+	}
+	if ep == nil {
+		if _, err := tx.Exec(ctx, `UPDATE incidents SET containment = 'none' WHERE id = $1`, incidentID); err != nil {
+			return fmt.Errorf("mark incident %d without automation: %w", incidentID, err)
 		}
-		s.logger.Info("incident opened", slog.Int64("incident_id", incidentID), slog.Int64("key_id", f.KeyID), slog.Int64("org_id", f.OrgID))
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE incidents SET containment = 'requested' WHERE id = $1`, incidentID); err != nil {
+		return fmt.Errorf("mark incident %d requested: %w", incidentID, err)
+	}
+	if _, err := s.river.InsertTx(ctx, tx, RevokeArgs{IncidentID: incidentID, Round: regressions}, nil); err != nil {
+		return fmt.Errorf("queue revocation request: %w", err)
 	}
 	return nil
 }
@@ -139,6 +335,8 @@ type Summary struct {
 	KeyName     string
 	Provider    string
 	State       string
+	Phase       string
+	Severity    string
 	SourceURL   string
 	FirstSeenAt time.Time
 	LastSeenAt  time.Time
@@ -149,7 +347,7 @@ type Summary struct {
 // List returns the most recent incidents, newest first.
 func (s *Service) List(ctx context.Context, limit int) ([]Summary, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT i.id, o.name, k.name, k.provider, i.state, i.source_url, i.first_seen_at, i.last_seen_at,
+		SELECT i.id, o.name, k.name, k.provider, i.state, i.phase, i.severity, i.source_url, i.first_seen_at, i.last_seen_at,
 			(SELECT count(*) FROM occurrences oc WHERE oc.incident_id = i.id), i.notified_at
 		FROM incidents i JOIN keys k ON k.id = i.key_id JOIN orgs o ON o.id = i.org_id
 		ORDER BY i.id DESC LIMIT $1`, limit)
@@ -158,12 +356,17 @@ func (s *Service) List(ctx context.Context, limit int) ([]Summary, error) {
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Summary, error) {
 		var s Summary
-		err := r.Scan(&s.ID, &s.OrgName, &s.KeyName, &s.Provider, &s.State, &s.SourceURL, &s.FirstSeenAt, &s.LastSeenAt, &s.Occurrences, &s.NotifiedAt)
+		err := r.Scan(&s.ID, &s.OrgName, &s.KeyName, &s.Provider, &s.State, &s.Phase, &s.Severity, &s.SourceURL, &s.FirstSeenAt, &s.LastSeenAt, &s.Occurrences, &s.NotifiedAt)
 		return s, err
 	})
 }
 
-// AddWorkers registers the incident workers.
-func AddWorkers(w *river.Workers, n *Notifier) {
+// AddWorkers registers the incident workers: alerts, revocation requests
+// and the SLA sweep. The revoker may be nil (no outgoing webhooks).
+func AddWorkers(w *river.Workers, n *Notifier, r *Revoker, sw *Sweeper) {
 	river.AddWorker(w, n)
+	if r != nil {
+		river.AddWorker(w, r)
+	}
+	river.AddWorker(w, sw)
 }

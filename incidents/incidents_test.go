@@ -151,7 +151,7 @@ func TestRecord(t *testing.T) {
 		if err := b.svc.Record(ctx, []Finding{f}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.pool.Exec(ctx, `UPDATE incidents SET state = 'closed'`); err != nil {
+		if _, err := b.pool.Exec(ctx, `UPDATE incidents SET phase = 'closed'`); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.svc.Record(ctx, []Finding{f}); err != nil {

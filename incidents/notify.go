@@ -17,9 +17,12 @@ import (
 	"github.com/leakwatch/leakwatch/internal/jobs"
 )
 
-// NotifyArgs queues the alert for a newly opened incident.
+// NotifyArgs queues a notification: with EventID 0, the alert for a newly
+// opened incident; otherwise the notification of that timeline entry
+// (regression, escalation, manual or failed containment, reminder).
 type NotifyArgs struct {
 	IncidentID int64 `json:"incident_id" river:"unique"`
+	EventID    int64 `json:"event_id,omitempty" river:"unique"`
 }
 
 // Kind implements river.JobArgs.
@@ -67,6 +70,9 @@ type alert struct {
 
 // Work posts the alert unless it was already posted.
 func (n *Notifier) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
+	if job.Args.EventID != 0 {
+		return n.workEvent(ctx, job.Args)
+	}
 	var a alert
 	err := n.pool.QueryRow(ctx, `
 		SELECT i.id, k.name, k.provider, o.name, o.slack_webhook_url, i.notified_at,
@@ -180,4 +186,74 @@ func redactURLError(err error) error {
 		return err
 	}
 	return redactedError{"request to the Slack webhook failed"}
+}
+
+// escalationKinds go to the escalation channel rather than the team's.
+var escalationKinds = map[string]bool{"escalated": true, "containment_failed": true}
+
+// workEvent posts the notification of one timeline entry, once.
+func (n *Notifier) workEvent(ctx context.Context, args NotifyArgs) error {
+	var (
+		kind, actor, keyName, provider, orgName, severity, phase string
+		teamURL, escalationURL                                   string
+		details                                                  map[string]any
+		notifiedAt                                               *time.Time
+	)
+	err := n.pool.QueryRow(ctx, `
+		SELECT e.kind, e.actor, e.details, e.notified_at, k.name, k.provider, o.name, i.severity, i.phase,
+			o.slack_webhook_url, coalesce((SELECT escalation_slack_url FROM incident_settings WHERE org_id = o.id), '')
+		FROM incident_events e
+		JOIN incidents i ON i.id = e.incident_id
+		JOIN keys k ON k.id = i.key_id
+		JOIN orgs o ON o.id = i.org_id
+		WHERE e.id = $1 AND e.incident_id = $2`, args.EventID, args.IncidentID).
+		Scan(&kind, &actor, &details, &notifiedAt, &keyName, &provider, &orgName, &severity, &phase, &teamURL, &escalationURL)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("timeline entry %d of incident %d no longer exists", args.EventID, args.IncidentID))
+	}
+	if err != nil {
+		return fmt.Errorf("load timeline entry %d: %w", args.EventID, err)
+	}
+	if notifiedAt != nil {
+		return nil
+	}
+	url := teamURL
+	if escalationKinds[kind] && escalationURL != "" {
+		url = escalationURL
+	}
+	if url == "" {
+		n.logger.Info("no Slack webhook configured; notification not sent", slog.Int64("incident_id", args.IncidentID), slog.String("kind", kind))
+		return nil
+	}
+	head := map[string]string{
+		"regression":         ":rotating_light: Regression: leaked key *%s* (%s) of %s was found again",
+		"escalated":          ":sos: Escalation: nobody acknowledged the incident of key *%s* (%s) of %s within its SLA",
+		"containment_failed": ":x: Containment failed for key *%s* (%s) of %s: revoke it by hand",
+		"containment_manual": ":raised_hand: Key *%s* (%s) of %s must be revoked by hand (the revocation endpoint asked for a human)",
+		"reminder":           ":hourglass: Reminder: the incident of key *%s* (%s) of %s is still waiting",
+	}[kind]
+	if head == "" {
+		head = "Incident update for key *%s* (%s) of %s: " + escape(kind)
+	}
+	lines := []string{fmt.Sprintf(head, escape(keyName), escape(orDash(provider)), escape(orgName)),
+		fmt.Sprintf("Severity: %s · Phase: %s", escape(severity), escape(phase))}
+	if r, ok := details["reason"].(string); ok && r != "" {
+		lines = append(lines, "Reason: "+escape(r))
+	}
+	if n.baseURL != "" {
+		lines = append(lines, fmt.Sprintf("<%s/incidents#incident-%d|Open in Leakwatch>", escapeURL(n.baseURL), args.IncidentID))
+	}
+	body := strings.Join(lines, "\n")
+	msg := &slack.WebhookMessage{
+		Text:   fmt.Sprintf("Incident %d: %s", args.IncidentID, escape(kind)),
+		Blocks: &slack.Blocks{BlockSet: []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, body, false, false), nil, nil)}},
+	}
+	if err := slack.PostWebhookCustomHTTPContext(ctx, url, n.httpClient, msg); err != nil {
+		return fmt.Errorf("post %s notification for incident %d: %w", kind, args.IncidentID, redactURLError(err))
+	}
+	if _, err := n.pool.Exec(ctx, `UPDATE incident_events SET notified_at = now() WHERE id = $1`, args.EventID); err != nil {
+		return fmt.Errorf("mark timeline entry %d notified: %w", args.EventID, err)
+	}
+	n.logger.Info("Slack notification sent", slog.Int64("incident_id", args.IncidentID), slog.String("kind", kind))
+	return nil
 }

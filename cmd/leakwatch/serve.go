@@ -27,6 +27,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/jobs"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 	"github.com/leakwatch/leakwatch/migrations"
 	"github.com/leakwatch/leakwatch/web"
 )
@@ -98,6 +99,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		}
 		if cfg.Has(RoleWorker) {
 			jcfg.Scan, jcfg.Incidents, jcfg.Notify = cfg.WorkersScan, cfg.WorkersIncident, cfg.WorkersNotify
+			jcfg.PeriodicJobs = append(jcfg.PeriodicJobs, incidents.PeriodicJobs()...)
 		}
 	}
 	riverClient, err := jobs.NewClient(pool, jcfg)
@@ -105,6 +107,13 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		return err
 	}
 	incidentSvc := incidents.NewService(pool, riverClient, logger)
+	incidentSvc.RegisterMetrics(reg)
+	// Until LEAKWATCH_WEBHOOK_SIGNING_KEY exists, the key is generated once
+	// and kept in the database.
+	signingKeys, err := webhook.LoadOrCreateKeys(ctx, pool, nil)
+	if err != nil {
+		return err
+	}
 
 	// Every working process registers every worker: River refuses to insert
 	// a job kind the client has no worker for, and the crawler role inserts
@@ -121,7 +130,10 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			return err
 		}
 		ghcrawler.AddFetchWorkers(jcfg.Workers, ghcrawler.NewFetcher(ghClient, pipeline, githubFetchConfig(cfg), reg, logger))
-		incidents.AddWorkers(jcfg.Workers, incidents.NewNotifier(pool, nil, cfg.BaseURL, logger))
+		guard := webhook.Guard{} // public addresses only
+		sender := webhook.NewSender(webhook.NewHTTPClient(guard, 10*time.Second), guard, &signingKeys[0], nil)
+		incidents.AddWorkers(jcfg.Workers, incidents.NewNotifier(pool, nil, cfg.BaseURL, logger),
+			incidents.NewRevoker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
 	}
 
 	var riverRunning atomic.Bool

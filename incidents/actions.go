@@ -1,0 +1,239 @@
+package incidents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Actor is who performs an action: a member through the API, or Leakwatch
+// itself. OrgID scopes the action: an incident of another organisation is
+// ErrNotFound. OrgID 0 (the system) may act on any incident.
+type Actor struct {
+	Name   string // shown in the timeline: an email, "token:NAME", "system"
+	UserID int64
+	OrgID  int64
+}
+
+// System is the actor for automatic steps.
+var System = Actor{Name: ActorSystem}
+
+// Review is the post-incident review closing requires.
+type Review struct {
+	RootCause  string `json:"root_cause"`
+	LeakVector string `json:"leak_vector"` // how it leaked
+	FollowUps  string `json:"follow_ups"`
+}
+
+func (r Review) complete() bool {
+	return strings.TrimSpace(r.RootCause) != "" && strings.TrimSpace(r.LeakVector) != "" && strings.TrimSpace(r.FollowUps) != ""
+}
+
+// inOrgTx checks the incident exists and belongs to the actor's org.
+func inOrgTx(ctx context.Context, tx pgx.Tx, id int64, a Actor) error {
+	var orgID int64
+	err := tx.QueryRow(ctx, `SELECT org_id FROM incidents WHERE id = $1`, id).Scan(&orgID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && a.OrgID != 0 && orgID != a.OrgID) {
+		return fmt.Errorf("incident %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("load incident %d: %w", id, err)
+	}
+	return nil
+}
+
+// act runs f in a transaction after the org check.
+func (s *Service) act(ctx context.Context, id int64, a Actor, what string, f func(tx pgx.Tx) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := inOrgTx(ctx, tx, id, a); err != nil {
+			return err
+		}
+		return f(tx)
+	})
+	if err != nil {
+		return fmt.Errorf("%s incident %d: %w", what, id, err)
+	}
+	s.logger.Info("incident action", slog.String("action", what), slog.Int64("incident_id", id), slog.Int64("user_id", a.UserID))
+	return nil
+}
+
+// Acknowledge records that a member has seen the incident, which stops its
+// SLA escalation. Acknowledging twice keeps the first.
+func (s *Service) Acknowledge(ctx context.Context, id int64, a Actor) error {
+	return s.act(ctx, id, a, "acknowledge", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE incidents SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1 AND acknowledged_at IS NULL`,
+			id, s.now(), a.Name)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		_, err = addEventTx(ctx, tx, id, s.now(), a.Name, "acknowledged", "", "", nil)
+		return err
+	})
+}
+
+// Assign makes a member (a user id) responsible for the incident.
+func (s *Service) Assign(ctx context.Context, id, userID int64, a Actor) error {
+	return s.act(ctx, id, a, "assign", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE incidents SET assignee_id = $2 WHERE id = $1`, id, userID); err != nil {
+			return err
+		}
+		_, err := addEventTx(ctx, tx, id, s.now(), a.Name, "assigned", "", "", map[string]any{"assignee_id": userID})
+		return err
+	})
+}
+
+// AddNote appends a free-text note to the timeline.
+func (s *Service) AddNote(ctx context.Context, id int64, a Actor, note string) error {
+	note = strings.TrimSpace(note)
+	if note == "" || len(note) > 4000 {
+		return fmt.Errorf("note must be 1 to 4000 characters: %w", ErrReasonRequired)
+	}
+	return s.act(ctx, id, a, "add note to", func(tx pgx.Tx) error {
+		_, err := addEventTx(ctx, tx, id, s.now(), a.Name, "note", "", "", map[string]any{"note": note})
+		return err
+	})
+}
+
+// MarkContained records that a human revoked or disabled the secret, for
+// keys without automation (or when automation said "manual").
+func (s *Service) MarkContained(ctx context.Context, id int64, a Actor, note string) error {
+	return s.act(ctx, id, a, "mark contained", func(tx pgx.Tx) error {
+		_, err := s.transitionTx(ctx, tx, id, transition{to: PhaseContained, actor: a.Name, kind: "marked_contained", details: map[string]any{"note": note}})
+		return err
+	})
+}
+
+// RevokeNow sends a fresh revocation request (a new message id) to the key's
+// endpoint, e.g. after containment failed or the endpoint was fixed.
+func (s *Service) RevokeNow(ctx context.Context, id int64, a Actor) error {
+	return s.act(ctx, id, a, "revoke", func(tx pgx.Tx) error {
+		var keyID int64
+		var phase Phase
+		var round int
+		if err := tx.QueryRow(ctx, `SELECT key_id, phase, regressions FROM incidents WHERE id = $1 FOR UPDATE`, id).Scan(&keyID, &phase, &round); err != nil {
+			return err
+		}
+		if phase != PhaseIdentified {
+			return fmt.Errorf("revoke in phase %s: %w", phase, ErrInvalidTransition)
+		}
+		ep, err := endpointForTx(ctx, tx, keyID)
+		if err != nil {
+			return err
+		}
+		if ep == nil {
+			return ErrNoEndpoint
+		}
+		evID, err := addEventTx(ctx, tx, id, s.now(), a.Name, "revoke_requested", "", "", nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE incidents SET containment = 'requested' WHERE id = $1`, id); err != nil {
+			return err
+		}
+		_, err = s.river.InsertTx(ctx, tx, RevokeArgs{IncidentID: id, Round: round, Manual: evID}, nil)
+		return err
+	})
+}
+
+// KeyRotated moves the key's open incident to eradicated: a new secret
+// replaced the leaked one. Keys without an open incident are left alone.
+func (s *Service) KeyRotated(ctx context.Context, keyID int64) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.KeyRotatedTx(ctx, tx, keyID) })
+}
+
+// KeyRotatedTx is KeyRotated inside the caller's transaction, so the
+// registry's rotation and the incident's eradication commit together.
+func (s *Service) KeyRotatedTx(ctx context.Context, tx pgx.Tx, keyID int64) error {
+	var id int64
+	var phase Phase
+	err := tx.QueryRow(ctx, `SELECT id, phase FROM incidents WHERE key_id = $1 AND state = 'open'`, keyID).Scan(&id, &phase)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("find open incident of key %d: %w", keyID, err)
+	}
+	if phase != PhaseIdentified && phase != PhaseContained {
+		return nil
+	}
+	if _, err := s.transitionTx(ctx, tx, id, transition{to: PhaseEradicated, actor: "key-rotation", kind: "rotated", details: map[string]any{"key_id": keyID}}); err != nil {
+		return err
+	}
+	s.logger.Info("incident eradicated by key rotation", slog.Int64("incident_id", id), slog.Int64("key_id", keyID))
+	return nil
+}
+
+// ConfirmRecovery records that systems run on the new secret.
+func (s *Service) ConfirmRecovery(ctx context.Context, id int64, a Actor, note string) error {
+	return s.act(ctx, id, a, "confirm recovery of", func(tx pgx.Tx) error {
+		_, err := s.transitionTx(ctx, tx, id, transition{to: PhaseRecovered, actor: a.Name, details: map[string]any{"note": note}})
+		return err
+	})
+}
+
+// Close ends a recovered incident with its post-incident review.
+func (s *Service) Close(ctx context.Context, id int64, a Actor, r Review) error {
+	if !r.complete() {
+		return ErrReviewRequired
+	}
+	return s.act(ctx, id, a, "close", func(tx pgx.Tx) error {
+		_, err := s.transitionTx(ctx, tx, id, transition{
+			to: PhaseClosed, actor: a.Name, kind: "closed",
+			details: map[string]any{"root_cause": r.RootCause, "leak_vector": r.LeakVector, "follow_ups": r.FollowUps},
+			set:     []string{"review_root_cause = $3", "review_leak_vector = $4", "review_follow_ups = $5"},
+			setArgs: []any{r.RootCause, r.LeakVector, r.FollowUps},
+		})
+		return err
+	})
+}
+
+// MarkFalsePositive closes the incident as not a real exposure.
+func (s *Service) MarkFalsePositive(ctx context.Context, id int64, a Actor, reason string) error {
+	return s.sideExit(ctx, id, a, PhaseFalsePositive, reason)
+}
+
+// AcceptRisk closes the incident with the risk accepted, for a reason.
+func (s *Service) AcceptRisk(ctx context.Context, id int64, a Actor, reason string) error {
+	return s.sideExit(ctx, id, a, PhaseAcceptedRisk, reason)
+}
+
+func (s *Service) sideExit(ctx context.Context, id int64, a Actor, to Phase, reason string) error {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return ErrReasonRequired
+	}
+	return s.act(ctx, id, a, string(to), func(tx pgx.Tx) error {
+		_, err := s.transitionTx(ctx, tx, id, transition{
+			to: to, actor: a.Name, details: map[string]any{"reason": reason},
+			set: []string{"resolution_reason = $3"}, setArgs: []any{reason},
+		})
+		return err
+	})
+}
+
+// Reopen puts a closed incident back to identified, restarting containment.
+func (s *Service) Reopen(ctx context.Context, id int64, a Actor, reason string) error {
+	return s.act(ctx, id, a, "reopen", func(tx pgx.Tx) error {
+		var cur Phase
+		if err := tx.QueryRow(ctx, `SELECT phase FROM incidents WHERE id = $1`, id).Scan(&cur); err != nil {
+			return err
+		}
+		if cur.Open() {
+			return fmt.Errorf("reopen an incident in phase %s: %w", cur, ErrInvalidTransition)
+		}
+		changed, err := s.transitionTx(ctx, tx, id, transition{to: PhaseIdentified, actor: a.Name, kind: "reopened", details: map[string]any{"reason": reason}})
+		if err != nil || !changed {
+			return err
+		}
+		var keyID int64
+		var round int
+		if err := tx.QueryRow(ctx, `SELECT key_id, regressions FROM incidents WHERE id = $1`, id).Scan(&keyID, &round); err != nil {
+			return err
+		}
+		return s.afterIdentifiedTx(ctx, tx, id, round, Finding{KeyID: keyID})
+	})
+}

@@ -1,0 +1,320 @@
+package incidents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/webhook"
+)
+
+// ErrNoEndpoint is returned when a key has no revocation endpoint.
+var ErrNoEndpoint = errors.New("no revocation endpoint configured for the key or its organisation")
+
+// RevokeArgs queues the revocation request of an incident. Round is the
+// incident's regression count, so a reopened incident asks again; Manual is
+// the timeline entry of a "revoke now" action, which sends a new message.
+type RevokeArgs struct {
+	IncidentID int64 `json:"incident_id" river:"unique"`
+	Round      int   `json:"round" river:"unique"`
+	Manual     int64 `json:"manual,omitempty" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (RevokeArgs) Kind() string { return "incident_revoke" }
+
+// InsertOpts runs revocations on the incidents queue, once per round.
+func (RevokeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueIncidents, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+func (a RevokeArgs) messageID() string {
+	id := fmt.Sprintf("msg_lwrev_%d_%d", a.IncidentID, a.Round)
+	if a.Manual != 0 {
+		id += fmt.Sprintf("_m%d", a.Manual)
+	}
+	return id
+}
+
+type endpoint struct {
+	id     *int64 // nil: a URL from the key registry (Ed25519 signature only)
+	url    string
+	secret string
+}
+
+// endpointForTx finds the key's revocation endpoint: its own, else the
+// organisation's default; then the registry's URLs (keys.revocation_url,
+// orgs.default_revocation_url), read through to_jsonb so this works before
+// and after the registry migration adds them.
+func endpointForTx(ctx context.Context, tx pgx.Tx, keyID int64) (*endpoint, error) {
+	var ep endpoint
+	var id int64
+	err := tx.QueryRow(ctx, `
+		SELECT e.id, e.url, e.hmac_secret
+		FROM keys k JOIN revocation_endpoints e ON e.org_id = k.org_id AND (e.key_id = k.id OR e.key_id IS NULL)
+		WHERE k.id = $1 AND e.enabled
+		ORDER BY e.key_id NULLS LAST LIMIT 1`, keyID).Scan(&id, &ep.url, &ep.secret)
+	if err == nil {
+		ep.id = &id
+		return &ep, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("find revocation endpoint of key %d: %w", keyID, err)
+	}
+	err = tx.QueryRow(ctx, `
+		SELECT coalesce(nullif(to_jsonb(k) ->> 'revocation_url', ''), to_jsonb(o) ->> 'default_revocation_url', '')
+		FROM keys k JOIN orgs o ON o.id = k.org_id WHERE k.id = $1`, keyID).Scan(&ep.url)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && ep.url == "") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find registry revocation URL of key %d: %w", keyID, err)
+	}
+	return &ep, nil
+}
+
+// SetRevocationEndpoint configures where revocation requests go: for one key
+// (keyID > 0) or as the organisation's default (keyID 0). With hmac, a fresh
+// per-endpoint HMAC secret is generated and returned, once; without, requests
+// carry only the Ed25519 signature.
+func (s *Service) SetRevocationEndpoint(ctx context.Context, orgID, keyID int64, rawURL string, hmac bool) (string, error) {
+	if err := (webhook.Guard{Allow: nil}).CheckURL(rawURL); err != nil && !errors.Is(err, webhook.ErrForbiddenAddress) {
+		return "", err
+	}
+	secret := ""
+	if hmac {
+		var err error
+		if secret, err = webhook.GenerateSecret(); err != nil {
+			return "", err
+		}
+	}
+	var key *int64
+	if keyID > 0 {
+		key = &keyID
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if key != nil {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM keys WHERE id = $1 AND org_id = $2`, keyID, orgID).Scan(&n); err != nil || n == 0 {
+				return fmt.Errorf("key %d: %w", keyID, ErrNotFound)
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM revocation_endpoints WHERE key_id = $1`, keyID); err != nil {
+				return err
+			}
+		} else if _, err := tx.Exec(ctx, `DELETE FROM revocation_endpoints WHERE org_id = $1 AND key_id IS NULL`, orgID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO revocation_endpoints (org_id, key_id, url, hmac_secret) VALUES ($1, $2, $3, $4)`,
+			orgID, key, rawURL, secret)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("set revocation endpoint: %w", err)
+	}
+	return secret, nil
+}
+
+// RevocationRequest is the JSON body POSTed to a revocation endpoint. It
+// never carries the secret.
+type RevocationRequest struct {
+	Type        string    `json:"type"` // "revocation.requested"
+	EventID     string    `json:"event_id"`
+	IncidentID  int64     `json:"incident_id"`
+	Key         KeyRef    `json:"key"`
+	LeakURL     string    `json:"leak_url"`
+	Source      string    `json:"source"`
+	LeakedAt    time.Time `json:"leaked_at"`
+	DetectedAt  time.Time `json:"detected_at"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// KeyRef names a key without its secret.
+type KeyRef struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	Provider    string `json:"provider"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// RevocationResponse is what a receiver answers with a 2xx.
+type RevocationResponse struct {
+	Status string `json:"status"` // "revoked", "manual" or "failed"
+	Reason string `json:"reason,omitempty"`
+}
+
+// Revoker is the worker that delivers revocation requests and moves the
+// incident according to the answer.
+type Revoker struct {
+	river.WorkerDefaults[RevokeArgs]
+	svc    *Service
+	sender *webhook.Sender
+	logger *slog.Logger
+}
+
+// NewRevoker returns the revocation worker. sender signs and posts (see
+// webhook.NewSender); it shares the Service's clock.
+func NewRevoker(svc *Service, sender *webhook.Sender, logger *slog.Logger) *Revoker {
+	return &Revoker{svc: svc, sender: sender, logger: logger}
+}
+
+// Timeout bounds one attempt.
+func (r *Revoker) Timeout(*river.Job[RevokeArgs]) time.Duration { return time.Minute }
+
+// Work sends one attempt. Answers other than revoked/manual/failed are
+// retried by snoozing (River's snooze does not count attempts, so the count
+// lives in the delivery log) with backoff for up to webhook.GiveUpAfter, then
+// the incident is flagged "containment failed" and escalated.
+func (r *Revoker) Work(ctx context.Context, job *river.Job[RevokeArgs]) error {
+	a := job.Args
+	s := r.svc
+	var (
+		phase       Phase
+		round       int
+		keyID       int64
+		req         RevocationRequest
+		identified  time.Time
+		eventAt     *time.Time
+		containment string
+	)
+	err := s.pool.QueryRow(ctx, `
+		SELECT i.phase, i.regressions, i.containment, k.id, k.name, k.provider, i.fingerprint, i.identified_at,
+			oc.url, oc.source, oc.event_at, oc.detected_at
+		FROM incidents i JOIN keys k ON k.id = i.key_id
+		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id DESC LIMIT 1) oc ON true
+		WHERE i.id = $1`, a.IncidentID).
+		Scan(&phase, &round, &containment, &keyID, &req.Key.Name, &req.Key.Provider, &req.Key.Fingerprint, &identified,
+			&req.LeakURL, &req.Source, &eventAt, &req.DetectedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("incident %d no longer exists", a.IncidentID))
+	}
+	if err != nil {
+		return fmt.Errorf("load incident %d: %w", a.IncidentID, err)
+	}
+	if phase != PhaseIdentified || round != a.Round {
+		return nil // contained (or moved on, or reopened) meanwhile: nothing to do
+	}
+	var ep *endpoint
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		ep, err = endpointForTx(ctx, tx, keyID)
+		return err
+	}); err != nil {
+		return err
+	}
+	if ep == nil {
+		return nil
+	}
+	req.Type = "revocation.requested"
+	req.EventID = a.messageID()
+	req.IncidentID = a.IncidentID
+	req.Key.ID = keyID
+	req.LeakedAt = req.DetectedAt
+	if eventAt != nil {
+		req.LeakedAt = *eventAt
+	}
+	now := s.now()
+	req.RequestedAt = now
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode revocation request: %w", err)
+	}
+	incID := a.IncidentID
+	d, err := webhook.EnsureDelivery(ctx, s.pool, webhook.Delivery{
+		MessageID: req.EventID, Kind: "revocation", IncidentID: &incID, EndpointID: ep.id, URL: ep.url, Payload: body, CreatedAt: now,
+	})
+	if err != nil {
+		return err
+	}
+	if d.Status != webhook.StatusPending {
+		return nil
+	}
+
+	res := r.sender.Send(ctx, webhook.Message{ID: d.MessageID, URL: ep.url, Body: d.Payload, HMACSecret: ep.secret})
+	now = s.now()
+	var answer RevocationResponse
+	if res.OK() {
+		_ = json.Unmarshal(res.Body, &answer)
+	}
+	log := r.logger.With(slog.Int64("incident_id", a.IncidentID), slog.String("webhook_id", d.MessageID), slog.Int("attempt", d.Attempts+1))
+	attemptDetails := map[string]any{"webhook_id": d.MessageID, "attempt": d.Attempts + 1, "status_code": res.StatusCode, "latency_ms": res.Latency.Milliseconds()}
+
+	switch {
+	case res.OK() && answer.Status == "revoked":
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if err := webhook.RecordAttempt(ctx, tx, d.ID, now, res, webhook.StatusSucceeded); err != nil {
+				return err
+			}
+			_, err := s.transitionTx(ctx, tx, a.IncidentID, transition{to: PhaseContained, actor: "revocation-webhook", kind: "revoked", details: attemptDetails})
+			if errors.Is(err, ErrInvalidTransition) {
+				return nil // a human moved it on meanwhile
+			}
+			return err
+		})
+		if err == nil {
+			log.Info("key revoked by its revocation endpoint")
+		}
+		return err
+	case res.OK() && answer.Status == "manual":
+		return s.containmentOutcome(ctx, d, now, res, webhook.StatusSucceeded, a.IncidentID, "manual", "containment_manual", attemptDetails)
+	case res.OK() && answer.Status == "failed":
+		attemptDetails["reason"] = truncate(answer.Reason, 500)
+		return s.containmentOutcome(ctx, d, now, res, webhook.StatusFailed, a.IncidentID, "failed", "containment_failed", attemptDetails)
+	case errors.Is(res.Err, webhook.ErrForbiddenAddress) || res.StatusCode == http.StatusGone:
+		// Retrying cannot help: the address is refused, or the receiver said
+		// the endpoint is gone.
+		attemptDetails["reason"] = "endpoint refused the request for good or its address is not allowed"
+		return s.containmentOutcome(ctx, d, now, res, webhook.StatusFailed, a.IncidentID, "failed", "containment_failed", attemptDetails)
+	}
+
+	wait := webhook.Backoff(d.Attempts + 1)
+	if now.Add(wait).Sub(d.CreatedAt) > webhook.GiveUpAfter {
+		attemptDetails["reason"] = "no usable answer within 24 hours"
+		log.Warn("revocation endpoint never answered; containment failed")
+		return s.containmentOutcome(ctx, d, now, res, webhook.StatusFailed, a.IncidentID, "failed", "containment_failed", attemptDetails)
+	}
+	if err := webhook.RecordAttempt(ctx, s.pool, d.ID, now, res, webhook.StatusPending); err != nil {
+		return err
+	}
+	log.Info("revocation request not accepted; retrying", slog.Int("status_code", res.StatusCode), slog.Duration("wait", wait))
+	return river.JobSnooze(wait)
+}
+
+// containmentOutcome records a final answer other than "revoked": the
+// attempt, the incident's containment flag, a timeline entry and its
+// notification (to the escalation channel for failures), in one transaction.
+func (s *Service) containmentOutcome(ctx context.Context, d webhook.Delivery, now time.Time, res webhook.Result, status string, incidentID int64, containment, kind string, details map[string]any) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := webhook.RecordAttempt(ctx, tx, d.ID, now, res, status); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE incidents SET containment = $2 WHERE id = $1`, incidentID, containment); err != nil {
+			return fmt.Errorf("flag incident %d: %w", incidentID, err)
+		}
+		evID, err := addEventTx(ctx, tx, incidentID, now, "revocation-webhook", kind, "", "", details)
+		if err != nil {
+			return err
+		}
+		if kind == "containment_failed" {
+			if _, err := tx.Exec(ctx, `UPDATE incidents SET escalated_at = coalesce(escalated_at, $2) WHERE id = $1`, incidentID, now); err != nil {
+				return err
+			}
+		}
+		return s.notifyTx(ctx, tx, incidentID, evID)
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
