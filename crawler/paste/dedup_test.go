@@ -1,7 +1,6 @@
 package paste
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -42,28 +41,26 @@ func TestContentDedup(t *testing.T) {
 		b.workAll(t)
 	}
 	scanned := b.scannedDocs(t, "pastebin") + b.scannedDocs(t, "site-a") + b.scannedDocs(t, "site-b")
-	// pastebin: clean + leak; site-a: leak again (it held a key); site-b: none.
-	if scanned != 3 {
-		t.Fatalf("documents scanned = %v, want 3 (the clean text once)", scanned)
+	if scanned != 2 {
+		t.Fatalf("documents scanned = %v, want 2 (each text once)", scanned)
+	}
+	hits := b.counter(t, "leakwatch_crawler_documents_deduplicated_total", "site-a") + b.counter(t, "leakwatch_crawler_documents_deduplicated_total", "site-b")
+	if hits != 3 {
+		t.Fatalf("deduplicated documents = %v, want 3", hits)
 	}
 	// Atom entries are keyed by their id (a tag: URI ending in the key).
 	atomKey := "tag:" + feedB.Listener.Addr().String() + ",2026:c2"
 	for _, c := range []struct{ source, key string }{{"site-a", "c1"}, {"site-b", atomKey}} {
-		st, dup := b.itemStatus(t, c.source, c.key)
-		if st != StatusScanned || dup != 1 {
-			t.Fatalf("%s/%s: status %s, duplicate parts %d; want scanned, 1", c.source, c.key, st, dup)
+		if st, _ := b.itemStatus(t, c.source, c.key); st != StatusScanned {
+			t.Fatalf("%s/%s: status %s, want scanned", c.source, c.key, st)
 		}
 	}
 	fs := b.rec.all()
-	if len(fs) != 2 || fs[0].Source == fs[1].Source {
-		t.Fatalf("findings = %+v, want one per site", fs)
+	if len(fs) != 2 || fs[0].Source == fs[1].Source || fs[0].Line != 4 || fs[1].Line != 4 {
+		t.Fatalf("findings = %+v, want one per site, both on line 4", fs)
 	}
-	var n int
-	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM paste_contents`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 2 {
-		t.Fatalf("content hashes = %d, want 2", n)
+	if _, n := b.itemStatus(t, "site-a", "l1"); n != 1 {
+		t.Fatalf("site-a/l1 findings = %d, want 1", n)
 	}
 }
 

@@ -10,13 +10,12 @@
 //     job per paste in the same transaction that advances the source's
 //     checkpoint. Exactly one process polls a source: the holder of the
 //     source's advisory lock (Run).
-//   - The FetchWorker fetches the text, skips texts already scanned clean
-//     (deduplicated by SHA-256, so a text reposted to three sites is scanned
-//     once and recorded three times) and hands the rest to the shared
+//   - The FetchWorker fetches the text and hands it to the shared
 //     crawler.Pipeline, which scans with the current key set and records
-//     findings with their provenance. A paste deleted before it is fetched
-//     (404/410) is counted and not retried; a malformed one is counted as a
-//     skip with its reason.
+//     findings with their provenance. The pipeline de-duplicates by content
+//     hash, so a text reposted to three sites is scanned once and recorded
+//     three times. A paste deleted before it is fetched (404/410) is counted
+//     and not retried; a malformed one is counted as a skip with its reason.
 //   - Health (Store.Health, the Prometheus collector) reports per source a
 //     state (pending, ok, degraded, unauthorised, failing), the last success,
 //     items per minute, fetch errors, lag from paste date to scan, and gaps:
@@ -24,5 +23,5 @@
 //     between polls. A source that cannot be read never looks like a source
 //     with nothing in it.
 //
-// No paste text is stored: only content hashes and counts.
+// No paste text is stored: only keys, dates and counts.
 package paste

@@ -2,7 +2,6 @@ package paste
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,17 +66,18 @@ func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 		return river.JobCancel(fmt.Errorf("paste source %q is not configured in this process", a.Source))
 	}
 	parts, err := src.Fetch(ctx, a.Item)
+	fetchedAt := time.Now()
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrGone):
 		log.Info("paste deleted before fetch")
-		if ferr := w.store.finish(ctx, a.Source, key, StatusDeleted, err.Error(), 0, 0, 0); ferr != nil {
+		if ferr := w.store.finish(ctx, a.Source, key, StatusDeleted, err.Error(), 0, 0); ferr != nil {
 			return ferr
 		}
 		return river.JobCancel(err)
 	case errors.Is(err, ErrMalformed):
 		log.Warn("skipping malformed paste", slog.Any("error", err))
-		if ferr := w.store.finish(ctx, a.Source, key, StatusSkipped, err.Error(), 0, 0, 0); ferr != nil {
+		if ferr := w.store.finish(ctx, a.Source, key, StatusSkipped, err.Error(), 0, 0); ferr != nil {
 			return ferr
 		}
 		return river.JobCancel(err)
@@ -88,46 +88,32 @@ func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 			log.Error("count fetch error", slog.Any("error", ferr))
 		}
 		if job.Attempt >= job.MaxAttempts {
-			if ferr := w.store.finish(ctx, a.Source, key, StatusFailed, err.Error(), 0, 0, 0); ferr != nil {
+			if ferr := w.store.finish(ctx, a.Source, key, StatusFailed, err.Error(), 0, 0); ferr != nil {
 				log.Error("mark paste failed", slog.Any("error", ferr))
 			}
 		}
 		return fmt.Errorf("fetch paste %s/%s: %w", a.Source, key, err)
 	}
 
-	var dup, findings int
+	docs := make([]crawler.Document, 0, len(parts))
 	var detail string
 	for _, part := range parts {
-		sum := sha256.Sum256(part.Text)
-		clean, err := w.store.knownClean(ctx, sum)
-		if err != nil {
-			return err
-		}
 		if part.Truncated {
 			detail = fmt.Sprintf("%q scanned up to the size limit (%d bytes)", part.Name, len(part.Text))
 		}
-		if clean {
-			// Scanned before (another site, an earlier revision) and clean:
-			// recorded here, not scanned again. Texts that held a key are
-			// scanned again so this sighting gets its own provenance.
-			dup++
-			continue
-		}
-		doc := crawler.Document{
+		docs = append(docs, crawler.Document{
 			Source: a.Source, EventID: key, EventType: src.Kind(),
 			Path: part.Name, Actor: a.Item.Author, URL: part.URL, EventAt: a.Item.Date,
-			Text: part.Text,
-		}
-		n, err := w.pipeline.Process(ctx, []crawler.Document{doc})
-		if err != nil {
-			return fmt.Errorf("scan paste %s/%s: %w", a.Source, key, err)
-		}
-		findings += n
-		if err := w.store.scanned(ctx, sum, a.Source, key, n); err != nil {
-			return err
-		}
+			FetchedAt: fetchedAt, Text: part.Text,
+		})
 	}
-	if err := w.store.finish(ctx, a.Source, key, StatusScanned, detail, len(parts), dup, findings); err != nil {
+	// The pipeline de-duplicates by content: a text reposted to three sites
+	// is scanned once and recorded at each.
+	findings, err := w.pipeline.Process(ctx, docs)
+	if err != nil {
+		return fmt.Errorf("scan paste %s/%s: %w", a.Source, key, err)
+	}
+	if err := w.store.finish(ctx, a.Source, key, StatusScanned, detail, len(parts), findings); err != nil {
 		return err
 	}
 	if findings > 0 {

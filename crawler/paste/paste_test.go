@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -100,7 +101,7 @@ func setup(t *testing.T, sources ...Source) testBundle {
 	}
 	rec := &recorder{}
 	reg := prometheus.NewRegistry()
-	pipeline := crawler.NewPipeline(registry, rec, reg)
+	pipeline := crawler.NewPipeline(registry, rec, reg).WithDedup(pool, time.Hour)
 	worker := NewFetchWorker(pool, sources, pipeline, logger)
 	ws := river.NewWorkers()
 	AddWorkers(ws, worker)
@@ -185,23 +186,28 @@ func (b testBundle) health(t *testing.T, source string) Health {
 	return Health{}
 }
 
-func (b testBundle) itemStatus(t *testing.T, source, key string) (status string, dupParts int) {
+func (b testBundle) itemStatus(t *testing.T, source, key string) (status string, findings int) {
 	t.Helper()
-	err := b.pool.QueryRow(b.ctx, `SELECT status, duplicate_parts FROM paste_items WHERE source = $1 AND key = $2`, source, key).Scan(&status, &dupParts)
+	err := b.pool.QueryRow(b.ctx, `SELECT status, findings FROM paste_items WHERE source = $1 AND key = $2`, source, key).Scan(&status, &findings)
 	if err != nil {
 		t.Fatalf("paste %s/%s: %v", source, key, err)
 	}
-	return status, dupParts
+	return status, findings
 }
 
 func (b testBundle) scannedDocs(t *testing.T, source string) float64 {
+	t.Helper()
+	return b.counter(t, "leakwatch_crawler_documents_scanned_total", source)
+}
+
+func (b testBundle) counter(t *testing.T, name, source string) float64 {
 	t.Helper()
 	mfs, err := b.docs.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "leakwatch_crawler_documents_scanned_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

@@ -2,7 +2,6 @@ package paste
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -131,15 +130,14 @@ func pollSucceededTx(ctx context.Context, tx pgx.Tx, source string, res PollResu
 }
 
 // finish records how an item's fetch ended and bumps the source's counters.
-func (s *Store) finish(ctx context.Context, source, key, status, detail string, parts, dupParts, findings int) error {
+func (s *Store) finish(ctx context.Context, source, key, status, detail string, parts, findings int) error {
 	if len(detail) > 500 {
 		detail = detail[:500]
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `
-			UPDATE paste_items SET status = $3, detail = $4, parts = $5, duplicate_parts = $6,
-				findings = $7, done_at = now()
-			WHERE source = $1 AND key = $2`, source, key, status, detail, parts, dupParts, findings)
+			UPDATE paste_items SET status = $3, detail = $4, parts = $5, findings = $6, done_at = now()
+			WHERE source = $1 AND key = $2`, source, key, status, detail, parts, findings)
 		if err != nil {
 			return fmt.Errorf("finish paste %s/%s: %w", source, key, err)
 		}
@@ -171,41 +169,6 @@ func (s *Store) fetchFailed(ctx context.Context, source string, cause error) err
 		WHERE name = $1`, source, errors.Is(cause, ErrUnauthorised), msg)
 	if err != nil {
 		return fmt.Errorf("count fetch error of %s: %w", source, err)
-	}
-	return nil
-}
-
-// contentTTL is how long a clean scan of a text is trusted.
-const contentTTL = 24 * time.Hour
-
-// knownClean reports whether this exact text was scanned clean recently and
-// since the newest key was registered (a key registered after the scan must
-// still be found in a repost).
-func (s *Store) knownClean(ctx context.Context, sum [sha256.Size]byte) (bool, error) {
-	var clean bool
-	err := s.pool.QueryRow(ctx, `
-		SELECT findings = 0 FROM paste_contents
-		WHERE sha256 = $1 AND scanned_at > now() - make_interval(secs => $2)
-			AND scanned_at >= COALESCE(GREATEST((SELECT max(created_at) FROM keys),
-				(SELECT max(created_at) FROM key_fingerprints)), '-infinity')`,
-		sum[:], contentTTL.Seconds()).Scan(&clean)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("look up content hash: %w", err)
-	}
-	return clean, nil
-}
-
-// scanned records that a text was scanned and what it held.
-func (s *Store) scanned(ctx context.Context, sum [sha256.Size]byte, source, key string, findings int) error {
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO paste_contents (sha256, first_source, first_key, findings) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (sha256) DO UPDATE SET findings = EXCLUDED.findings, scanned_at = now()`,
-		sum[:], source, key, findings)
-	if err != nil {
-		return fmt.Errorf("record content hash: %w", err)
 	}
 	return nil
 }

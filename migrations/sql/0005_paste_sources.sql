@@ -1,8 +1,7 @@
 -- Paste crawler (crawler/paste): one row per configured source with its
--- checkpoint and health counters, one row per paste seen (dedup by source and
--- paste key), and one row per distinct text scanned (dedup by content hash,
--- so a text reposted to three sites is scanned once). No paste text is ever
--- stored: only its SHA-256.
+-- checkpoint and health counters, and one row per paste seen (dedup by source
+-- and paste key). Dedup by content hash is the shared pipeline's
+-- (crawl_content). No paste text is ever stored.
 
 CREATE TABLE paste_sources (
     name                 text PRIMARY KEY,
@@ -37,9 +36,7 @@ CREATE TABLE paste_items (
     listed_at      timestamptz NOT NULL DEFAULT now(),
     status         text NOT NULL DEFAULT 'queued'
                    CHECK (status IN ('queued', 'scanned', 'deleted', 'skipped', 'failed')),
-    -- how many of its parts were scanned and how many were known texts
-    parts          integer NOT NULL DEFAULT 0,
-    duplicate_parts integer NOT NULL DEFAULT 0,
+    parts          integer NOT NULL DEFAULT 0, -- texts (a gist's files)
     findings       integer NOT NULL DEFAULT 0,
     detail         text NOT NULL DEFAULT '',
     done_at        timestamptz,
@@ -47,11 +44,3 @@ CREATE TABLE paste_items (
 );
 
 CREATE INDEX paste_items_done ON paste_items (source, done_at);
-
-CREATE TABLE paste_contents (
-    sha256       bytea PRIMARY KEY,
-    first_source text NOT NULL,
-    first_key    text NOT NULL,
-    findings     integer NOT NULL DEFAULT 0,
-    scanned_at   timestamptz NOT NULL DEFAULT now()
-);
