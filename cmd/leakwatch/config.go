@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leakwatch/leakwatch/crawler/paste"
 )
 
 // Config is every setting of the service, filled once from the environment.
@@ -42,6 +44,7 @@ type Config struct {
 	GitHubTreeMaxFiles  int
 	GitHubTreeMaxBytes  int
 	ContentDedupTTL     time.Duration
+	PasteSources        paste.Config
 }
 
 // Roles a process can take.
@@ -135,6 +138,12 @@ var settings = []setting{
 		set: byteSetting(func(c *Config, n int) { c.GitHubTreeMaxBytes = n })},
 	{env: "LEAKWATCH_CONTENT_DEDUP_TTL", def: "1h", help: "How long scanned content is remembered by hash, so the same patch pushed to many forks is scanned once (0: no de-duplication).",
 		set: durationSetting(func(c *Config, d time.Duration) { c.ContentDedupTTL = d })},
+	{env: "LEAKWATCH_PASTE_SOURCES_FILE", help: "JSON file of paste sources to crawl (gist, pastebin, generic JSON/RSS/Atom feeds), each with its own interval and limits. Unset: none.",
+		set: func(c *Config, v string) error {
+			pc, err := loadPasteSources(v)
+			c.PasteSources = pc
+			return err
+		}},
 	{env: "LEAKWATCH_ROLES", def: "web,worker,crawler", help: "Roles this process takes: any of web, worker, crawler.",
 		set: func(c *Config, v string) error {
 			roles, err := parseRoles(v)

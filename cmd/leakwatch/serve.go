@@ -20,6 +20,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawler"
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
+	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
@@ -88,6 +89,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(paste.NewCollector(paste.NewStore(pool)))
 
 	works := cfg.Has(RoleWorker) || cfg.Has(RoleCrawler)
 	jcfg := jobs.Config{Logger: logger, Metrics: jobs.NewMetrics(reg)}
@@ -119,6 +121,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	// a job kind the client has no worker for, and the crawler role inserts
 	// event, fetch and alert jobs. The queues each role runs stay separate.
 	var ghClient *ghcrawler.Client
+	var pasteSources []paste.Source
 	if works {
 		registry = keys.NewRegistry(pool, logger)
 		if err := registry.Load(ctx); err != nil {
@@ -130,6 +133,10 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			return err
 		}
 		ghcrawler.AddFetchWorkers(jcfg.Workers, ghcrawler.NewFetcher(ghClient, pipeline, githubFetchConfig(cfg), reg, logger))
+		if pasteSources, err = newPasteSources(cfg, ghClient); err != nil {
+			return err
+		}
+		paste.AddWorkers(jcfg.Workers, paste.NewFetchWorker(pool, pasteSources, pipeline, logger))
 		guard := webhook.Guard{} // public addresses only
 		sender := webhook.NewSender(webhook.NewHTTPClient(guard, 10*time.Second), guard, &signingKeys[0], nil)
 		incidents.AddWorkers(jcfg.Workers, incidents.NewNotifier(pool, nil, cfg.BaseURL, logger),
@@ -164,6 +171,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			MinInterval: cfg.GitHubMinPoll, Logger: logger, Registerer: reg,
 		})
 		bg.Go(func() { poller.Run(bgCtx) })
+	}
+	if cfg.Has(RoleCrawler) {
+		startPastePollers(bgCtx, &bg, pasteSources, pool, riverClient, logger)
 	}
 
 	if !cfg.Has(RoleWeb) {

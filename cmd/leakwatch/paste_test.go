@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leakwatch/leakwatch/crawler/paste/pastetest"
+	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/internal/orgs"
+	"github.com/leakwatch/leakwatch/matcher"
+)
+
+// TestPasteSourcesEndToEnd runs the real wiring with a paste sources file
+// naming a Pastebin fake (refusing our IP) and an RSS paste site holding a
+// registered secret: the secret becomes an incident with the paste's
+// provenance, and /metrics tells the refused source apart from a working one.
+func TestPasteSourcesEndToEnd(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := dbtest.URL(t)
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := randomToken(t, "ghp_", 36)
+	fp, err := matcher.Compute([]byte(secret), matcher.ComputeOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.NewStore(pool).Add(ctx, org.ID, "deploy-bot token", fp); err != nil {
+		t.Fatal(err)
+	}
+
+	pb := pastetest.NewPastebin()
+	defer pb.Close()
+	pb.SetWhitelisted(false)
+	site := pastetest.NewFeed(pastetest.FormatRSS)
+	defer site.Close()
+	leakAt := time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC)
+	site.Publish(pastetest.Paste{Key: "Hk3mZ", Title: "prod env", User: "mallory", Date: leakAt,
+		Text: "# env\nAPP_ENV=prod\nGITHUB_TOKEN=" + secret + "\n"})
+
+	sources := filepath.Join(t.TempDir(), "paste-sources.json")
+	conf := `{"sources":[
+		{"type":"pastebin","url":"` + pb.URL + `","interval":"1s"},
+		{"type":"feed","name":"pastesite","format":"rss","url":"` + site.FeedURL() + `","raw_url_template":"` + site.URL + `/raw/{id}","interval":"1s"}]}`
+	if err := os.WriteFile(sources, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"DATABASE_URL":                 dbURL,
+		"LEAKWATCH_HTTP_ADDR":          "127.0.0.1:0",
+		"LEAKWATCH_GITHUB_POLL":        "false",
+		"LEAKWATCH_PASTE_SOURCES_FILE": sources,
+	}
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", logs.String())
+		}
+	})
+	srvCtx, stop := context.WithCancel(ctx)
+	addrCh := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- Serve(srvCtx, cfg, logger, func(a string) { addrCh <- a }) }()
+	var addr string
+	select {
+	case addr = <-addrCh:
+	case err := <-done:
+		t.Fatalf("Serve returned early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not start")
+	}
+
+	var url, actor, path, source string
+	var line int
+	eventually(t, "the paste occurrence", 30*time.Second, func() bool {
+		err := pool.QueryRow(ctx, `SELECT source, url, actor, path, line FROM occurrences`).Scan(&source, &url, &actor, &path, &line)
+		return err == nil
+	})
+	if source != "pastesite" || url != site.URL+"/p/Hk3mZ" || actor != "mallory" || path != "prod env" || line != 3 {
+		t.Fatalf("occurrence = %s %s %s %q line %d", source, url, actor, path, line)
+	}
+
+	eventually(t, "pastebin reported unauthorised", 30*time.Second, func() bool {
+		m := get(t, "http://"+addr+"/metrics")
+		return strings.Contains(m, `leakwatch_paste_source_state{kind="pastebin",source="pastebin",state="unauthorised"} 1`) &&
+			strings.Contains(m, `leakwatch_paste_source_state{kind="feed",source="pastesite",state="ok"} 1`)
+	})
+	if strings.Contains(logs.String(), secret) {
+		t.Fatal("logs contain the secret")
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not stop")
+	}
+}
