@@ -68,6 +68,9 @@ func Compute(secret []byte, opts ComputeOpts) (Fingerprint, error) {
 	f := Fingerprint{kind: kindSecret, prefix: prefix, length: len(secret), hash: hashSecret(secret)}
 	if len(rest) >= LongWindow {
 		f.window = windowLong(rest)
+		if isTokenRun(rest[:LongWindow]) {
+			f.kind = kindToken
+		}
 	} else {
 		f.window = windowShort(rest)
 	}
@@ -375,6 +378,26 @@ func isDiffPlus(l []byte) bool {
 		}
 	}
 	return n%4 == 1
+}
+
+// tokenByte marks the token characters: letters, digits and "+-./=_~".
+var tokenByte = func() (t [256]bool) {
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c], t[c+'a'-'A'] = true, true
+	}
+	for _, c := range "0123456789+-./=_~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isTokenRun(b []byte) bool {
+	for _, c := range b {
+		if !tokenByte[c] {
+			return false
+		}
+	}
+	return true
 }
 
 func isB64(c byte) bool {

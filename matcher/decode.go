@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"bytes"
+	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -31,7 +32,7 @@ const minB64Run = 16
 
 // maxAlignRun is the longest run also decoded at offsets 1..3 from its
 // start (for runs glued to a preceding word, like "\nQUtJQ...").
-const maxAlignRun = 512
+const maxAlignRun = 64
 
 const (
 	ones8 = 0x0101010101010101
@@ -82,7 +83,12 @@ func (sc *scanner) child(dec []byte, src []int32, rs, re int, depth int, enc, ho
 func (sc *scanner) base64Runs(buf []byte, depth int, enc string, m spanMap, minRun int) {
 	n := len(buf)
 	var joined []byte
-	for w := 0; w+8 <= n; w += 8 {
+	// A run of 23 or more bytes contains a 16-aligned word: sample only those.
+	stride := 8
+	if minRun >= 23 {
+		stride = 16
+	}
+	for w := 0; w+8 <= n; w += stride {
 		if !wordMaybeB64(le64(buf[w:])) {
 			continue
 		}
@@ -98,16 +104,12 @@ func (sc *scanner) base64Runs(buf []byte, depth int, enc string, m spanMap, minR
 		if re-rs < 8 {
 			continue // the word held a ',' or '.'
 		}
-		// Join continuation lines of a wrapped run.
-		joined = append(joined[:0], buf[rs:re]...)
+		// Join continuation lines of a wrapped run (copying only then).
+		run := buf[rs:re]
 		end := re
-		for {
-			seg := end
-			if (len(joined))%4 != 0 || len(joined) < 16 {
-				break
-			}
-			k := skipLineBreak(buf, seg)
-			if k == seg {
+		for len(run)%4 == 0 && len(run) >= 16 {
+			k := skipLineBreak(buf, end)
+			if k == end {
 				break
 			}
 			j := k
@@ -117,29 +119,41 @@ func (sc *scanner) base64Runs(buf []byte, depth int, enc string, m spanMap, minR
 			if j-k < 4 {
 				break
 			}
+			if len(joined) == 0 || &joined[0] != &run[0] {
+				joined = append(joined[:0], run...)
+			}
 			joined = append(joined, buf[k:j]...)
+			run = joined
 			end = j
 		}
 		// Padding.
 		for p := 0; p < 2 && end < n && buf[end] == '='; p++ {
 			end++
 		}
-		w = max(w, (end-1)&^7) // continue after the run
+		w = max(w, (end-1)&^(stride-1)) // continue after the run
 		sc.noteRun(depth, rs, end)
-		if len(joined) < minRun {
+		if len(run) < minRun || !mixedB64(run) {
 			continue
 		}
-		if !mixedB64(joined) {
-			continue
-		}
-		sc.decodeB64(joined, rs, end, depth, enc, m)
-		if len(joined) <= maxAlignRun {
+		sc.decodeB64(run, rs, end, depth, enc, m)
+		switch {
+		case len(run) <= maxAlignRun:
+			// Short runs: try every alignment (a run glued to a word).
 			for a := 1; a < 4; a++ {
-				sc.decodeB64(joined[a:], rs+a, end, depth, enc, m)
+				sc.decodeB64(run[a:], rs+a, end, depth, enc, m)
 			}
-		} else if rs > 0 && buf[rs-1] == '\\' {
-			sc.decodeB64(joined[1:], rs+1, end, depth, enc, m)
+		case rs > 0 && buf[rs-1] == '\\':
+			sc.decodeB64(run[1:], rs+1, end, depth, enc, m) // "\nQUtJ..."
+		default:
+			// In a standard-alphabet run, '-' and '_' can only be glue
+			// ("token-QUtJ..."): also start after the last one near the start.
+			if bytes.ContainsAny(run, "+/") {
+				if k := bytes.LastIndexAny(run[:64], "-_"); k >= 0 {
+					sc.decodeB64(run[k+1:], rs+k+1, end, depth, enc, m)
+				}
+			}
 		}
+		joined = joined[:0]
 	}
 }
 
@@ -187,14 +201,16 @@ func skipLineBreak(b []byte, i int) int {
 }
 
 // decodeB64 decodes a run at its natural alignment, leniently (both
-// alphabets, trailing partial group kept), and scans the result.
+// alphabets, trailing partial group kept), and scans the result if it can
+// hold a registered secret.
 func (sc *scanner) decodeB64(run []byte, rs, re, depth int, enc string, m spanMap) {
-	dec := make([]byte, 0, len(run)*3/4+2)
+	mark := len(sc.scratch)
+	sc.scratch = slices.Grow(sc.scratch, len(run)*3/4+2)
+	dec := sc.scratch[mark:mark]
 	var acc uint32
 	nb := 0
 	for _, c := range run {
-		v := b64val[c]
-		acc = acc<<6 | uint32(v)
+		acc = acc<<6 | uint32(b64val[c]&63)
 		nb++
 		if nb == 4 {
 			dec = append(dec, byte(acc>>16), byte(acc>>8), byte(acc))
@@ -207,10 +223,53 @@ func (sc *scanner) decodeB64(run []byte, rs, re, depth int, enc string, m spanMa
 	case 3:
 		dec = append(dec, byte(acc>>10), byte(acc>>2))
 	}
-	if len(dec) < sc.s.minLen {
-		return
+	sc.scratch = sc.scratch[:mark+len(dec)]
+	if sc.mayHold(dec) {
+		sc.child(dec, nil, rs, re, depth, enc, "base64", m)
 	}
-	sc.child(dec, nil, rs, re, depth, enc, "base64", m)
+	sc.scratch = sc.scratch[:mark]
+}
+
+// mayHold reports whether decoded bytes can hold a registered secret, or an
+// encoding of one: a stretch of minLen text bytes (printable ASCII or valid
+// UTF-8), or of minLen UTF-16 units. Decoded identifiers ("OpAMD64VPMAX...")
+// are binary garbage and fail fast.
+func (sc *scanner) mayHold(dec []byte) bool {
+	need := sc.s.minLen
+	if len(dec) < need {
+		return false
+	}
+	text, u16 := 0, 0
+	for i := 0; i < len(dec); {
+		c := dec[i]
+		switch {
+		case c >= 0x20 && c < 0x7f || c == '\t' || c == '\n' || c == '\r':
+			text++
+			i++
+		case c >= 0xc2 && c <= 0xf4 && i+1 < len(dec) && dec[i+1]&0xc0 == 0x80:
+			// Lead and continuation byte of UTF-8: good enough for a gate.
+			text += 2
+			i += 2
+		default:
+			text = 0
+			i++
+		}
+		if text >= need {
+			return true
+		}
+		// UTF-16 of text: a NUL every other byte.
+		if c == 0 && i >= 2 && dec[i-2] != 0 {
+			u16++
+			if u16 >= need {
+				return true
+			}
+		} else if c != 0 && i >= 2 && dec[i-2] == 0 {
+			// still alternating
+		} else if c != 0 {
+			u16 = 0
+		}
+	}
+	return false
 }
 
 // escapeRuns finds runs holding escapes introduced by esc ('%' for URL

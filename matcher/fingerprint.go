@@ -26,8 +26,9 @@ const LongWindow = 16
 const MaxSecretLen = 16 << 10
 
 const (
-	kindSecret = iota
-	kindPEM
+	kindSecret = iota // "s": any single-line secret
+	kindPEM           // "pem": a PEM private key
+	kindToken         // "t": a secret whose 16-byte window is token characters
 )
 
 // winK is the odd multiplier of the window hash (the 64-bit golden ratio).
@@ -109,7 +110,11 @@ func (f Fingerprint) String() string {
 		b.WriteString(strconv.Itoa(f.length))
 		b.WriteString("::")
 	} else {
-		b.WriteString(":s:")
+		if f.kind == kindToken {
+			b.WriteString(":t:")
+		} else {
+			b.WriteString(":s:")
+		}
 		b.WriteString(f.prefix)
 		b.WriteByte(':')
 		b.WriteString(strconv.Itoa(f.length))
@@ -183,11 +188,17 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 			return f, fmt.Errorf("parse fingerprint: pem body length %d is below the minimum %d", n, minPEMBody)
 		}
 		f.kind = kindPEM
-	case "s":
+	case "s", "t":
 		if prefix != "" && prefixIndex[prefix] == 0 {
 			return f, errors.New("parse fingerprint: unknown provider prefix")
 		}
 		f.kind = kindSecret
+		if kind == "t" {
+			f.kind = kindToken
+			if n-len(prefix) < LongWindow {
+				return f, fmt.Errorf("parse fingerprint: kind t needs at least %d bytes after the prefix", LongWindow)
+			}
+		}
 		f.prefix = prefix
 		if n-len(prefix) < MinSecretLen {
 			return f, fmt.Errorf("parse fingerprint: length %d leaves fewer than %d bytes after the prefix", n, MinSecretLen)
@@ -205,7 +216,7 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 		}
 		f.window = binary.BigEndian.Uint64(w[:])
 	default:
-		return f, errors.New("parse fingerprint: kind field must be \"s\" or \"pem\"")
+		return f, errors.New("parse fingerprint: kind field must be \"s\", \"t\" or \"pem\"")
 	}
 	return f, nil
 }

@@ -37,7 +37,7 @@ func TestComputeAndParse(t *testing.T) {
 				t.Errorf("provider %q prefix %q len %d", f.Provider(), f.Prefix(), f.Len())
 			}
 			s := f.String()
-			if !strings.HasPrefix(s, "lw1:s:"+tt.prefix+":") {
+			if !strings.HasPrefix(s, "lw1:t:"+tt.prefix+":") && !strings.HasPrefix(s, "lw1:s:"+tt.prefix+":") {
 				t.Errorf("fingerprint %q", s)
 			}
 			if strings.Contains(s, tt.secret[len(tt.prefix):len(tt.prefix)+6]) {
@@ -64,12 +64,15 @@ func TestComputeAndParse(t *testing.T) {
 func TestFingerprintGolden(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ secret, want string }{
-		{ghToken, "lw1:s:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667"},
-		{"password12", ""}, // weak even with AllowWeak? no: short window form
+		{ghToken, "lw1:t:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667"},
+		{"Xk3$p9Lq!mZ#v8Rw@2Nt", "lw1:s::20:"}, // symbols: kind s
 	}
 	f := mustCompute(t, tests[0].secret)
 	if f.String() != tests[0].want {
 		t.Errorf("got %q, want %q", f.String(), tests[0].want)
+	}
+	if g := mustCompute(t, tests[1].secret).String(); !strings.HasPrefix(g, tests[1].want) {
+		t.Errorf("got %q, want prefix %q", g, tests[1].want)
 	}
 	w, err := Compute([]byte("Xk3$p9Lq!m"), ComputeOpts{AllowWeak: true})
 	if err != nil {
@@ -127,11 +130,12 @@ func TestParseFingerprintErrors(t *testing.T) {
 		{"plaintext", ghToken},
 		{"version", strings.Replace(good, "lw1", "lw2", 1)},
 		{"fields", good + ":x"},
-		{"kind", strings.Replace(good, ":s:", ":x:", 1)},
+		{"kind", strings.Replace(good, ":t:", ":x:", 1)},
 		{"prefix", strings.Replace(good, "ghp_", "zzz_", 1)},
 		{"length", strings.Replace(good, ":40:", ":040:", 1)},
 		{"length too short", strings.Replace(good, ":40:", ":5:", 1)},
 		{"window", strings.Replace(good, "85fcc17517", "85FCC17517", 1)},
+		{"token kind too short", "lw1:t::12:00000000:" + strings.Repeat("0", 32)},
 		{"window width", strings.Replace(good, "85fcc17517", "85fcc175", 1)},
 		{"hash", good[:len(good)-1]},
 		{"trailing space", good + " "},

@@ -43,6 +43,8 @@ type scanner struct {
 	// runs and PEM blocks examined, for ScanReader's chunk boundaries.
 	record bool
 	runs   [][2]int
+	// scratch holds decoded base64 buffers, used as a stack.
+	scratch []byte
 }
 
 func (sc *scanner) noteRun(depth, a, b int) {
@@ -101,38 +103,89 @@ func chain(enc, how string) string {
 }
 
 // scanPlain reports every registered secret whose exact bytes occur in buf.
-// The hot loops (filterLong, filterBoth) collect candidate offsets into a
-// small buffer without calls, so their state stays in registers; the rare
-// candidates are confirmed afterwards with the full hash.
+//
+// Token secrets ("t", nearly all real keys) can only start their window
+// inside a run of 16 or more token characters, so for them the filter runs
+// only over such runs, found 8 bytes at a time. Other secrets ("s" and
+// short windows) need every offset. The hot loops (filterLong, filterBoth)
+// collect candidate offsets without calls, so their state stays in
+// registers; candidates are confirmed afterwards with the full hash.
 func (s *Set) scanPlain(buf []byte, emit func(a, b int, e *entry)) {
-	var cand [256]int32
-	if s.nLong > 0 && len(buf) >= LongWindow {
-		last := len(buf) - LongWindow
-		for i := 0; i <= last; {
-			var n int
-			if s.nShort == 0 {
-				n, i = filterLong(buf, i, s.bloom, s.bloomSh, &cand)
-			} else {
-				n, i = filterBoth(buf, i, s.bloom, s.bloomSh, s.short, s.shortSh, &cand)
-			}
-			for _, c := range cand[:n] {
-				ci := int(c &^ shortCand)
-				w := buf[ci:]
-				if c&shortCand != 0 {
-					s.verify(buf, ci, (le64(w)*winK)>>32|shortKeyBit, emit)
-				} else {
-					s.verify(buf, ci, windowLong(w), emit)
-				}
-			}
-		}
-		if s.nShort > 0 {
-			// Offsets too close to the end for a long window still fit a short one.
-			s.scanShort(buf, last+1, emit)
-		}
+	if s.nToken > 0 {
+		s.scanTokenRuns(buf, emit)
+	}
+	if s.nLong+s.nShort == 0 {
 		return
 	}
+	var cand [256]int32
+	last := len(buf) - LongWindow
+	for i := 0; i <= last; {
+		var n int
+		if s.nShort == 0 {
+			n, i = filterLong(buf, i, len(buf), s.bloom, s.bloomSh, &cand)
+		} else {
+			n, i = filterBoth(buf, i, s.bloom, s.bloomSh, s.short, s.shortSh, &cand)
+		}
+		s.verifyCands(buf, cand[:n], emit)
+	}
 	if s.nShort > 0 {
-		s.scanShort(buf, 0, emit)
+		// Offsets too close to the end for a long window still fit a short one.
+		s.scanShort(buf, max(last+1, 0), emit)
+	}
+}
+
+func (s *Set) verifyCands(buf []byte, cand []int32, emit func(a, b int, e *entry)) {
+	for _, c := range cand {
+		ci := int(c &^ shortCand)
+		w := buf[ci:]
+		if c&shortCand != 0 {
+			s.verify(buf, ci, (le64(w)*winK)>>32|shortKeyBit, emit)
+		} else {
+			s.verify(buf, ci, windowLong(w), emit)
+		}
+	}
+}
+
+// wordMaybeToken reports whether all 8 bytes of x may be token characters
+// (letters, digits, "+,-./", '=', '_', '~'; ',' is let through and caught
+// by the exact check).
+func wordMaybeToken(x uint64) bool {
+	t := x &^ high8
+	f := t | 0x2020202020202020
+	in := (f + (0x80-0x61)*ones8) &^ (f + (0x7f-0x7a)*ones8) // letters
+	in |= (t + (0x80-0x2b)*ones8) &^ (t + (0x7f-0x39)*ones8) // + , - . / digits
+	in |= (t + (0x80-0x3d)*ones8) &^ (t + (0x7f-0x3d)*ones8) // =
+	in |= (f + (0x80-0x7e)*ones8) &^ (f + (0x7f-0x7f)*ones8) // _ ~ (and DEL)
+	return in&^x&high8 == high8
+}
+
+// scanTokenRuns runs the token filter over every run of 16 or more token
+// characters. A run of 15 or more bytes contains an 8-aligned word, so only
+// those words are tested.
+func (s *Set) scanTokenRuns(buf []byte, emit func(a, b int, e *entry)) {
+	var cand [256]int32
+	n := len(buf)
+	for w := 0; w+8 <= n; w += 8 {
+		if !wordMaybeToken(le64(buf[w:])) || !isTokenRun(buf[w:w+8]) {
+			continue
+		}
+		rs := w
+		for rs > 0 && tokenByte[buf[rs-1]] {
+			rs--
+		}
+		re := w + 8
+		for re < n && tokenByte[buf[re]] {
+			re++
+		}
+		w = (re - 1) &^ 7
+		if re-rs < LongWindow {
+			continue
+		}
+		for i := rs; i <= re-LongWindow; {
+			var k int
+			k, i = filterLong(buf, i, re, s.tbloom, s.tbloomSh, &cand)
+			s.verifyCands(buf, cand[:k], emit)
+		}
 	}
 }
 
@@ -142,13 +195,90 @@ const shortCand = 1 << 30
 // filterLong probes the long-window filter at offsets from i on, stopping
 // when cand is nearly full or at the end. It returns the number of
 // candidates and the next offset.
-func filterLong(buf []byte, i int, bloom []uint64, sh uint, cand *[256]int32) (int, int) {
+//
+// The window hash at offset i combines the products of the words at i and
+// i+8; each product is computed once and used twice (blocks of 8 offsets),
+// so the loop costs one multiplication per byte.
+func filterLong(buf []byte, i, end int, bloom []uint64, sh uint, cand *[256]int32) (int, int) {
 	n := 0
-	last := len(buf) - LongWindow
+	last := end - LongWindow
 	wmask := uint64(len(bloom) - 1)
+	if i+24 <= end {
+		// Unrolled by hand: Go does not unroll loops, and loop overhead and
+		// bounds checks would otherwise cost as much as the work itself.
+		w := buf[i : i+16 : i+16]
+		c0 := le64(w[0:]) * winK
+		c1 := le64(w[1:]) * winK
+		c2 := le64(w[2:]) * winK
+		c3 := le64(w[3:]) * winK
+		c4 := le64(w[4:]) * winK
+		c5 := le64(w[5:]) * winK
+		c6 := le64(w[6:]) * winK
+		c7 := le64(w[7:]) * winK
+		for ; i+24 <= end && n <= len(cand)-8; i += 8 {
+			w := buf[i+8 : i+24 : i+24]
+			var h, x uint64
+			c0, h = le64(w[0:])*winK, c0
+			h = (h ^ c0>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
+				cand[n] = int32(i + 0)
+				n++
+			}
+			c1, h = le64(w[1:])*winK, c1
+			h = (h ^ c1>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
+				cand[n] = int32(i + 1)
+				n++
+			}
+			c2, h = le64(w[2:])*winK, c2
+			h = (h ^ c2>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
+				cand[n] = int32(i + 2)
+				n++
+			}
+			c3, h = le64(w[3:])*winK, c3
+			h = (h ^ c3>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
+				cand[n] = int32(i + 3)
+				n++
+			}
+			c4, h = le64(w[4:])*winK, c4
+			h = (h ^ c4>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
+				cand[n] = int32(i + 4)
+				n++
+			}
+			c5, h = le64(w[5:])*winK, c5
+			h = (h ^ c5>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
+				cand[n] = int32(i + 5)
+				n++
+			}
+			c6, h = le64(w[6:])*winK, c6
+			h = (h ^ c6>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
+				cand[n] = int32(i + 6)
+				n++
+			}
+			c7, h = le64(w[7:])*winK, c7
+			h = (h ^ c7>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
+				cand[n] = int32(i + 7)
+				n++
+			}
+		}
+	}
 	for ; i <= last && n < len(cand); i++ {
 		w := buf[i : i+16 : i+16]
-		h := ((le64(w) * winK) ^ ((le64(w[8:]) * winK) >> 1)) >> 24
+		h := windowLong(w)
 		m := bloomMask(h)
 		if bloom[(h>>sh)&wmask]&m == m {
 			cand[n] = int32(i)

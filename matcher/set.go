@@ -39,8 +39,10 @@ type Set struct {
 	slots   []uint32 // open addressing over entries: index+1 of a key's first entry
 	slotSh  uint     // slot index = mix(key) >> slotSh
 
-	bloom   []uint64 // blocked Bloom filter over 40-bit long-window hashes
-	bloomSh uint     // word index = h >> bloomSh
+	bloom    []uint64 // blocked Bloom filter over 40-bit hashes of "s" windows
+	bloomSh  uint     // word index = h >> bloomSh
+	tbloom   []uint64 // the same over "t" (token) windows
+	tbloomSh uint
 
 	short   []uint64 // bitset over 32-bit short-window hashes; nil if none
 	shortSh uint
@@ -48,7 +50,8 @@ type Set struct {
 	pem map[[16]byte]*entry
 
 	n         int
-	nLong     int
+	nLong     int // "s" entries with a 16-byte window
+	nToken    int // "t" entries
 	nShort    int
 	minLen    int // shortest registered secret or PEM body
 	maxLen    int
@@ -66,7 +69,7 @@ func NewSet(fps []Fingerprint) *Set {
 			continue // zero Fingerprint
 		}
 		e := entry{hash: f.hash, length: uint32(f.length), kind: f.kind, prefix: prefixIndex[f.prefix]}
-		if f.kind == kindSecret {
+		if f.kind != kindPEM {
 			e.key = f.window
 			if !f.long() {
 				e.key |= shortKeyBit
@@ -103,9 +106,12 @@ func NewSet(fps []Fingerprint) *Set {
 		return 0
 	})
 	for i := range s.entries {
-		if s.entries[i].key&shortKeyBit != 0 {
+		switch {
+		case s.entries[i].key&shortKeyBit != 0:
 			s.nShort++
-		} else {
+		case s.entries[i].kind == kindToken:
+			s.nToken++
+		default:
 			s.nLong++
 		}
 	}
@@ -132,18 +138,8 @@ func (s *Set) buildIndex() {
 		s.slots[j] = uint32(i + 1)
 	}
 
-	// Long-window Bloom filter: 2^B bits, B in [12, 28].
-	if s.nLong > 0 {
-		b := 12
-		for b < 28 && 1<<b < bloomBitsPerEntry*s.nLong {
-			b++
-		}
-		s.bloom = make([]uint64, 1<<(b-6))
-		s.bloomSh = uint(40 - (b - 6))
-	} else {
-		s.bloom = make([]uint64, 1)
-		s.bloomSh = 63
-	}
+	s.bloom, s.bloomSh = newBloom(s.nLong)
+	s.tbloom, s.tbloomSh = newBloom(s.nToken)
 	// Short-window bitset: 2^B bits, B in [10, 27], about 64 bits per entry.
 	if s.nShort > 0 {
 		b := 10
@@ -160,8 +156,22 @@ func (s *Set) buildIndex() {
 			s.short[h>>6] |= 1 << (h & 63)
 			continue
 		}
-		s.bloom[k>>s.bloomSh] |= bloomMask(k)
+		if s.entries[i].kind == kindToken {
+			s.tbloom[k>>s.tbloomSh] |= bloomMask(k)
+		} else {
+			s.bloom[k>>s.bloomSh] |= bloomMask(k)
+		}
 	}
+}
+
+// newBloom sizes a long-window Bloom filter for n entries: 2^B bits, B in
+// [12, 28], and returns it with its word-index shift.
+func newBloom(n int) ([]uint64, uint) {
+	b := 12
+	for b < 28 && 1<<b < bloomBitsPerEntry*n {
+		b++
+	}
+	return make([]uint64, 1<<(b-6)), uint(40 - (b - 6))
 }
 
 // bloomMask selects the three bits a 40-bit window hash sets in its word.
