@@ -7,6 +7,7 @@ package crawler
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -57,6 +58,9 @@ type Pipeline struct {
 	dedup       *contentStore
 	dedupHits   *prometheus.CounterVec
 	dedupErrors prometheus.Counter
+
+	revoker   Revoker // optional: see WithRevoker
+	revokeLog *slog.Logger
 }
 
 // NewPipeline returns a Pipeline. reg may be nil (tests).
@@ -142,7 +146,8 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 			continue
 		}
 		detected := p.now()
-		for _, m := range found {
+		revoked := p.revokeDocument(ctx, d, found)
+		for j, m := range found {
 			line := m.Line
 			if d.LineMap != nil && line >= 1 && line <= len(d.LineMap) {
 				line = d.LineMap[line-1]
@@ -157,7 +162,7 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 					Source: d.Source, EventID: d.EventID, EventType: d.EventType,
 					URL: url, Repo: d.Repo, Commit: d.Commit, Path: d.Path,
 					Line: line, Column: m.Column, Encoding: m.Encoding,
-					Actor: d.Actor, Preview: m.Preview, EventAt: d.EventAt, DetectedAt: detected,
+					Actor: d.Actor, Preview: m.Preview, EventAt: d.EventAt, DetectedAt: detected, Revoked: revoked[j],
 				})
 				p.findings.WithLabelValues(d.Source).Inc()
 			}

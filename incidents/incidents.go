@@ -159,7 +159,14 @@ func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
 
 	switch {
 	case last != nil && last.phase.Open():
-		return s.appendTx(ctx, tx, last.id, f, dedup)
+		if err := s.appendTx(ctx, tx, last.id, f, dedup); err != nil {
+			return err
+		}
+		if f.Revoked != "" && !dead && last.phase == PhaseIdentified {
+			_, err := s.transitionTx(ctx, tx, last.id, transition{to: PhaseContained, actor: f.Revoked, kind: "revoked", details: map[string]any{"by": f.Revoked}})
+			return err
+		}
+		return nil
 	case last != nil && (dead || (last.fingerprint == f.Fingerprint && last.eradicated)):
 		// The old secret again, after rotation: worth a record, not an alert.
 		if err := s.appendTx(ctx, tx, last.id, f, dedup); err != nil {

@@ -22,6 +22,7 @@ import (
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/incidents/revoke"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/database"
@@ -127,7 +128,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		if err := registry.Load(ctx); err != nil {
 			return err
 		}
-		pipeline := crawler.NewPipeline(registry, incidentSvc, reg).WithDedup(pool, cfg.ContentDedupTTL)
+		pipeline := crawler.NewPipeline(registry, incidentSvc, reg).WithDedup(pool, cfg.ContentDedupTTL).
+			WithRevoker(revoke.NewGitHub(cfg.GitHubAPIURL, nil, nil), logger)
 		ghcrawler.AddWorkers(jcfg.Workers, ghcrawler.NewEventsWorker(pipeline, reg, logger))
 		if ghClient, err = newGitHubClient(cfg, reg); err != nil {
 			return err
