@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
@@ -45,6 +46,8 @@ type Config struct {
 	Audit     *audit.Store
 	Mailer    Mailer // default: LogMailer
 	OIDC      *OIDC  // optional OpenID Connect sign-in
+	// Paste reports paste source health; nil: no paste crawler.
+	Paste *paste.Store
 	// BaseURL is the public URL of the dashboard, used in invitation and
 	// sign-in links. Session cookies are Secure when it is https.
 	BaseURL  string
@@ -71,6 +74,7 @@ type Server struct {
 	logger        *slog.Logger
 	static        *staticFiles
 	openAPIDoc    []byte
+	paste         *paste.Store
 }
 
 // New builds the server and its routes; templates are parsed here so a
@@ -103,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 		echo: e, incidents: cfg.Incidents, auth: cfg.Auth, orgs: cfg.Orgs, keys: cfg.Keys, auditLog: cfg.Audit,
 		mailer: cfg.Mailer, oidc: cfg.OIDC, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		secureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-		checks:        cfg.Checks, logger: cfg.Logger, static: static, openAPIDoc: openAPIDoc,
+		checks:        cfg.Checks, logger: cfg.Logger, static: static, openAPIDoc: openAPIDoc, paste: cfg.Paste,
 	}
 	if s.mailer == nil {
 		s.mailer = LogMailer{Logger: cfg.Logger}
@@ -201,6 +205,8 @@ func (s *Server) routes(g prometheus.Gatherer) {
 
 	api.GET("/audit", s.apiAuditList, admin)
 	api.GET("/audit/export", s.apiAuditExport, admin)
+
+	api.GET("/paste/sources", s.apiPasteSources, viewer)
 }
 
 // Handler returns the server as an http.Handler.

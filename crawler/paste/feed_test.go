@@ -1,8 +1,10 @@
 package paste
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,5 +161,14 @@ func TestFeedRejectsForeignRawHosts(t *testing.T) {
 	}
 	if len(l.Items) != 1 || l.Items[0].RawURL != "https://paste.example/raw/1" || l.Malformed != 2 {
 		t.Fatalf("listing = %+v, want only the same-host raw URL", l)
+	}
+}
+
+func TestFetchErrorsHideURLQuery(t *testing.T) {
+	t.Parallel()
+	cfg := mustSourceConfig(t, `{"type":"feed","name":"f","format":"rss","url":"http://127.0.0.1:1/recent?api_key=s3cr3t-feed-key"}`)
+	_, err := NewFeed(cfg, &http.Client{Timeout: time.Second}).List(context.Background(), Checkpoint{})
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("error = %v, want a failure without the query", err)
 	}
 }
