@@ -21,7 +21,9 @@ import (
 
 	"github.com/leakwatch/leakwatch/incidents/revoke/revoketest"
 	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // fakeClock is an injectable clock tests move by hand.
@@ -702,5 +704,40 @@ func TestComputeSeverity(t *testing.T) {
 		if got := ComputeSeverity(tt.in); got != tt.want {
 			t.Errorf("ComputeSeverity(%+v) = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestKeyRotation: the registry's rotation moves the key's open incident to
+// eradicated in the rotation's own transaction.
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	store := keys.NewStore(b.pool).OnRotateTx(b.svc.KeyRotatedTx)
+	fp, err := matcher.Compute([]byte("AKIAZ7QF3LWEXAMPLE12"), matcher.ComputeOpts{AllowWeak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Rotate(ctx, b.orgID, b.keyID, fp); err != nil {
+		t.Fatal(err)
+	}
+	var phase Phase
+	var contained, eradicated *time.Time
+	if err := b.pool.QueryRow(ctx, `SELECT phase, contained_at, eradicated_at FROM incidents`).Scan(&phase, &contained, &eradicated); err != nil {
+		t.Fatal(err)
+	}
+	if phase != PhaseEradicated || contained == nil || eradicated == nil {
+		t.Fatalf("phase %s contained %v eradicated %v", phase, contained, eradicated)
+	}
+	// A key without an open incident rotates as before.
+	fp2, _ := matcher.Compute([]byte("AKIAZ7QF3LWEXAMPLE34"), matcher.ComputeOpts{AllowWeak: true})
+	if _, err := b.pool.Exec(ctx, `UPDATE incidents SET phase = 'closed'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Rotate(ctx, b.orgID, b.keyID, fp2); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -203,7 +203,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	}
 	srv, err := web.New(web.Config{
 		Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger,
-		Auth: auth.NewStore(pool, auth.Config{}), Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool), Audit: audit.NewStore(pool),
+		Auth: auth.NewStore(pool, auth.Config{}), Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx), Audit: audit.NewStore(pool),
 		BaseURL: cfg.BaseURL,
 	})
 	if err != nil {

@@ -96,10 +96,21 @@ type Update struct {
 }
 
 // Store reads and writes keys.
-type Store struct{ pool *pgxpool.Pool }
+type Store struct {
+	pool     *pgxpool.Pool
+	onRotate func(ctx context.Context, tx pgx.Tx, keyID int64) error
+}
 
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// OnRotateTx registers f to run inside every rotation's transaction, so what
+// follows a rotation commits with it (incidents moves the key's open
+// incident to eradicated). It returns s.
+func (s *Store) OnRotateTx(f func(ctx context.Context, tx pgx.Tx, keyID int64) error) *Store {
+	s.onRotate = f
+	return s
+}
 
 // Add registers a key by fingerprint with default metadata.
 func (s *Store) Add(ctx context.Context, orgID int64, name string, fp matcher.Fingerprint) (Key, error) {
@@ -436,8 +447,13 @@ func (s *Store) Rotate(ctx context.Context, orgID, id int64, fp matcher.Fingerpr
 		if _, err := tx.Exec(ctx, `UPDATE key_fingerprints SET replaced_at = now() WHERE key_id = $1 AND replaced_at IS NULL`, id); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO key_fingerprints (key_id, fingerprint, provider) VALUES ($1, $2, $3)`, id, newFP, prov)
-		return err
+		if _, err = tx.Exec(ctx, `INSERT INTO key_fingerprints (key_id, fingerprint, provider) VALUES ($1, $2, $3)`, id, newFP, prov); err != nil {
+			return err
+		}
+		if s.onRotate != nil {
+			return s.onRotate(ctx, tx, id)
+		}
+		return nil
 	})
 	if isUnique(err) {
 		return Key{}, fmt.Errorf("key %d: %w", id, ErrDuplicate)
