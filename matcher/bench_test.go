@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -150,3 +151,56 @@ func BenchmarkDecodeRuns100k(b *testing.B) {
 func BenchmarkScan1k(b *testing.B)   { benchmarkScan(b, 1_000) }
 func BenchmarkScan100k(b *testing.B) { benchmarkScan(b, 100_000) }
 func BenchmarkScan1M(b *testing.B)   { benchmarkScan(b, 1_000_000) }
+
+// BenchmarkNaive100k is the baseline from issue 3, run on the same corpus
+// and machine: tokenize at whitespace, quotes and "=:/@.", SHA-256 every
+// 16-128-byte token and look it up in a map of 100,000 hashes.
+func BenchmarkNaive100k(b *testing.B) {
+	bs := getBenchSet(b, 100_000)
+	m := make(map[[32]byte]bool, len(bs.secrets))
+	for _, s := range bs.secrets {
+		m[sha256.Sum256([]byte(s))] = true
+	}
+	var sep [256]bool
+	for _, c := range " \t\r\n\"'`=:/@.,;(){}[]<>" {
+		sep[c] = true
+	}
+	b.SetBytes(int64(len(bs.doc)))
+	cpu0 := cpuTime()
+	for b.Loop() {
+		found := 0
+		start := 0
+		doc := bs.doc
+		for i := 0; i <= len(doc); i++ {
+			if i < len(doc) && !sep[doc[i]] {
+				continue
+			}
+			if n := i - start; n >= 16 && n <= 128 && m[sha256.Sum256(doc[start:i])] {
+				found++
+			}
+			start = i + 1
+		}
+		if found < 100 {
+			b.Fatalf("naive found %d", found)
+		}
+	}
+	reportCPU(b, cpu0, len(bs.doc))
+}
+
+// BenchmarkNewSet1M reports the time to build a set of a million
+// fingerprints and the heap it holds (bytes per fingerprint).
+func BenchmarkNewSet1M(b *testing.B) {
+	bs := getBenchSet(b, 1_000_000)
+	fps := bs.set.Fingerprints()
+	var set *Set
+	for b.Loop() {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		set = NewSet(fps)
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/float64(set.Len()), "heap-B/fp")
+	}
+	runtime.KeepAlive(set)
+}

@@ -68,7 +68,7 @@ func Compute(secret []byte, opts ComputeOpts) (Fingerprint, error) {
 	f := Fingerprint{kind: kindSecret, prefix: prefix, length: len(secret), hash: hashSecret(secret)}
 	if len(rest) >= LongWindow {
 		f.window = windowLong(rest)
-		if isTokenRun(rest[:LongWindow]) {
+		if isTokenRun(secret) {
 			f.kind = kindToken
 		}
 	} else {

@@ -30,29 +30,14 @@ var b64val = func() (t [256]byte) {
 // always contain an aligned 8-byte word, which the fast finder relies on.
 const minB64Run = 16
 
-// maxAlignRun is the longest run also decoded at offsets 1..3 from its
-// start (for runs glued to a preceding word, like "\nQUtJQ...").
-const maxAlignRun = 64
-
 const (
 	ones8 = 0x0101010101010101
 	high8 = 0x8080808080808080
 )
 
-// wordMaybeB64 reports whether all 8 bytes of x are in [A-Za-z] or
-// [+,-./0-9] (a superset test for base64 digits, minus '_').
-func wordMaybeB64(x uint64) bool {
-	t := x &^ high8
-	f := t | 0x2020202020202020
-	letters := (f + (0x80-0x61)*ones8) &^ (f + (0x7f-0x7a)*ones8)
-	digits := (t + (0x80-0x2b)*ones8) &^ (t + (0x7f-0x39)*ones8)
-	return (letters|digits)&^x&high8 == high8
-}
-
 // decodeRuns finds encoded runs in buf and scans their decoded contents.
 func (sc *scanner) decodeRuns(buf []byte, depth int, enc string, m spanMap) {
 	minDec := sc.s.minLen
-	sc.base64Runs(buf, depth, enc, m, max(minB64Run, (minDec*4+2)/3))
 	sc.escapeRuns(buf, depth, enc, m, '%', "url", minDec)
 	sc.escapeRuns(buf, depth, enc, m, '\\', "json-escape", minDec)
 	sc.utf16Runs(buf, depth, enc, m, minDec)
@@ -79,82 +64,63 @@ func (sc *scanner) child(dec []byte, src []int32, rs, re int, depth int, enc, ho
 	sc.level(dec, depth+1, chain(enc, how), cm)
 }
 
-// base64Runs decodes runs of base64 digits (joined across line wraps).
-func (sc *scanner) base64Runs(buf []byte, depth int, enc string, m spanMap, minRun int) {
+// base64Run handles the base64 stretch buf[rs:re] (found by tokenPass):
+// it joins continuation lines of a wrapped run, then decodes the run if it
+// is long enough and looks like base64. It returns the end of what it
+// consumed, so joined continuation lines are not decoded again on their own.
+func (sc *scanner) base64Run(buf []byte, rs, re, depth int, enc string, m spanMap, minRun int) int {
 	n := len(buf)
+	run := buf[rs:re]
+	end := re
 	var joined []byte
-	// A run of 23 or more bytes contains a 16-aligned word: sample only those.
-	stride := 8
-	if minRun >= 23 {
-		stride = 16
+	for len(run)%4 == 0 && len(run) >= 16 {
+		k := skipLineBreak(buf, end)
+		if k == end {
+			break
+		}
+		j := k
+		for j < n && b64val[buf[j]] != 0xff {
+			j++
+		}
+		if j-k < 4 {
+			break
+		}
+		if joined == nil {
+			joined = append(make([]byte, 0, 2*len(run)+j-k), run...)
+		}
+		joined = append(joined, buf[k:j]...)
+		run = joined
+		end = j
 	}
-	for w := 0; w+8 <= n; w += stride {
-		if !wordMaybeB64(le64(buf[w:])) {
-			continue
-		}
-		// Extend to the maximal run around the word.
-		rs := w
-		for rs > 0 && b64val[buf[rs-1]] != 0xff {
-			rs--
-		}
-		re := w
-		for re < n && b64val[buf[re]] != 0xff {
-			re++
-		}
-		if re-rs < 8 {
-			continue // the word held a ',' or '.'
-		}
-		// Join continuation lines of a wrapped run (copying only then).
-		run := buf[rs:re]
-		end := re
-		for len(run)%4 == 0 && len(run) >= 16 {
-			k := skipLineBreak(buf, end)
-			if k == end {
-				break
-			}
-			j := k
-			for j < n && b64val[buf[j]] != 0xff {
-				j++
-			}
-			if j-k < 4 {
-				break
-			}
-			if len(joined) == 0 || &joined[0] != &run[0] {
-				joined = append(joined[:0], run...)
-			}
-			joined = append(joined, buf[k:j]...)
-			run = joined
-			end = j
-		}
-		// Padding.
-		for p := 0; p < 2 && end < n && buf[end] == '='; p++ {
-			end++
-		}
-		w = max(w, (end-1)&^(stride-1)) // continue after the run
-		sc.noteRun(depth, rs, end)
-		if len(run) < minRun || !mixedB64(run) {
-			continue
-		}
-		sc.decodeB64(run, rs, end, depth, enc, m)
-		switch {
-		case len(run) <= maxAlignRun:
-			// Short runs: try every alignment (a run glued to a word).
-			for a := 1; a < 4; a++ {
-				sc.decodeB64(run[a:], rs+a, end, depth, enc, m)
-			}
-		case rs > 0 && buf[rs-1] == '\\':
-			sc.decodeB64(run[1:], rs+1, end, depth, enc, m) // "\nQUtJ..."
-		default:
-			// In a standard-alphabet run, '-' and '_' can only be glue
-			// ("token-QUtJ..."): also start after the last one near the start.
-			if bytes.ContainsAny(run, "+/") {
-				if k := bytes.LastIndexAny(run[:64], "-_"); k >= 0 {
-					sc.decodeB64(run[k+1:], rs+k+1, end, depth, enc, m)
-				}
-			}
-		}
-		joined = joined[:0]
+	for p := 0; p < 2 && end < n && buf[end] == '='; p++ {
+		end++
 	}
+	sc.noteRun(depth, rs, end)
+	if len(run) < minRun || !mixedB64(run) {
+		return end
+	}
+	sc.decodeB64(run, rs, end, depth, enc, m)
+	// A run is maximal, so it starts after a non-base64 byte; it is only
+	// misaligned when glue precedes the data inside it.
+	switch {
+	case rs > 0 && buf[rs-1] == '\\':
+		sc.decodeB64(run[1:], rs+1, end, depth, enc, m) // "\nQUtJ..."
+	default:
+		// In a standard-alphabet run, '-' and '_' can only be glue
+		// ("token-QUtJ..."): also start after the last one near the start.
+		if bytes.ContainsAny(run, "+/") {
+			if k := bytes.LastIndexAny(run[:min(64, len(run))], "-_"); k >= 0 {
+				sc.decodeB64(run[k+1:], rs+k+1, end, depth, enc, m)
+			}
+		}
+	}
+	return end
+}
+
+// base64Runs decodes every base64 run of buf (the decoding half of
+// tokenPass; used by tests).
+func (sc *scanner) base64Runs(buf []byte, depth int, enc string, m spanMap) {
+	sc.tokenPass(buf, depth, enc, m, false, nil)
 }
 
 // mixedB64 reports whether a run has both upper and lower case letters or

@@ -28,7 +28,7 @@ const MaxSecretLen = 16 << 10
 const (
 	kindSecret = iota // "s": any single-line secret
 	kindPEM           // "pem": a PEM private key
-	kindToken         // "t": a secret whose 16-byte window is token characters
+	kindToken         // "t": a secret made only of token characters
 )
 
 // winK is the odd multiplier of the window hash (the 64-bit golden ratio).

@@ -133,7 +133,7 @@ func FuzzDecodeBase64(f *testing.F) {
 		// The run finder and lenient decoder must not panic on any input,
 		// and must find a delimited base64 secret appended to it.
 		sc := scanner{s: fuzzSet, record: true}
-		sc.base64Runs(doc, 0, "", nil, minB64Run)
+		sc.base64Runs(doc, 0, "", nil)
 		for _, r := range sc.runs {
 			if r[0] < 0 || r[1] > len(doc) || r[0] > r[1] {
 				t.Fatalf("bad run %v", r)

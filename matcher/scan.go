@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"bytes"
+	"math/bits"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -81,7 +82,9 @@ func (sc *scanner) level(buf []byte, depth int, enc string, m spanMap) {
 		}
 		sc.hits = append(sc.hits, hit{off: off, end: end, e: e, enc: chain(enc, how)})
 	}
-	sc.s.scanPlain(buf, func(a, b int, e *entry) { emit(a, b, e, "") })
+	plainEmit := func(a, b int, e *entry) { emit(a, b, e, "") }
+	sc.tokenPass(buf, depth, enc, m, true, plainEmit)
+	sc.s.scanPlain(buf, plainEmit)
 	if sc.s.hasPEM {
 		sc.scanPEM(buf, depth, emit)
 	}
@@ -111,9 +114,6 @@ func chain(enc, how string) string {
 // collect candidate offsets without calls, so their state stays in
 // registers; candidates are confirmed afterwards with the full hash.
 func (s *Set) scanPlain(buf []byte, emit func(a, b int, e *entry)) {
-	if s.nToken > 0 {
-		s.scanTokenRuns(buf, emit)
-	}
 	if s.nLong+s.nShort == 0 {
 		return
 	}
@@ -146,45 +146,88 @@ func (s *Set) verifyCands(buf []byte, cand []int32, emit func(a, b int, e *entry
 	}
 }
 
-// wordMaybeToken reports whether all 8 bytes of x may be token characters
-// (letters, digits, "+,-./", '=', '_', '~'; ',' is let through and caught
-// by the exact check).
-func wordMaybeToken(x uint64) bool {
+// tokenMask returns, for each byte of x, its high bit set iff the byte is a
+// token character (letters, digits, "+-./=_~"): a branch-free SWAR test.
+func tokenMask(x uint64) uint64 {
 	t := x &^ high8
 	f := t | 0x2020202020202020
-	in := (f + (0x80-0x61)*ones8) &^ (f + (0x7f-0x7a)*ones8) // letters
-	in |= (t + (0x80-0x2b)*ones8) &^ (t + (0x7f-0x39)*ones8) // + , - . / digits
-	in |= (t + (0x80-0x3d)*ones8) &^ (t + (0x7f-0x3d)*ones8) // =
-	in |= (f + (0x80-0x7e)*ones8) &^ (f + (0x7f-0x7f)*ones8) // _ ~ (and DEL)
-	return in&^x&high8 == high8
+	in := (f + (0x80-0x61)*ones8) &^ (f + (0x7f-0x7a)*ones8)  // letters
+	in |= (t + (0x80-0x2b)*ones8) &^ (t + (0x7f-0x39)*ones8)  // + , - . / digits
+	in &^= (t + (0x80-0x2c)*ones8) &^ (t + (0x7f-0x2c)*ones8) // not ','
+	in |= (t + (0x80-0x3d)*ones8) &^ (t + (0x7f-0x3d)*ones8)  // =
+	in |= (t + (0x80-0x5f)*ones8) &^ (t + (0x7f-0x5f)*ones8)  // _
+	in |= (t + (0x80-0x7e)*ones8) &^ (t + (0x7f-0x7e)*ones8)  // ~
+	return in &^ x & high8
 }
 
-// scanTokenRuns runs the token filter over every run of 16 or more token
-// characters. A run of 15 or more bytes contains an 8-aligned word, so only
-// those words are tested.
-func (s *Set) scanTokenRuns(buf []byte, emit func(a, b int, e *entry)) {
+// tokenEnd returns the end of the token run containing buf[i] (i itself if
+// buf[i] is not a token character), 8 bytes at a time.
+func tokenEnd(buf []byte, i int) int {
+	for i+8 <= len(buf) {
+		m := tokenMask(le64(buf[i:]))
+		if m != high8 {
+			return i + bits.TrailingZeros64(^m&high8)/8
+		}
+		i += 8
+	}
+	for i < len(buf) && tokenByte[buf[i]] {
+		i++
+	}
+	return i
+}
+
+// tokenPass walks the runs of token characters in buf: it runs the token
+// filter over runs of 16 or more bytes (a token secret lies in one), and
+// hands base64 stretches to the decoder. A run of 15 or more bytes contains
+// an 8-aligned word, and one of 23 or more a 16-aligned word, so only those
+// words are tested: every 16th byte when the shortest token secret and
+// base64 run allow it.
+func (sc *scanner) tokenPass(buf []byte, depth int, enc string, m spanMap, plain bool, emit func(a, b int, e *entry)) {
+	s := sc.s
+	plain = plain && s.nToken > 0
+	decode := depth < maxDepth && len(buf) >= s.minLen
+	if !plain && !decode {
+		return
+	}
+	minRun := max(minB64Run, (s.minLen*4+2)/3)
+	stride := 16
+	if plain && s.minToken < 23 || decode && minRun < 23 {
+		stride = 8
+	}
+	b64From := 0 // base64 before this was joined into an earlier run
 	var cand [256]int32
 	n := len(buf)
-	for w := 0; w+8 <= n; w += 8 {
-		if !wordMaybeToken(le64(buf[w:])) || !isTokenRun(buf[w:w+8]) {
+	for w := 0; w+8 <= n; w += stride {
+		x := le64(buf[w:])
+		// Most words of text hold a space, newline, quote or bracket (a byte
+		// below '+'): a three-operation test rejects them first.
+		if (x-0x2b*ones8)&^x&high8 != 0 || tokenMask(x) != high8 {
 			continue
 		}
 		rs := w
 		for rs > 0 && tokenByte[buf[rs-1]] {
 			rs--
 		}
-		re := w + 8
-		for re < n && tokenByte[buf[re]] {
-			re++
+		re := tokenEnd(buf, w+8)
+		w = (re - 1) &^ (stride - 1)
+		if plain && re-rs >= LongWindow {
+			for i := rs; i <= re-LongWindow; {
+				var k int
+				k, i = filterLong(buf, i, re, s.tbloom, s.tbloomSh, &cand)
+				s.verifyCands(buf, cand[:k], emit)
+			}
 		}
-		w = (re - 1) &^ 7
-		if re-rs < LongWindow {
-			continue
-		}
-		for i := rs; i <= re-LongWindow; {
-			var k int
-			k, i = filterLong(buf, i, re, s.tbloom, s.tbloomSh, &cand)
-			s.verifyCands(buf, cand[:k], emit)
+		if decode && (re-rs >= minRun || re-rs >= minB64Run && skipLineBreak(buf, re) != re) {
+			for a := max(rs, b64From); a < re; {
+				z := a
+				for z < re && b64val[buf[z]] != 0xff {
+					z++
+				}
+				if z-a >= 4 {
+					b64From = sc.base64Run(buf, a, z, depth, enc, m, minRun)
+				}
+				a = z + 1
+			}
 		}
 	}
 }

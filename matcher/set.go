@@ -56,6 +56,7 @@ type Set struct {
 	minLen    int // shortest registered secret or PEM body
 	maxLen    int
 	minPlain  int // shortest non-PEM secret; 0 if none
+	minToken  int // shortest "t" secret; 0 if none
 	hasPEM    bool
 	prefixLen int // longest provider prefix in use
 }
@@ -92,6 +93,9 @@ func NewSet(fps []Fingerprint) *Set {
 		}
 		if s.minPlain == 0 || f.length < s.minPlain {
 			s.minPlain = f.length
+		}
+		if f.kind == kindToken && (s.minToken == 0 || f.length < s.minToken) {
+			s.minToken = f.length
 		}
 		s.prefixLen = max(s.prefixLen, len(f.prefix))
 		s.entries = append(s.entries, e)
