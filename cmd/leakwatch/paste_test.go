@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +13,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/crawler/paste/pastetest"
+	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/dbtest"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -105,6 +109,32 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 		return strings.Contains(m, `leakwatch_paste_source_state{kind="pastebin",source="pastebin",state="unauthorised"} 1`) &&
 			strings.Contains(m, `leakwatch_paste_source_state{kind="feed",source="pastesite",state="ok"} 1`)
 	})
+	// The same through the API, for a read-only token.
+	token, _, err := auth.NewStore(pool, auth.Config{}).CreateToken(ctx, org.ID, 0, "monitoring", auth.ScopeRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/api/v1/paste/sources", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct {
+		Items []paste.Health `json:"items"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/paste/sources: %d %v", resp.StatusCode, err)
+	}
+	states := map[string]string{}
+	for _, h := range health.Items {
+		states[h.Source] = h.State
+	}
+	if states["pastebin"] != paste.StateUnauthorised || states["pastesite"] != paste.StateOK {
+		t.Fatalf("API states = %v", states)
+	}
 	if strings.Contains(logs.String(), secret) {
 		t.Fatal("logs contain the secret")
 	}
