@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 // Finding is one sighting of a registered key, with its provenance. It never
@@ -70,6 +72,9 @@ type Service struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+
+	keysMu      sync.RWMutex
+	webhookKeys []webhook.PublicKey
 }
 
 // NewService returns a Service. river may be an insert-only client.

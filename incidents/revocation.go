@@ -20,6 +20,10 @@ import (
 // ErrNoEndpoint is returned when a key has no revocation endpoint.
 var ErrNoEndpoint = errors.New("no revocation endpoint configured for the key or its organisation")
 
+// ErrInvalidEndpoint is returned for a revocation URL that is not an
+// absolute http(s) URL without credentials.
+var ErrInvalidEndpoint = errors.New("invalid revocation endpoint")
+
 // RevokeArgs queues the revocation request of an incident. Round is the
 // incident's regression count, so a reopened incident asks again; Manual is
 // the timeline entry of a "revoke now" action, which sends a new message.
@@ -87,8 +91,10 @@ func endpointForTx(ctx context.Context, tx pgx.Tx, keyID int64) (*endpoint, erro
 // per-endpoint HMAC secret is generated and returned, once; without, requests
 // carry only the Ed25519 signature.
 func (s *Service) SetRevocationEndpoint(ctx context.Context, orgID, keyID int64, rawURL string, hmac bool) (string, error) {
-	if err := (webhook.Guard{Allow: nil}).CheckURL(rawURL); err != nil && !errors.Is(err, webhook.ErrForbiddenAddress) {
-		return "", err
+	// Addresses are checked at delivery time, against the deployment's
+	// allowlist; here only the form.
+	if err := (webhook.Guard{}).CheckURL(rawURL); err != nil && !errors.Is(err, webhook.ErrForbiddenAddress) {
+		return "", fmt.Errorf("%w: %v", ErrInvalidEndpoint, err)
 	}
 	secret := ""
 	if hmac {

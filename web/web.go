@@ -207,6 +207,9 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	api.GET("/audit/export", s.apiAuditExport, admin)
 
 	api.GET("/paste/sources", s.apiPasteSources, viewer)
+
+	s.incidentRoutes(api, viewer, responder, admin)
+	e.GET("/.well-known/leakwatch/webhook-keys", s.webhookKeys)
 }
 
 // Handler returns the server as an http.Handler.

@@ -117,6 +117,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	if err != nil {
 		return err
 	}
+	incidentSvc.SetWebhookKeys(signingKeys)
 
 	// Every working process registers every worker: River refuses to insert
 	// a job kind the client has no worker for, and the crawler role inserts

@@ -1,0 +1,242 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/auth"
+)
+
+// incidentRoutes adds the incident API: reading (viewer), the workflow
+// actions (responder; accepting a risk and configuring revocation endpoints
+// need admin). Every action is audited.
+func (s *Server) incidentRoutes(api *echo.Group, viewer, responder, admin echo.MiddlewareFunc) {
+	api.GET("/incidents", s.apiIncidentList, viewer)
+	api.GET("/incidents/stats", s.apiIncidentStats, viewer)
+	api.GET("/incidents/:id", s.apiIncidentGet, viewer)
+	api.POST("/incidents/:id/acknowledge", s.apiIncidentAction("acknowledge"), responder)
+	api.POST("/incidents/:id/assign", s.apiIncidentAction("assign"), responder)
+	api.POST("/incidents/:id/revoke", s.apiIncidentAction("revoke"), responder)
+	api.POST("/incidents/:id/contain", s.apiIncidentAction("contain"), responder)
+	api.POST("/incidents/:id/recover", s.apiIncidentAction("recover"), responder)
+	api.POST("/incidents/:id/close", s.apiIncidentAction("close"), responder)
+	api.POST("/incidents/:id/false-positive", s.apiIncidentAction("false_positive"), responder)
+	api.POST("/incidents/:id/accept-risk", s.apiIncidentAction("accept_risk"), admin)
+	api.POST("/incidents/:id/reopen", s.apiIncidentAction("reopen"), responder)
+	api.POST("/incidents/:id/notes", s.apiIncidentAction("note"), responder)
+	api.PUT("/revocation-endpoint", s.apiRevocationEndpointSet, admin)
+	api.PUT("/keys/:id/revocation-endpoint", s.apiRevocationEndpointSet, admin)
+}
+
+// incidentError maps the workflow's sentinels to API errors.
+func incidentError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, incidents.ErrNotFound):
+		return apiErr(http.StatusNotFound, "not_found", "not found")
+	case errors.Is(err, incidents.ErrInvalidTransition):
+		return apiErr(http.StatusConflict, "invalid_transition", "this action is not possible in the incident's current phase")
+	case errors.Is(err, incidents.ErrReviewRequired):
+		return apiErr(http.StatusUnprocessableEntity, "review_required", incidents.ErrReviewRequired.Error())
+	case errors.Is(err, incidents.ErrReasonRequired):
+		return apiErr(http.StatusUnprocessableEntity, "reason_required", err.Error())
+	case errors.Is(err, incidents.ErrNoEndpoint):
+		return apiErr(http.StatusConflict, "no_endpoint", incidents.ErrNoEndpoint.Error())
+	}
+	return err
+}
+
+func (s *Server) apiIncidentList(c echo.Context) error {
+	cursor, limit, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	if limit > 200 {
+		limit = 200
+	}
+	phase := incidents.Phase(c.QueryParam("phase"))
+	switch phase {
+	case "", incidents.PhaseIdentified, incidents.PhaseContained, incidents.PhaseEradicated, incidents.PhaseRecovered,
+		incidents.PhaseClosed, incidents.PhaseFalsePositive, incidents.PhaseAcceptedRisk:
+	default:
+		return apiErr(http.StatusBadRequest, "invalid", "unknown phase")
+	}
+	state := c.QueryParam("state")
+	if state != "" && state != "open" && state != "closed" {
+		return apiErr(http.StatusBadRequest, "invalid", "state must be open or closed")
+	}
+	m, _ := CurrentMember(c)
+	list, err := s.incidents.ListOrg(c.Request().Context(), m.OrgID, incidents.ListParams{Phase: phase, State: state, Before: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	p := page[incidents.Incident]{Items: list}
+	if p.Items == nil {
+		p.Items = []incidents.Incident{}
+	}
+	if len(list) == limit {
+		p.NextCursor = strconv.FormatInt(list[len(list)-1].ID, 10)
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func (s *Server) apiIncidentGet(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	d, err := s.incidents.Get(c.Request().Context(), m.OrgID, id)
+	if err != nil {
+		return incidentError(err)
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+func (s *Server) apiIncidentStats(c echo.Context) error {
+	days := 30
+	if v := c.QueryParam("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 365 {
+			return apiErr(http.StatusBadRequest, "invalid", "days must be between 1 and 365")
+		}
+		days = n
+	}
+	m, _ := CurrentMember(c)
+	st, err := s.incidents.Stats(c.Request().Context(), m.OrgID, days)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+// incidentActionRequest is the union of the actions' bodies; each action
+// reads its fields. Unknown fields are refused.
+type incidentActionRequest struct {
+	UserID     int64  `json:"user_id"`
+	Note       string `json:"note"`
+	Reason     string `json:"reason"`
+	RootCause  string `json:"root_cause"`
+	LeakVector string `json:"leak_vector"`
+	FollowUps  string `json:"follow_ups"`
+}
+
+func (s *Server) apiIncidentAction(action string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		var req incidentActionRequest
+		if c.Request().ContentLength != 0 {
+			if err := bindJSON(c, &req); err != nil {
+				return err
+			}
+		}
+		m, _ := CurrentMember(c)
+		ctx := c.Request().Context()
+		actor := incidents.Actor{Name: m.Actor, UserID: m.UserID, OrgID: m.OrgID}
+		details := map[string]any{}
+		svc := s.incidents
+		switch action {
+		case "acknowledge":
+			err = svc.Acknowledge(ctx, id, actor)
+		case "assign":
+			if req.UserID <= 0 {
+				return apiErr(http.StatusBadRequest, "invalid", "user_id is required")
+			}
+			if _, merr := s.auth.Membership(ctx, m.OrgID, req.UserID); merr != nil {
+				if errors.Is(merr, auth.ErrNotFound) {
+					return apiErr(http.StatusUnprocessableEntity, "not_a_member", "the assignee must be a member of the organisation")
+				}
+				return merr
+			}
+			details["user_id"] = req.UserID
+			err = svc.Assign(ctx, id, req.UserID, actor)
+		case "revoke":
+			err = svc.RevokeNow(ctx, id, actor)
+		case "contain":
+			err = svc.MarkContained(ctx, id, actor, req.Note)
+		case "recover":
+			err = svc.ConfirmRecovery(ctx, id, actor, req.Note)
+		case "close":
+			err = svc.Close(ctx, id, actor, incidents.Review{RootCause: req.RootCause, LeakVector: req.LeakVector, FollowUps: req.FollowUps})
+		case "false_positive":
+			details["reason"] = req.Reason
+			err = svc.MarkFalsePositive(ctx, id, actor, req.Reason)
+		case "accept_risk":
+			details["reason"] = req.Reason
+			err = svc.AcceptRisk(ctx, id, actor, req.Reason)
+		case "reopen":
+			details["reason"] = req.Reason
+			err = svc.Reopen(ctx, id, actor, req.Reason)
+		case "note":
+			err = svc.AddNote(ctx, id, actor, req.Note)
+		}
+		if err != nil {
+			return incidentError(err)
+		}
+		if err := s.audit(c, "incident."+action, "incident", id, details); err != nil {
+			return err
+		}
+		d, err := svc.Get(ctx, m.OrgID, id)
+		if err != nil {
+			return incidentError(err)
+		}
+		return c.JSON(http.StatusOK, d.Incident)
+	}
+}
+
+type revocationEndpointRequest struct {
+	URL  string `json:"url"`
+	HMAC bool   `json:"hmac"`
+}
+
+// apiRevocationEndpointSet configures the org default (no :id) or one key's
+// revocation endpoint. The HMAC secret, if asked for, is shown once.
+func (s *Server) apiRevocationEndpointSet(c echo.Context) error {
+	var keyID int64
+	if c.Param("id") != "" {
+		id, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		keyID = id
+	}
+	var req revocationEndpointRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	secret, err := s.incidents.SetRevocationEndpoint(c.Request().Context(), m.OrgID, keyID, req.URL, req.HMAC)
+	if errors.Is(err, incidents.ErrNotFound) {
+		return apiErr(http.StatusNotFound, "not_found", "not found")
+	}
+	if errors.Is(err, incidents.ErrInvalidEndpoint) {
+		return apiErr(http.StatusBadRequest, "invalid", err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	// The URL may carry a token: audit only that it changed.
+	if err := s.audit(c, "revocation_endpoint.set", "key", keyID, map[string]any{"hmac": req.HMAC}); err != nil {
+		return err
+	}
+	out := map[string]any{"key_id": keyID, "hmac": req.HMAC}
+	if secret != "" {
+		out["hmac_secret"] = secret
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// webhookKeys publishes the Ed25519 public keys revocation requests are
+// signed with, so receivers need no shared secret.
+func (s *Server) webhookKeys(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.JSON(http.StatusOK, map[string]any{"keys": s.incidents.WebhookKeys()})
+}

@@ -1,0 +1,155 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/internal/webhook"
+)
+
+// TestIncidentAPI drives an incident through the API: read, acknowledge,
+// assign, mark contained, rotate (through the key API), confirm recovery,
+// close with review; role checks, other organisations and audit.
+func TestIncidentAPI(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := incidents.NewService(b.pool, rc, b.logger)
+	sk, _ := webhook.GenerateSigningKey()
+	svc.SetWebhookKeys([]webhook.SigningKey{sk})
+	b.srv.incidents = svc
+	b.srv.keys = keys.NewStore(b.pool).OnRotateTx(svc.KeyRotatedTx)
+
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "resp@acme.example", org.ID, auth.RoleResponder)
+	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
+	admin := b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	other := b.mustOrg(t, "other")
+	b.mustUser(t, "resp@other.example", other.ID, auth.RoleResponder)
+	k, err := b.keys.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Record(ctx, []incidents.Finding{{KeyID: k.ID, OrgID: org.ID, Fingerprint: k.Fingerprint, Source: "github", URL: "https://github.com/o/r/blob/x/a#L1",
+		Preview: "TOKEN=ghp_****", EventAt: time.Now().Add(-time.Minute), DetectedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Items []incidents.Incident }
+	resp, view, outsider := b.signIn(t, "resp@acme.example"), b.signIn(t, "view@acme.example"), b.signIn(t, "resp@other.example")
+	view.mustJSON(http.MethodGet, "/api/v1/incidents?state=open", nil, http.StatusOK, &list)
+	if len(list.Items) != 1 || list.Items[0].Phase != incidents.PhaseIdentified {
+		t.Fatalf("list %+v", list.Items)
+	}
+	id := itoa(list.Items[0].ID)
+	base := "/api/v1/incidents/" + id
+
+	// Roles and tenancy.
+	if s, _ := view.do(http.MethodPost, base+"/acknowledge", nil); s != http.StatusForbidden {
+		t.Fatalf("viewer acknowledge = %d", s)
+	}
+	if s, _ := outsider.do(http.MethodPost, base+"/acknowledge", nil); s != http.StatusNotFound {
+		t.Fatalf("other org acknowledge = %d", s)
+	}
+	if s, _ := outsider.do(http.MethodGet, base, nil); s != http.StatusForbidden && s != http.StatusNotFound {
+		t.Fatalf("other org read = %d", s)
+	}
+	if s, body := resp.do(http.MethodPost, base+"/accept-risk", map[string]string{"reason": "x"}); s != http.StatusForbidden {
+		t.Fatalf("responder accept-risk = %d %s", s, body)
+	}
+
+	var in incidents.Incident
+	resp.mustJSON(http.MethodPost, base+"/acknowledge", nil, http.StatusOK, &in)
+	if in.AcknowledgedAt == nil || in.AcknowledgedBy != "resp@acme.example" {
+		t.Fatalf("after acknowledge %+v", in)
+	}
+	resp.mustJSON(http.MethodPost, base+"/assign", map[string]any{"user_id": admin.ID}, http.StatusOK, &in)
+	if in.AssigneeID == nil || *in.AssigneeID != admin.ID {
+		t.Fatalf("assignee %v", in.AssigneeID)
+	}
+	if s, body := resp.do(http.MethodPost, base+"/recover", nil); s != http.StatusConflict || errorCode(t, body) != "invalid_transition" {
+		t.Fatalf("recover while identified = %d %s", s, body)
+	}
+	if s, _ := resp.do(http.MethodPost, base+"/revoke", nil); s != http.StatusConflict {
+		t.Fatalf("revoke without endpoint = %d", s)
+	}
+	resp.mustJSON(http.MethodPost, base+"/contain", map[string]string{"note": "disabled in the console"}, http.StatusOK, &in)
+	if in.Phase != incidents.PhaseContained {
+		t.Fatalf("phase %s", in.Phase)
+	}
+	adminC := b.signIn(t, "admin@acme.example")
+	adminC.mustJSON(http.MethodPost, "/api/v1/keys/"+itoa(k.ID)+"/rotate", map[string]string{"fingerprint": fingerprint(t, secrets[1])}, http.StatusOK, nil)
+	resp.mustJSON(http.MethodPost, base+"/recover", map[string]string{"note": "deployed"}, http.StatusOK, &in)
+	if s, body := resp.do(http.MethodPost, base+"/close", map[string]string{"root_cause": "x"}); s != http.StatusUnprocessableEntity || errorCode(t, body) != "review_required" {
+		t.Fatalf("close without review = %d %s", s, body)
+	}
+	resp.mustJSON(http.MethodPost, base+"/notes", map[string]string{"note": "post-mortem on Friday"}, http.StatusOK, nil)
+	resp.mustJSON(http.MethodPost, base+"/close", map[string]string{"root_cause": "env file committed", "leak_vector": "public push", "follow_ups": "pre-commit hook"}, http.StatusOK, &in)
+	if in.Phase != incidents.PhaseClosed || in.Review == nil || in.TimeToContain == nil || in.TimeToRotate == nil {
+		t.Fatalf("closed %+v", in)
+	}
+
+	var d incidents.Details
+	view.mustJSON(http.MethodGet, base, nil, http.StatusOK, &d)
+	var kinds []string
+	for _, e := range d.Timeline {
+		kinds = append(kinds, e.Kind+":"+e.ToPhase)
+	}
+	want := []string{"opened:identified", "acknowledged:", "assigned:", "marked_contained:contained", "rotated:eradicated", "transition:recovered", "note:", "closed:closed"}
+	if len(kinds) != len(want) {
+		t.Fatalf("timeline %v", kinds)
+	}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Fatalf("timeline %v, want %v", kinds, want)
+		}
+	}
+	if len(d.OccurrenceList) != 1 || d.OccurrenceList[0].Preview != "TOKEN=ghp_****" {
+		t.Fatalf("occurrences %+v", d.OccurrenceList)
+	}
+
+	var st incidents.Stats
+	view.mustJSON(http.MethodGet, "/api/v1/incidents/stats?days=7", nil, http.StatusOK, &st)
+	if st.Opened != 1 || st.ContainP50 == nil || st.RotateP50 == nil {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// Revocation endpoints: admin only, secret shown once, other orgs' keys refused.
+	var ep struct {
+		HMACSecret string `json:"hmac_secret"`
+	}
+	adminC.mustJSON(http.MethodPut, "/api/v1/keys/"+itoa(k.ID)+"/revocation-endpoint", map[string]any{"url": "https://revoke.acme.example/hook", "hmac": true}, http.StatusOK, &ep)
+	if !webhook.ValidSecret(ep.HMACSecret) {
+		t.Fatalf("secret %q", ep.HMACSecret)
+	}
+	if s, _ := resp.do(http.MethodPut, "/api/v1/revocation-endpoint", map[string]any{"url": "https://revoke.acme.example/hook"}); s != http.StatusForbidden {
+		t.Fatalf("responder sets endpoint = %d", s)
+	}
+	if s, _ := adminC.do(http.MethodPut, "/api/v1/revocation-endpoint", map[string]any{"url": "ftp://x"}); s != http.StatusBadRequest {
+		t.Fatalf("ftp endpoint = %d", s)
+	}
+
+	var n int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action LIKE 'incident.%' AND object_id = $1`, id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 { // acknowledge, assign, contain, recover, note, close
+		t.Fatalf("audited incident actions = %d, want 6", n)
+	}
+
+	// The published webhook keys.
+	var wk struct{ Keys []webhook.PublicKey }
+	b.client(t).mustJSON(http.MethodGet, "/.well-known/leakwatch/webhook-keys", nil, http.StatusOK, &wk)
+	if len(wk.Keys) != 1 || wk.Keys[0].Key != sk.PublicString() || !wk.Keys[0].Current {
+		t.Fatalf("webhook keys %+v", wk)
+	}
+}
