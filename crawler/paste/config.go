@@ -44,6 +44,10 @@ type SourceConfig struct {
 	Interval Duration `json:"interval"`
 	Limit    int      `json:"limit"`     // pastebin: items per listing; gist: pages of 100 (max 30)
 	MaxBytes int64    `json:"max_bytes"` // per text
+	// FetchInterval spaces this process's fetches of the source's pastes
+	// (Pastebin asks for about one per second). Default: 1s for Pastebin,
+	// none otherwise.
+	FetchInterval Duration `json:"fetch_interval"`
 	// Format of a feed: json, rss or atom.
 	Format string `json:"format"`
 	// JSON maps a JSON feed's fields (dot paths) to a paste.
@@ -142,6 +146,9 @@ func (s *SourceConfig) validate() error {
 			return errors.New("gists use the GitHub API URL (LEAKWATCH_GITHUB_API_URL); url must be empty")
 		}
 	case KindPastebin:
+		if s.FetchInterval == 0 {
+			s.FetchInterval = Duration(time.Second)
+		}
 		if s.URL == "" {
 			s.URL = PastebinURLDefault
 		}

@@ -137,7 +137,8 @@ func TestParseConfig(t *testing.T) {
 				if c.name == "all three" {
 					pb := cfg.Sources[1]
 					if cfg.Sources[0].Name != "gist" || cfg.Sources[0].Limit != gistMaxPages || pb.URL != PastebinURLDefault ||
-						pb.Interval != Duration(90*time.Second) || pb.MaxBytes != MaxBytesDefault {
+						pb.Interval != Duration(90*time.Second) || pb.MaxBytes != MaxBytesDefault ||
+						pb.FetchInterval != Duration(time.Second) || cfg.Sources[2].FetchInterval != 0 {
 						t.Fatalf("defaults not applied: %+v", cfg.Sources)
 					}
 				}

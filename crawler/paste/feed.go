@@ -56,6 +56,9 @@ func (f *Feed) Kind() string { return KindFeed }
 // Interval implements Source.
 func (f *Feed) Interval() time.Duration { return time.Duration(f.cfg.Interval) }
 
+// FetchInterval is the configured spacing of fetches.
+func (f *Feed) FetchInterval() time.Duration { return time.Duration(f.cfg.FetchInterval) }
+
 // List implements Source.
 func (f *Feed) List(ctx context.Context, _ Checkpoint) (Listing, error) {
 	l, inline, err := f.list(ctx)

@@ -37,6 +37,7 @@ func (FetchArgs) InsertOpts() river.InsertOpts {
 type FetchWorker struct {
 	river.WorkerDefaults[FetchArgs]
 	sources  map[string]Source
+	pacers   map[string]*pacer
 	store    *Store
 	pipeline *crawler.Pipeline
 	logger   *slog.Logger
@@ -45,10 +46,14 @@ type FetchWorker struct {
 // NewFetchWorker returns the worker for the given sources.
 func NewFetchWorker(pool *pgxpool.Pool, sources []Source, p *crawler.Pipeline, logger *slog.Logger) *FetchWorker {
 	m := make(map[string]Source, len(sources))
+	pacers := map[string]*pacer{}
 	for _, s := range sources {
 		m[s.Name()] = s
+		if ps, ok := s.(paced); ok && ps.FetchInterval() > 0 {
+			pacers[s.Name()] = &pacer{every: ps.FetchInterval()}
+		}
 	}
-	return &FetchWorker{sources: m, store: NewStore(pool), pipeline: p, logger: logger}
+	return &FetchWorker{sources: m, pacers: pacers, store: NewStore(pool), pipeline: p, logger: logger}
 }
 
 // Timeout bounds one fetch and scan.
@@ -65,10 +70,20 @@ func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 	if !ok {
 		return river.JobCancel(fmt.Errorf("paste source %q is not configured in this process", a.Source))
 	}
+	if p := w.pacers[a.Source]; p != nil {
+		if err := p.wait(ctx); err != nil {
+			return err
+		}
+	}
 	parts, err := src.Fetch(ctx, a.Item)
 	fetchedAt := time.Now()
+	until, limited := rateLimitedUntil(err)
 	switch {
 	case err == nil:
+	case limited:
+		// Waiting for a rate limit is not a failed attempt.
+		log.Info("rate limited; fetch postponed", slog.Time("until", until))
+		return river.JobSnooze(max(time.Second, time.Until(until)))
 	case errors.Is(err, ErrGone):
 		log.Info("paste deleted before fetch")
 		if ferr := w.store.finish(ctx, a.Source, key, StatusDeleted, err.Error(), 0, 0); ferr != nil {

@@ -40,6 +40,9 @@ func (g *Gist) Kind() string { return KindGist }
 // Interval implements Source.
 func (g *Gist) Interval() time.Duration { return time.Duration(g.cfg.Interval) }
 
+// FetchInterval is the configured spacing of fetches.
+func (g *Gist) FetchInterval() time.Duration { return time.Duration(g.cfg.FetchInterval) }
+
 type gistUser struct {
 	Login string `json:"login"`
 }

@@ -37,6 +37,9 @@ func (p *Pastebin) Kind() string { return KindPastebin }
 // Interval implements Source.
 func (p *Pastebin) Interval() time.Duration { return time.Duration(p.cfg.Interval) }
 
+// FetchInterval is the configured spacing of fetches.
+func (p *Pastebin) FetchInterval() time.Duration { return time.Duration(p.cfg.FetchInterval) }
+
 // pastebinItem is one entry of api_scraping.php; every value is a string.
 type pastebinItem struct {
 	ScrapeURL string `json:"scrape_url"`

@@ -2,14 +2,12 @@ package paste
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"math"
 	"time"
 
-	gh "github.com/google/go-github/v60/github"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -99,6 +97,9 @@ func (p *Poller) PollOnce(ctx context.Context) (PollResult, error) {
 				return fmt.Errorf("queue fetches: %w", err)
 			}
 		}
+		if err := pruneTx(ctx, tx, name); err != nil {
+			return err
+		}
 		return pollSucceededTx(ctx, tx, name, res, newest, newestDate)
 	})
 	if err != nil {
@@ -173,18 +174,14 @@ func (p *Poller) lead(ctx context.Context) error {
 		}
 		wait := p.src.Interval()
 		res, err := p.PollOnce(ctx)
-		var rle *gh.RateLimitError
-		var ale *gh.AbuseRateLimitError
+		until, limited := rateLimitedUntil(err)
 		switch {
 		case err == nil:
 			failures = 0
 			p.logger.Debug("polled", slog.Int("listed", res.Listed), slog.Int("new", res.New), slog.Bool("gap", res.Gap))
-		case errors.As(err, &rle):
-			p.logger.Warn("rate limited; waiting for reset", slog.Time("reset", rle.Rate.Reset.Time))
-			wait = max(wait, time.Until(rle.Rate.Reset.Time))
-		case errors.As(err, &ale) && ale.RetryAfter != nil:
-			p.logger.Warn("secondary rate limit", slog.Duration("retry_after", *ale.RetryAfter))
-			wait = max(wait, *ale.RetryAfter)
+		case limited:
+			p.logger.Warn("rate limited; waiting", slog.Time("until", until))
+			wait = max(wait, time.Until(until))
 		default:
 			failures++
 			p.logger.Error("poll failed", slog.Any("error", err), slog.Int("consecutive_failures", failures))

@@ -87,3 +87,8 @@ type Source interface {
 	// Fetch returns the texts of one paste.
 	Fetch(ctx context.Context, it Item) ([]Part, error)
 }
+
+// paced is implemented by sources whose fetches must be spaced out.
+type paced interface {
+	FetchInterval() time.Duration
+}

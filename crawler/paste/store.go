@@ -100,6 +100,20 @@ func insertNewTx(ctx context.Context, tx pgx.Tx, source string, items []Item) ([
 	return out, nil
 }
 
+// itemRetention is how long finished pastes are remembered for
+// deduplication by key; listings never reach back that far.
+const itemRetention = 30 * 24 * time.Hour
+
+// pruneTx forgets the source's pastes finished before the retention.
+func pruneTx(ctx context.Context, tx pgx.Tx, source string) error {
+	_, err := tx.Exec(ctx, `DELETE FROM paste_items WHERE source = $1 AND done_at < now() - make_interval(secs => $2)`,
+		source, itemRetention.Seconds())
+	if err != nil {
+		return fmt.Errorf("prune pastes of %s: %w", source, err)
+	}
+	return nil
+}
+
 // pollSucceededTx advances the checkpoint and the counters of a listing.
 func pollSucceededTx(ctx context.Context, tx pgx.Tx, source string, res PollResult, newest Item, newestDate time.Time) error {
 	var last *time.Time
