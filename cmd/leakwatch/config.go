@@ -45,6 +45,11 @@ type Config struct {
 	GitHubTreeMaxBytes  int
 	ContentDedupTTL     time.Duration
 	PasteSources        paste.Config
+	// Sign-in: session lifetime and optional OpenID Connect.
+	SessionTTL       time.Duration
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
 }
 
 // Roles a process can take.
@@ -170,6 +175,19 @@ var settings = []setting{
 		set: durationSetting(func(c *Config, d time.Duration) { c.KeyReload = d })},
 	{env: "LEAKWATCH_SHUTDOWN_TIMEOUT", def: "8s", help: "How long running work may take to finish on SIGTERM before it is cancelled.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
+	{env: "LEAKWATCH_SESSION_TTL", def: "12h", help: "How long a dashboard sign-in lasts.",
+		set: durationSetting(func(c *Config, d time.Duration) { c.SessionTTL = d })},
+	{env: "LEAKWATCH_OIDC_ISSUER", help: "OpenID Connect issuer URL for single sign-on (its discovery document is fetched at start). Unset: password and link sign-in only.",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			return urlSetting(func(c *Config, v string) { c.OIDCIssuer = v })(c, v)
+		}},
+	{env: "LEAKWATCH_OIDC_CLIENT_ID", help: "OpenID Connect client ID; the redirect URL to register is LEAKWATCH_BASE_URL/auth/oidc/callback.",
+		set: func(c *Config, v string) error { c.OIDCClientID = v; return nil }},
+	{env: "LEAKWATCH_OIDC_CLIENT_SECRET", secret: true, help: "OpenID Connect client secret.",
+		set: func(c *Config, v string) error { c.OIDCClientSecret = v; return nil }},
 }
 
 // LoadConfig reads every setting from getenv (os.Getenv in production).

@@ -202,10 +202,23 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			}
 		}})
 	}
+	var oidc *web.OIDC
+	if cfg.OIDCIssuer != "" {
+		if cfg.OIDCClientID == "" {
+			return errors.New("LEAKWATCH_OIDC_ISSUER is set but LEAKWATCH_OIDC_CLIENT_ID is not")
+		}
+		oidc, err = web.NewOIDC(ctx, web.OIDCConfig{
+			Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
+			RedirectURL: cfg.BaseURL + "/auth/oidc/callback",
+		})
+		if err != nil {
+			return err
+		}
+	}
 	srv, err := web.New(web.Config{
 		Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger, Paste: paste.NewStore(pool),
-		Auth: auth.NewStore(pool, auth.Config{}), Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx), Audit: audit.NewStore(pool),
-		BaseURL: cfg.BaseURL,
+		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx), Audit: audit.NewStore(pool),
+		BaseURL: cfg.BaseURL, OIDC: oidc,
 	})
 	if err != nil {
 		return err

@@ -71,6 +71,15 @@
     return -1;
   }
 
+  // Token characters: letters, digits and "+-./=_~" (matcher.tokenByte).
+  function isTokenRun(b) {
+    for (const c of b) {
+      const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || "+-./=_~".indexOf(String.fromCharCode(c)) >= 0;
+      if (!ok) return false;
+    }
+    return true;
+  }
+
   function isSpace(c) { return c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12; }
   function isB64(c) {
     return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
@@ -225,7 +234,9 @@
       if (bits < WEAK_BITS) throw new Error("weak secret: about " + Math.round(bits) + " bits of entropy, need " + WEAK_BITS);
     }
     const win = rest.length >= LONG_WINDOW ? windowLong(rest) : windowShort(rest);
-    return VERSION + ":s:" + prefix + ":" + b.length + ":" + win + ":" + (await hash128("leakwatch:lw1:s\u0000", b));
+    // Kind "t": the 16-byte window is all token characters (matcher.isTokenRun).
+    const kind = rest.length >= LONG_WINDOW && isTokenRun(rest.subarray(0, LONG_WINDOW)) ? "t" : "s";
+    return VERSION + ":" + kind + ":" + prefix + ":" + b.length + ":" + win + ":" + (await hash128("leakwatch:lw1:s\u0000", b));
   }
 
   global.LeakwatchFingerprint = { compute: compute, estimateBits: estimateBits };
