@@ -1,0 +1,447 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/slack-go/slack"
+
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/jobs"
+)
+
+// Config holds the Service's settings.
+type Config struct {
+	// APIURL is the Slack Web API base, with its trailing slash; empty:
+	// https://slack.com/api/. Tests point it at slacktest.
+	APIURL string
+	// HTTPClient makes Slack calls (Web API and incoming webhooks); nil: a
+	// client with a 10 s timeout.
+	HTTPClient *http.Client
+	// BaseURL is the dashboard's public URL, for "Open in Leakwatch".
+	BaseURL string
+	Logger  *slog.Logger
+}
+
+// Service posts and updates incident messages and handles clicks.
+type Service struct {
+	pool      *pgxpool.Pool
+	store     *Store
+	river     *jobs.Client
+	incidents *incidents.Service
+	cfg       Config
+	logger    *slog.Logger
+	now       func() time.Time
+
+	// afterPost, when set (tests), runs right after a successful post and
+	// before its ts is recorded; an error simulates a crash there.
+	afterPost func(what string) error
+}
+
+// NewService returns the Service. riverClient may be insert-only (web role).
+func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, inc *incidents.Service, cfg Config) *Service {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.BaseURL = baseURLOf(cfg.BaseURL)
+	return &Service{pool: pool, store: store, river: riverClient, incidents: inc, cfg: cfg, logger: cfg.Logger, now: time.Now}
+}
+
+// Store returns the connection store.
+func (s *Service) Store() *Store { return s.store }
+
+// SetRiver sets the River client once it exists (it is built after the
+// workers that need the Service).
+func (s *Service) SetRiver(c *jobs.Client) { s.river = c }
+
+func (s *Service) api(token string) *slack.Client {
+	opts := []slack.Option{slack.OptionHTTPClient(s.cfg.HTTPClient)}
+	if s.cfg.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(s.cfg.APIURL))
+	}
+	return slack.New(token, opts...)
+}
+
+// SyncArgs brings an incident's Slack messages up to date with one
+// timeline entry.
+type SyncArgs struct {
+	IncidentID int64 `json:"incident_id" river:"unique"`
+	EventID    int64 `json:"event_id" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (SyncArgs) Kind() string { return "slack_sync" }
+
+// InsertOpts puts Slack work on the notify queue, once per entry.
+func (SyncArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueNotify, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// TimelineEventTx queues the Slack update for a timeline entry in the
+// transaction that wrote it (the incidents package's hook).
+func (s *Service) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, eventID int64, kind string) error {
+	if _, err := s.river.InsertTx(ctx, tx, SyncArgs{IncidentID: incidentID, EventID: eventID}, nil); err != nil {
+		return fmt.Errorf("queue Slack update of incident %d (%s): %w", incidentID, kind, err)
+	}
+	return nil
+}
+
+// syncWorker works SyncArgs.
+type syncWorker struct {
+	river.WorkerDefaults[SyncArgs]
+	s *Service
+}
+
+// Timeout bounds one sync.
+func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return time.Minute }
+
+func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
+	return w.s.sync(ctx, job.Args)
+}
+
+// AddWorkers registers the Slack workers.
+func AddWorkers(w *river.Workers, s *Service) {
+	river.AddWorker(w, &syncWorker{s: s})
+	river.AddWorker(w, &actionWorker{s: s})
+}
+
+func (s *Service) sync(ctx context.Context, a SyncArgs) error {
+	v, err := loadView(ctx, s.pool, a.IncidentID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("incident %d no longer exists", a.IncidentID))
+	}
+	if err != nil {
+		return err
+	}
+	e, err := loadEvent(ctx, s.pool, a.IncidentID, a.EventID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("timeline entry %d of incident %d no longer exists", a.EventID, a.IncidentID))
+	}
+	if err != nil {
+		return err
+	}
+	conn, err := s.store.Connection(ctx, v.OrgID)
+	if err != nil {
+		return err
+	}
+	route := conn.Route(v.Severity)
+	if route.DigestOnly && !escalationKinds[e.Kind] {
+		return nil
+	}
+	switch conn.Mode {
+	case ModeWebhook:
+		return s.syncWebhook(ctx, conn, route, v, e)
+	case ModeBot:
+		if conn.BrokenAt != nil {
+			s.logger.Warn("Slack connection broken; incident update not sent", slog.Int64("org_id", v.OrgID), slog.Int64("incident_id", v.IncidentID))
+			return nil
+		}
+		return s.jobError(ctx, conn, s.syncBot(ctx, conn, route, v, e))
+	default:
+		s.logger.Info("Slack not connected; incident update not sent", slog.Int64("org_id", v.OrgID), slog.Int64("incident_id", v.IncidentID))
+		return nil
+	}
+}
+
+// brokenCodes are Slack errors that no retry will cure.
+var brokenCodes = map[string]bool{"token_revoked": true, "invalid_auth": true, "account_inactive": true,
+	"not_authed": true, "team_access_not_granted": true, "token_expired": true}
+
+// jobError turns Slack's answers into River outcomes: rate limits snooze
+// for as long as Slack asks, a dead token marks the connection broken and
+// stops retrying, anything else is retried with River's backoff.
+func (s *Service) jobError(ctx context.Context, conn Connection, err error) error {
+	if err == nil {
+		return nil
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		wait := max(rl.RetryAfter, time.Second)
+		s.logger.Info("Slack rate limit; job snoozed", slog.Int64("org_id", conn.OrgID), slog.Duration("retry_after", wait))
+		return river.JobSnooze(wait)
+	}
+	if code := slackCode(err); brokenCodes[code] {
+		if mErr := s.store.MarkBroken(ctx, conn.OrgID, code); mErr != nil {
+			return mErr
+		}
+		s.logger.Warn("Slack refused the bot token; connection marked broken", slog.Int64("org_id", conn.OrgID), slog.String("error", code))
+		return river.JobCancel(fmt.Errorf("Slack connection of org %d broken: %s", conn.OrgID, code))
+	}
+	return err
+}
+
+func slackCode(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return ""
+}
+
+const (
+	metaIncident = "leakwatch_incident"
+	metaTimeline = "leakwatch_timeline"
+)
+
+func (s *Service) syncBot(ctx context.Context, conn Connection, route Route, v view, e event) error {
+	// One worker at a time per incident, so two entries arriving together
+	// cannot both post the living message.
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	defer c.Release()
+	if _, err := c.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended('leakwatch.slack.incident', $1))`, v.IncidentID); err != nil {
+		return fmt.Errorf("lock incident %d: %w", v.IncidentID, err)
+	}
+	defer c.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended('leakwatch.slack.incident', $1))`, v.IncidentID) //nolint:errcheck
+
+	api := s.api(conn.BotToken)
+	channel, ts, created, err := s.ensureRoot(ctx, api, route, v)
+	if err != nil {
+		return err
+	}
+	if e.Kind != "opened" {
+		if err := s.ensurePost(ctx, api, v, e, channel, ts, eventText(v, e)); err != nil {
+			return err
+		}
+	}
+	if escalationKinds[e.Kind] && conn.EscalationChannel != "" && conn.EscalationChannel != channel {
+		if err := s.ensurePost(ctx, api, v, e, conn.EscalationChannel, "", "<!here> "+webhookText(v, e, s.cfg.BaseURL)); err != nil {
+			return err
+		}
+	}
+	if !created {
+		text, blocks := alertBlocks(v, s.cfg.BaseURL, route.Mention, true)
+		if _, _, _, err := api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
+			return fmt.Errorf("update Slack message of incident %d: %w", v.IncidentID, err)
+		}
+		if _, err := s.pool.Exec(ctx, `UPDATE slack_messages SET updated_at = now() WHERE incident_id = $1`, v.IncidentID); err != nil {
+			return fmt.Errorf("record update of incident %d: %w", v.IncidentID, err)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE incident_events SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, e.ID); err != nil {
+		return fmt.Errorf("mark timeline entry %d notified: %w", e.ID, err)
+	}
+	s.logger.Info("Slack incident message synced", slog.Int64("incident_id", v.IncidentID), slog.Int64("event_id", e.ID), slog.String("kind", e.Kind))
+	return nil
+}
+
+// ensureRoot returns the incident's living message, posting it if needed;
+// created says it was posted now (so it is already current).
+func (s *Service) ensureRoot(ctx context.Context, api *slack.Client, route Route, v view) (channel, ts string, created bool, err error) {
+	var claimedAt time.Time
+	err = s.pool.QueryRow(ctx, `SELECT channel, ts, claimed_at FROM slack_messages WHERE incident_id = $1`, v.IncidentID).
+		Scan(&channel, &ts, &claimedAt)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		channel = route.Channel
+		if channel == "" {
+			return "", "", false, fmt.Errorf("org %d has no Slack channel: %w", v.OrgID, ErrNotConnected)
+		}
+		// The claim is committed before the post: after a crash, the retry
+		// knows a post may exist.
+		if _, err := s.pool.Exec(ctx, `INSERT INTO slack_messages (incident_id, channel) VALUES ($1, $2)`, v.IncidentID, channel); err != nil {
+			return "", "", false, fmt.Errorf("claim Slack message of incident %d: %w", v.IncidentID, err)
+		}
+	case err != nil:
+		return "", "", false, fmt.Errorf("load Slack message of incident %d: %w", v.IncidentID, err)
+	case ts != "":
+		return channel, ts, false, nil
+	default:
+		found, err := s.findOwn(ctx, api, channel, "", claimedAt, metaIncident, "incident_id", v.IncidentID)
+		if err != nil {
+			return "", "", false, err
+		}
+		if found != "" {
+			s.logger.Info("adopted Slack message posted before a crash", slog.Int64("incident_id", v.IncidentID))
+			if err := s.recordRoot(ctx, v.IncidentID, found); err != nil {
+				return "", "", false, err
+			}
+			return channel, found, false, nil
+		}
+	}
+	text, blocks := alertBlocks(v, s.cfg.BaseURL, route.Mention, true)
+	_, ts, err = api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...),
+		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metaIncident, EventPayload: map[string]any{
+			"incident_id": strconv.FormatInt(v.IncidentID, 10)}}))
+	if err != nil {
+		return "", "", false, fmt.Errorf("post Slack alert of incident %d: %w", v.IncidentID, err)
+	}
+	if s.afterPost != nil {
+		if err := s.afterPost("root"); err != nil {
+			return "", "", false, err
+		}
+	}
+	if err := s.recordRoot(ctx, v.IncidentID, ts); err != nil {
+		return "", "", false, err
+	}
+	return channel, ts, true, nil
+}
+
+func (s *Service) recordRoot(ctx context.Context, incidentID int64, ts string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE slack_messages SET ts = $2, posted_at = now() WHERE incident_id = $1`, incidentID, ts); err != nil {
+		return fmt.Errorf("record Slack message of incident %d: %w", incidentID, err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE incidents SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, incidentID); err != nil {
+		return fmt.Errorf("mark incident %d notified: %w", incidentID, err)
+	}
+	return nil
+}
+
+// ensurePost posts text for entry e to channel (threaded under threadTS
+// when set) unless it already was.
+func (s *Service) ensurePost(ctx context.Context, api *slack.Client, v view, e event, channel, threadTS, text string) error {
+	var ts string
+	var claimedAt time.Time
+	err := s.pool.QueryRow(ctx, `SELECT ts, claimed_at FROM slack_posts WHERE event_id = $1 AND channel = $2`, e.ID, channel).
+		Scan(&ts, &claimedAt)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if _, err := s.pool.Exec(ctx, `INSERT INTO slack_posts (event_id, channel, incident_id) VALUES ($1, $2, $3)`, e.ID, channel, v.IncidentID); err != nil {
+			return fmt.Errorf("claim Slack post of entry %d: %w", e.ID, err)
+		}
+	case err != nil:
+		return fmt.Errorf("load Slack post of entry %d: %w", e.ID, err)
+	case ts != "":
+		return nil
+	default:
+		found, err := s.findOwn(ctx, api, channel, threadTS, claimedAt, metaTimeline, "event_id", e.ID)
+		if err != nil {
+			return err
+		}
+		if found != "" {
+			return s.recordPost(ctx, e.ID, channel, found)
+		}
+	}
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false),
+		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metaTimeline, EventPayload: map[string]any{
+			"incident_id": strconv.FormatInt(v.IncidentID, 10), "event_id": strconv.FormatInt(e.ID, 10)}})}
+	if threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(threadTS))
+	}
+	_, ts, err = api.PostMessageContext(ctx, channel, opts...)
+	if err != nil {
+		return fmt.Errorf("post Slack update %s of incident %d: %w", e.Kind, v.IncidentID, err)
+	}
+	if s.afterPost != nil {
+		if err := s.afterPost("reply"); err != nil {
+			return err
+		}
+	}
+	return s.recordPost(ctx, e.ID, channel, ts)
+}
+
+func (s *Service) recordPost(ctx context.Context, eventID int64, channel, ts string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE slack_posts SET ts = $3, posted_at = now() WHERE event_id = $1 AND channel = $2`, eventID, channel, ts); err != nil {
+		return fmt.Errorf("record Slack post of entry %d: %w", eventID, err)
+	}
+	return nil
+}
+
+// findOwn looks for a message Leakwatch posted (identified by its metadata)
+// since a claim, in the channel or in a thread.
+func (s *Service) findOwn(ctx context.Context, api *slack.Client, channel, threadTS string, since time.Time, eventType, key string, id int64) (string, error) {
+	want := strconv.FormatInt(id, 10)
+	var msgs []slack.Message
+	oldest := fmt.Sprintf("%d.000000", since.Add(-2*time.Minute).Unix())
+	if threadTS == "" {
+		resp, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+			ChannelID: channel, Oldest: oldest, Limit: 200, IncludeAllMetadata: true})
+		if err != nil {
+			return "", fmt.Errorf("search channel history: %w", err)
+		}
+		msgs = resp.Messages
+	} else {
+		var err error
+		msgs, _, _, err = api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+			ChannelID: channel, Timestamp: threadTS, Oldest: oldest, Limit: 200, IncludeAllMetadata: true})
+		if err != nil {
+			return "", fmt.Errorf("search thread: %w", err)
+		}
+	}
+	for _, m := range msgs {
+		if m.Metadata.EventType == eventType && fmt.Sprint(m.Metadata.EventPayload[key]) == want {
+			return m.Timestamp, nil
+		}
+	}
+	return "", nil
+}
+
+// syncWebhook posts through an incoming webhook: the alert when the
+// incident opens, then the notable entries, each once.
+func (s *Service) syncWebhook(ctx context.Context, conn Connection, route Route, v view, e event) error {
+	if e.Kind != "opened" && !webhookKinds[e.Kind] {
+		return nil
+	}
+	var postedAt *time.Time
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO slack_posts (event_id, channel, incident_id) VALUES ($1, '', $2)
+		ON CONFLICT (event_id, channel) DO UPDATE SET channel = EXCLUDED.channel
+		RETURNING posted_at`, e.ID, v.IncidentID).Scan(&postedAt)
+	if err != nil {
+		return fmt.Errorf("claim webhook post of entry %d: %w", e.ID, err)
+	}
+	if postedAt != nil {
+		return nil
+	}
+	// An incoming webhook cannot be searched: a crash between post and
+	// commit re-posts (at least once) rather than risk losing the alert.
+	msg := &slack.WebhookMessage{}
+	if e.Kind == "opened" {
+		text, blocks := alertBlocks(v, s.cfg.BaseURL, route.Mention, false)
+		msg.Text, msg.Blocks = text, &slack.Blocks{BlockSet: blocks}
+	} else {
+		body := webhookText(v, e, s.cfg.BaseURL)
+		if escalationKinds[e.Kind] || route.Mention != "" {
+			body = "<!here> " + body
+		}
+		msg.Text = fmt.Sprintf("Incident %d: %s", v.IncidentID, plain(e.Kind, 40))
+		msg.Blocks = &slack.Blocks{BlockSet: []slack.Block{
+			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, body, false, false), nil, nil)}}
+	}
+	if err := slack.PostWebhookCustomHTTPContext(ctx, conn.WebhookURL, s.cfg.HTTPClient, msg); err != nil {
+		// slack-go's error may carry the URL, which is a secret: say only what failed.
+		return fmt.Errorf("post Slack webhook message for incident %d: %w", v.IncidentID, redactURLError(err))
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE slack_posts SET ts = 'webhook', posted_at = now() WHERE event_id = $1 AND channel = ''`, e.ID); err != nil {
+		return fmt.Errorf("record webhook post of entry %d: %w", e.ID, err)
+	}
+	if e.Kind == "opened" {
+		if _, err := s.pool.Exec(ctx, `UPDATE incidents SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, v.IncidentID); err != nil {
+			return fmt.Errorf("mark incident %d notified: %w", v.IncidentID, err)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE incident_events SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, e.ID); err != nil {
+		return fmt.Errorf("mark timeline entry %d notified: %w", e.ID, err)
+	}
+	s.logger.Info("Slack webhook message sent", slog.Int64("incident_id", v.IncidentID), slog.String("kind", e.Kind))
+	return nil
+}
+
+type redactedError struct{ msg string }
+
+func (e redactedError) Error() string { return e.msg }
+
+// redactURLError replaces errors that may embed the webhook URL.
+func redactURLError(err error) error {
+	var se slack.StatusCodeError
+	if errors.As(err, &se) {
+		return fmt.Errorf("slack answered HTTP %d", se.Code)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return redactedError{"request to the Slack webhook failed"}
+}
