@@ -60,7 +60,7 @@ type testBundle struct {
 	logger   *slog.Logger
 }
 
-func randomToken(t *testing.T, prefix string, n int) string {
+func randomToken(t testing.TB, prefix string, n int) string {
 	t.Helper()
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 	var b strings.Builder
@@ -78,7 +78,7 @@ func randomToken(t *testing.T, prefix string, n int) string {
 // setup gives a fresh database with one registered secret, a loaded key
 // registry, a pipeline recording into a fake, and a River client (not
 // started) that knows the fetch worker for sources.
-func setup(t *testing.T, sources ...Source) testBundle {
+func setup(t testing.TB, sources ...Source) testBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool := dbtest.New(t)
@@ -116,7 +116,7 @@ func (b testBundle) poller(src Source) *Poller {
 	return NewPoller(PollerConfig{Source: src, Pool: b.pool, River: b.river, Logger: b.logger})
 }
 
-func (b testBundle) mustPoll(t *testing.T, src Source) PollResult {
+func (b testBundle) mustPoll(t testing.TB, src Source) PollResult {
 	t.Helper()
 	res, err := b.poller(src).PollOnce(b.ctx)
 	if err != nil {
@@ -126,7 +126,7 @@ func (b testBundle) mustPoll(t *testing.T, src Source) PollResult {
 }
 
 // queued returns the fetch jobs waiting, oldest first, and removes them.
-func (b testBundle) takeJobs(t *testing.T) []FetchArgs {
+func (b testBundle) takeJobs(t testing.TB) []FetchArgs {
 	t.Helper()
 	rows, err := b.pool.Query(b.ctx, `DELETE FROM river_job WHERE kind = 'paste_fetch' RETURNING id, args`)
 	if err != nil {
@@ -159,7 +159,7 @@ func (b testBundle) work(args FetchArgs, attempt int) error {
 
 // workAll takes every queued fetch job and works it once, failing the test
 // on an error other than a cancellation.
-func (b testBundle) workAll(t *testing.T) {
+func (b testBundle) workAll(t testing.TB) {
 	t.Helper()
 	for _, a := range b.takeJobs(t) {
 		if err := b.work(a, 1); err != nil {
@@ -171,7 +171,7 @@ func (b testBundle) workAll(t *testing.T) {
 	}
 }
 
-func (b testBundle) health(t *testing.T, source string) Health {
+func (b testBundle) health(t testing.TB, source string) Health {
 	t.Helper()
 	hs, err := b.store.Health(b.ctx)
 	if err != nil {
@@ -186,7 +186,7 @@ func (b testBundle) health(t *testing.T, source string) Health {
 	return Health{}
 }
 
-func (b testBundle) itemStatus(t *testing.T, source, key string) (status string, findings int) {
+func (b testBundle) itemStatus(t testing.TB, source, key string) (status string, findings int) {
 	t.Helper()
 	err := b.pool.QueryRow(b.ctx, `SELECT status, findings FROM paste_items WHERE source = $1 AND key = $2`, source, key).Scan(&status, &findings)
 	if err != nil {
@@ -195,12 +195,12 @@ func (b testBundle) itemStatus(t *testing.T, source, key string) (status string,
 	return status, findings
 }
 
-func (b testBundle) scannedDocs(t *testing.T, source string) float64 {
+func (b testBundle) scannedDocs(t testing.TB, source string) float64 {
 	t.Helper()
 	return b.counter(t, "leakwatch_crawler_documents_scanned_total", source)
 }
 
-func (b testBundle) counter(t *testing.T, name, source string) float64 {
+func (b testBundle) counter(t testing.TB, name, source string) float64 {
 	t.Helper()
 	mfs, err := b.docs.Gather()
 	if err != nil {
@@ -226,7 +226,7 @@ func leakText(secret string) string {
 	return "deploy notes\n\nstaging:\nexport GITHUB_TOKEN=" + secret + "\nbye\n"
 }
 
-func mustSourceConfig(t *testing.T, js string) SourceConfig {
+func mustSourceConfig(t testing.TB, js string) SourceConfig {
 	t.Helper()
 	c, err := ParseConfig([]byte(`{"sources":[` + js + `]}`))
 	if err != nil {
