@@ -1,0 +1,178 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/orgs"
+)
+
+var cheap = auth.ArgonParams{Memory: 64, Time: 1, Threads: 1}
+
+func TestPasswordHash(t *testing.T) {
+	t.Parallel()
+	h, err := auth.HashPassword("correct horse battery staple", auth.ArgonDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Contains(h, "horse") {
+		t.Fatalf("hash %q", h)
+	}
+	h2, _ := auth.HashPassword("correct horse battery staple", auth.ArgonDefault)
+	if h == h2 {
+		t.Fatal("two hashes of one password are equal: no salt")
+	}
+	for _, tc := range []struct {
+		pw   string
+		want bool
+	}{
+		{"correct horse battery staple", true},
+		{"correct horse battery stapl", false},
+		{"Correct horse battery staple", false},
+		{"", false},
+	} {
+		ok, err := auth.VerifyPassword(tc.pw, h)
+		if err != nil || ok != tc.want {
+			t.Errorf("verify %q = %v, %v; want %v", tc.pw, ok, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "$argon2i$v=19$m=1,t=1,p=1$AA$AA", "$argon2id$v=16$m=1,t=1,p=1$AA$AA", "plaintext"} {
+		if _, err := auth.VerifyPassword("x", bad); err == nil {
+			t.Errorf("verify against %q: no error", bad)
+		}
+	}
+}
+
+func TestRoles(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		role, min auth.Role
+		want      bool
+	}{
+		{auth.RoleOwner, auth.RoleAdmin, true},
+		{auth.RoleAdmin, auth.RoleAdmin, true},
+		{auth.RoleResponder, auth.RoleAdmin, false},
+		{auth.RoleViewer, auth.RoleResponder, false},
+		{auth.RoleResponder, auth.RoleViewer, true},
+		{"", auth.RoleViewer, false},
+		{"root", auth.RoleViewer, false},
+	} {
+		if got := tc.role.AtLeast(tc.min); got != tc.want {
+			t.Errorf("%q.AtLeast(%q) = %v", tc.role, tc.min, got)
+		}
+	}
+	if r, err := auth.ParseRole(" Admin "); err != nil || r != auth.RoleAdmin {
+		t.Errorf("ParseRole = %q, %v", r, err)
+	}
+	if _, err := auth.ParseRole("superuser"); !errors.Is(err, auth.ErrInvalid) {
+		t.Errorf("ParseRole(superuser) = %v", err)
+	}
+}
+
+func TestSignInThrottlePerIPAndSessionExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	s := auth.NewStore(pool, auth.Config{Argon: cheap, MaxFailuresPerIP: 3})
+	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, created, err := s.EnsureUser(ctx, "Alice@Example.com")
+	if err != nil || !created || u.Email != "alice@example.com" {
+		t.Fatalf("EnsureUser = %+v %v %v", u, created, err)
+	}
+	if err := s.SetPassword(ctx, u.ID, "short"); !errors.Is(err, auth.ErrInvalid) {
+		t.Fatalf("short password accepted: %v", err)
+	}
+	if err := s.SetPassword(ctx, u.ID, "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddMember(ctx, org.ID, u.ID, auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+
+	// Failures for other (even unknown) accounts from one IP add up.
+	for _, email := range []string{"x@example.com", "y@example.com", "alice@example.com"} {
+		if _, err := s.SignIn(ctx, email, "wrong password", "203.0.113.9"); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("sign in %s = %v", email, err)
+		}
+	}
+	if _, err := s.SignIn(ctx, "alice@example.com", "a long enough password", "203.0.113.9"); !errors.Is(err, auth.ErrThrottled) {
+		t.Fatalf("4th attempt from the IP = %v, want throttled", err)
+	}
+	// Another IP is not throttled (the account has 1 failure of 5).
+	if _, err := s.SignIn(ctx, "alice@example.com", "a long enough password", "198.51.100.7"); err != nil {
+		t.Fatalf("sign in from another IP = %v", err)
+	}
+
+	token, sess, err := s.NewSession(ctx, u.ID, 0, "198.51.100.7", "test")
+	if err != nil || sess.OrgID != org.ID || sess.CSRFToken == "" {
+		t.Fatalf("NewSession = %+v %v", sess, err)
+	}
+	if _, err := s.SessionByToken(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SessionByToken(ctx, token+"x"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("wrong token = %v", err)
+	}
+	link, err := s.NewLoginLink(ctx, u.ID, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing bearer-like is stored in the clear.
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE position($1 in encode(token_hash, 'escape')) > 0`, token).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("session token stored in the clear: %d %v", n, err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE sessions SET expires_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE login_links SET expires_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SessionByToken(ctx, token); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("expired session = %v", err)
+	}
+	if _, _, err := s.UseLoginLink(ctx, link); !errors.Is(err, auth.ErrExpired) {
+		t.Fatalf("expired link = %v", err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	s := auth.NewStore(pool, auth.Config{Argon: cheap})
+	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, tok, err := s.CreateToken(ctx, org.ID, 0, "ci", auth.ScopeRead)
+	if err != nil || !strings.HasPrefix(value, auth.TokenPrefix) || len(value) != len(auth.TokenPrefix)+43 || tok.LastUsedAt != nil {
+		t.Fatalf("CreateToken = %q %+v %v", value, tok, err)
+	}
+	if tok.Role() != auth.RoleViewer || !strings.HasPrefix(value, tok.Display) {
+		t.Fatalf("token %+v", tok)
+	}
+	if _, _, err := s.CreateToken(ctx, org.ID, 0, "ci", "admin"); !errors.Is(err, auth.ErrInvalid) {
+		t.Fatalf("bad scope = %v", err)
+	}
+	got, err := s.TokenByValue(ctx, value)
+	if err != nil || got.ID != tok.ID || got.LastUsedAt == nil {
+		t.Fatalf("TokenByValue = %+v %v", got, err)
+	}
+	if _, err := s.RevokeToken(ctx, org.ID+1, tok.ID); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("revoke from another org = %v", err)
+	}
+	if _, err := s.RevokeToken(ctx, org.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TokenByValue(ctx, value); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("revoked token = %v", err)
+	}
+}
