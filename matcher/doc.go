@@ -6,61 +6,69 @@
 // place where the exact bytes of a registered secret occur in public text,
 // plainly or inside an encoding. Because it matches exact registered
 // secrets rather than patterns, every finding is a true positive by
-// construction. The package is pure Go with no I/O beyond an io.Reader.
+// construction. The package is pure Go, standard library only, with no
+// database.
 //
 // # Fingerprint format (lw1)
 //
 // A fingerprint is one line of six colon-separated fields:
 //
-//		lw1:s:<prefix>:<length>:<window>:<hash>     a single-line secret
-//		lw1:pem::<length>::<hash>                   a PEM private key
+//	lw1:t:<prefix>:<length>:<window>:<hash>     a token
+//	lw1:s:<prefix>:<length>:<window>:<hash>     any other single-line secret
+//	lw1:pem::<length>::<hash>                   a PEM private key
 //
-//		lw1:s:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667
+//	lw1:t:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667
 //
-//	  - prefix is the secret's public provider prefix (AKIA, ghp_,
-//	    github_pat_, xoxb-, sk_live_, glpat-, AIza, npm_, SG., ...) or empty.
-//	    It is the only plaintext in a fingerprint and names the provider.
-//	  - length is the secret's length in bytes (for PEM: of the normalised
-//	    body).
-//	  - window is the prefilter hash of the window: the first 16 bytes after
-//	    the prefix (8 bytes for secrets shorter than 16 bytes, which are
-//	    always weak). With lo and hi the little-endian uint64s of the two
-//	    window halves, K = 0x9E3779B97F4A7C15 and arithmetic mod 2^64:
-//	    window = ((lo*K) xor ((hi*K) >> 1)) >> 24, 40 bits as 10 hex digits;
-//	    the 8-byte form is (lo*K) >> 32, 32 bits as 8 hex digits.
-//	  - hash is the first 128 bits of SHA-256("leakwatch:lw1:s\x00" || secret)
-//	    (or "leakwatch:lw1:pem\x00" || body), 32 hex digits.
+// The fields:
 //
-// Why this shape. The scanner must test every byte offset of every text
-// against every registered secret, so it needs something it can compute at
-// each offset in a few cycles: the window hash, one or two multiplications of
-// words it loads anyway. A 40-bit window hash makes a random offset match
-// one of a million fingerprints with probability about 2^-20, so the full
-// hash (SHA-256 of the candidate, about 100 ns) is computed essentially only
-// for real occurrences. The window sits after the public prefix, so it
-// covers secret bytes and not the thousands of other tokens of the same
-// provider that pass through. The length tells the verifier where the
-// candidate ends, the prefix where it starts.
+//   - The kind is "t" when the whole secret consists of token characters
+//     (letters, digits and "+-./=_~") and has at least 16 bytes after the
+//     prefix, as nearly every API key does; "s" otherwise (passwords with
+//     other symbols, and short weak secrets). It costs one bit and lets the
+//     scanner look for tokens only inside runs of token characters.
+//   - prefix is the secret's public provider prefix (AKIA, ghp_,
+//     github_pat_, xoxb-, sk_live_, glpat-, AIza, npm_, SG., ...) or empty.
+//     It is the only plaintext in a fingerprint and names the provider.
+//   - length is the secret's length in bytes (for PEM: of the normalised
+//     body).
+//   - window is the prefilter hash of the window, the first 16 bytes after
+//     the prefix (8 bytes for secrets shorter than that, which are always
+//     weak). With lo and hi the little-endian uint64s of the two halves of
+//     the window, K = 0x9E3779B97F4A7C15 and arithmetic mod 2^64, it is
+//     ((lo*K) xor ((hi*K) >> 1)) >> 24: 40 bits, 10 hex digits. The 8-byte
+//     form is (lo*K) >> 32: 32 bits, 8 hex digits.
+//   - hash is the first 128 bits of SHA-256("leakwatch:lw1:s\x00" || secret)
+//     (for PEM, SHA-256("leakwatch:lw1:pem\x00" || body)), 32 hex digits.
 //
-// What a fingerprint reveals. The prefix is public by definition. The
-// window hash carries at most 40 bits of information, all about the first 16
-// secret bytes; the hash is a domain-separated SHA-256, so generic tables of
-// hashed passwords do not apply, and confirming a guess costs one SHA-256.
-// An attacker holding a fingerprint of a secret with E bits of entropy still
-// faces at least E-40 bits: for provider tokens (well over 128 bits) that is
-// nothing useful. Low-entropy secrets cannot be protected by any hash and
-// would also match by accident, so Compute refuses them (ErrWeakSecret):
-// fewer than 16 bytes after the prefix, or an EstimateBits below WeakBits
-// (64). ComputeOpts.AllowWeak overrides; the fingerprint of a weak secret
-// should be treated as sensitive. Everything is computable with SHA-256 and
+// Why this shape. The scanner must test every place in every text against
+// every registered secret, so it needs something it can compute at each
+// offset in a few cycles: the window hash, one multiplication per byte. A
+// 40-bit window hash makes a random offset match one of a million
+// fingerprints with probability about 2^-20, so the full hash (SHA-256 of the
+// candidate) is computed essentially only for real occurrences. The window
+// sits after the public prefix, so it covers secret bytes rather than the
+// bytes shared by every token of a provider. The length tells the verifier
+// where the candidate ends, the prefix where it starts.
+//
+// What a fingerprint reveals. The prefix is public by definition, the kind
+// is one bit. The window hash carries at most 40 bits of information, all
+// about the first 16 secret bytes; the hash is a domain-separated SHA-256, so
+// generic tables of hashed passwords do not apply, and checking a guess costs
+// a SHA-256. An attacker holding the fingerprint of a secret with E bits of
+// entropy still faces at least E-40 bits: for provider tokens (well over 128
+// bits) that leaves nothing useful. Low-entropy secrets cannot be protected
+// by any hash and would also match by accident, so Compute refuses them with
+// ErrWeakSecret: fewer than 16 bytes after the prefix, or an EstimateBits
+// below WeakBits (64). ComputeOpts.AllowWeak overrides; treat the fingerprint
+// of a weak secret as sensitive. Everything is computable with SHA-256 and
 // 64-bit integer arithmetic, so a browser computes identical fingerprints.
 //
 // PEM private keys are normalised before hashing: the base64 body between the
 // BEGIN and END lines with every line break (LF, CRLF, literal \n escapes),
 // indentation, RFC 1421 header line and diff "+" marker removed. The scanner
-// finds "-----BEGIN ... PRIVATE KEY-----" blocks with a plain substring
-// search and normalises them the same way, so a key matches whatever its
-// wrapping or line endings, also inside JSON strings.
+// finds "-----BEGIN ... PRIVATE KEY-----" blocks with a substring search and
+// normalises them the same way, so a key matches whatever its wrapping or
+// line endings, also inside JSON strings.
 //
 // # Scanning
 //
@@ -68,20 +76,28 @@
 // registry changes and swap it atomically. Its core is a blocked Bloom
 // filter over the 40-bit window hashes (32 bits per fingerprint, three probes
 // in one 64-bit word: 512 KiB for 100,000 fingerprints, 4 MiB for a million),
-// an open-addressing table from window hash to entries sorted by it, and 32
-// bytes per fingerprint. Scanning a document loads two words at every
-// offset, hashes them, probes the filter, and on the rare pass looks the hash
-// up and confirms each candidate with SHA-256.
+// an open-addressing table from window hash to the entries sorted by it, and
+// 32 bytes per fingerprint: about 45 bytes of heap per fingerprint in all.
+//
+// Scanning a document makes one pass over it 8 bytes at a time, with a
+// branch-free class test, to find the runs of token characters. Inside runs
+// long enough to hold a token secret it hashes the window at every offset
+// (each word's product serves two windows), probes the filter, and on the
+// rare pass looks the hash up and confirms each candidate with SHA-256. The
+// same pass hands base64 stretches to the decoder. Secrets of kind "s" (and
+// short ones) can start anywhere, so while any are registered the window is
+// also hashed at every offset of the document, which is slower.
 //
 // Encodings are handled by finding candidate runs cheaply and decoding only
 // those, recursively (up to three levels, so base64 of UTF-16 is found):
 //
 //   - base64 (standard or URL alphabet, line-wrapped at any width with LF,
-//     CRLF or literal \n, padded or not): runs of 16 or more base64 digits
-//     with mixed case or digits, found by an 8-bytes-at-a-time class test,
-//     decoded at their natural alignment (short runs also at the three
-//     others), so whole base64-encoded files and Kubernetes Secret values
-//     are searched;
+//     CRLF or literal \n, padded or not): runs long enough to hold the
+//     shortest registered secret, with mixed case or digits, decoded at
+//     their natural alignment (and after a backslash escape or '-'/'_' glue
+//     at their start), so whole base64-encoded files and Kubernetes Secret
+//     values are searched; decoded bytes are scanned only when they hold a
+//     stretch of text (or UTF-16) as long as that secret;
 //   - URL percent-encoding ("url"): tokens holding %XX;
 //   - JSON and JavaScript string escapes ("json-escape"): tokens holding
 //     \uXXXX, \xHH or \/;
@@ -95,4 +111,8 @@
 // A preview is the finding's line cut to at most 200 bytes around it, with
 // every finding on it replaced by its public prefix and asterisks, so it
 // never holds a registered secret.
+//
+// ScanReader streams: it scans overlapping chunks and reports each finding
+// once, from the chunk where the secret, encoded run or PEM block holding it
+// lies whole, so its findings equal Scan's on the whole stream.
 package matcher
