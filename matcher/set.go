@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"bytes"
 	"math/bits"
 	"slices"
 )
@@ -61,66 +62,85 @@ type Set struct {
 	prefixLen int // longest provider prefix in use
 }
 
-// NewSet builds a Set from fps. Duplicates collapse.
+// NewSet builds a Set from fps. Duplicates collapse. It sorts rather than
+// hashing, so a million fingerprints build in well under a second.
 func NewSet(fps []Fingerprint) *Set {
 	s := &Set{pem: map[[16]byte]*entry{}}
-	seen := make(map[entry]struct{}, len(fps))
+	s.entries = make([]entry, 0, len(fps))
 	for _, f := range fps {
 		if f.length == 0 {
 			continue // zero Fingerprint
 		}
 		e := entry{hash: f.hash, length: uint32(f.length), kind: f.kind, prefix: prefixIndex[f.prefix]}
-		if f.kind != kindPEM {
-			e.key = f.window
-			if !f.long() {
-				e.key |= shortKeyBit
-			}
-		}
-		if _, dup := seen[e]; dup {
-			continue
-		}
-		seen[e] = struct{}{}
-		s.n++
-		if s.minLen == 0 || f.length < s.minLen {
-			s.minLen = f.length
-		}
-		s.maxLen = max(s.maxLen, f.length)
 		if f.kind == kindPEM {
-			ec := e
-			s.pem[e.hash] = &ec
-			s.hasPEM = true
+			if _, dup := s.pem[e.hash]; !dup {
+				s.pem[e.hash] = &e
+				s.n++
+				s.noteLen(f)
+			}
 			continue
 		}
+		e.key = f.window
+		if !f.long() {
+			e.key |= shortKeyBit
+		}
+		s.entries = append(s.entries, e)
+	}
+	slices.SortFunc(s.entries, compareEntries)
+	s.entries = slices.CompactFunc(s.entries, func(a, b entry) bool { return compareEntries(a, b) == 0 })
+	s.entries = slices.Clip(s.entries)
+	for i := range s.entries {
+		e := &s.entries[i]
+		s.n++
+		f := e.fingerprint()
+		s.noteLen(f)
 		if s.minPlain == 0 || f.length < s.minPlain {
 			s.minPlain = f.length
 		}
-		if f.kind == kindToken && (s.minToken == 0 || f.length < s.minToken) {
-			s.minToken = f.length
-		}
 		s.prefixLen = max(s.prefixLen, len(f.prefix))
-		s.entries = append(s.entries, e)
-	}
-	slices.SortFunc(s.entries, func(a, b entry) int {
 		switch {
-		case a.key < b.key:
-			return -1
-		case a.key > b.key:
-			return 1
-		}
-		return 0
-	})
-	for i := range s.entries {
-		switch {
-		case s.entries[i].key&shortKeyBit != 0:
+		case e.key&shortKeyBit != 0:
 			s.nShort++
-		case s.entries[i].kind == kindToken:
+		case e.kind == kindToken:
 			s.nToken++
+			if s.minToken == 0 || f.length < s.minToken {
+				s.minToken = f.length
+			}
 		default:
 			s.nLong++
 		}
 	}
+	s.hasPEM = len(s.pem) > 0
 	s.buildIndex()
 	return s
+}
+
+func (s *Set) noteLen(f Fingerprint) {
+	if s.minLen == 0 || f.length < s.minLen {
+		s.minLen = f.length
+	}
+	s.maxLen = max(s.maxLen, f.length)
+}
+
+// compareEntries orders entries by key first (lookups scan a key's entries
+// in order), then by every other field, so equal entries are adjacent.
+func compareEntries(a, b entry) int {
+	if a.key != b.key {
+		if a.key < b.key {
+			return -1
+		}
+		return 1
+	}
+	if c := bytes.Compare(a.hash[:], b.hash[:]); c != 0 {
+		return c
+	}
+	if a.length != b.length {
+		return int(a.length) - int(b.length)
+	}
+	if a.prefix != b.prefix {
+		return int(a.prefix) - int(b.prefix)
+	}
+	return int(a.kind) - int(b.kind)
 }
 
 func (s *Set) buildIndex() {
