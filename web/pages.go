@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -234,12 +235,115 @@ func (s *Server) keyRetireSubmit(c echo.Context) error {
 }
 
 func (s *Server) membersPage(c echo.Context) error {
+	return s.renderMembers(c, http.StatusOK, map[string]any{"Error": c.QueryParam("error"), "Notice": c.QueryParam("notice")})
+}
+
+func (s *Server) renderMembers(c echo.Context, status int, data map[string]any) error {
 	m, _ := CurrentMember(c)
-	ms, err := s.auth.Members(c.Request().Context(), m.OrgID)
+	ctx := c.Request().Context()
+	ms, err := s.auth.Members(ctx, m.OrgID)
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "members.html", "Members", map[string]any{"Members": ms})
+	data["Members"] = ms
+	data["Roles"] = []auth.Role{auth.RoleViewer, auth.RoleResponder, auth.RoleAdmin, auth.RoleOwner}
+	data["IsOwner"] = m.Role.AtLeast(auth.RoleOwner)
+	if m.Role.AtLeast(auth.RoleAdmin) {
+		is, err := s.auth.Invitations(ctx, m.OrgID)
+		if err != nil {
+			return err
+		}
+		data["Invitations"] = is
+	}
+	return s.render(c, status, "members.html", "Members", data)
+}
+
+// backToMembers redirects to the members page with a safe message.
+func backToMembers(c echo.Context, err error, notice string) error {
+	if err == nil {
+		return c.Redirect(http.StatusSeeOther, "/members?notice="+url.QueryEscape(notice))
+	}
+	ae, ok := toAPIError(err)
+	if !ok {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/members?error="+url.QueryEscape(ae.Message))
+}
+
+// invitationCreateSubmit invites someone and shows the link once.
+func (s *Server) invitationCreateSubmit(c echo.Context) error {
+	role, err := auth.ParseRole(c.FormValue("role"))
+	if err != nil {
+		return backToMembers(c, err, "")
+	}
+	m, _ := CurrentMember(c)
+	if role == auth.RoleOwner && !m.Role.AtLeast(auth.RoleOwner) {
+		return backToMembers(c, apiErr(http.StatusForbidden, "forbidden", "only an owner can invite an owner"), "")
+	}
+	ctx := c.Request().Context()
+	token, inv, err := s.auth.Invite(ctx, m.OrgID, m.UserID, c.FormValue("email"), role)
+	if err != nil {
+		return backToMembers(c, err, "")
+	}
+	link := s.baseURL + "/invite?token=" + url.QueryEscape(token)
+	if err := s.mailer.SendInvitation(ctx, inv, link); err != nil {
+		return fmt.Errorf("send invitation %d: %w", inv.ID, err)
+	}
+	if err := s.audit(c, "invitation.create", "invitation", inv.ID, map[string]any{"email": inv.Email, "role": inv.Role}); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return s.renderMembers(c, http.StatusOK, map[string]any{"NewLink": link, "NewInvitation": inv})
+}
+
+func (s *Server) memberRoleSubmit(c echo.Context) error {
+	id, err := pathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	role, err := auth.ParseRole(c.FormValue("role"))
+	if err != nil {
+		return backToMembers(c, err, "")
+	}
+	m, _ := CurrentMember(c)
+	ctx := c.Request().Context()
+	target, err := s.auth.Membership(ctx, m.OrgID, id)
+	if err != nil {
+		return backToMembers(c, err, "")
+	}
+	if (role == auth.RoleOwner || target.Role == auth.RoleOwner) && !m.Role.AtLeast(auth.RoleOwner) {
+		return backToMembers(c, apiErr(http.StatusForbidden, "forbidden", "only an owner can grant or change the owner role"), "")
+	}
+	if _, err := s.auth.SetRole(ctx, m.OrgID, id, role); err != nil {
+		return backToMembers(c, err, "")
+	}
+	if err := s.audit(c, "member.update", "user", id, map[string]any{"from": target.Role, "to": role}); err != nil {
+		return err
+	}
+	return backToMembers(c, nil, target.Email+" is now "+string(role))
+}
+
+func (s *Server) memberRemoveSubmit(c echo.Context) error {
+	id, err := pathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	ctx := c.Request().Context()
+	target, err := s.auth.Membership(ctx, m.OrgID, id)
+	if err != nil {
+		return backToMembers(c, err, "")
+	}
+	if target.Role == auth.RoleOwner && !m.Role.AtLeast(auth.RoleOwner) {
+		return backToMembers(c, apiErr(http.StatusForbidden, "forbidden", "only an owner can remove an owner"), "")
+	}
+	if err := s.auth.RemoveMember(ctx, m.OrgID, id); err != nil {
+		return backToMembers(c, err, "")
+	}
+	if err := s.audit(c, "member.remove", "user", id, map[string]any{"email": target.Email, "role": target.Role}); err != nil {
+		return err
+	}
+	return backToMembers(c, nil, "Removed "+target.Email)
 }
 
 func (s *Server) tokensPage(c echo.Context) error {

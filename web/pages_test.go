@@ -145,3 +145,50 @@ func TestPages(t *testing.T) {
 		t.Fatalf("after sign-out /keys = %d", status)
 	}
 }
+
+// TestMembersPage invites through the page (link shown once), changes a
+// role and removes a member, with the owner rules enforced for admins.
+func TestMembersPage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	org := b.mustOrg(t, "acme")
+	owner := b.mustUser(t, "owner@acme.example", org.ID, auth.RoleOwner)
+	bob := b.mustUser(t, "bob@acme.example", org.ID, auth.RoleViewer)
+	b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	c := b.signIn(t, "admin@acme.example")
+
+	req, _ := http.NewRequest(http.MethodPost, c.base+"/members/invite", strings.NewReader("email=new%40acme.example&role=responder&csrf_token="+urlEscape(c.csrf)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "http://leakwatch.test/invite?token=lwi_") {
+		t.Fatalf("invite page = %d:\n%s", resp.StatusCode, body)
+	}
+	_, _, page := c.page("/members")
+	if strings.Contains(page, "invite?token=") || !strings.Contains(page, "new@acme.example") {
+		t.Fatal("the invitation link is shown again, or the invitation is not listed")
+	}
+	// An admin cannot make anyone an owner or touch the owner.
+	if r := c.form("/members/"+itoa(bob.ID)+"/role", map[string]string{"role": "owner"}); !strings.Contains(r.Header.Get("Location"), "error=") {
+		t.Fatalf("admin grants owner: %s", r.Header.Get("Location"))
+	}
+	if r := c.form("/members/"+itoa(owner.ID)+"/remove", nil); !strings.Contains(r.Header.Get("Location"), "error=") {
+		t.Fatalf("admin removes owner: %s", r.Header.Get("Location"))
+	}
+	c.form("/members/"+itoa(bob.ID)+"/role", map[string]string{"role": "responder"})
+	if m, err := b.auth.Membership(ctx, org.ID, bob.ID); err != nil || m.Role != auth.RoleResponder {
+		t.Fatalf("bob = %+v %v", m, err)
+	}
+	c.form("/members/"+itoa(bob.ID)+"/remove", nil)
+	if _, err := b.auth.Membership(ctx, org.ID, bob.ID); err == nil {
+		t.Fatal("bob is still a member")
+	}
+	if m, err := b.auth.Membership(ctx, org.ID, owner.ID); err != nil || m.Role != auth.RoleOwner {
+		t.Fatalf("owner = %+v %v", m, err)
+	}
+}
