@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/paste"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 // Config is every setting of the service, filled once from the environment.
@@ -50,6 +52,11 @@ type Config struct {
 	OIDCIssuer       string
 	OIDCClientID     string
 	OIDCClientSecret string
+
+	// Outgoing webhooks (revocation requests).
+	WebhookSigningKeys []webhook.SigningKey
+	WebhookAllowNets   []netip.Prefix
+	WebhookTimeout     time.Duration
 }
 
 // Roles a process can take.
@@ -188,6 +195,20 @@ var settings = []setting{
 		set: func(c *Config, v string) error { c.OIDCClientID = v; return nil }},
 	{env: "LEAKWATCH_OIDC_CLIENT_SECRET", secret: true, help: "OpenID Connect client secret.",
 		set: func(c *Config, v string) error { c.OIDCClientSecret = v; return nil }},
+	{env: "LEAKWATCH_WEBHOOK_SIGNING_KEY", secret: true, help: "Ed25519 key(s) signing outgoing webhooks (v1a), as whsk_<base64 seed>, comma-separated; the first signs, all are published at /.well-known/leakwatch/webhook-keys. Unset: a key is generated once and kept in the database.",
+		set: func(c *Config, v string) error {
+			keys, err := webhook.ParseSigningKeys(v)
+			c.WebhookSigningKeys = keys
+			return err
+		}},
+	{env: "LEAKWATCH_WEBHOOK_ALLOW_NETS", help: "Comma-separated CIDR prefixes outgoing webhooks may reach although private, loopback or link-local (e.g. 10.0.0.0/8 for an internal revocation service). Unset: public addresses only.",
+		set: func(c *Config, v string) error {
+			nets, err := webhook.ParseAllowlist(v)
+			c.WebhookAllowNets = nets
+			return err
+		}},
+	{env: "LEAKWATCH_WEBHOOK_TIMEOUT", def: "10s", help: "Timeout of one outgoing webhook attempt.",
+		set: durationSetting(func(c *Config, d time.Duration) { c.WebhookTimeout = d })},
 }
 
 // LoadConfig reads every setting from getenv (os.Getenv in production).

@@ -111,9 +111,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	}
 	incidentSvc := incidents.NewService(pool, riverClient, logger)
 	incidentSvc.RegisterMetrics(reg)
-	// Until LEAKWATCH_WEBHOOK_SIGNING_KEY exists, the key is generated once
-	// and kept in the database.
-	signingKeys, err := webhook.LoadOrCreateKeys(ctx, pool, nil)
+	// Without LEAKWATCH_WEBHOOK_SIGNING_KEY, a key is generated once and kept
+	// in the database, so every replica signs alike.
+	signingKeys, err := webhook.LoadOrCreateKeys(ctx, pool, cfg.WebhookSigningKeys)
 	if err != nil {
 		return err
 	}
@@ -140,8 +140,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			return err
 		}
 		paste.AddWorkers(jcfg.Workers, paste.NewFetchWorker(pool, pasteSources, pipeline, logger))
-		guard := webhook.Guard{} // public addresses only
-		sender := webhook.NewSender(webhook.NewHTTPClient(guard, 10*time.Second), guard, &signingKeys[0], nil)
+		guard := webhook.Guard{Allow: cfg.WebhookAllowNets}
+		sender := webhook.NewSender(webhook.NewHTTPClient(guard, cfg.WebhookTimeout), guard, &signingKeys[0], nil)
 		incidents.AddWorkers(jcfg.Workers, incidents.NewNotifier(pool, nil, cfg.BaseURL, logger),
 			incidents.NewRevoker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
 	}
