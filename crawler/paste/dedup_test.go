@@ -171,6 +171,8 @@ func TestHealthState(t *testing.T) {
 		{"old fetch error", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Second), LastFetchErrorAt: ago(time.Hour)}, StateOK},
 		{"recent gap", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Second), LastGapAt: ago(time.Minute)}, StateDegraded},
 		{"recent skip", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Second), lastSkipAt: ago(time.Minute)}, StateDegraded},
+		{"fetching stalled", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Second), OldestQueuedAt: ago(time.Hour)}, StateDegraded},
+		{"fetch queue moving", Health{LastPollAt: ago(time.Second), LastSuccessAt: ago(time.Second), OldestQueuedAt: ago(time.Minute)}, StateOK},
 	}
 	for _, c := range cases {
 		c.h.PollInterval = 60

@@ -68,7 +68,11 @@ func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 	log := w.logger.With(slog.String("paste_source", a.Source), slog.String("paste_key", key))
 	src, ok := w.sources[a.Source]
 	if !ok {
-		return river.JobCancel(fmt.Errorf("paste source %q is not configured in this process", a.Source))
+		err := fmt.Errorf("paste source %q is not configured in this process", a.Source)
+		if ferr := w.store.finish(ctx, a.Source, key, StatusSkipped, err.Error(), 0, 0); ferr != nil {
+			return ferr
+		}
+		return river.JobCancel(err)
 	}
 	if p := w.pacers[a.Source]; p != nil {
 		if err := p.wait(ctx); err != nil {

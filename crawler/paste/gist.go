@@ -86,7 +86,13 @@ func (g *Gist) List(ctx context.Context, cp Checkpoint) (Listing, error) {
 	if !cp.LastPasteAt.IsZero() {
 		q.Set("since", cp.LastPasteAt.UTC().Format(time.RFC3339))
 	}
-	for page := 1; page <= g.cfg.Limit; page++ {
+	pages := g.cfg.Limit
+	if cp.LastPasteAt.IsZero() {
+		// A first poll starts from now: the newest page, not 3,000 gists of
+		// backlog that would spend the shared token budget.
+		pages = 1
+	}
+	for page := 1; page <= pages; page++ {
 		q.Set("page", fmt.Sprint(page))
 		req, err := g.gh.NewRequest(http.MethodGet, "gists/public?"+q.Encode(), nil)
 		if err != nil {

@@ -38,12 +38,21 @@ func TestGistRecordedListingAndFullGist(t *testing.T) {
 	src := newGistSource(t, fake)
 	b := setup(t, src)
 
+	// A first poll takes the newest page only.
 	l, err := src.List(b.ctx, Checkpoint{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(l.Items) != 120 || l.Malformed != 0 || fake.Requests("/gists/public") != 2 {
-		t.Fatalf("listing: %d items, %d malformed, %d requests; want 120 in 2 pages of 100", len(l.Items), l.Malformed, fake.Requests("/gists/public"))
+	if len(l.Items) != 100 || l.Exhausted || fake.Requests("/gists/public") != 1 {
+		t.Fatalf("first listing: %d items in %d requests, exhausted %v; want 100 in 1", len(l.Items), fake.Requests("/gists/public"), l.Exhausted)
+	}
+	// Later polls page through everything since the checkpoint.
+	l, err = src.List(b.ctx, Checkpoint{LastKey: "x", LastPasteAt: time.Date(2012, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 120 || l.Malformed != 0 || !l.Exhausted || fake.Requests("/gists/public") != 3 {
+		t.Fatalf("listing: %d items, %d malformed, %d requests; want 120 in 2 more pages of 100", len(l.Items), l.Malformed, fake.Requests("/gists/public"))
 	}
 	first := l.Items[0]
 	if first.ID != "2729695" || first.Author != "kombomilk" || first.URL != "https://gist.github.com/2729695" ||
@@ -73,7 +82,7 @@ func TestGistFindsSecretInTruncatedFile(t *testing.T) {
 	}
 	src := newGistSource(t, fake)
 	b := setup(t, src)
-	b.mustPoll(t, src) // the recorded 120
+	b.mustPoll(t, src) // the newest 100 recorded
 	b.takeJobs(t)
 
 	at := time.Now().UTC().Add(-2 * time.Minute).Truncate(time.Second)

@@ -15,7 +15,8 @@ const (
 	// StateOK: the last listing succeeded and nothing went wrong recently.
 	StateOK = "ok"
 	// StateDegraded: reading, but with recent trouble: a failed listing,
-	// fetch errors, skipped malformed pastes or a gap.
+	// fetch errors, skipped malformed pastes, a gap, or pastes listed over
+	// 15 minutes ago and still not fetched.
 	StateDegraded = "degraded"
 	// StateUnauthorised: the site refused us (e.g. Pastebin's scraping API
 	// from an IP that is not whitelisted). Nothing is being read.
@@ -49,6 +50,7 @@ type Health struct {
 	LastPasteAt         *time.Time `json:"last_paste_at"`
 	ItemsPerMinute      float64    `json:"items_per_minute"` // scanned, over HealthWindow
 	Queued              int64      `json:"queued"`           // listed, not yet fetched
+	OldestQueuedAt      *time.Time `json:"oldest_queued_at"` // when the longest-waiting of them was listed
 	Listed              int64      `json:"listed_total"`
 	FetchErrors         int64      `json:"fetch_errors_total"`
 	LastFetchErrorAt    *time.Time `json:"last_fetch_error_at"`
@@ -73,7 +75,7 @@ func (s *Store) Health(ctx context.Context) ([]Health, error) {
 			s.fetch_errors_total, s.last_fetch_error_at, s.deleted_total, s.skipped_total, s.last_skip_at,
 			s.gaps_total, s.gap_estimate_total, s.last_gap_at,
 			COALESCE(i.scanned, 0), COALESCE(i.lag, 0), COALESCE(i.lag_max, 0),
-			COALESCE(q.queued, 0), COALESCE(q.failed, 0)
+			COALESCE(q.queued, 0), COALESCE(q.failed, 0), q.oldest_queued
 		FROM paste_sources s
 		LEFT JOIN LATERAL (
 			SELECT count(*) AS scanned,
@@ -84,7 +86,8 @@ func (s *Store) Health(ctx context.Context) ([]Health, error) {
 		) i ON true
 		LEFT JOIN LATERAL (
 			SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
-				count(*) FILTER (WHERE status = 'failed') AS failed
+				count(*) FILTER (WHERE status = 'failed') AS failed,
+				min(listed_at) FILTER (WHERE status = 'queued') AS oldest_queued
 			FROM paste_items WHERE source = s.name AND status IN ('queued', 'failed')
 		) q ON true
 		ORDER BY s.name`, HealthWindow.Seconds())
@@ -102,7 +105,7 @@ func (s *Store) Health(ctx context.Context) ([]Health, error) {
 			&h.LastErrorAt, &h.ConsecutiveFailures, &h.unauthorised, &h.LastPasteAt, &h.Listed,
 			&h.FetchErrors, &h.LastFetchErrorAt, &h.Deleted, &h.Skipped, &h.lastSkipAt,
 			&h.Gaps, &h.GapEstimate, &h.LastGapAt,
-			&scanned, &h.LagSeconds, &h.LagMaxSeconds, &h.Queued, &h.Failed); err != nil {
+			&scanned, &h.LagSeconds, &h.LagMaxSeconds, &h.Queued, &h.Failed, &h.OldestQueuedAt); err != nil {
 			return nil, fmt.Errorf("read paste source health: %w", err)
 		}
 		h.PollInterval = float64(interval)
@@ -131,6 +134,8 @@ func (h *Health) state(now time.Time) string {
 		return StateFailing // nobody is polling it
 	case h.ConsecutiveFailures > 0, recent(h.LastFetchErrorAt), recent(h.LastGapAt), recent(h.lastSkipAt):
 		return StateDegraded
+	case h.OldestQueuedAt != nil && !recent(h.OldestQueuedAt):
+		return StateDegraded // listed but not fetched: fetching has stalled
 	}
 	return StateOK
 }
