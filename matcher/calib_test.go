@@ -44,12 +44,3 @@ func BenchmarkCalibSHA256(b *testing.B) {
 	reportCPU(b, cpu0, len(doc))
 }
 
-func BenchmarkCalibPlainOnly1k(b *testing.B) {
-	bs := getBenchSet(b, 1000)
-	b.SetBytes(int64(len(bs.doc)))
-	cpu0 := cpuTime()
-	for b.Loop() {
-		bs.set.scanPlain(bs.doc, func(a, z int, e *entry) {})
-	}
-	reportCPU(b, cpu0, len(bs.doc))
-}
