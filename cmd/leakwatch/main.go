@@ -27,8 +27,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":       {"run the service (roles: web, worker, crawler)", runServeCommand},
 		"migrate":     {"apply database migrations; `migrate status` lists them", runMigrate},
-		"keys":        {"manage registered keys: `keys add --org ORG --name NAME` (secret on stdin)", runKeys},
-		"orgs":        {"manage organisations: `orgs create NAME`, `orgs set-slack NAME`", runOrgs},
+		"keys":        {"register keys by fingerprint: `keys import --api URL --token T` (secrets on stdin), `keys add`", runKeys},
+		"orgs":        {"manage organisations: `orgs create NAME --owner EMAIL`, `orgs set-slack NAME`", runOrgs},
 		"fingerprint": {"print the fingerprint of each secret read from stdin", runFingerprint},
 		"scan":        {"scan files for registered secrets", runScan},
 		"version":     {"print the version", runVersion},

@@ -57,6 +57,11 @@ func (s *Store) SignIn(ctx context.Context, email, password, ip string) (User, e
 	if _, err := s.pool.Exec(ctx, `INSERT INTO login_attempts (email, ip, succeeded) VALUES ($1, $2, $3)`, email, ip, ok); err != nil {
 		return User{}, fmt.Errorf("sign in: record attempt: %w", err)
 	}
+	// Attempts older than the window no longer count: drop this account's
+	// and this IP's, so the table stays bounded without a sweeper.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM login_attempts WHERE (email = $1 OR ip = $2) AND attempted_at < $3`, email, ip, since); err != nil {
+		return User{}, fmt.Errorf("sign in: prune attempts: %w", err)
+	}
 	if !ok {
 		return User{}, ErrInvalidCredentials
 	}
@@ -73,6 +78,10 @@ func (s *Store) NewSession(ctx context.Context, userID, orgID int64, ip, userAge
 		}
 	} else if _, err := s.Membership(ctx, orgID, userID); err != nil {
 		return "", Session{}, err
+	}
+	// The user's expired sessions go when a new one starts.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND expires_at < now()`, userID); err != nil {
+		return "", Session{}, fmt.Errorf("new session: prune expired: %w", err)
 	}
 	token, hash := newToken("")
 	csrf, _ := newToken("")
