@@ -61,6 +61,14 @@ func (h *Handler) AddSecret(secret string) {
 	h.verifier.Secrets = append(h.verifier.Secrets, secret)
 }
 
+// AddPublicKey trusts one more Ed25519 public key (e.g. fetched from
+// /.well-known/leakwatch/webhook-keys).
+func (h *Handler) AddPublicKey(pk ed25519.PublicKey) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.verifier.PublicKeys = append(h.verifier.PublicKeys, pk)
+}
+
 // SetAnswer changes the reply to new requests.
 func (h *Handler) SetAnswer(a Answer) {
 	h.mu.Lock()
