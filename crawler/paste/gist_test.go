@@ -142,3 +142,29 @@ func TestGistFindsSecretInTruncatedFile(t *testing.T) {
 		t.Fatalf("checkpoint = %+v", cp)
 	}
 }
+
+func TestGistMalformedIsSkipped(t *testing.T) {
+	t.Parallel()
+	fake := pastetest.NewGists()
+	defer fake.Close()
+	src := newGistSource(t, fake)
+	b := setup(t, src)
+	fake.Publish(pastetest.Gist{ID: "bad0", Owner: "x", UpdatedAt: time.Now().Add(-time.Minute), Files: []pastetest.GistFile{{Name: "a", Content: "a"}}})
+	b.mustPoll(t, src)
+	fake.ServeGistBody("bad0", []byte(`{"id":"bad0","files":{"a":{"content":`))
+	jobs := b.takeJobs(t)
+	if len(jobs) != 1 {
+		t.Fatalf("jobs = %d", len(jobs))
+	}
+	err := b.work(jobs[0], 1)
+	var jc *rivertype.JobCancelError
+	if !errors.As(err, &jc) || !errors.Is(err, ErrMalformed) {
+		t.Fatalf("work = %v, want cancelled as malformed", err)
+	}
+	if st, _ := b.itemStatus(t, "gist", jobs[0].Item.Key()); st != StatusSkipped {
+		t.Fatalf("status %s, want skipped", st)
+	}
+	if h := b.health(t, "gist"); h.Skipped != 1 || h.State != StateDegraded {
+		t.Fatalf("health = %+v, want 1 skipped, degraded", h)
+	}
+}

@@ -223,3 +223,19 @@ func TestPastebinGapEstimate(t *testing.T) {
 		t.Fatalf("health = %+v, want 1 gap of 7, degraded", h)
 	}
 }
+
+// TestPastebinInvalidUTF8TextIsStillScanned: paste text is scanned as bytes,
+// so one invalid byte next to a secret cannot hide it.
+func TestPastebinInvalidUTF8TextIsStillScanned(t *testing.T) {
+	t.Parallel()
+	fake := pastetest.NewPastebin()
+	defer fake.Close()
+	src := newPastebin(t, fake, 100)
+	b := setup(t, src)
+	fake.Publish(pastetest.Paste{Key: "bin00001", Date: time.Now().Add(-time.Minute), Text: "\xff\xfe latin-1 caf\xe9\n" + leakText(b.secret) + "\x80"})
+	b.mustPoll(t, src)
+	b.workAll(t)
+	if fs := b.rec.all(); len(fs) != 1 || fs[0].Line != 5 {
+		t.Fatalf("findings = %+v, want the secret on line 5", fs)
+	}
+}

@@ -27,11 +27,12 @@ type Gists struct {
 	full    map[string]map[string]any // id → GET /gists/{id} body
 	raw     map[string]string         // path → raw text
 	deleted map[string]bool
+	bodies  map[string][]byte // id → verbatim GET /gists/{id} body
 }
 
 // NewGists starts a fake gist API.
 func NewGists() *Gists {
-	g := &Gists{full: map[string]map[string]any{}, raw: map[string]string{}, deleted: map[string]bool{}}
+	g := &Gists{full: map[string]map[string]any{}, raw: map[string]string{}, deleted: map[string]bool{}, bodies: map[string][]byte{}}
 	g.requests = map[string]int{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /gists/public", g.listing)
@@ -159,6 +160,14 @@ func (g *Gists) Publish(gs ...Gist) {
 	}
 }
 
+// ServeGistBody makes GET /gists/{id} answer 200 with body, verbatim (to
+// serve malformed JSON).
+func (g *Gists) ServeGistBody(id string, body []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.bodies[id] = body
+}
+
 // Delete makes GET /gists/{id} answer 404 and drops the gist's listing.
 func (g *Gists) Delete(id string) {
 	g.mu.Lock()
@@ -230,6 +239,11 @@ func (g *Gists) gist(w http.ResponseWriter, r *http.Request) {
 	defer g.mu.Unlock()
 	g.requests["/gists/{id}"]++
 	id := r.PathValue("id")
+	if body, ok := g.bodies[id]; ok {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Write(body) //nolint:errcheck
+		return
+	}
 	full, ok := g.full[id]
 	if !ok || g.deleted[id] {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
