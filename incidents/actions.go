@@ -70,7 +70,7 @@ func (s *Service) Acknowledge(ctx context.Context, id int64, a Actor) error {
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
-		_, err = addEventTx(ctx, tx, id, s.now(), a.Name, "acknowledged", "", "", nil)
+		_, err = s.addEventTx(ctx, tx, id, s.now(), a.Name, "acknowledged", "", "", nil)
 		return err
 	})
 }
@@ -81,7 +81,7 @@ func (s *Service) Assign(ctx context.Context, id, userID int64, a Actor) error {
 		if _, err := tx.Exec(ctx, `UPDATE incidents SET assignee_id = $2 WHERE id = $1`, id, userID); err != nil {
 			return err
 		}
-		_, err := addEventTx(ctx, tx, id, s.now(), a.Name, "assigned", "", "", map[string]any{"assignee_id": userID})
+		_, err := s.addEventTx(ctx, tx, id, s.now(), a.Name, "assigned", "", "", map[string]any{"assignee_id": userID})
 		return err
 	})
 }
@@ -93,7 +93,7 @@ func (s *Service) AddNote(ctx context.Context, id int64, a Actor, note string) e
 		return fmt.Errorf("note must be 1 to 4000 characters: %w", ErrReasonRequired)
 	}
 	return s.act(ctx, id, a, "add note to", func(tx pgx.Tx) error {
-		_, err := addEventTx(ctx, tx, id, s.now(), a.Name, "note", "", "", map[string]any{"note": note})
+		_, err := s.addEventTx(ctx, tx, id, s.now(), a.Name, "note", "", "", map[string]any{"note": note})
 		return err
 	})
 }
@@ -127,7 +127,7 @@ func (s *Service) RevokeNow(ctx context.Context, id int64, a Actor) error {
 		if ep == nil {
 			return ErrNoEndpoint
 		}
-		evID, err := addEventTx(ctx, tx, id, s.now(), a.Name, "revoke_requested", "", "", nil)
+		evID, err := s.addEventTx(ctx, tx, id, s.now(), a.Name, "revoke_requested", "", "", nil)
 		if err != nil {
 			return err
 		}

@@ -72,6 +72,8 @@ type Service struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	// timeline hears of every timeline entry (SetTimelineNotifier).
+	timeline TimelineNotifier
 
 	keysMu      sync.RWMutex
 	webhookKeys []webhook.PublicKey
@@ -177,7 +179,7 @@ func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
 		if err := s.appendTx(ctx, tx, last.id, f, dedup); err != nil {
 			return err
 		}
-		_, err := addEventTx(ctx, tx, last.id, s.now(), ActorSystem, "seen_after_rotation", "", "", map[string]any{"url": f.URL, "source": f.Source})
+		_, err := s.addEventTx(ctx, tx, last.id, s.now(), ActorSystem, "seen_after_rotation", "", "", map[string]any{"url": f.URL, "source": f.Source})
 		return err
 	case last != nil && last.fingerprint == f.Fingerprint && (last.phase == PhaseFalsePositive || last.phase == PhaseAcceptedRisk):
 		// The team already judged this secret; keep the sighting, stay quiet.
@@ -259,13 +261,10 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f Finding, dedup string
 	if err := insertOccurrenceTx(ctx, tx, id, f, dedup); err != nil {
 		return err
 	}
-	if _, err := addEventTx(ctx, tx, id, now, ActorSystem, "opened", "", string(PhaseIdentified), map[string]any{
+	if _, err := s.addEventTx(ctx, tx, id, now, ActorSystem, "opened", "", string(PhaseIdentified), map[string]any{
 		"severity": sev, "source": f.Source, "url": f.URL, "assignee_id": kf.assignee,
 	}); err != nil {
 		return err
-	}
-	if _, err := s.river.InsertTx(ctx, tx, NotifyArgs{IncidentID: id}, nil); err != nil {
-		return fmt.Errorf("queue alert: %w", err)
 	}
 	if err := s.afterIdentifiedTx(ctx, tx, id, 0, f); err != nil {
 		return err
@@ -289,12 +288,9 @@ func (s *Service) reopenTx(ctx context.Context, tx pgx.Tx, incidentID int64, f F
 	if err := insertOccurrenceTx(ctx, tx, incidentID, f, dedup); err != nil {
 		return err
 	}
-	evID, err := addEventTx(ctx, tx, incidentID, now, ActorSystem, "regression", string(PhaseClosed), string(PhaseIdentified),
+	_, err = s.addEventTx(ctx, tx, incidentID, now, ActorSystem, "regression", string(PhaseClosed), string(PhaseIdentified),
 		map[string]any{"url": f.URL, "source": f.Source, "regressions": regressions})
 	if err != nil {
-		return err
-	}
-	if err := s.notifyTx(ctx, tx, incidentID, evID); err != nil {
 		return err
 	}
 	if err := s.afterIdentifiedTx(ctx, tx, incidentID, regressions, f); err != nil {
@@ -373,10 +369,10 @@ func (s *Service) List(ctx context.Context, limit int) ([]Summary, error) {
 	})
 }
 
-// AddWorkers registers the incident workers: alerts, revocation requests
-// and the SLA sweep. The revoker may be nil (no outgoing webhooks).
-func AddWorkers(w *river.Workers, n *Notifier, r *Revoker, sw *Sweeper) {
-	river.AddWorker(w, n)
+// AddWorkers registers the incident workers: revocation requests and the
+// SLA sweep. The revoker may be nil (no outgoing webhooks). Alerts are the
+// timeline notifier's (incidents/slack).
+func AddWorkers(w *river.Workers, r *Revoker, sw *Sweeper) {
 	if r != nil {
 		river.AddWorker(w, r)
 	}

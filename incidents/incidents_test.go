@@ -2,20 +2,18 @@ package incidents
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertest"
 
 	"github.com/leakwatch/leakwatch/internal/dbtest"
 	"github.com/leakwatch/leakwatch/internal/jobs"
@@ -27,6 +25,7 @@ type testBundle struct {
 	orgID  int64
 	keyID  int64
 	logger *slog.Logger
+	heard  *timelineRecorder // what the timeline notifier heard
 }
 
 func setup(t *testing.T) testBundle {
@@ -45,7 +44,23 @@ func setup(t *testing.T) testBundle {
 	if err := pool.QueryRow(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, 'aws prod', 'lw1:test', 'aws') RETURNING id`, orgID).Scan(&keyID); err != nil {
 		t.Fatal(err)
 	}
-	return testBundle{pool: pool, svc: NewService(pool, rc, logger), orgID: orgID, keyID: keyID, logger: logger}
+	svc := NewService(pool, rc, logger)
+	heard := &timelineRecorder{}
+	svc.SetTimelineNotifier(heard)
+	return testBundle{pool: pool, svc: svc, orgID: orgID, keyID: keyID, logger: logger, heard: heard}
+}
+
+// heardCount counts the timeline entries of the given kinds the notifier
+// heard (each is one alert or notification).
+func (b testBundle) heardCount(kinds ...string) int {
+	n := 0
+	for _, h := range b.heard.all() {
+		_, kind, _ := strings.Cut(h, ":")
+		if slices.Contains(kinds, kind) {
+			n++
+		}
+	}
+	return n
 }
 
 func (b testBundle) finding(url string, line int) Finding {
@@ -72,19 +87,20 @@ func TestRecord(t *testing.T) {
 	t.Run("first sighting opens an incident and queues its alert", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
+		rec := &timelineRecorder{}
+		b.svc.SetTimelineNotifier(rec)
 		if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 3)}); err != nil {
 			t.Fatal(err)
 		}
 		if n := count(t, b.pool, `SELECT count(*) FROM incidents WHERE state = 'open'`); n != 1 {
 			t.Fatalf("incidents = %d", n)
 		}
-		job := rivertest.RequireInserted(ctx, t, riverpgxv5.New(b.pool), &NotifyArgs{}, nil)
 		var id int64
 		if err := b.pool.QueryRow(ctx, `SELECT id FROM incidents`).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
-		if job.Args.IncidentID != id {
-			t.Fatalf("alert for incident %d, want %d", job.Args.IncidentID, id)
+		if got := rec.all(); len(got) == 0 || got[0] != fmt.Sprintf("%d:opened", id) {
+			t.Fatalf("timeline notifier heard %v, want the opening of incident %d first", got, id)
 		}
 	})
 
@@ -102,7 +118,7 @@ func TestRecord(t *testing.T) {
 		if n := count(t, b.pool, `SELECT count(*) FROM occurrences`); n != 3 {
 			t.Fatalf("occurrences = %d, want 3", n)
 		}
-		if n := count(t, b.pool, `SELECT count(*) FROM river_job WHERE kind = 'incident_notify'`); n != 1 {
+		if n := b.heardCount("opened"); n != 1 {
 			t.Fatalf("alert jobs = %d, want 1", n)
 		}
 	})
@@ -139,7 +155,7 @@ func TestRecord(t *testing.T) {
 		if n := count(t, b.pool, `SELECT count(*) FROM incidents`); n != 1 {
 			t.Fatalf("incidents = %d, want 1", n)
 		}
-		if n := count(t, b.pool, `SELECT count(*) FROM river_job WHERE kind = 'incident_notify'`); n != 1 {
+		if n := b.heardCount("opened"); n != 1 {
 			t.Fatalf("alert jobs = %d, want 1", n)
 		}
 	})
@@ -163,97 +179,65 @@ func TestRecord(t *testing.T) {
 	})
 }
 
-func TestNotifier(t *testing.T) {
+// timelineRecorder is a TimelineNotifier that remembers what it heard.
+type timelineRecorder struct {
+	mu    sync.Mutex
+	heard []string
+	fail  error
+}
+
+func (r *timelineRecorder) TimelineEventTx(_ context.Context, _ pgx.Tx, incidentID, _ int64, kind string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		return r.fail
+	}
+	r.heard = append(r.heard, fmt.Sprintf("%d:%s", incidentID, kind))
+	return nil
+}
+
+func (r *timelineRecorder) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.heard...)
+}
+
+// TestTimelineNotifier: every timeline entry reaches the hook (Slack and
+// event webhooks hang off it), inside the entry's transaction.
+func TestTimelineNotifier(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	secret := "AKIAIOSFODNN7EXAMPLESECRETVALUE"
-
-	var mu sync.Mutex
-	var posts []map[string]any
-	status := http.StatusOK
-	slackFake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			http.Error(w, "invalid_payload", http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if status != http.StatusOK {
-			http.Error(w, "down", status)
-			return
-		}
-		posts = append(posts, m)
-	}))
-	defer slackFake.Close()
-
 	b := setup(t)
-	if _, err := b.pool.Exec(ctx, `UPDATE orgs SET slack_webhook_url = $1`, slackFake.URL+"/hook"); err != nil {
-		t.Fatal(err)
-	}
-	f := b.finding("https://github.com/o/r/issues/1#issuecomment-9", 3)
-	f.Repo = "<!channel> evil & co"
-	f.Preview = "token = AKIA****"
-	if err := b.svc.Record(ctx, []Finding{f}); err != nil {
+	rec := &timelineRecorder{}
+	b.svc.SetTimelineNotifier(Notifiers{rec})
+	if err := b.svc.Record(ctx, []Finding{b.finding("https://github.com/o/r/issues/1#issuecomment-9", 3)}); err != nil {
 		t.Fatal(err)
 	}
 	var id int64
 	if err := b.pool.QueryRow(ctx, `SELECT id FROM incidents`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	n := NewNotifier(b.pool, nil, "https://leakwatch.example", b.logger)
-	w := rivertest.NewWorker(t, riverpgxv5.New(b.pool), &river.Config{}, n)
-
-	// Slack down: the job fails (and River retries it); nothing is marked.
-	mu.Lock()
-	status = http.StatusServiceUnavailable
-	mu.Unlock()
-	tx, err := b.pool.Begin(ctx)
-	if err != nil {
+	a := Actor{Name: "alice@example.com", OrgID: b.orgID}
+	if err := b.svc.Acknowledge(ctx, id, a); err != nil {
 		t.Fatal(err)
 	}
-	res, err := w.Work(ctx, t, tx, NotifyArgs{IncidentID: id}, nil)
-	if err == nil {
-		t.Fatalf("want an error while Slack is down, got %+v", res)
-	}
-	if strings.Contains(err.Error(), slackFake.URL) {
-		t.Fatalf("error leaks the webhook URL: %v", err)
-	}
-	tx.Rollback(ctx) //nolint:errcheck
-
-	mu.Lock()
-	status = http.StatusOK
-	mu.Unlock()
-	for range 2 { // the second run is a retry after success: no second post
-		tx, err := b.pool.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Work(ctx, t, tx, NotifyArgs{IncidentID: id}, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(posts) != 1 {
-		t.Fatalf("posts = %d, want 1", len(posts))
-	}
-	var buf strings.Builder
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(posts[0]); err != nil {
+	if err := b.svc.MarkContained(ctx, id, a, "disabled"); err != nil {
 		t.Fatal(err)
 	}
-	body := buf.String()
-	for _, want := range []string{"aws prod", "acme", "issuecomment-9", "Open in Leakwatch", "&lt;!channel&gt; evil &amp; co"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("alert lacks %q: %s", want, body)
-		}
+	want := fmt.Sprintf("%[1]d:opened %[1]d:acknowledged %[1]d:marked_contained", id)
+	if got := strings.Join(rec.all(), " "); got != want {
+		t.Fatalf("heard %s, want %s", got, want)
 	}
-	if strings.Contains(body, "<!channel>") || strings.Contains(body, secret) {
-		t.Fatalf("alert carries an injection or the secret: %s", body)
+	if n := count(t, b.pool, `SELECT count(*) FROM incident_events`); n != 3 {
+		t.Fatalf("%d timeline entries", n)
+	}
+
+	// A notifier that cannot queue fails the action: no entry goes unheard.
+	rec.fail = errors.New("queue down")
+	if err := b.svc.AddNote(ctx, id, a, "hello"); err == nil {
+		t.Fatal("action succeeded although its entry could not be notified")
+	}
+	if n := count(t, b.pool, `SELECT count(*) FROM incident_events`); n != 3 {
+		t.Fatalf("%d timeline entries after a failed notification, want 3 (rolled back)", n)
 	}
 }

@@ -115,15 +115,16 @@ func (s *Service) transitionTx(ctx context.Context, tx pgx.Tx, incidentID int64,
 	if kind == "" {
 		kind = "transition"
 	}
-	if _, err := addEventTx(ctx, tx, incidentID, now, t.actor, kind, string(cur), string(t.to), t.details); err != nil {
+	if _, err := s.addEventTx(ctx, tx, incidentID, now, t.actor, kind, string(cur), string(t.to), t.details); err != nil {
 		return false, err
 	}
 	s.observeTransition(ctx, tx, incidentID, t.to)
 	return true, nil
 }
 
-// addEventTx appends a timeline entry and returns its id.
-func addEventTx(ctx context.Context, tx pgx.Tx, incidentID int64, at time.Time, actor, kind, from, to string, details map[string]any) (int64, error) {
+// addEventTx appends a timeline entry, tells the timeline notifier (in the
+// same transaction) and returns the entry's id.
+func (s *Service) addEventTx(ctx context.Context, tx pgx.Tx, incidentID int64, at time.Time, actor, kind, from, to string, details map[string]any) (int64, error) {
 	if details == nil {
 		details = map[string]any{}
 	}
@@ -139,13 +140,10 @@ func addEventTx(ctx context.Context, tx pgx.Tx, incidentID int64, at time.Time, 
 	if err != nil {
 		return 0, fmt.Errorf("add timeline entry %s to incident %d: %w", kind, incidentID, err)
 	}
-	return id, nil
-}
-
-// notifyTx queues the notification of a timeline entry.
-func (s *Service) notifyTx(ctx context.Context, tx pgx.Tx, incidentID, eventID int64) error {
-	if _, err := s.river.InsertTx(ctx, tx, NotifyArgs{IncidentID: incidentID, EventID: eventID}, nil); err != nil {
-		return fmt.Errorf("queue notification of incident %d: %w", incidentID, err)
+	if s.timeline != nil {
+		if err := s.timeline.TimelineEventTx(ctx, tx, incidentID, id, kind); err != nil {
+			return 0, fmt.Errorf("notify timeline entry %s of incident %d: %w", kind, incidentID, err)
+		}
 	}
-	return nil
+	return id, nil
 }

@@ -305,7 +305,7 @@ func (s *Service) containmentOutcome(ctx context.Context, d webhook.Delivery, no
 		if _, err := tx.Exec(ctx, `UPDATE incidents SET containment = $2 WHERE id = $1`, incidentID, containment); err != nil {
 			return fmt.Errorf("flag incident %d: %w", incidentID, err)
 		}
-		evID, err := addEventTx(ctx, tx, incidentID, now, "revocation-webhook", kind, "", "", details)
+		_, err := s.addEventTx(ctx, tx, incidentID, now, "revocation-webhook", kind, "", "", details)
 		if err != nil {
 			return err
 		}
@@ -314,7 +314,7 @@ func (s *Service) containmentOutcome(ctx context.Context, d webhook.Delivery, no
 				return err
 			}
 		}
-		return s.notifyTx(ctx, tx, incidentID, evID)
+		return nil
 	})
 }
 

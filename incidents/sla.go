@@ -95,11 +95,8 @@ func (s *Service) Sweep(ctx context.Context) (escalated, reminded int, err error
 			if _, err := tx.Exec(ctx, `UPDATE incidents SET escalated_at = $2 WHERE id = $1`, d.id, now); err != nil {
 				return err
 			}
-			evID, err := addEventTx(ctx, tx, d.id, now, ActorSystem, "escalated", "", "", map[string]any{"reason": "not acknowledged within the " + d.severity + " SLA"})
+			_, err := s.addEventTx(ctx, tx, d.id, now, ActorSystem, "escalated", "", "", map[string]any{"reason": "not acknowledged within the " + d.severity + " SLA"})
 			if err != nil {
-				return err
-			}
-			if err := s.notifyTx(ctx, tx, d.id, evID); err != nil {
 				return err
 			}
 			s.logger.Warn("incident escalated", slog.Int64("incident_id", d.id), slog.String("severity", d.severity))
@@ -132,11 +129,8 @@ func (s *Service) Sweep(ctx context.Context) (escalated, reminded int, err error
 			if _, err := tx.Exec(ctx, `UPDATE incidents SET reminded_at = $2 WHERE id = $1`, st.id, now); err != nil {
 				return err
 			}
-			evID, err := addEventTx(ctx, tx, st.id, now, ActorSystem, "reminder", "", "", map[string]any{"reason": "still " + st.phase})
+			_, err := s.addEventTx(ctx, tx, st.id, now, ActorSystem, "reminder", "", "", map[string]any{"reason": "still " + st.phase})
 			if err != nil {
-				return err
-			}
-			if err := s.notifyTx(ctx, tx, st.id, evID); err != nil {
 				return err
 			}
 		}

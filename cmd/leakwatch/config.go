@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/paste"
+	"github.com/leakwatch/leakwatch/internal/secretbox"
 	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
@@ -57,6 +58,12 @@ type Config struct {
 	WebhookSigningKeys []webhook.SigningKey
 	WebhookAllowNets   []netip.Prefix
 	WebhookTimeout     time.Duration
+
+	// Encryption seals secrets at rest (Slack bot tokens and signing
+	// secrets); nil without LEAKWATCH_ENCRYPTION_KEY.
+	Encryption *secretbox.Box
+	// SlackAPIURL is the Slack Web API base ("" : https://slack.com/api/).
+	SlackAPIURL string
 }
 
 // Roles a process can take.
@@ -209,6 +216,19 @@ var settings = []setting{
 		}},
 	{env: "LEAKWATCH_WEBHOOK_TIMEOUT", def: "10s", help: "Timeout of one outgoing webhook attempt.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.WebhookTimeout = d })},
+	{env: "LEAKWATCH_ENCRYPTION_KEY", secret: true, help: "AES-256 key(s) sealing secrets at rest (Slack bot tokens, signing secrets), as ID:<base64 of 32 bytes>, comma-separated; the first seals, all open (rotation: put the new key first, restart, re-seal, drop the old one). Unset: Slack bot connections cannot be stored.",
+		set: func(c *Config, v string) error {
+			box, err := secretbox.Parse(v)
+			c.Encryption = box
+			return err
+		}},
+	{env: "LEAKWATCH_SLACK_API_URL", help: "Slack Web API base URL, ending in /api/. Unset: https://slack.com/api/.",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			return urlSetting(func(c *Config, v string) { c.SlackAPIURL = v })(c, v)
+		}},
 }
 
 // LoadConfig reads every setting from getenv (os.Getenv in production).

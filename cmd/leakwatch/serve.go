@@ -23,6 +23,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/revoke"
+	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/database"
@@ -118,6 +119,10 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		return err
 	}
 	incidentSvc.SetWebhookKeys(signingKeys)
+	// Every timeline entry reaches Slack through this one hook.
+	slackSvc := slack.NewService(pool, slack.NewStore(pool, cfg.Encryption), riverClient, incidentSvc,
+		slack.Config{APIURL: cfg.SlackAPIURL, BaseURL: cfg.BaseURL, Logger: logger})
+	incidentSvc.SetTimelineNotifier(slackSvc)
 
 	// Every working process registers every worker: River refuses to insert
 	// a job kind the client has no worker for, and the crawler role inserts
@@ -142,8 +147,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		paste.AddWorkers(jcfg.Workers, paste.NewFetchWorker(pool, pasteSources, pipeline, logger))
 		guard := webhook.Guard{Allow: cfg.WebhookAllowNets}
 		sender := webhook.NewSender(webhook.NewHTTPClient(guard, cfg.WebhookTimeout), guard, &signingKeys[0], nil)
-		incidents.AddWorkers(jcfg.Workers, incidents.NewNotifier(pool, nil, cfg.BaseURL, logger),
-			incidents.NewRevoker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
+		incidents.AddWorkers(jcfg.Workers, incidents.NewRevoker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
+		slack.AddWorkers(jcfg.Workers, slackSvc)
 	}
 
 	var riverRunning atomic.Bool

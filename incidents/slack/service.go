@@ -411,7 +411,11 @@ func (s *Service) syncWebhook(ctx context.Context, conn Connection, route Route,
 		msg.Blocks = &slack.Blocks{BlockSet: []slack.Block{
 			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, body, false, false), nil, nil)}}
 	}
-	if err := slack.PostWebhookCustomHTTPContext(ctx, conn.WebhookURL, s.cfg.HTTPClient, msg); err != nil {
+	hookURL := conn.WebhookURL
+	if escalationKinds[e.Kind] && conn.EscalationWebhookURL != "" {
+		hookURL = conn.EscalationWebhookURL
+	}
+	if err := slack.PostWebhookCustomHTTPContext(ctx, hookURL, s.cfg.HTTPClient, msg); err != nil {
 		// slack-go's error may carry the URL, which is a secret: say only what failed.
 		return fmt.Errorf("post Slack webhook message for incident %d: %w", v.IncidentID, redactURLError(err))
 	}

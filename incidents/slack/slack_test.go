@@ -473,11 +473,16 @@ func TestIncomingWebhook(t *testing.T) {
 	b := setup(t)
 	var mu sync.Mutex
 	var bodies []string
+	down := true
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		bodies = append(bodies, string(body))
-		mu.Unlock()
 		_, _ = w.Write([]byte("ok"))
 	}))
 	t.Cleanup(hook.Close)
@@ -485,6 +490,15 @@ func TestIncomingWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := b.open(t)
+	// Slack down: the job fails for River to retry, and the error does not
+	// carry the webhook URL (a secret).
+	err := b.svc.sync(ctx, SyncArgs{IncidentID: id, EventID: b.eventIDs(t, id)[0]})
+	if err == nil || strings.Contains(err.Error(), hook.URL) || strings.Contains(err.Error(), "/services/") {
+		t.Fatalf("webhook down: %v", err)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
 	b.syncNew(t, id)
 	if err := b.inc.Acknowledge(ctx, id, incidents.System); err != nil {
 		t.Fatal(err)

@@ -41,17 +41,20 @@ type Route struct {
 // Connection is an organisation's Slack connection, secrets opened. It is
 // never serialised as is: BotToken, SigningSecret and WebhookURL are secrets.
 type Connection struct {
-	OrgID             int64
-	Mode              string
-	BotToken          string
-	SigningSecret     string
-	WebhookURL        string
-	TokenHint         string
-	DefaultChannel    string
-	EscalationChannel string
-	Routes            map[string]Route
-	BrokenAt          *time.Time
-	BrokenReason      string
+	OrgID         int64
+	Mode          string
+	BotToken      string
+	SigningSecret string
+	WebhookURL    string
+	// EscalationWebhookURL, if set, receives escalations in webhook mode
+	// (incident_settings.escalation_slack_url).
+	EscalationWebhookURL string
+	TokenHint            string
+	DefaultChannel       string
+	EscalationChannel    string
+	Routes               map[string]Route
+	BrokenAt             *time.Time
+	BrokenReason         string
 }
 
 // Route returns the route of a severity. Unless configured otherwise,
@@ -177,9 +180,10 @@ func (s *Store) Connection(ctx context.Context, orgID int64) (Connection, error)
 	err := s.pool.QueryRow(ctx, `
 		SELECT o.slack_webhook_url, coalesce(c.bot_token, ''), coalesce(c.signing_secret, ''), coalesce(c.token_hint, ''),
 			coalesce(c.default_channel, ''), coalesce(c.escalation_channel, ''), coalesce(c.routes, '{}'),
-			c.broken_at, coalesce(c.broken_reason, '')
+			c.broken_at, coalesce(c.broken_reason, ''),
+			coalesce((SELECT escalation_slack_url FROM incident_settings WHERE org_id = o.id), '')
 		FROM orgs o LEFT JOIN slack_connections c ON c.org_id = o.id WHERE o.id = $1`, orgID).
-		Scan(&c.WebhookURL, &tok, &sec, &c.TokenHint, &c.DefaultChannel, &c.EscalationChannel, &routes, &c.BrokenAt, &c.BrokenReason)
+		Scan(&c.WebhookURL, &tok, &sec, &c.TokenHint, &c.DefaultChannel, &c.EscalationChannel, &routes, &c.BrokenAt, &c.BrokenReason, &c.EscalationWebhookURL)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, fmt.Errorf("org %d: %w", orgID, ErrNotConnected)
 	}
