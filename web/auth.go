@@ -103,6 +103,13 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Set(ctxMember, Member{OrgID: t.OrgID, TokenID: t.ID, Role: t.Role(), Actor: "token:" + t.Name})
 			return next(c)
 		}
+		// Browsers name the page that sent a request: refuse unsafe requests
+		// from other sites even before a session exists (login CSRF).
+		if o := c.Request().Header.Get("Origin"); o != "" && isUnsafe(c.Request().Method) {
+			if u, err := url.Parse(o); err != nil || u.Host != c.Request().Host {
+				return apiErr(http.StatusForbidden, "csrf", "cross-site request refused")
+			}
+		}
 		ck, err := c.Cookie(SessionCookie)
 		if err != nil || ck.Value == "" {
 			return next(c)

@@ -66,6 +66,40 @@ func TestSignInSessionsAndCSRF(t *testing.T) {
 	}
 }
 
+// TestCrossSiteRefused refuses unsafe requests whose Origin is another
+// site, signed in or not (login CSRF).
+func TestCrossSiteRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "alice@example.com", org.ID, "admin")
+	for _, origin := range []string{"https://evil.example", "null"} {
+		req, _ := http.NewRequest(http.MethodPost, b.ts.URL+"/signin", strings.NewReader("email=alice%40example.com&password="+url.QueryEscape(testPassword)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Fatalf("cross-site sign-in from %s = %d", origin, resp.StatusCode)
+		}
+	}
+	// The same origin is fine.
+	req, _ := http.NewRequest(http.MethodPost, b.ts.URL+"/signin", strings.NewReader("email=alice%40example.com&password="+url.QueryEscape(testPassword)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", b.ts.URL)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("same-origin sign-in = %d", resp.StatusCode)
+	}
+}
+
 func TestSignInThrottled(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
