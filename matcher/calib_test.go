@@ -43,4 +43,3 @@ func BenchmarkCalibSHA256(b *testing.B) {
 	}
 	reportCPU(b, cpu0, len(doc))
 }
-

@@ -152,16 +152,22 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 				}
 				return nil
 			}
-			info, err := os.Stat(path) // follows a symlink given or found
-			if err != nil {
-				errs = append(errs, fmt.Errorf("stat %s: %w", path, err))
-				return nil
+			// The directory entry's type needs no system call; only symlinks
+			// (followed) and a wanted progress total need a stat.
+			var size int64
+			if !d.Type().IsRegular() || opts.Total != nil {
+				info, err := os.Stat(path)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("stat %s: %w", path, err))
+					return nil
+				}
+				if !info.Mode().IsRegular() {
+					return nil
+				}
+				size = info.Size()
 			}
-			if !info.Mode().IsRegular() {
-				return nil
-			}
-			jobs = append(jobs, fileJob{path: path, size: info.Size()})
-			total += info.Size()
+			jobs = append(jobs, fileJob{path: path, size: size})
+			total += size
 			return nil
 		})
 		if err != nil {
@@ -185,13 +191,16 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var buf []byte // reused across this worker's files
 			for {
 				k := int(next.Add(1) - 1)
 				if k >= len(jobs) || ctx.Err() != nil {
 					return
 				}
 				j := jobs[k]
-				fs, err := s.scanFile(j.path, opts.Stdin)
+				var fs []Finding
+				var err error
+				fs, buf, err = s.scanFile(j.path, opts.Stdin, buf)
 				d := done.Add(j.size)
 				mu.Lock()
 				if err != nil {
@@ -220,45 +229,63 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 	return found, errs
 }
 
-// scanFile scans one file, or stdin for "-".
-func (s *Set) scanFile(path string, stdin io.Reader) ([]Finding, error) {
+// scanFile scans one file, or stdin for "-", reading it into buf (grown as
+// needed and returned for reuse: Scan keeps no reference to its input).
+// Files larger than streamThreshold, and stdin, are streamed.
+func (s *Set) scanFile(path string, stdin io.Reader, buf []byte) ([]Finding, []byte, error) {
 	var r io.Reader
 	var size int64 = -1
 	if path == "-" {
 		if stdin == nil {
-			return nil, errors.New("scan -: no standard input")
+			return nil, buf, errors.New("scan -: no standard input")
 		}
 		r = stdin
 	} else {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", path, err)
+			return nil, buf, fmt.Errorf("scan %s: %w", path, err)
 		}
 		defer f.Close()
-		if info, err := f.Stat(); err == nil {
+		if info, err := f.Stat(); err == nil && info.Mode().IsRegular() {
 			size = info.Size()
 		}
 		r = f
 	}
-	br := bufio.NewReaderSize(r, 8<<10)
-	head, err := br.Peek(8 << 10)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		return nil, fmt.Errorf("scan %s: %w", path, err)
-	}
-	if LooksBinary(head) {
-		return nil, nil
-	}
 	if size < 0 || size > streamThreshold {
+		br := bufio.NewReaderSize(r, 8<<10)
+		head, err := br.Peek(8 << 10)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, buf, fmt.Errorf("scan %s: %w", path, err)
+		}
+		if LooksBinary(head) {
+			return nil, buf, nil
+		}
 		fs, err := s.ScanReader(br)
 		if err != nil {
-			return fs, fmt.Errorf("scan %s: %w", path, err)
+			return fs, buf, fmt.Errorf("scan %s: %w", path, err)
 		}
-		return fs, nil
+		return fs, buf, nil
 	}
-	b := make([]byte, 0, size+1)
-	buf := bytes.NewBuffer(b)
-	if _, err := buf.ReadFrom(br); err != nil {
-		return nil, fmt.Errorf("scan %s: %w", path, err)
+	// Read the whole file (one byte more than its size, to see EOF).
+	if cap(buf) < int(size)+1 {
+		buf = make([]byte, 0, max(int(size)+1, 64<<10))
 	}
-	return s.Scan(buf.Bytes()), nil
+	buf = buf[:0]
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, buf, fmt.Errorf("scan %s: %w", path, err)
+		}
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, len(buf)) // the file grew while read
+		}
+	}
+	if LooksBinary(buf[:min(len(buf), 8<<10)]) {
+		return nil, buf, nil
+	}
+	return s.Scan(buf), buf, nil
 }
