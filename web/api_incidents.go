@@ -28,6 +28,8 @@ func (s *Server) incidentRoutes(api *echo.Group, viewer, responder, admin echo.M
 	api.POST("/incidents/:id/accept-risk", s.apiIncidentAction("accept_risk"), admin)
 	api.POST("/incidents/:id/reopen", s.apiIncidentAction("reopen"), responder)
 	api.POST("/incidents/:id/notes", s.apiIncidentAction("note"), responder)
+	api.GET("/incident-settings", s.apiIncidentSettingsGet, viewer)
+	api.PUT("/incident-settings", s.apiIncidentSettingsSet, admin)
 	api.PUT("/revocation-endpoint", s.apiRevocationEndpointSet, admin)
 	api.PUT("/keys/:id/revocation-endpoint", s.apiRevocationEndpointSet, admin)
 }
@@ -239,4 +241,50 @@ func (s *Server) apiRevocationEndpointSet(c echo.Context) error {
 func (s *Server) webhookKeys(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.JSON(http.StatusOK, map[string]any{"keys": s.incidents.WebhookKeys()})
+}
+
+func (s *Server) apiIncidentSettingsGet(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	st, err := s.incidents.Settings(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+type incidentSettingsRequest struct {
+	incidents.Settings
+	ClearEscalation bool `json:"clear_escalation"`
+}
+
+func (s *Server) apiIncidentSettingsSet(c echo.Context) error {
+	var req incidentSettingsRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	ctx := c.Request().Context()
+	if id := req.DefaultAssigneeID; id != nil {
+		if _, err := s.auth.Membership(ctx, m.OrgID, *id); err != nil {
+			if errors.Is(err, auth.ErrNotFound) {
+				return apiErr(http.StatusUnprocessableEntity, "not_a_member", "the default assignee must be a member of the organisation")
+			}
+			return err
+		}
+	}
+	st, err := s.incidents.SetSettings(ctx, m.OrgID, req.Settings, req.ClearEscalation)
+	if errors.Is(err, incidents.ErrInvalidSettings) {
+		return apiErr(http.StatusBadRequest, "invalid", err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "incident_settings.update", "org", m.OrgID, map[string]any{
+		"ack_critical_seconds": st.AckCriticalS, "ack_high_seconds": st.AckHighS, "ack_medium_seconds": st.AckMediumS,
+		"ack_low_seconds": st.AckLowS, "phase_limit_seconds": st.PhaseLimitS, "default_assignee_id": st.DefaultAssigneeID,
+		"escalation_configured": st.EscalationConfigured,
+	}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +152,44 @@ func TestIncidentAPI(t *testing.T) {
 	b.client(t).mustJSON(http.MethodGet, "/.well-known/leakwatch/webhook-keys", nil, http.StatusOK, &wk)
 	if len(wk.Keys) != 1 || wk.Keys[0].Key != sk.PublicString() || !wk.Keys[0].Current {
 		t.Fatalf("webhook keys %+v", wk)
+	}
+}
+
+func TestIncidentSettingsAPI(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
+	admin := b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	other := b.mustOrg(t, "other")
+	stranger := b.mustUser(t, "x@other.example", other.ID, auth.RoleAdmin)
+	view, adm := b.signIn(t, "view@acme.example"), b.signIn(t, "admin@acme.example")
+
+	var st incidents.Settings
+	view.mustJSON(http.MethodGet, "/api/v1/incident-settings", nil, http.StatusOK, &st)
+	if st.AckCriticalS != 900 {
+		t.Fatalf("default %+v", st)
+	}
+	body := map[string]any{"ack_critical_seconds": 300, "ack_high_seconds": 3600, "ack_medium_seconds": 14400, "ack_low_seconds": 86400,
+		"phase_limit_seconds": 7200, "default_assignee_id": admin.ID, "escalation_slack_url": "https://hooks.slack.example/services/T/B/secretpart"}
+	if s, _ := view.do(http.MethodPut, "/api/v1/incident-settings", body); s != http.StatusForbidden {
+		t.Fatalf("viewer put = %d", s)
+	}
+	status, raw := adm.do(http.MethodPut, "/api/v1/incident-settings", body)
+	if status != http.StatusOK || strings.Contains(string(raw), "secretpart") {
+		t.Fatalf("put = %d %s", status, raw)
+	}
+	view.mustJSON(http.MethodGet, "/api/v1/incident-settings", nil, http.StatusOK, &st)
+	if st.AckCriticalS != 300 || !st.EscalationConfigured || st.DefaultAssigneeID == nil || *st.DefaultAssigneeID != admin.ID {
+		t.Fatalf("after put %+v", st)
+	}
+	body["default_assignee_id"] = stranger.ID
+	if s, raw := adm.do(http.MethodPut, "/api/v1/incident-settings", body); s != http.StatusUnprocessableEntity {
+		t.Fatalf("foreign assignee = %d %s", s, raw)
+	}
+	body["default_assignee_id"] = nil
+	body["ack_low_seconds"] = 5
+	if s, _ := adm.do(http.MethodPut, "/api/v1/incident-settings", body); s != http.StatusBadRequest {
+		t.Fatalf("5s limit = %d", s)
 	}
 }

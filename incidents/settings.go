@@ -1,0 +1,84 @@
+package incidents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrInvalidSettings is returned for out-of-range workflow settings.
+var ErrInvalidSettings = errors.New("invalid incident settings")
+
+// Settings are an organisation's workflow limits: how long an incident of
+// each severity may stay unacknowledged before it is escalated, how long it
+// may stay in one phase before a reminder, where escalations go and who is
+// assigned new incidents.
+type Settings struct {
+	AckCriticalS       int    `json:"ack_critical_seconds"`
+	AckHighS           int    `json:"ack_high_seconds"`
+	AckMediumS         int    `json:"ack_medium_seconds"`
+	AckLowS            int    `json:"ack_low_seconds"`
+	PhaseLimitS        int    `json:"phase_limit_seconds"`
+	DefaultAssigneeID  *int64 `json:"default_assignee_id"`
+	EscalationSlackURL string `json:"escalation_slack_url,omitempty"` // write-only: never returned
+	// EscalationConfigured tells whether an escalation webhook is set.
+	EscalationConfigured bool `json:"escalation_configured"`
+}
+
+// DefaultSettings are the limits of an organisation that set none.
+func DefaultSettings() Settings {
+	return Settings{
+		AckCriticalS: int(DefaultAckCritical.Seconds()), AckHighS: int(DefaultAckHigh.Seconds()),
+		AckMediumS: int(DefaultAckMedium.Seconds()), AckLowS: int(DefaultAckLow.Seconds()),
+		PhaseLimitS: int(DefaultPhaseLimit.Seconds()),
+	}
+}
+
+// Settings returns the organisation's settings (the defaults if unset). The
+// escalation URL is not returned: it is a credential.
+func (s *Service) Settings(ctx context.Context, orgID int64) (Settings, error) {
+	st := DefaultSettings()
+	err := s.pool.QueryRow(ctx, `
+		SELECT ack_critical_s, ack_high_s, ack_medium_s, ack_low_s, phase_limit_s, default_assignee_id, escalation_slack_url <> ''
+		FROM incident_settings WHERE org_id = $1`, orgID).
+		Scan(&st.AckCriticalS, &st.AckHighS, &st.AckMediumS, &st.AckLowS, &st.PhaseLimitS, &st.DefaultAssigneeID, &st.EscalationConfigured)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return st, fmt.Errorf("load incident settings of org %d: %w", orgID, err)
+	}
+	return st, nil
+}
+
+// SetSettings replaces the organisation's settings. Every limit must lie
+// between one minute and 30 days; an empty escalation URL keeps the current
+// one unless clearEscalation is set.
+func (s *Service) SetSettings(ctx context.Context, orgID int64, st Settings, clearEscalation bool) (Settings, error) {
+	for name, v := range map[string]int{"ack_critical_seconds": st.AckCriticalS, "ack_high_seconds": st.AckHighS,
+		"ack_medium_seconds": st.AckMediumS, "ack_low_seconds": st.AckLowS, "phase_limit_seconds": st.PhaseLimitS} {
+		if v < 60 || time.Duration(v)*time.Second > 30*24*time.Hour {
+			return Settings{}, fmt.Errorf("%w: %s must be from 60 to 2592000", ErrInvalidSettings, name)
+		}
+	}
+	if st.EscalationSlackURL != "" {
+		u, err := url.Parse(st.EscalationSlackURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return Settings{}, fmt.Errorf("%w: escalation_slack_url must be an https URL", ErrInvalidSettings)
+		}
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO incident_settings (org_id, ack_critical_s, ack_high_s, ack_medium_s, ack_low_s, phase_limit_s, default_assignee_id, escalation_slack_url)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (org_id) DO UPDATE SET
+			ack_critical_s = EXCLUDED.ack_critical_s, ack_high_s = EXCLUDED.ack_high_s, ack_medium_s = EXCLUDED.ack_medium_s,
+			ack_low_s = EXCLUDED.ack_low_s, phase_limit_s = EXCLUDED.phase_limit_s, default_assignee_id = EXCLUDED.default_assignee_id,
+			escalation_slack_url = CASE WHEN $9 THEN '' WHEN EXCLUDED.escalation_slack_url = '' THEN incident_settings.escalation_slack_url
+				ELSE EXCLUDED.escalation_slack_url END`,
+		orgID, st.AckCriticalS, st.AckHighS, st.AckMediumS, st.AckLowS, st.PhaseLimitS, st.DefaultAssigneeID, st.EscalationSlackURL, clearEscalation)
+	if err != nil {
+		return Settings{}, fmt.Errorf("save incident settings of org %d: %w", orgID, err)
+	}
+	return s.Settings(ctx, orgID)
+}
