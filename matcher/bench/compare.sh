@@ -57,29 +57,34 @@ files=$(find "$tree" -type f | wc -l)
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
 echo "tree: $files files, $mb MB, $i planted secrets; $(nproc) cores" >&2
 
-now() { date +%s.%N; }
-# Warm the page cache so both tools read from memory.
-cat $(find "$tree" -type f) >/dev/null 2>&1 || true
+# timed CMD...: runs CMD, sets wall and cpu (user+sys seconds) and code.
+timed() {
+  local t0 t1 f=$work/time.$RANDOM
+  t0=$(date +%s.%N)
+  set +e
+  if [[ -x /usr/bin/time ]]; then
+    /usr/bin/time -f '%U %S' -o "$f" "$@"
+  else
+    "$@"
+  fi
+  code=$?
+  set -e
+  t1=$(date +%s.%N)
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  cpu=$( [[ -s $f ]] && awk 'END { printf "%.2f", $1 + $2 }' "$f" || echo "?")
+}
 
-t0=$(now)
-set +e
-"$work/leakwatch" scan --fingerprints "$work/fingerprints" "$tree" >"$work/lw.jsonl"
-lwcode=$?
-set -e
-t1=$(now)
-lw=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-lwfound=$(wc -l <"$work/lw.jsonl")
-echo "leakwatch scan: ${lw}s, $(awk -v m="$mb" -v t="$lw" 'BEGIN { printf "%.0f", m / t }') MB/s, $lwfound findings (exit $lwcode)"
+# Warm the page cache so both tools read from memory.
+find "$tree" -type f -exec cat {} + >/dev/null 2>&1 || true
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+timed "$work/leakwatch" scan --fingerprints "$work/fingerprints" "$tree" >"$work/lw.jsonl"
+lw=$wall lwcpu=$cpu
+echo "leakwatch scan: ${lw}s wall, ${lwcpu} CPU-s, $(awk -v m="$mb" -v t="$lw" 'BEGIN { printf "%.0f", m / t }') MB/s, $(wc -l <"$work/lw.jsonl") findings (exit $code)"
 
 if [[ -n $gitleaks ]]; then
-  t0=$(now)
-  set +e
-  "$gitleaks" dir --no-banner --log-level error --report-format json --report-path "$work/gl.json" "$tree" >/dev/null 2>&1
-  glcode=$?
-  set -e
-  t1=$(now)
-  gl=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-  glfound=$(grep -c '"RuleID"' "$work/gl.json" || true)
-  echo "gitleaks dir:   ${gl}s, $(awk -v m="$mb" -v t="$gl" 'BEGIN { printf "%.0f", m / t }') MB/s, $glfound findings (exit $glcode) [$("$gitleaks" version 2>/dev/null)]"
-  echo "ratio: leakwatch is $(awk -v a="$gl" -v b="$lw" 'BEGIN { printf "%.1f", a / b }')x faster in wall time"
+  timed "$gitleaks" dir --no-banner --log-level error --report-format json --report-path "$work/gl.json" "$tree" >/dev/null 2>&1
+  gl=$wall glcpu=$cpu
+  echo "gitleaks dir:   ${gl}s wall, ${glcpu} CPU-s, $(awk -v m="$mb" -v t="$gl" 'BEGIN { printf "%.0f", m / t }') MB/s, $(grep -c '"RuleID"' "$work/gl.json" || true) findings (exit $code), v8.30.1 gore2regex"
+  echo "ratio: leakwatch is $(awk -v a="$gl" -v b="$lw" 'BEGIN { printf "%.1f", a / b }')x faster in wall time ($(awk -v a="$glcpu" -v b="$lwcpu" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "?" }')x in CPU time)"
 fi
