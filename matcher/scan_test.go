@@ -125,6 +125,8 @@ func TestScanContexts(t *testing.T) {
 		{"utf16le bom", utf16le("TOKEN="+ghToken+"\r\n", true), ghToken, "utf16le", 1, 15},
 		{"utf16le no bom", utf16le("k: "+slackTok, false), slackTok, "utf16le", 1, 7},
 		{"utf16be bom", utf16be("TOKEN="+ghToken+"\n", true), ghToken, "utf16be", 1, 15},
+		{"utf16be no bom", utf16be("TOKEN="+ghToken+"\n", false), ghToken, "utf16be", 1, 13},
+		{"utf16le mid-file line 3", "a\nb\n" + utf16le("x="+awsKey, false), awsKey, "utf16le", 3, 5},
 		{"base64 of utf16", "v=" + b64([]byte(utf16le("secret="+awsKey, true))), awsKey, "base64+utf16le", 1, 3},
 		{"url of base64", "q=" + url.QueryEscape(b64([]byte("tok "+ghToken+"\n"))), ghToken, "", 1, 3},
 	}
