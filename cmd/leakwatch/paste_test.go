@@ -148,3 +148,47 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 		t.Fatal("Serve did not stop")
 	}
 }
+
+func TestPasteSourcesFileSetting(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name, file, wantErr string
+		sources             int
+	}{
+		{"unset", "", "", 0},
+		{"two sources", write("ok.json", `{"sources":[{"type":"gist"},{"type":"pastebin","limit":50}]}`), "", 2},
+		{"missing file", filepath.Join(dir, "nope.json"), "LEAKWATCH_PASTE_SOURCES_FILE", 0},
+		{"invalid source", write("bad.json", `{"sources":[{"type":"feed","name":"x","format":"rss"}]}`), "absolute http(s) URL", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := LoadConfig(func(k string) string {
+				if k == "LEAKWATCH_PASTE_SOURCES_FILE" {
+					return c.file
+				}
+				return ""
+			})
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.PasteSources.Sources) != c.sources {
+				t.Fatalf("sources = %+v, want %d", cfg.PasteSources.Sources, c.sources)
+			}
+		})
+	}
+}
