@@ -204,3 +204,31 @@ func BenchmarkNewSet1M(b *testing.B) {
 	}
 	runtime.KeepAlive(set)
 }
+
+// BenchmarkScan100kWithPasswords adds 1,000 passwords with symbols (kind
+// "s") to the 100,000 tokens: every offset is then hashed.
+func BenchmarkScan100kWithPasswords(b *testing.B) {
+	bs := getBenchSet(b, 100_000)
+	fps := bs.set.Fingerprints()
+	r := rand.New(rand.NewPCG(7, 7))
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*()"
+	for len(fps) < 101_000 {
+		p := make([]byte, 20)
+		for i := range p {
+			p[i] = chars[r.IntN(len(chars))]
+		}
+		p[3] = '!'
+		if f, err := Compute(p, ComputeOpts{}); err == nil {
+			fps = append(fps, f)
+		}
+	}
+	set := NewSet(fps)
+	b.SetBytes(int64(len(bs.doc)))
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if got := set.Scan(bs.doc); len(got) < 100 {
+			b.Fatalf("found %d", len(got))
+		}
+	}
+	reportCPU(b, cpu0, len(bs.doc))
+}
