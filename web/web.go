@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
@@ -48,6 +49,8 @@ type Config struct {
 	OIDC      *OIDC  // optional OpenID Connect sign-in
 	// Paste reports paste source health; nil: no paste crawler.
 	Paste *paste.Store
+	// GitHub reports GitHub feed health and keeps watched feeds; nil: none.
+	GitHub *ghcrawler.Feeds
 	// BaseURL is the public URL of the dashboard, used in invitation and
 	// sign-in links. Session cookies are Secure when it is https.
 	BaseURL  string
@@ -75,6 +78,7 @@ type Server struct {
 	static        *staticFiles
 	openAPIDoc    []byte
 	paste         *paste.Store
+	github        *ghcrawler.Feeds
 }
 
 // New builds the server and its routes; templates are parsed here so a
@@ -108,6 +112,7 @@ func New(cfg Config) (*Server, error) {
 		mailer: cfg.Mailer, oidc: cfg.OIDC, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		secureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		checks:        cfg.Checks, logger: cfg.Logger, static: static, openAPIDoc: openAPIDoc, paste: cfg.Paste,
+		github: cfg.GitHub,
 	}
 	if s.mailer == nil {
 		s.mailer = LogMailer{Logger: cfg.Logger}
@@ -210,6 +215,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	api.GET("/audit/export", s.apiAuditExport, admin)
 
 	api.GET("/paste/sources", s.apiPasteSources, viewer)
+	s.githubRoutes(api, viewer, admin)
 
 	s.incidentRoutes(api, viewer, responder, admin)
 	e.GET("/.well-known/leakwatch/webhook-keys", s.webhookKeys)

@@ -57,7 +57,9 @@ type Poller struct {
 	now         func() time.Time
 	m           *pollMetrics
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// cps caches checkpoints: while this process leads, only it writes them.
+	cps       map[string]checkpoint
 	notBefore map[string]time.Time // feed → rate-limited until
 	lastPoll  map[string]time.Time
 	lastSave  time.Time
@@ -133,7 +135,7 @@ func NewPoller(cfg PollerConfig) *Poller {
 	}
 	return &Poller{gh: cfg.Client, pool: cfg.Pool, river: cfg.River, feed: Feed{Name: cfg.Feed, Path: cfg.Path},
 		watches: !cfg.NoWatches, minInterval: cfg.MinInterval, logger: cfg.Logger, now: cfg.Now,
-		m: newPollMetrics(cfg.Registerer), notBefore: map[string]time.Time{}, lastPoll: map[string]time.Time{}}
+		m: newPollMetrics(cfg.Registerer), cps: map[string]checkpoint{}, notBefore: map[string]time.Time{}, lastPoll: map[string]time.Time{}}
 }
 
 type checkpoint struct {
@@ -158,7 +160,7 @@ func (p *Poller) PollOnce(ctx context.Context) (PollResult, error) { return p.Po
 // PollFeed fetches a feed's timeline once, all pages down to the last event
 // already seen, and queues the new events with the new checkpoint.
 func (p *Poller) PollFeed(ctx context.Context, feed Feed) (PollResult, error) {
-	cp, err := p.checkpoint(ctx, feed)
+	cp, err := p.cachedCheckpoint(ctx, feed)
 	if err != nil {
 		return PollResult{}, err
 	}
@@ -251,23 +253,22 @@ func (p *Poller) PollFeed(ctx context.Context, feed Feed) (PollResult, error) {
 			if _, err := p.river.InsertManyTx(ctx, tx, params); err != nil {
 				return fmt.Errorf("queue events: %w", err)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO crawl_feed_polls (feed, polled_at, events, lag_ms) VALUES ($1, $2, $3, $4)`,
-				feed.Name, fetched, len(fresh), lagMS); err != nil {
-				return fmt.Errorf("record poll: %w", err)
-			}
 		}
-		if res.Gap {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO crawl_gaps (feed, detected_at, after_event_id, before_event_id, estimated_missed)
-				VALUES ($1, $2, $3, $4, $5)`, feed.Name, fetched, cp.lastID, oldest, res.Missed); err != nil {
-				return fmt.Errorf("record gap: %w", err)
-			}
+		// One round trip for the bookkeeping: the poller must keep up with a
+		// timeline that turns over 300 events in seconds.
+		batch := &pgx.Batch{}
+		if len(fresh) > 0 {
+			batch.Queue(`INSERT INTO crawl_feed_polls (feed, polled_at, events, lag_ms) VALUES ($1, $2, $3, $4)`,
+				feed.Name, fetched, len(fresh), lagMS)
 		}
 		gaps := 0
 		if res.Gap {
 			gaps = 1
+			batch.Queue(`
+				INSERT INTO crawl_gaps (feed, detected_at, after_event_id, before_event_id, estimated_missed)
+				VALUES ($1, $2, $3, $4, $5)`, feed.Name, fetched, cp.lastID, oldest, res.Missed)
 		}
-		_, err := tx.Exec(ctx, `
+		batch.Queue(`
 			UPDATE crawl_feeds SET last_event_id = $2, etag = $3, poll_interval_s = $4::int,
 				next_poll_at = $9::timestamptz + make_interval(secs => $4::int), last_success_at = $9::timestamptz,
 				last_error = '', updated_at = $9::timestamptz, path = $5,
@@ -276,11 +277,13 @@ func (p *Poller) PollFeed(ctx context.Context, feed Feed) (PollResult, error) {
 				last_lag_ms = COALESCE($10::bigint, last_lag_ms)
 			WHERE name = $1`, feed.Name, maxID, etag, int(res.Interval/time.Second), feed.Path,
 			len(fresh), gaps, res.Missed, fetched, lagMS)
-		return err
+		return tx.SendBatch(ctx, batch).Close()
 	})
 	if err != nil {
+		p.forget(feed)
 		return res, fmt.Errorf("save checkpoint of %s: %w", feed.Name, err)
 	}
+	p.remember(feed, checkpoint{lastID: maxID, etag: etag, interval: res.Interval, next: fetched.Add(res.Interval)})
 	p.m.polls.WithLabelValues(feed.Name, "new").Inc()
 	p.m.events.WithLabelValues(feed.Name).Add(float64(len(fresh)))
 	p.m.lastOK.WithLabelValues(feed.Name).Set(float64(fetched.Unix()))
@@ -294,6 +297,35 @@ func (p *Poller) PollFeed(ctx context.Context, feed Feed) (PollResult, error) {
 		p.m.missed.WithLabelValues(feed.Name).Add(float64(res.Missed))
 	}
 	return res, nil
+}
+
+// cachedCheckpoint returns the feed's checkpoint, from memory once read.
+func (p *Poller) cachedCheckpoint(ctx context.Context, feed Feed) (checkpoint, error) {
+	p.mu.Lock()
+	cp, ok := p.cps[feed.Name]
+	p.mu.Unlock()
+	if ok {
+		return cp, nil
+	}
+	cp, err := p.checkpoint(ctx, feed)
+	if err == nil {
+		p.remember(feed, cp)
+	}
+	return cp, err
+}
+
+func (p *Poller) remember(feed Feed, cp checkpoint) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cps[feed.Name] = cp
+}
+
+// forget drops a cached checkpoint (after a failed save, or on taking the
+// lead, when another process may have moved it).
+func (p *Poller) forget(feed Feed) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.cps, feed.Name)
 }
 
 func (p *Poller) checkpoint(ctx context.Context, feed Feed) (checkpoint, error) {
@@ -312,6 +344,12 @@ func (p *Poller) checkpoint(ctx context.Context, feed Feed) (checkpoint, error) 
 
 func (p *Poller) saveNotModified(ctx context.Context, feed Feed, interval time.Duration) error {
 	now := p.now()
+	p.mu.Lock()
+	if cp, ok := p.cps[feed.Name]; ok {
+		cp.interval, cp.next = interval, now.Add(interval)
+		p.cps[feed.Name] = cp
+	}
+	p.mu.Unlock()
 	_, err := p.pool.Exec(ctx, `
 		UPDATE crawl_feeds SET poll_interval_s = $2::int, next_poll_at = $3::timestamptz + make_interval(secs => $2::int),
 			last_success_at = $3::timestamptz, last_error = '', updated_at = $3::timestamptz
@@ -396,24 +434,29 @@ func (p *Poller) lead(ctx context.Context) error {
 	}
 	p.m.leading.Set(1)
 	defer p.m.leading.Set(0)
+	p.mu.Lock()
+	// Another process may have led since: read checkpoints afresh.
+	clear(p.cps)
+	p.mu.Unlock()
 	p.logger.Info("polling GitHub feeds")
+	var feeds []Feed
+	var checked time.Time
 	for ctx.Err() == nil {
-		feeds, err := p.Feeds(ctx)
-		if err != nil {
-			return err
+		if time.Since(checked) >= 5*time.Second {
+			// Losing the lock's session means another process may lead now.
+			if err := conn.Ping(ctx); err != nil {
+				return fmt.Errorf("lost poller lock connection: %w", err)
+			}
+			if feeds, err = p.Feeds(ctx); err != nil {
+				return err
+			}
+			checked = time.Now()
 		}
 		wait, err := p.pollDue(ctx, feeds)
 		if err != nil {
 			return err
 		}
 		sleep(ctx, wait)
-		if ctx.Err() != nil {
-			return nil
-		}
-		// Losing the lock's session means another process may lead now.
-		if err := conn.Ping(ctx); err != nil {
-			return fmt.Errorf("lost poller lock connection: %w", err)
-		}
 	}
 	return nil
 }
@@ -435,27 +478,13 @@ func (p *Poller) Feeds(ctx context.Context) ([]Feed, error) {
 // pollDue polls the feeds whose time has come and returns how long to wait
 // before the next one is due.
 func (p *Poller) pollDue(ctx context.Context, feeds []Feed) (time.Duration, error) {
-	names := make([]string, len(feeds))
-	for i, f := range feeds {
-		names[i] = f.Name
-	}
 	next := map[string]time.Time{}
-	rows, err := p.pool.Query(ctx, `SELECT name, next_poll_at FROM crawl_feeds WHERE name = ANY($1)`, names)
-	if err != nil {
-		return 0, fmt.Errorf("read feed schedule: %w", err)
-	}
-	for rows.Next() {
-		var n string
-		var t time.Time
-		if err := rows.Scan(&n, &t); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("read feed schedule: %w", err)
+	for _, f := range feeds {
+		cp, err := p.cachedCheckpoint(ctx, f)
+		if err != nil {
+			return 0, err
 		}
-		next[n] = t
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("read feed schedule: %w", err)
+		next[f.Name] = cp.next
 	}
 	wait := 5 * time.Second // picks up new watches
 	for _, f := range feeds {
@@ -476,7 +505,9 @@ func (p *Poller) pollDue(ctx context.Context, feeds []Feed) (time.Duration, erro
 		p.mu.Lock()
 		p.lastPoll[f.Name] = now
 		p.mu.Unlock()
+		started := time.Now()
 		res, err := p.PollFeed(ctx, f)
+		took := time.Since(started)
 		if ctx.Err() != nil {
 			return 0, nil
 		}
@@ -495,7 +526,7 @@ func (p *Poller) pollDue(ctx context.Context, feeds []Feed) (time.Duration, erro
 			wait = min(wait, backoff)
 			continue
 		}
-		p.logger.Debug("polled", slog.String("feed", f.Name), slog.Int("events", res.Events), slog.Bool("not_modified", res.NotModified), slog.Bool("gap", res.Gap))
+		p.logger.Debug("polled", slog.String("feed", f.Name), slog.Int("events", res.Events), slog.Bool("not_modified", res.NotModified), slog.Bool("gap", res.Gap), slog.Duration("took", took))
 		iv := res.Interval
 		if p.minInterval > 0 {
 			iv = min(iv, p.minInterval)
