@@ -237,3 +237,22 @@ func (s *Service) Reopen(ctx context.Context, id int64, a Actor, reason string) 
 		return s.afterIdentifiedTx(ctx, tx, id, round, Finding{KeyID: keyID})
 	})
 }
+
+// KeyStateChangedTx follows the registry: a key marked revoked there has
+// its open incident contained (the secret no longer works). Other states
+// change nothing. It runs in the registry's transaction.
+func (s *Service) KeyStateChangedTx(ctx context.Context, tx pgx.Tx, keyID int64, state string) error {
+	if state != "revoked" {
+		return nil
+	}
+	var id int64
+	err := tx.QueryRow(ctx, `SELECT id FROM incidents WHERE key_id = $1 AND state = 'open' AND phase = 'identified'`, keyID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("find open incident of key %d: %w", keyID, err)
+	}
+	_, err = s.transitionTx(ctx, tx, id, transition{to: PhaseContained, actor: "key-registry", kind: "revoked", details: map[string]any{"key_id": keyID}})
+	return err
+}

@@ -737,3 +737,36 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestKeyRevokedInRegistry: revoking the key in the registry contains its
+// open incident, in the registry's transaction.
+func TestKeyRevokedInRegistry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	store := keys.NewStore(b.pool).OnStateTx(b.svc.KeyStateChangedTx)
+	if _, err := store.SetState(ctx, b.orgID, b.keyID, keys.StateRetired); err != nil {
+		t.Fatal(err)
+	}
+	var phase Phase
+	if err := b.pool.QueryRow(ctx, `SELECT phase FROM incidents`).Scan(&phase); err != nil || phase != PhaseIdentified {
+		t.Fatalf("after retiring: %s %v", phase, err)
+	}
+	if _, err := store.SetState(ctx, b.orgID, b.keyID, keys.StateRevoked); err != nil {
+		t.Fatal(err)
+	}
+	var actor string
+	if err := b.pool.QueryRow(ctx, `SELECT i.phase, e.actor FROM incidents i JOIN incident_events e ON e.incident_id = i.id AND e.to_phase = 'contained'`).Scan(&phase, &actor); err != nil {
+		t.Fatal(err)
+	}
+	if phase != PhaseContained || actor != "key-registry" {
+		t.Fatalf("phase %s by %s", phase, actor)
+	}
+	// Revoking again is a no-op.
+	if _, err := store.SetState(ctx, b.orgID, b.keyID, keys.StateRevoked); err != nil {
+		t.Fatal(err)
+	}
+}

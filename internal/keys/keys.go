@@ -99,6 +99,7 @@ type Update struct {
 type Store struct {
 	pool     *pgxpool.Pool
 	onRotate func(ctx context.Context, tx pgx.Tx, keyID int64) error
+	onState  func(ctx context.Context, tx pgx.Tx, keyID int64, state string) error
 }
 
 // NewStore returns a Store on pool.
@@ -414,6 +415,14 @@ func (s *Store) Edit(ctx context.Context, orgID, id int64, u Update) (Key, error
 	return s.Key(ctx, orgID, id)
 }
 
+// OnStateTx registers f to run inside the transaction of every state change
+// (incidents marks the key's open incident contained when it is revoked).
+// It returns s.
+func (s *Store) OnStateTx(f func(ctx context.Context, tx pgx.Tx, keyID int64, state string) error) *Store {
+	s.onState = f
+	return s
+}
+
 // Rotate replaces the key's fingerprint, keeping the old one in its history.
 // Rotating a retired or revoked key makes it active again: it is a new
 // secret in service.
@@ -470,9 +479,15 @@ func (s *Store) SetState(ctx context.Context, orgID, id int64, state string) (Ke
 	if state != StateActive && state != StateRevoked && state != StateRetired {
 		return Key{}, invalid("state must be active, revoked or retired")
 	}
-	_, err := s.pool.Exec(ctx, `
-		UPDATE keys SET state = $3, state_changed_at = now(), updated_at = now()
-		WHERE org_id = $1 AND id = $2 AND state <> $3`, orgID, id, state)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE keys SET state = $3, state_changed_at = now(), updated_at = now()
+			WHERE org_id = $1 AND id = $2 AND state <> $3`, orgID, id, state)
+		if err != nil || tag.RowsAffected() == 0 || s.onState == nil {
+			return err
+		}
+		return s.onState(ctx, tx, id, state)
+	})
 	if err != nil {
 		return Key{}, fmt.Errorf("set state of key %d: %w", id, err)
 	}
