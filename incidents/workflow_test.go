@@ -180,6 +180,7 @@ func TestRevocation(t *testing.T) {
 		if _, phase, _ := b.incident(t); phase != PhaseContained {
 			t.Fatalf("phase %s after %d retries", phase, len(waits))
 		}
+		t.Logf("endpoint down for an hour: contained after %d retries, waits %v", len(waits), waits)
 		if len(waits) < 5 {
 			t.Fatalf("only %d retries in an hour: %v", len(waits), waits)
 		}
