@@ -222,7 +222,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	}
 	srv, err := web.New(web.Config{
 		Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger, Paste: paste.NewStore(pool),
-		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx), Audit: audit.NewStore(pool),
+		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx).OnStateTx(incidentSvc.KeyStateChangedTx), Audit: audit.NewStore(pool),
 		BaseURL: cfg.BaseURL, OIDC: oidc, GitHub: ghcrawler.NewFeeds(pool),
 	})
 	if err != nil {
