@@ -23,6 +23,8 @@ import (
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/incidents/eventhooks"
+	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
@@ -51,6 +53,11 @@ type Config struct {
 	Paste *paste.Store
 	// GitHub reports GitHub feed health and keeps watched feeds; nil: none.
 	GitHub *ghcrawler.Feeds
+	// Slack connects organisations' Slack and receives its clicks; nil:
+	// no Slack integration.
+	Slack *slack.Service
+	// EventHooks keeps event webhook subscriptions; nil: none.
+	EventHooks *eventhooks.Store
 	// BaseURL is the public URL of the dashboard, used in invitation and
 	// sign-in links. Session cookies are Secure when it is https.
 	BaseURL  string
@@ -79,6 +86,8 @@ type Server struct {
 	openAPIDoc    []byte
 	paste         *paste.Store
 	github        *ghcrawler.Feeds
+	slack         *slack.Service
+	eventHooks    *eventhooks.Store
 }
 
 // New builds the server and its routes; templates are parsed here so a
@@ -112,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 		mailer: cfg.Mailer, oidc: cfg.OIDC, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		secureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		checks:        cfg.Checks, logger: cfg.Logger, static: static, openAPIDoc: openAPIDoc, paste: cfg.Paste,
-		github: cfg.GitHub,
+		github: cfg.GitHub, slack: cfg.Slack, eventHooks: cfg.EventHooks,
 	}
 	if s.mailer == nil {
 		s.mailer = LogMailer{Logger: cfg.Logger}
@@ -216,6 +225,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 
 	api.GET("/paste/sources", s.apiPasteSources, viewer)
 	s.githubRoutes(api, viewer, admin)
+	s.integrationRoutes(api, admin)
 
 	s.incidentRoutes(api, viewer, responder, admin)
 	e.GET("/.well-known/leakwatch/webhook-keys", s.webhookKeys)

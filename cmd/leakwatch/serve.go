@@ -22,6 +22,7 @@ import (
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/revoke"
 	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/internal/audit"
@@ -104,6 +105,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		if cfg.Has(RoleWorker) {
 			jcfg.Scan, jcfg.Incidents, jcfg.Notify = cfg.WorkersScan, cfg.WorkersIncident, cfg.WorkersNotify
 			jcfg.PeriodicJobs = append(jcfg.PeriodicJobs, incidents.PeriodicJobs()...)
+			jcfg.PeriodicJobs = append(jcfg.PeriodicJobs, slack.PeriodicJobs()...)
 		}
 	}
 	riverClient, err := jobs.NewClient(pool, jcfg)
@@ -119,10 +121,12 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		return err
 	}
 	incidentSvc.SetWebhookKeys(signingKeys)
-	// Every timeline entry reaches Slack through this one hook.
+	// Every timeline entry reaches Slack and the event webhooks through this
+	// one hook.
 	slackSvc := slack.NewService(pool, slack.NewStore(pool, cfg.Encryption), riverClient, incidentSvc,
 		slack.Config{APIURL: cfg.SlackAPIURL, BaseURL: cfg.BaseURL, Logger: logger})
-	incidentSvc.SetTimelineNotifier(slackSvc)
+	eventHooks := eventhooks.NewStore(pool, cfg.Encryption)
+	incidentSvc.SetTimelineNotifier(incidents.Notifiers{slackSvc, eventhooks.NewNotifier(riverClient)})
 
 	// Every working process registers every worker: River refuses to insert
 	// a job kind the client has no worker for, and the crawler role inserts
@@ -149,6 +153,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		sender := webhook.NewSender(webhook.NewHTTPClient(guard, cfg.WebhookTimeout), guard, &signingKeys[0], nil)
 		incidents.AddWorkers(jcfg.Workers, incidents.NewRevoker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
 		slack.AddWorkers(jcfg.Workers, slackSvc)
+		river.AddWorker(jcfg.Workers, eventhooks.NewWorker(pool, eventHooks, sender, cfg.BaseURL, logger))
 	}
 
 	var riverRunning atomic.Bool
@@ -224,6 +229,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger, Paste: paste.NewStore(pool),
 		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx).OnStateTx(incidentSvc.KeyStateChangedTx), Audit: audit.NewStore(pool),
 		BaseURL: cfg.BaseURL, OIDC: oidc, GitHub: ghcrawler.NewFeeds(pool),
+		Slack: slackSvc, EventHooks: eventHooks,
 	})
 	if err != nil {
 		return err

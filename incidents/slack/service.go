@@ -114,6 +114,8 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 func AddWorkers(w *river.Workers, s *Service) {
 	river.AddWorker(w, &syncWorker{s: s})
 	river.AddWorker(w, &actionWorker{s: s})
+	river.AddWorker(w, &digestWorker{s: s})
+	river.AddWorker(w, &digestOrgWorker{s: s})
 }
 
 func (s *Service) sync(ctx context.Context, a SyncArgs) error {

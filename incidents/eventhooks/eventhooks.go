@@ -1,0 +1,355 @@
+// Package eventhooks delivers incident events to the webhook subscriptions
+// of an organisation (SIEMs, PagerDuty or Opsgenie bridges): any number of
+// URLs, each with an event filter, signed, retried, de-duplicated and
+// logged by the shared machinery of internal/webhook (Standard Webhooks
+// signatures, SSRF guard, backoff, webhook_deliveries log) exactly as
+// revocation requests are.
+//
+// Events come from the incidents timeline through the TimelineNotifier
+// hook: Notifier.TimelineEventTx queues one Deliver job per matching
+// subscription in the entry's transaction. The message id
+// ("msg_lwevt_ENTRY_SUBSCRIPTION") is stable across retries, so receivers
+// de-duplicate by webhook-id.
+//
+// Payloads are plain JSON data: the leak's repository, path, actor and URL
+// are attacker-controlled strings and are passed as such, never as markup.
+package eventhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/webhook"
+)
+
+// Event types.
+const (
+	EventIncidentOpened       = "incident.opened"
+	EventIncidentPhaseChanged = "incident.phase_changed"
+	EventIncidentEscalated    = "incident.escalated"
+)
+
+// Events lists the event types a subscription may filter on.
+var Events = []string{EventIncidentOpened, EventIncidentPhaseChanged, EventIncidentEscalated}
+
+// Errors.
+var (
+	ErrNotFound = errors.New("webhook subscription not found")
+	ErrInvalid  = errors.New("invalid webhook subscription")
+)
+
+// eventType maps a timeline entry to its event, "" for entries not sent.
+func eventType(kind, from, to string) string {
+	switch {
+	case kind == "opened":
+		return EventIncidentOpened
+	case kind == "escalated" || kind == "containment_failed":
+		return EventIncidentEscalated
+	case to != "" && from != to:
+		return EventIncidentPhaseChanged
+	}
+	return ""
+}
+
+// Subscription is one webhook subscription. The HMAC secret is shown once,
+// at creation.
+type Subscription struct {
+	ID        int64     `json:"id"`
+	URL       string    `json:"url"`
+	Events    []string  `json:"events"`
+	Enabled   bool      `json:"enabled"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Store keeps subscriptions; HMAC secrets are sealed when box is
+// configured.
+type Store struct {
+	pool *pgxpool.Pool
+	box  *secretbox.Box
+}
+
+// NewStore returns a Store.
+func NewStore(pool *pgxpool.Pool, box *secretbox.Box) *Store { return &Store{pool: pool, box: box} }
+
+// Create subscribes url to events (empty: all) and returns the
+// subscription and its new HMAC secret ("whsec_…"), shown only now.
+func (s *Store) Create(ctx context.Context, orgID int64, rawURL string, events []string) (Subscription, string, error) {
+	rawURL = strings.TrimSpace(rawURL)
+	// Addresses are checked at delivery time against the deployment's
+	// allowlist; here only the form.
+	if err := (webhook.Guard{}).CheckURL(rawURL); err != nil && !errors.Is(err, webhook.ErrForbiddenAddress) {
+		return Subscription{}, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if events == nil {
+		events = []string{}
+	}
+	for _, e := range events {
+		if !slices.Contains(Events, e) {
+			return Subscription{}, "", fmt.Errorf("%w: unknown event %q (known: %s)", ErrInvalid, e, strings.Join(Events, ", "))
+		}
+	}
+	secret, err := webhook.GenerateSecret()
+	if err != nil {
+		return Subscription{}, "", err
+	}
+	stored := secret
+	if s.box.Configured() {
+		if stored, err = s.box.Seal(secret); err != nil {
+			return Subscription{}, "", err
+		}
+	}
+	sub := Subscription{URL: rawURL, Events: events, Enabled: true}
+	err = s.pool.QueryRow(ctx, `
+		INSERT INTO event_webhooks (org_id, url, hmac_secret, events) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
+		orgID, rawURL, stored, events).Scan(&sub.ID, &sub.CreatedAt)
+	if err != nil {
+		return Subscription{}, "", fmt.Errorf("create webhook subscription: %w", err)
+	}
+	return sub, secret, nil
+}
+
+// List returns the organisation's subscriptions.
+func (s *Store) List(ctx context.Context, orgID int64) ([]Subscription, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, url, events, enabled, created_at FROM event_webhooks WHERE org_id = $1 ORDER BY id`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list webhook subscriptions: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Subscription, error) {
+		var sub Subscription
+		return sub, r.Scan(&sub.ID, &sub.URL, &sub.Events, &sub.Enabled, &sub.CreatedAt)
+	})
+}
+
+// Delete removes a subscription of the organisation.
+func (s *Store) Delete(ctx context.Context, orgID, id int64) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM event_webhooks WHERE id = $1 AND org_id = $2`, id, orgID)
+	if err != nil {
+		return fmt.Errorf("delete webhook subscription %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("subscription %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *Store) openSecret(v string) (string, error) {
+	if !strings.HasPrefix(v, "lwsb1:") {
+		return v, nil // stored before an encryption key was configured
+	}
+	return s.box.Open(v)
+}
+
+// DeliverArgs delivers one timeline entry to one subscription.
+type DeliverArgs struct {
+	SubscriptionID int64  `json:"subscription_id" river:"unique"`
+	EventID        int64  `json:"event_id" river:"unique"`
+	Type           string `json:"type"`
+}
+
+// Kind implements river.JobArgs.
+func (DeliverArgs) Kind() string { return "event_webhook" }
+
+// InsertOpts puts deliveries on the notify queue, once per entry and
+// subscription.
+func (DeliverArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueNotify, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// Notifier queues deliveries from the incidents timeline.
+type Notifier struct {
+	river *jobs.Client
+}
+
+// NewNotifier returns the timeline hook; see incidents.TimelineNotifier.
+func NewNotifier(riverClient *jobs.Client) *Notifier { return &Notifier{river: riverClient} }
+
+// TimelineEventTx queues a delivery to every enabled subscription of the
+// incident's organisation that wants the entry's event.
+func (n *Notifier) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, eventID int64, kind string) error {
+	var from, to string
+	if err := tx.QueryRow(ctx, `SELECT from_phase, to_phase FROM incident_events WHERE id = $1`, eventID).Scan(&from, &to); err != nil {
+		return fmt.Errorf("load timeline entry %d: %w", eventID, err)
+	}
+	typ := eventType(kind, from, to)
+	if typ == "" {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT w.id FROM event_webhooks w JOIN incidents i ON i.org_id = w.org_id
+		WHERE i.id = $1 AND w.enabled AND (w.events = '{}' OR $2 = ANY (w.events)) ORDER BY w.id`, incidentID, typ)
+	if err != nil {
+		return fmt.Errorf("find webhook subscriptions: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("find webhook subscriptions: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := n.river.InsertTx(ctx, tx, DeliverArgs{SubscriptionID: id, EventID: eventID, Type: typ}, nil); err != nil {
+			return fmt.Errorf("queue event webhook: %w", err)
+		}
+	}
+	return nil
+}
+
+// Payload is the JSON body of an event webhook.
+type Payload struct {
+	Type      string    `json:"type"`
+	ID        string    `json:"id"` // the webhook-id
+	Timestamp time.Time `json:"timestamp"`
+	Data      Data      `json:"data"`
+}
+
+// Data is what happened, to which incident.
+type Data struct {
+	IncidentID int64          `json:"incident_id"`
+	OrgID      int64          `json:"org_id"`
+	Severity   string         `json:"severity"`
+	Phase      string         `json:"phase"`
+	FromPhase  string         `json:"from_phase,omitempty"`
+	ToPhase    string         `json:"to_phase,omitempty"`
+	Entry      string         `json:"entry"` // the timeline entry's kind
+	Actor      string         `json:"actor"`
+	Details    map[string]any `json:"details,omitempty"`
+	Key        Key            `json:"key"`
+	Leak       Leak           `json:"leak"`
+	URL        string         `json:"url,omitempty"` // the incident in Leakwatch
+}
+
+// Key names the leaked key, never its secret.
+type Key struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	Provider    string `json:"provider"`
+	Environment string `json:"environment"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Leak is where the key was first seen; every field is attacker-controlled.
+type Leak struct {
+	Source     string     `json:"source"`
+	URL        string     `json:"url"`
+	Repo       string     `json:"repo"`
+	Path       string     `json:"path"`
+	Line       int        `json:"line"`
+	Actor      string     `json:"actor"`
+	EventAt    *time.Time `json:"event_at,omitempty"`
+	DetectedAt time.Time  `json:"detected_at"`
+}
+
+// Worker delivers DeliverArgs.
+type Worker struct {
+	river.WorkerDefaults[DeliverArgs]
+	pool    *pgxpool.Pool
+	store   *Store
+	sender  *webhook.Sender
+	baseURL string
+	logger  *slog.Logger
+	now     func() time.Time
+}
+
+// NewWorker returns the delivery worker; sender is the shared
+// webhook.Sender (guarded client, Ed25519 key).
+func NewWorker(pool *pgxpool.Pool, store *Store, sender *webhook.Sender, baseURL string, logger *slog.Logger) *Worker {
+	return &Worker{pool: pool, store: store, sender: sender, baseURL: strings.TrimRight(baseURL, "/"), logger: logger, now: time.Now}
+}
+
+// Timeout bounds one attempt.
+func (w *Worker) Timeout(*river.Job[DeliverArgs]) time.Duration { return time.Minute }
+
+// Work makes one attempt; failures are retried by snoozing with the shared
+// backoff for up to webhook.GiveUpAfter, then the delivery is failed.
+func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	a := job.Args
+	var url, storedSecret string
+	var enabled bool
+	err := w.pool.QueryRow(ctx, `SELECT url, hmac_secret, enabled FROM event_webhooks WHERE id = $1`, a.SubscriptionID).
+		Scan(&url, &storedSecret, &enabled)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
+		return nil // unsubscribed meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("load subscription %d: %w", a.SubscriptionID, err)
+	}
+	secret, err := w.store.openSecret(storedSecret)
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("open secret of subscription %d: %w", a.SubscriptionID, err))
+	}
+	msgID := fmt.Sprintf("msg_lwevt_%d_%d", a.EventID, a.SubscriptionID)
+	now := w.now()
+	p := Payload{Type: a.Type, ID: msgID, Timestamp: now}
+	var details []byte
+	var incidentID int64
+	err = w.pool.QueryRow(ctx, `
+		SELECT i.id, i.org_id, i.severity, i.phase, e.from_phase, e.to_phase, e.kind, e.actor, e.details,
+			k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,
+			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.event_at, oc.detected_at
+		FROM incident_events e JOIN incidents i ON i.id = e.incident_id JOIN keys k ON k.id = i.key_id
+		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id LIMIT 1) oc ON true
+		WHERE e.id = $1`, a.EventID).
+		Scan(&incidentID, &p.Data.OrgID, &p.Data.Severity, &p.Data.Phase, &p.Data.FromPhase, &p.Data.ToPhase, &p.Data.Entry,
+			&p.Data.Actor, &details, &p.Data.Key.ID, &p.Data.Key.Name, &p.Data.Key.Provider, &p.Data.Key.Environment,
+			&p.Data.Key.Fingerprint, &p.Data.Leak.Source, &p.Data.Leak.URL, &p.Data.Leak.Repo, &p.Data.Leak.Path,
+			&p.Data.Leak.Line, &p.Data.Leak.Actor, &p.Data.Leak.EventAt, &p.Data.Leak.DetectedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("timeline entry %d no longer exists", a.EventID))
+	}
+	if err != nil {
+		return fmt.Errorf("load timeline entry %d: %w", a.EventID, err)
+	}
+	p.Data.IncidentID = incidentID
+	_ = json.Unmarshal(details, &p.Data.Details)
+	if w.baseURL != "" {
+		p.Data.URL = fmt.Sprintf("%s/incidents#incident-%d", w.baseURL, incidentID)
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode event webhook: %w", err)
+	}
+	subID := a.SubscriptionID
+	d, err := webhook.EnsureDelivery(ctx, w.pool, webhook.Delivery{
+		MessageID: msgID, Kind: "event", IncidentID: &incidentID, EndpointID: &subID, URL: url, Payload: body, CreatedAt: now,
+	})
+	if err != nil {
+		return err
+	}
+	if d.Status != webhook.StatusPending {
+		return nil
+	}
+	// Retries send the very payload of the first attempt (EnsureDelivery
+	// keeps it), so the signature covers the same bytes.
+	res := w.sender.Send(ctx, webhook.Message{ID: d.MessageID, URL: url, Body: d.Payload, HMACSecret: secret})
+	now = w.now()
+	log := w.logger.With(slog.Int64("subscription_id", subID), slog.String("webhook_id", d.MessageID), slog.Int("attempt", d.Attempts+1))
+	switch {
+	case res.OK():
+		log.Info("event webhook delivered", slog.String("type", a.Type))
+		return webhook.RecordAttempt(ctx, w.pool, d.ID, now, res, webhook.StatusSucceeded)
+	case errors.Is(res.Err, webhook.ErrForbiddenAddress) || res.StatusCode == http.StatusGone:
+		log.Warn("event webhook refused for good")
+		return webhook.RecordAttempt(ctx, w.pool, d.ID, now, res, webhook.StatusFailed)
+	}
+	wait := webhook.Backoff(d.Attempts + 1)
+	if now.Add(wait).Sub(d.CreatedAt) > webhook.GiveUpAfter {
+		log.Warn("event webhook never accepted; giving up")
+		return webhook.RecordAttempt(ctx, w.pool, d.ID, now, res, webhook.StatusFailed)
+	}
+	if err := webhook.RecordAttempt(ctx, w.pool, d.ID, now, res, webhook.StatusPending); err != nil {
+		return err
+	}
+	log.Info("event webhook not accepted; retrying", slog.Int("status_code", res.StatusCode), slog.Duration("wait", wait))
+	return river.JobSnooze(wait)
+}

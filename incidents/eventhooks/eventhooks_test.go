@@ -1,0 +1,228 @@
+package eventhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/webhook"
+)
+
+var loopback = webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+
+// receiver is a subscriber that verifies every request like a real one.
+type receiver struct {
+	*httptest.Server
+	mu       sync.Mutex
+	verifier webhook.Verifier
+	got      []Payload
+	ids      []string
+	status   int
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{status: http.StatusNoContent}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err := r.verifier.Verify(req.Header, body); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		if r.status >= 300 {
+			w.WriteHeader(r.status)
+			return
+		}
+		var p Payload
+		if err := json.Unmarshal(body, &p); err != nil {
+			http.Error(w, "bad json", http.StatusBadRequest)
+			return
+		}
+		r.got = append(r.got, p)
+		r.ids = append(r.ids, req.Header.Get(webhook.HeaderID))
+		w.WriteHeader(r.status)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func TestEventWebhooks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, _ := secretbox.Parse("k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	store := NewStore(pool, box)
+	inc := incidents.NewService(pool, rc, logger)
+	inc.SetTimelineNotifier(NewNotifier(rc))
+	key, err := webhook.GenerateSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), "https://leakwatch.example", logger)
+
+	var orgID, otherOrg, keyID int64
+	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('other') RETURNING id`).Scan(&otherOrg); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, 'deploy', 'lw1:test', 'aws') RETURNING id`, orgID).Scan(&keyID); err != nil {
+		t.Fatal(err)
+	}
+
+	all, opened, foreign := newReceiver(t), newReceiver(t), newReceiver(t)
+	subAll, secretAll, err := store.Create(ctx, orgID, all.URL+"/siem", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secretOpened, err := store.Create(ctx, orgID, opened.URL+"/pager", []string{EventIncidentOpened})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secretForeign, err := store.Create(ctx, otherOrg, foreign.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all.verifier = webhook.Verifier{Secrets: []string{secretAll}}
+	opened.verifier = webhook.Verifier{Secrets: []string{secretOpened}}
+	foreign.verifier = webhook.Verifier{Secrets: []string{secretForeign}}
+	var stored string
+	if err := pool.QueryRow(ctx, `SELECT hmac_secret FROM event_webhooks WHERE id = $1`, subAll.ID).Scan(&stored); err != nil || strings.Contains(stored, secretAll) {
+		t.Fatalf("secret stored in the clear: %v", err)
+	}
+	if _, _, err := store.Create(ctx, orgID, "ftp://x", nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ftp URL: %v", err)
+	}
+	if _, _, err := store.Create(ctx, orgID, "https://x.example", []string{"key.leaked"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("unknown event: %v", err)
+	}
+
+	hostileRepo := `evil/<script>alert(1)</script>","injected":"x`
+	if err := inc.Record(ctx, []incidents.Finding{{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1",
+		URL: "https://github.com/evil/r/blob/x/a#L1", Repo: hostileRepo, Path: "a<!channel>", Line: 1, Actor: "<@U1>",
+		Preview: "AKIA****", DetectedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	var incidentID int64
+	if err := pool.QueryRow(ctx, `SELECT id FROM incidents`).Scan(&incidentID); err != nil {
+		t.Fatal(err)
+	}
+	if err := inc.Acknowledge(ctx, incidentID, incidents.System); err != nil { // not an event: nothing sent
+		t.Fatal(err)
+	}
+	if err := inc.MarkContained(ctx, incidentID, incidents.System, "disabled"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Work every queued delivery, twice (a retried job sends nothing new).
+	rows, err := pool.Query(ctx, `SELECT args FROM river_job WHERE kind = 'event_webhook' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobsArgs []DeliverArgs
+	for rows.Next() {
+		var raw []byte
+		var a DeliverArgs
+		if err := rows.Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &a); err != nil {
+			t.Fatal(err)
+		}
+		jobsArgs = append(jobsArgs, a)
+	}
+	rows.Close()
+	if len(jobsArgs) != 3 { // opened → all, opened; contained → all
+		t.Fatalf("%d deliveries queued, want 3: %+v", len(jobsArgs), jobsArgs)
+	}
+	for range 2 {
+		for _, a := range jobsArgs {
+			if err := w.Work(ctx, &river.Job[DeliverArgs]{JobRow: &rivertype.JobRow{}, Args: a}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(all.got) != 2 || all.got[0].Type != EventIncidentOpened || all.got[1].Type != EventIncidentPhaseChanged {
+		t.Fatalf("all-events subscriber got %+v", all.got)
+	}
+	if got := all.got[1].Data; got.FromPhase != "identified" || got.ToPhase != "contained" || got.Key.Name != "deploy" {
+		t.Fatalf("phase change data %+v", got)
+	}
+	if len(opened.got) != 1 || opened.got[0].Type != EventIncidentOpened || len(foreign.got) != 0 {
+		t.Fatalf("filtered subscriber got %d, foreign %d", len(opened.got), len(foreign.got))
+	}
+	// Attacker-controlled text is plain data, exactly as seen.
+	if l := all.got[0].Data.Leak; l.Repo != hostileRepo || l.Path != "a<!channel>" || l.Actor != "<@U1>" {
+		t.Fatalf("leak data altered: %+v", l)
+	}
+	if all.ids[0] != all.got[0].ID || !strings.HasPrefix(all.ids[0], "msg_lwevt_") {
+		t.Fatalf("webhook-id %s, payload id %s", all.ids[0], all.got[0].ID)
+	}
+	var delivered int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE kind = 'event' AND status = 'succeeded'`).Scan(&delivered); err != nil || delivered != 3 {
+		t.Fatalf("delivery log: %d succeeded (%v)", delivered, err)
+	}
+
+	// A receiver that is down: the attempt is logged and the job snoozed.
+	all.mu.Lock()
+	all.status = http.StatusServiceUnavailable
+	all.mu.Unlock()
+	if err := inc.KeyRotated(ctx, keyID); err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	if err := pool.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = 'event_webhook' ORDER BY id DESC LIMIT 1`).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	var a DeliverArgs
+	_ = json.Unmarshal(raw, &a)
+	err = w.Work(ctx, &river.Job[DeliverArgs]{JobRow: &rivertype.JobRow{}, Args: a})
+	var snooze *river.JobSnoozeError
+	if !errors.As(err, &snooze) {
+		t.Fatalf("receiver down: %v, want a snooze", err)
+	}
+	var status string
+	var attempts int
+	if err := pool.QueryRow(ctx, `SELECT status, attempts FROM webhook_deliveries WHERE message_id = $1`,
+		"msg_lwevt_"+itoa(a.EventID)+"_"+itoa(a.SubscriptionID)).Scan(&status, &attempts); err != nil || status != "pending" || attempts != 1 {
+		t.Fatalf("delivery %s after %d attempts (%v)", status, attempts, err)
+	}
+
+	// Unsubscribing stops deliveries; another org cannot delete ours.
+	if err := store.Delete(ctx, otherOrg, subAll.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cross-org delete: %v", err)
+	}
+	if err := store.Delete(ctx, orgID, subAll.ID); err != nil {
+		t.Fatal(err)
+	}
+	subs, err := store.List(ctx, orgID)
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("list after delete: %v %v", subs, err)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,240 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/leakwatch/leakwatch/incidents/eventhooks"
+	"github.com/leakwatch/leakwatch/incidents/slack"
+	"github.com/leakwatch/leakwatch/internal/secretbox"
+)
+
+// integrationRoutes registers Slack and event webhook management (admins)
+// and Slack's interactivity endpoint (authenticated by Slack's signature).
+func (s *Server) integrationRoutes(api *echo.Group, admin echo.MiddlewareFunc) {
+	s.echo.POST("/slack/interactions/:org_id", s.slackInteraction)
+	api.GET("/integrations/slack", s.apiSlackGet, admin)
+	api.PUT("/integrations/slack", s.apiSlackPut, admin)
+	api.DELETE("/integrations/slack", s.apiSlackDelete, admin)
+	api.POST("/integrations/slack/test", s.apiSlackTest, admin)
+	api.GET("/integrations/webhooks", s.apiWebhookList, admin)
+	api.POST("/integrations/webhooks", s.apiWebhookCreate, admin)
+	api.DELETE("/integrations/webhooks/:id", s.apiWebhookDelete, admin)
+}
+
+// slackConnectionJSON is the organisation's Slack connection as admins see
+// it: which mode, where alerts go, whether it is broken — never a secret
+// (the bot token shows only its last characters).
+type slackConnectionJSON struct {
+	Mode              string                 `json:"mode"` // "bot", "webhook" or "none"
+	TokenHint         string                 `json:"token_hint,omitempty"`
+	SigningSecretSet  bool                   `json:"signing_secret_set"`
+	DefaultChannel    string                 `json:"default_channel,omitempty"`
+	EscalationChannel string                 `json:"escalation_channel,omitempty"`
+	Routes            map[string]slack.Route `json:"routes"`
+	Broken            bool                   `json:"broken"`
+	BrokenAt          *time.Time             `json:"broken_at,omitempty"`
+	BrokenReason      string                 `json:"broken_reason,omitempty"`
+	WebhookConfigured bool                   `json:"webhook_configured"`
+	InteractivityURL  string                 `json:"interactivity_url"`
+}
+
+func (s *Server) slackConnectionJSON(c slack.Connection) slackConnectionJSON {
+	mode := c.Mode
+	if mode == slack.ModeNone {
+		mode = "none"
+	}
+	return slackConnectionJSON{
+		Mode: mode, TokenHint: c.TokenHint, SigningSecretSet: c.SigningSecret != "",
+		DefaultChannel: c.DefaultChannel, EscalationChannel: c.EscalationChannel, Routes: c.Routes,
+		Broken: c.BrokenAt != nil, BrokenAt: c.BrokenAt, BrokenReason: c.BrokenReason,
+		WebhookConfigured: c.WebhookURL != "",
+		InteractivityURL:  fmt.Sprintf("%s/slack/interactions/%d", s.baseURL, c.OrgID),
+	}
+}
+
+func (s *Server) requireSlack() error {
+	if s.slack == nil {
+		return apiErr(http.StatusServiceUnavailable, "not_configured", "Slack integration is not available on this server")
+	}
+	return nil
+}
+
+// apiSlackGet shows the organisation's Slack connection.
+func (s *Server) apiSlackGet(c echo.Context) error {
+	if err := s.requireSlack(); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	conn, err := s.slack.Store().Connection(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.slackConnectionJSON(conn))
+}
+
+// apiSlackPut connects (or reconnects) Slack with a bot token, the app's
+// signing secret, channels and per-severity routes. Secrets are sealed at
+// rest and never shown back.
+func (s *Server) apiSlackPut(c echo.Context) error {
+	if err := s.requireSlack(); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	var req slack.ConnectParams
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	err := s.slack.Store().Connect(ctx, m.OrgID, req)
+	switch {
+	case errors.Is(err, slack.ErrInvalid):
+		return apiErr(http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), slack.ErrInvalid.Error()+": "))
+	case errors.Is(err, secretbox.ErrNoKey):
+		return apiErr(http.StatusServiceUnavailable, "encryption_not_configured",
+			"the server has no LEAKWATCH_ENCRYPTION_KEY, so it cannot store Slack secrets")
+	case err != nil:
+		return err
+	}
+	routes := make([]string, 0, len(req.Routes))
+	for sev := range req.Routes {
+		routes = append(routes, sev)
+	}
+	if err := s.audit(c, "slack.connect", "org", m.OrgID, map[string]any{
+		"default_channel": req.DefaultChannel, "escalation_channel": req.EscalationChannel, "routes": routes,
+	}); err != nil {
+		return err
+	}
+	conn, err := s.slack.Store().Connection(ctx, m.OrgID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.slackConnectionJSON(conn))
+}
+
+// apiSlackDelete disconnects the bot token (an incoming webhook set on the
+// organisation stays).
+func (s *Server) apiSlackDelete(c echo.Context) error {
+	if err := s.requireSlack(); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	if err := s.slack.Store().Disconnect(c.Request().Context(), m.OrgID); err != nil {
+		return err
+	}
+	if err := s.audit(c, "slack.disconnect", "org", m.OrgID, nil); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// apiSlackTest posts a test message to the organisation's Slack.
+func (s *Server) apiSlackTest(c echo.Context) error {
+	if err := s.requireSlack(); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	err := s.slack.SendTest(c.Request().Context(), m.OrgID, m.Actor)
+	switch {
+	case errors.Is(err, slack.ErrNotConnected):
+		return apiErr(http.StatusConflict, "not_connected", "Slack is not connected for this organisation")
+	case err != nil:
+		s.logger.Warn("Slack test message failed", "org_id", m.OrgID, "error", err)
+		return apiErr(http.StatusBadGateway, "slack_failed", "Slack refused the test message; check the connection (GET /integrations/slack)")
+	}
+	if err := s.audit(c, "slack.test", "org", m.OrgID, nil); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// webhookSubscriptionCreated is a new subscription with its signing secret,
+// shown only now.
+type webhookSubscriptionCreated struct {
+	eventhooks.Subscription
+	Secret string `json:"secret"`
+}
+
+type webhookSubscriptionRequest struct {
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+}
+
+func (s *Server) requireEventHooks() error {
+	if s.eventHooks == nil {
+		return apiErr(http.StatusServiceUnavailable, "not_configured", "event webhooks are not available on this server")
+	}
+	return nil
+}
+
+// apiWebhookList lists the organisation's event webhook subscriptions.
+func (s *Server) apiWebhookList(c echo.Context) error {
+	if err := s.requireEventHooks(); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	subs, err := s.eventHooks.List(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	if subs == nil {
+		subs = []eventhooks.Subscription{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": subs})
+}
+
+// apiWebhookCreate subscribes a URL to incident events.
+func (s *Server) apiWebhookCreate(c echo.Context) error {
+	if err := s.requireEventHooks(); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	var req webhookSubscriptionRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	sub, secret, err := s.eventHooks.Create(c.Request().Context(), m.OrgID, req.URL, req.Events)
+	if errors.Is(err, eventhooks.ErrInvalid) {
+		return apiErr(http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), eventhooks.ErrInvalid.Error()+": "))
+	}
+	if err != nil {
+		return err
+	}
+	// The URL may carry a token: the audit log keeps only its host.
+	host := req.URL
+	if _, rest, ok := strings.Cut(host, "://"); ok {
+		host, _, _ = strings.Cut(rest, "/")
+	}
+	if err := s.audit(c, "webhook.subscribe", "event_webhook", sub.ID, map[string]any{"host": host, "events": sub.Events}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, webhookSubscriptionCreated{Subscription: sub, Secret: secret})
+}
+
+// apiWebhookDelete removes a subscription.
+func (s *Server) apiWebhookDelete(c echo.Context) error {
+	if err := s.requireEventHooks(); err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	err = s.eventHooks.Delete(c.Request().Context(), m.OrgID, id)
+	if errors.Is(err, eventhooks.ErrNotFound) {
+		return apiErr(http.StatusNotFound, "not_found", "not found")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.audit(c, "webhook.unsubscribe", "event_webhook", id, nil); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

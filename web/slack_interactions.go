@@ -1,0 +1,46 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/leakwatch/leakwatch/incidents/slack"
+)
+
+// maxSlackBody bounds an interactivity request; Slack's payloads are a few
+// kilobytes.
+const maxSlackBody = 1 << 20
+
+// slackInteraction is the Slack app's interactivity URL for one
+// organisation: /slack/interactions/ORG_ID. It authenticates by Slack's
+// request signature (no session), queues the clicked action and answers at
+// once, well within Slack's 3 seconds; the action itself runs as a job.
+func (s *Server) slackInteraction(c echo.Context) error {
+	if s.slack == nil {
+		return echo.ErrNotFound
+	}
+	orgID, err := pathID(c, "org_id")
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxSlackBody+1))
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "invalid", "cannot read the request body")
+	}
+	if len(body) > maxSlackBody {
+		return apiErr(http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+	}
+	err = s.slack.HandleInteraction(c.Request().Context(), orgID, c.Request().Header, body)
+	switch {
+	case errors.Is(err, slack.ErrBadSignature):
+		return apiErr(http.StatusUnauthorized, "invalid_signature", "invalid Slack request signature")
+	case errors.Is(err, slack.ErrInvalid):
+		return apiErr(http.StatusBadRequest, "invalid", "malformed Slack payload")
+	case err != nil:
+		return err
+	}
+	return c.NoContent(http.StatusOK)
+}
