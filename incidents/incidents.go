@@ -227,16 +227,16 @@ func seenAt(f Finding) time.Time {
 // are read through to_jsonb so columns added by later migrations
 // (environment, scopes) are used when present.
 type keyFacts struct {
-	provider, environment, scopes string
-	assignee                      *int64
+	provider, environment, scopes, owner string
+	assignee                             *int64
 }
 
 func loadKeyFactsTx(ctx context.Context, tx pgx.Tx, keyID, orgID int64) (keyFacts, error) {
 	var kf keyFacts
 	err := tx.QueryRow(ctx, `
-		SELECT k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), coalesce(to_jsonb(k) ->> 'notes', ''),
+		SELECT k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), coalesce(to_jsonb(k) ->> 'notes', ''), coalesce(to_jsonb(k) ->> 'owner', ''),
 			(SELECT default_assignee_id FROM incident_settings WHERE org_id = $2)
-		FROM keys k WHERE k.id = $1`, keyID, orgID).Scan(&kf.provider, &kf.environment, &kf.scopes, &kf.assignee)
+		FROM keys k WHERE k.id = $1`, keyID, orgID).Scan(&kf.provider, &kf.environment, &kf.scopes, &kf.owner, &kf.assignee)
 	if err != nil {
 		return kf, fmt.Errorf("load key %d: %w", keyID, err)
 	}
@@ -262,7 +262,7 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f Finding, dedup string
 		return err
 	}
 	if _, err := s.addEventTx(ctx, tx, id, now, ActorSystem, "opened", "", string(PhaseIdentified), map[string]any{
-		"severity": sev, "source": f.Source, "url": f.URL, "assignee_id": kf.assignee,
+		"severity": sev, "source": f.Source, "url": f.URL, "assignee_id": kf.assignee, "owner": kf.owner,
 	}); err != nil {
 		return err
 	}

@@ -217,7 +217,10 @@ func (r *Revoker) Work(ctx context.Context, job *river.Job[RevokeArgs]) error {
 		return err
 	}
 	if ep == nil {
-		return nil
+		// The endpoint was removed after the request was queued: a human
+		// has to contain this one.
+		_, err := s.pool.Exec(ctx, `UPDATE incidents SET containment = 'none' WHERE id = $1 AND phase = 'identified'`, a.IncidentID)
+		return err
 	}
 	req.Type = "revocation.requested"
 	req.EventID = a.messageID()

@@ -771,3 +771,25 @@ func TestKeyRevokedInRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOpenedRecordsOwnerAndSeverity: identification sets severity from the
+// key's environment and notes, and records the key's owner.
+func TestOpenedRecordsOwnerAndSeverity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	if _, err := b.pool.Exec(ctx, `UPDATE keys SET owner = 'payments-team', environment = 'development', notes = 'read-only reporting key'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	var sev, owner string
+	if err := b.pool.QueryRow(ctx, `SELECT i.severity, e.details ->> 'owner' FROM incidents i JOIN incident_events e ON e.incident_id = i.id AND e.kind = 'opened'`).Scan(&sev, &owner); err != nil {
+		t.Fatal(err)
+	}
+	// aws (high) − development − read-only = low.
+	if sev != string(SeverityLow) || owner != "payments-team" {
+		t.Fatalf("severity %s owner %q", sev, owner)
+	}
+}
