@@ -28,7 +28,7 @@ type testBundle struct {
 	heard  *timelineRecorder // what the timeline notifier heard
 }
 
-func setup(t *testing.T) testBundle {
+func setup(t testing.TB) testBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool := dbtest.New(t)
