@@ -103,8 +103,26 @@ func TestBrowserFingerprintMatchesGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(rec.URL+"/signin/link?token="+link), chromedp.WaitVisible(chromedp.ID("register-form"))); err != nil {
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(rec.URL+"/signin/link?token="+link),
+		chromedp.Click(chromedp.ID("signin-link-button")),
+		chromedp.WaitVisible(chromedp.ID("register-form")),
+	); err != nil {
 		t.Fatal(err)
+	}
+	// The scripts come after the form: wait until they have run.
+	for {
+		ready, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && typeof LeakwatchFingerprint === "object"`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ready {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("fingerprint.js never loaded")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	for _, tc := range browserSecrets {

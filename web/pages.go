@@ -71,9 +71,17 @@ func (s *Server) signinSubmit(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, safeNext(c.FormValue("next")))
 }
 
-// signinLink consumes a one-time sign-in link (leakwatch orgs create).
+// signinLink shows a one-time sign-in link's page (leakwatch orgs
+// create). Opening the link signs nobody in: link scanners and chat
+// unfurlers fetch links, and must not spend it. The button posts it.
 func (s *Server) signinLink(c echo.Context) error {
-	userID, orgID, err := s.auth.UseLoginLink(c.Request().Context(), c.QueryParam("token"))
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return s.render(c, http.StatusOK, "signin_link.html", "Sign in", map[string]any{"Token": c.QueryParam("token")})
+}
+
+// signinLinkSubmit consumes a one-time sign-in link.
+func (s *Server) signinLinkSubmit(c echo.Context) error {
+	userID, orgID, err := s.auth.UseLoginLink(c.Request().Context(), c.FormValue("token"))
 	if err != nil {
 		return err
 	}

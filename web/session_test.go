@@ -118,3 +118,30 @@ func TestSignInThrottled(t *testing.T) {
 		t.Fatalf("after 5 failures = %d %s", status, body)
 	}
 }
+
+// TestSigninLinkOneTime: opening a sign-in link (as a chat unfurler or
+// mail scanner would) spends nothing; posting it signs in once.
+func TestSigninLinkOneTime(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	u := b.mustUser(t, "alice@example.com", org.ID, "owner")
+	link, err := b.auth.NewLoginLink(t.Context(), u.ID, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := b.client(t)
+	for range 2 {
+		status, _, page := c.page("/signin/link?token=" + link)
+		if status != http.StatusOK || !strings.Contains(page, `name="token" value="`+link+`"`) {
+			t.Fatalf("GET link = %d", status)
+		}
+	}
+	if resp := c.form("/signin/link", map[string]string{"token": link}); resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Fatalf("POST link = %d", resp.StatusCode)
+	}
+	c.mustJSON(http.MethodGet, "/api/v1/me", nil, http.StatusOK, nil)
+	if resp := b.client(t).form("/signin/link", map[string]string{"token": link}); resp.StatusCode != http.StatusGone {
+		t.Fatalf("second POST = %d", resp.StatusCode)
+	}
+}

@@ -160,6 +160,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.GET("/signin", s.signinPage)
 	e.POST("/signin", s.signinSubmit)
 	e.GET("/signin/link", s.signinLink)
+	e.POST("/signin/link", s.signinLinkSubmit)
 	e.POST("/signout", s.signoutSubmit, s.requireUser)
 	e.GET("/invite", s.invitePage)
 	e.POST("/invite", s.inviteSubmit)

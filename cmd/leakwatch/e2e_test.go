@@ -240,7 +240,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar}
-	if resp, err := browser.Get(base + "/signin/link?token=" + link); err != nil {
+	// The link's token is URL-safe base64: no form escaping needed.
+	if resp, err := browser.Post(base+"/signin/link", "application/x-www-form-urlencoded", strings.NewReader("token="+link)); err != nil {
 		t.Fatal(err)
 	} else {
 		resp.Body.Close()

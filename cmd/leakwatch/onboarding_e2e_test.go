@@ -89,7 +89,13 @@ func TestEndToEndOnboarding(t *testing.T) {
 		}
 		jar, _ := cookiejar.New(nil)
 		c := &http.Client{Jar: jar}
+		// Opening the link spends nothing; its button posts the token.
 		resp, err := c.Get(base + "/signin/link?" + link.RawQuery)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		resp, err = c.PostForm(base+"/signin/link", link.Query())
 		if err != nil {
 			t.Fatal(err)
 		}
