@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -104,4 +105,35 @@ func TestInvitationsAndMembers(t *testing.T) {
 	oc.mustJSON(http.MethodDelete, "/api/v1/members/"+itoa(me.User.ID), nil, http.StatusNoContent, nil)
 	// Removed from acme, carol's session there no longer works.
 	cc.mustJSON(http.MethodPut, "/api/v1/session/org", map[string]any{"org_id": org.ID}, http.StatusNotFound, nil)
+}
+
+// TestListsPaginate walks members, tokens and invitations two at a time.
+func TestListsPaginate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "owner@acme.example", org.ID, auth.RoleOwner)
+	c := b.signIn(t, "owner@acme.example")
+	for i := range 4 {
+		n := itoa(int64(i))
+		b.mustUser(t, "m"+n+"@acme.example", org.ID, auth.RoleViewer)
+		c.mustJSON(http.MethodPost, "/api/v1/tokens", map[string]string{"name": "t" + n, "scope": "read"}, http.StatusCreated, nil)
+		c.mustJSON(http.MethodPost, "/api/v1/invitations", map[string]string{"email": "i" + n + "@acme.example", "role": "viewer"}, http.StatusCreated, nil)
+	}
+	for path, want := range map[string]int{"/api/v1/members": 5, "/api/v1/tokens": 4, "/api/v1/invitations": 4} {
+		seen := 0
+		cursor := ""
+		for pages := 0; ; pages++ {
+			var p page[json.RawMessage]
+			c.mustJSON(http.MethodGet, path+"?limit=2&cursor="+cursor, nil, http.StatusOK, &p)
+			seen += len(p.Items)
+			if p.NextCursor == "" || pages > 5 {
+				break
+			}
+			cursor = p.NextCursor
+		}
+		if seen != want {
+			t.Errorf("%s: paged through %d items, want %d", path, seen, want)
+		}
+	}
 }

@@ -170,12 +170,16 @@ func (s *Server) apiOrgDelete(c echo.Context) error {
 }
 
 func (s *Server) apiMemberList(c echo.Context) error {
-	m, _ := CurrentMember(c)
-	ms, err := s.auth.Members(c.Request().Context(), m.OrgID)
+	cursor, limit, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page[auth.Membership]{Items: ms})
+	m, _ := CurrentMember(c)
+	ms, err := s.auth.MembersPage(c.Request().Context(), m.OrgID, auth.Page{Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(ms, limit, func(m auth.Membership) int64 { return m.UserID }))
 }
 
 type memberUpdateRequest struct {
@@ -238,12 +242,16 @@ func (s *Server) apiMemberRemove(c echo.Context) error {
 }
 
 func (s *Server) apiInvitationList(c echo.Context) error {
-	m, _ := CurrentMember(c)
-	is, err := s.auth.Invitations(c.Request().Context(), m.OrgID)
+	cursor, limit, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page[auth.Invitation]{Items: is})
+	m, _ := CurrentMember(c)
+	is, err := s.auth.Invitations(c.Request().Context(), m.OrgID, auth.Page{Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(is, limit, func(i auth.Invitation) int64 { return i.ID }))
 }
 
 type invitationCreateRequest struct {

@@ -9,12 +9,16 @@ import (
 )
 
 func (s *Server) apiTokenList(c echo.Context) error {
-	m, _ := CurrentMember(c)
-	ts, err := s.auth.Tokens(c.Request().Context(), m.OrgID)
+	cursor, limit, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page[auth.Token]{Items: ts})
+	m, _ := CurrentMember(c)
+	ts, err := s.auth.Tokens(c.Request().Context(), m.OrgID, auth.Page{Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newPage(ts, limit, func(t auth.Token) int64 { return t.ID }))
 }
 
 type tokenCreateRequest struct {

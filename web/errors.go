@@ -143,6 +143,18 @@ type page[T any] struct {
 	NextCursor string `json:"next_cursor"`
 }
 
+// newPage wraps a page of items; a full page gets the cursor of its last item.
+func newPage[T any](items []T, limit int, id func(T) int64) page[T] {
+	p := page[T]{Items: items}
+	if p.Items == nil {
+		p.Items = []T{}
+	}
+	if len(items) == limit && limit > 0 {
+		p.NextCursor = strconv.FormatInt(id(items[len(items)-1]), 10)
+	}
+	return p
+}
+
 // pageParams reads ?cursor= and ?limit=.
 func pageParams(c echo.Context) (cursor int64, limit int, err error) {
 	if v := c.QueryParam("cursor"); v != "" {

@@ -189,11 +189,11 @@ func TestIsolationWalk(t *testing.T) {
 	if err != nil || len(ms) != 1 || ms[0].Role != auth.RoleOwner {
 		t.Errorf("victim members changed: %+v %v", ms, err)
 	}
-	ts, err := b.auth.Tokens(ctx, victim.ID)
+	ts, err := b.auth.Tokens(ctx, victim.ID, auth.Page{})
 	if err != nil || len(ts) != 1 || ts[0].RevokedAt != nil {
 		t.Errorf("victim tokens changed: %+v %v", ts, err)
 	}
-	is, err := b.auth.Invitations(ctx, victim.ID)
+	is, err := b.auth.Invitations(ctx, victim.ID, auth.Page{})
 	if err != nil || len(is) != 1 || is[0].RevokedAt != nil {
 		t.Errorf("victim invitations changed: %+v %v", is, err)
 	}

@@ -257,7 +257,7 @@ func (s *Server) renderMembers(c echo.Context, status int, data map[string]any) 
 	data["Roles"] = []auth.Role{auth.RoleViewer, auth.RoleResponder, auth.RoleAdmin, auth.RoleOwner}
 	data["IsOwner"] = m.Role.AtLeast(auth.RoleOwner)
 	if m.Role.AtLeast(auth.RoleAdmin) {
-		is, err := s.auth.Invitations(ctx, m.OrgID)
+		is, err := s.auth.Invitations(ctx, m.OrgID, auth.Page{})
 		if err != nil {
 			return err
 		}
@@ -356,7 +356,7 @@ func (s *Server) memberRemoveSubmit(c echo.Context) error {
 
 func (s *Server) tokensPage(c echo.Context) error {
 	m, _ := CurrentMember(c)
-	ts, err := s.auth.Tokens(c.Request().Context(), m.OrgID)
+	ts, err := s.auth.Tokens(c.Request().Context(), m.OrgID, auth.Page{})
 	if err != nil {
 		return err
 	}
@@ -372,7 +372,7 @@ func (s *Server) tokenCreateSubmit(c echo.Context) error {
 	if err := s.audit(c, "token.create", "token", t.ID, map[string]any{"name": t.Name, "scope": t.Scope}); err != nil {
 		return err
 	}
-	ts, err := s.auth.Tokens(c.Request().Context(), m.OrgID)
+	ts, err := s.auth.Tokens(c.Request().Context(), m.OrgID, auth.Page{})
 	if err != nil {
 		return err
 	}

@@ -95,6 +95,20 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Page selects one page of a listing: Limit items after Cursor (an id
+// from the previous page). The zero Page selects everything.
+type Page struct {
+	Cursor int64
+	Limit  int
+}
+
+func (p Page) limit() int64 {
+	if p.Limit <= 0 {
+		return 1 << 62
+	}
+	return int64(p.Limit)
+}
+
 // Store reads and writes users, memberships, sessions, links, invitations
 // and tokens.
 type Store struct {

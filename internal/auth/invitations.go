@@ -58,9 +58,10 @@ func (s *Store) Invite(ctx context.Context, orgID, invitedBy int64, email string
 	return token, inv, nil
 }
 
-// Invitations lists the organisation's invitations, newest first.
-func (s *Store) Invitations(ctx context.Context, orgID int64) ([]Invitation, error) {
-	rows, err := s.pool.Query(ctx, selectInvitation+` WHERE i.org_id = $1 ORDER BY i.id DESC`, orgID)
+// Invitations lists the organisation's invitations, newest first, paged
+// like Tokens.
+func (s *Store) Invitations(ctx context.Context, orgID int64, p Page) ([]Invitation, error) {
+	rows, err := s.pool.Query(ctx, selectInvitation+` WHERE i.org_id = $1 AND ($2 = 0 OR i.id < $2) ORDER BY i.id DESC LIMIT $3`, orgID, p.Cursor, p.limit())
 	if err != nil {
 		return nil, fmt.Errorf("list invitations of organisation %d: %w", orgID, err)
 	}

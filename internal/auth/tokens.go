@@ -83,9 +83,11 @@ func (s *Store) TokenByValue(ctx context.Context, value string) (Token, error) {
 	return t, nil
 }
 
-// Tokens lists the organisation's tokens, newest first, revoked ones included.
-func (s *Store) Tokens(ctx context.Context, orgID int64) ([]Token, error) {
-	rows, err := s.pool.Query(ctx, selectToken+` WHERE org_id = $1 ORDER BY id DESC`, orgID)
+// Tokens lists the organisation's tokens, newest first, revoked ones
+// included: all of them with a zero Page, else Page.Limit older than the
+// token with id Page.Cursor (0: from the newest).
+func (s *Store) Tokens(ctx context.Context, orgID int64, p Page) ([]Token, error) {
+	rows, err := s.pool.Query(ctx, selectToken+` WHERE org_id = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3`, orgID, p.Cursor, p.limit())
 	if err != nil {
 		return nil, fmt.Errorf("list tokens of organisation %d: %w", orgID, err)
 	}

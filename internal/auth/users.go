@@ -167,7 +167,17 @@ func (s *Store) Memberships(ctx context.Context, userID int64) ([]Membership, er
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Membership, error) { return scanMembership(r) })
 }
 
-// Members lists the organisation's members by email.
+// MembersPage lists the organisation's members in user id order: Page.Limit
+// of them after the user with id Page.Cursor.
+func (s *Store) MembersPage(ctx context.Context, orgID int64, p Page) ([]Membership, error) {
+	rows, err := s.pool.Query(ctx, selectMembership+` WHERE m.org_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3`, orgID, p.Cursor, p.limit())
+	if err != nil {
+		return nil, fmt.Errorf("list members of organisation %d: %w", orgID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Membership, error) { return scanMembership(r) })
+}
+
+// Members lists all the organisation's members by email.
 func (s *Store) Members(ctx context.Context, orgID int64) ([]Membership, error) {
 	rows, err := s.pool.Query(ctx, selectMembership+` WHERE m.org_id = $1 ORDER BY u.email`, orgID)
 	if err != nil {
