@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -326,4 +327,58 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "")
+}
+
+// EndpointInfo describes a configured revocation endpoint without its
+// secret or path (URLs may carry tokens): the host only.
+type EndpointInfo struct {
+	KeyID     *int64    `json:"key_id"` // nil: the organisation default
+	Host      string    `json:"host"`
+	HMAC      bool      `json:"hmac"`
+	Enabled   bool      `json:"enabled"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// RevocationEndpoints lists the organisation's endpoints.
+func (s *Service) RevocationEndpoints(ctx context.Context, orgID int64) ([]EndpointInfo, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT key_id, url, hmac_secret <> '', enabled, created_at
+		FROM revocation_endpoints WHERE org_id = $1 ORDER BY key_id NULLS FIRST`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list revocation endpoints of org %d: %w", orgID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (EndpointInfo, error) {
+		var e EndpointInfo
+		var raw string
+		if err := r.Scan(&e.KeyID, &raw, &e.HMAC, &e.Enabled, &e.CreatedAt); err != nil {
+			return e, err
+		}
+		if u, err := url.Parse(raw); err == nil {
+			e.Host = u.Host
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list revocation endpoints of org %d: %w", orgID, err)
+	}
+	return out, nil
+}
+
+// DeleteRevocationEndpoint removes the key's endpoint (keyID > 0) or the
+// organisation default (0). Removing one that does not exist is ErrNotFound.
+func (s *Service) DeleteRevocationEndpoint(ctx context.Context, orgID, keyID int64) error {
+	q := `DELETE FROM revocation_endpoints WHERE org_id = $1 AND key_id IS NULL`
+	args := []any{orgID}
+	if keyID > 0 {
+		q = `DELETE FROM revocation_endpoints WHERE org_id = $1 AND key_id = $2`
+		args = append(args, keyID)
+	}
+	tag, err := s.pool.Exec(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("delete revocation endpoint: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

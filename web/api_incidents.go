@@ -30,8 +30,11 @@ func (s *Server) incidentRoutes(api *echo.Group, viewer, responder, admin echo.M
 	api.POST("/incidents/:id/notes", s.apiIncidentAction("note"), responder)
 	api.GET("/incident-settings", s.apiIncidentSettingsGet, viewer)
 	api.PUT("/incident-settings", s.apiIncidentSettingsSet, admin)
+	api.GET("/revocation-endpoints", s.apiRevocationEndpointList, admin)
 	api.PUT("/revocation-endpoint", s.apiRevocationEndpointSet, admin)
+	api.DELETE("/revocation-endpoint", s.apiRevocationEndpointDelete, admin)
 	api.PUT("/keys/:id/revocation-endpoint", s.apiRevocationEndpointSet, admin)
+	api.DELETE("/keys/:id/revocation-endpoint", s.apiRevocationEndpointDelete, admin)
 }
 
 // incidentError maps the workflow's sentinels to API errors.
@@ -236,13 +239,6 @@ func (s *Server) apiRevocationEndpointSet(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// webhookKeys publishes the Ed25519 public keys revocation requests are
-// signed with, so receivers need no shared secret.
-func (s *Server) webhookKeys(c echo.Context) error {
-	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.JSON(http.StatusOK, map[string]any{"keys": s.incidents.WebhookKeys()})
-}
-
 func (s *Server) apiIncidentSettingsGet(c echo.Context) error {
 	m, _ := CurrentMember(c)
 	st, err := s.incidents.Settings(c.Request().Context(), m.OrgID)
@@ -287,4 +283,35 @@ func (s *Server) apiIncidentSettingsSet(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) apiRevocationEndpointList(c echo.Context) error {
+	m, _ := CurrentMember(c)
+	list, err := s.incidents.RevocationEndpoints(c.Request().Context(), m.OrgID)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []incidents.EndpointInfo{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": list})
+}
+
+func (s *Server) apiRevocationEndpointDelete(c echo.Context) error {
+	var keyID int64
+	if c.Param("id") != "" {
+		id, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		keyID = id
+	}
+	m, _ := CurrentMember(c)
+	if err := s.incidents.DeleteRevocationEndpoint(c.Request().Context(), m.OrgID, keyID); err != nil {
+		return incidentError(err)
+	}
+	if err := s.audit(c, "revocation_endpoint.delete", "key", keyID, nil); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

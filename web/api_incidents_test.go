@@ -138,6 +138,20 @@ func TestIncidentAPI(t *testing.T) {
 	if s, _ := adminC.do(http.MethodPut, "/api/v1/revocation-endpoint", map[string]any{"url": "ftp://x"}); s != http.StatusBadRequest {
 		t.Fatalf("ftp endpoint = %d", s)
 	}
+	var eps struct {
+		Items []incidents.EndpointInfo
+	}
+	adminC.mustJSON(http.MethodGet, "/api/v1/revocation-endpoints", nil, http.StatusOK, &eps)
+	if len(eps.Items) != 1 || eps.Items[0].Host != "revoke.acme.example" || !eps.Items[0].HMAC || eps.Items[0].KeyID == nil {
+		t.Fatalf("endpoints %+v", eps.Items)
+	}
+	if s, raw := adminC.do(http.MethodGet, "/api/v1/revocation-endpoints", nil); strings.Contains(string(raw), "whsec_") || strings.Contains(string(raw), "/hook") || s != http.StatusOK {
+		t.Fatalf("listing reveals the secret or path: %s", raw)
+	}
+	adminC.mustJSON(http.MethodDelete, "/api/v1/keys/"+itoa(k.ID)+"/revocation-endpoint", nil, http.StatusNoContent, nil)
+	if s, _ := adminC.do(http.MethodDelete, "/api/v1/revocation-endpoint", nil); s != http.StatusNotFound {
+		t.Fatalf("delete missing default = %d", s)
+	}
 
 	var n int
 	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action LIKE 'incident.%' AND object_id = $1`, id).Scan(&n); err != nil {
