@@ -269,6 +269,7 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f Finding, dedup string
 	if err := s.afterIdentifiedTx(ctx, tx, id, 0, f); err != nil {
 		return err
 	}
+	s.observeDetection(f)
 	s.logger.Info("incident opened", slog.Int64("incident_id", id), slog.Int64("key_id", f.KeyID), slog.Int64("org_id", f.OrgID), slog.String("severity", string(sev)))
 	return nil
 }

@@ -9,16 +9,22 @@ import (
 )
 
 type metrics struct {
+	toDetect  *prometheus.HistogramVec
 	toContain *prometheus.HistogramVec
 	toRotate  *prometheus.HistogramVec
 }
 
 // RegisterMetrics exposes incident metrics on reg: open incidents by phase
-// and severity (read at scrape time) and histograms of the time from
-// identification to containment and to rotation.
+// and severity (read at scrape time) and histograms of the time from the
+// leak to its detection, and from identification to containment and to
+// rotation.
 func (s *Service) RegisterMetrics(reg prometheus.Registerer) {
 	buckets := []float64{60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400}
 	m := &metrics{
+		toDetect: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "leakwatch", Subsystem: "incidents", Name: "time_to_detect_seconds",
+			Help: "Time from the leak (the source's event time) to its detection, for opened incidents.", Buckets: buckets,
+		}, []string{"source"}),
 		toContain: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "leakwatch", Subsystem: "incidents", Name: "time_to_contain_seconds",
 			Help: "Time from identification to containment.", Buckets: buckets,
@@ -28,7 +34,7 @@ func (s *Service) RegisterMetrics(reg prometheus.Registerer) {
 			Help: "Time from identification to rotation (eradication).", Buckets: buckets,
 		}, []string{"severity"}),
 	}
-	reg.MustRegister(m.toContain, m.toRotate, openCollector{s: s})
+	reg.MustRegister(m.toDetect, m.toContain, m.toRotate, openCollector{s: s})
 	s.metrics = m
 }
 
@@ -77,4 +83,12 @@ func (c openCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, float64(n), phase, sev)
 	}
+}
+
+// observeDetection feeds the time-to-detect histogram for a new incident.
+func (s *Service) observeDetection(f Finding) {
+	if s.metrics == nil || f.EventAt.IsZero() || f.DetectedAt.Before(f.EventAt) {
+		return
+	}
+	s.metrics.toDetect.WithLabelValues(f.Source).Observe(f.DetectedAt.Sub(f.EventAt).Seconds())
 }
