@@ -52,14 +52,11 @@ func (s *Server) apiKeyCreate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.Register(c.Request().Context(), m.OrgID, keys.Params{
+	k, err := s.keys.As(s.actor(c)).Register(c.Request().Context(), m.OrgID, keys.Params{
 		Name: req.Name, Fingerprint: fp, Provider: req.Provider, Environment: req.Environment, Owner: req.Owner,
 		Notes: req.Notes, Tags: req.Tags, MaxAgeDays: req.MaxAgeDays, RevocationURL: req.RevocationURL,
 	})
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "key.create", "key", k.ID, map[string]any{"name": k.Name, "fingerprint": k.Fingerprint, "environment": k.Environment}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, k)
@@ -124,11 +121,8 @@ func (s *Server) apiKeyUpdate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.Edit(c.Request().Context(), m.OrgID, id, keys.Update(req))
+	k, err := s.keys.As(s.actor(c)).Edit(c.Request().Context(), m.OrgID, id, keys.Update(req))
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "key.update", "key", k.ID, map[string]any{"name": k.Name}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, k)
@@ -165,11 +159,8 @@ func (s *Server) apiKeyRotate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.Rotate(c.Request().Context(), m.OrgID, id, fp)
+	k, err := s.keys.As(s.actor(c)).Rotate(c.Request().Context(), m.OrgID, id, fp)
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "key.rotate", "key", k.ID, map[string]any{"name": k.Name, "fingerprint": k.Fingerprint}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, k)
@@ -181,11 +172,8 @@ func (s *Server) setKeyState(c echo.Context, state string) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.SetState(c.Request().Context(), m.OrgID, id, state)
+	k, err := s.keys.As(s.actor(c)).SetState(c.Request().Context(), m.OrgID, id, state)
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "key."+state, "key", k.ID, map[string]any{"name": k.Name, "state": state}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, k)

@@ -14,7 +14,9 @@ package web
 //   - CurrentMember(c) returns the Member (OrgID, UserID, TokenID, Role,
 //     Actor) after requireRole. Scope every query by Member.OrgID.
 //   - s.audit(c, action, objectType, objectID, details) appends to the audit
-//     log with the member, IP and user agent. Call it after every change.
+//     log with the member, IP and user agent. Call it after every change,
+//     or better, hand s.actor(c) to a store that writes the entry in the
+//     change's own transaction, as keys.Store.As does.
 //   - Unsafe methods with a session cookie must carry the session's CSRF
 //     token (X-CSRF-Token header, or csrf_token form field); the
 //     authenticate middleware enforces it for every route.
@@ -192,17 +194,23 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// audit appends a change by the current member to the audit log.
-func (s *Server) audit(c echo.Context, action, objectType string, objectID any, details map[string]any) error {
-	e := audit.Entry{
-		Action: action, ObjectType: objectType, ObjectID: fmt.Sprint(objectID), Details: details,
-		IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 512),
-	}
+// actor describes who makes the request, for the audit log: the member (or
+// signed-in user), IP and user agent. Stores that audit inside their own
+// transactions take it (keys.Store.As).
+func (s *Server) actor(c echo.Context) audit.Entry {
+	e := audit.Entry{IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 512)}
 	if m, ok := CurrentMember(c); ok {
 		e.OrgID, e.ActorUser, e.ActorToken, e.Actor = m.OrgID, m.UserID, m.TokenID, m.Actor
 	} else if u, ok := currentUser(c); ok {
 		e.ActorUser, e.Actor = u.ID, u.Email
 	}
+	return e
+}
+
+// audit appends a change by the current member to the audit log.
+func (s *Server) audit(c echo.Context, action, objectType string, objectID any, details map[string]any) error {
+	e := s.actor(c)
+	e.Action, e.ObjectType, e.ObjectID, e.Details = action, objectType, fmt.Sprint(objectID), details
 	if objectType == "org" {
 		if id, ok := objectID.(int64); ok {
 			e.OrgID = id

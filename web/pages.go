@@ -192,16 +192,13 @@ func (s *Server) keyRegisterSubmit(c echo.Context) error {
 		}
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.Register(c.Request().Context(), m.OrgID, keys.Params{
+	k, err := s.keys.As(s.actor(c)).Register(c.Request().Context(), m.OrgID, keys.Params{
 		Name: c.FormValue("name"), Fingerprint: fp, Provider: c.FormValue("provider"), Environment: c.FormValue("environment"),
 		Owner: c.FormValue("owner"), Notes: c.FormValue("notes"), Tags: strings.Split(c.FormValue("tags"), ","),
 		MaxAgeDays: maxAge, RevocationURL: c.FormValue("revocation_url"),
 	})
 	if err != nil {
 		return s.backToKeys(c, err)
-	}
-	if err := s.audit(c, "key.create", "key", k.ID, map[string]any{"name": k.Name, "fingerprint": k.Fingerprint, "environment": k.Environment}); err != nil {
-		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys?notice="+url.QueryEscape("Registered "+k.Name))
 }
@@ -216,12 +213,9 @@ func (s *Server) keyRotateSubmit(c echo.Context) error {
 		return s.backToKeys(c, err)
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.Rotate(c.Request().Context(), m.OrgID, id, fp)
+	k, err := s.keys.As(s.actor(c)).Rotate(c.Request().Context(), m.OrgID, id, fp)
 	if err != nil {
 		return s.backToKeys(c, err)
-	}
-	if err := s.audit(c, "key.rotate", "key", k.ID, map[string]any{"name": k.Name, "fingerprint": k.Fingerprint}); err != nil {
-		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys?notice="+url.QueryEscape("Rotated "+k.Name))
 }
@@ -232,12 +226,9 @@ func (s *Server) keyRetireSubmit(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.SetState(c.Request().Context(), m.OrgID, id, keys.StateRetired)
+	k, err := s.keys.As(s.actor(c)).SetState(c.Request().Context(), m.OrgID, id, keys.StateRetired)
 	if err != nil {
 		return s.backToKeys(c, err)
-	}
-	if err := s.audit(c, "key.retired", "key", k.ID, map[string]any{"name": k.Name, "state": k.State}); err != nil {
-		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys?notice="+url.QueryEscape("Retired "+k.Name))
 }

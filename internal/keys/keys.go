@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/matcher"
 )
 
@@ -100,6 +102,25 @@ type Store struct {
 	pool     *pgxpool.Pool
 	onRotate func(ctx context.Context, tx pgx.Tx, keyID int64) error
 	onState  func(ctx context.Context, tx pgx.Tx, keyID int64, state string) error
+	actor    *audit.Entry // set by As: who makes the changes
+}
+
+// As returns a copy of s that records each change it makes in the audit
+// log, inside the change's own transaction, as made by e (its actor, IP and
+// user agent; the action, object and organisation are filled in here).
+func (s *Store) As(e audit.Entry) *Store {
+	c := *s
+	c.actor = &e
+	return &c
+}
+
+func (s *Store) auditTx(ctx context.Context, tx pgx.Tx, orgID int64, action string, keyID int64, details map[string]any) error {
+	if s.actor == nil {
+		return nil
+	}
+	e := *s.actor
+	e.OrgID, e.Action, e.ObjectType, e.ObjectID, e.Details = orgID, action, "key", strconv.FormatInt(keyID, 10), details
+	return audit.Write(ctx, tx, e)
 }
 
 // NewStore returns a Store on pool.
@@ -274,8 +295,10 @@ func (s *Store) Register(ctx context.Context, orgID int64, p Params) (Key, error
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO key_fingerprints (key_id, fingerprint, provider) VALUES ($1, $2, $3)`, id, fp, prov)
-		return err
+		if _, err = tx.Exec(ctx, `INSERT INTO key_fingerprints (key_id, fingerprint, provider) VALUES ($1, $2, $3)`, id, fp, prov); err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, orgID, "key.create", id, map[string]any{"name": name, "fingerprint": fp, "environment": env})
 	})
 	if isUnique(err) {
 		return Key{}, fmt.Errorf("key %q: %w", name, ErrDuplicate)
@@ -401,11 +424,17 @@ func (s *Store) Edit(ctx context.Context, orgID, id int64, u Update) (Key, error
 			return Key{}, err
 		}
 	}
-	_, err = s.pool.Exec(ctx, `
-		UPDATE keys SET name = $3, environment = $4, owner = $5, notes = $6, tags = $7, max_age_days = $8,
-			revocation_url = $9, provider = $10, updated_at = now()
-		WHERE org_id = $1 AND id = $2`,
-		orgID, id, cur.Name, cur.Environment, cur.Owner, cur.Notes, cur.Tags, cur.MaxAgeDays, cur.RevocationURL, cur.Provider)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			UPDATE keys SET name = $3, environment = $4, owner = $5, notes = $6, tags = $7, max_age_days = $8,
+				revocation_url = $9, provider = $10, updated_at = now()
+			WHERE org_id = $1 AND id = $2`,
+			orgID, id, cur.Name, cur.Environment, cur.Owner, cur.Notes, cur.Tags, cur.MaxAgeDays, cur.RevocationURL, cur.Provider)
+		if err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, orgID, "key.update", id, map[string]any{"name": cur.Name})
+	})
 	if isUnique(err) {
 		return Key{}, fmt.Errorf("key %q: %w", cur.Name, ErrDuplicate)
 	}
@@ -459,6 +488,9 @@ func (s *Store) Rotate(ctx context.Context, orgID, id int64, fp matcher.Fingerpr
 		if _, err = tx.Exec(ctx, `INSERT INTO key_fingerprints (key_id, fingerprint, provider) VALUES ($1, $2, $3)`, id, newFP, prov); err != nil {
 			return err
 		}
+		if err := s.auditTx(ctx, tx, orgID, "key.rotate", id, map[string]any{"fingerprint": newFP, "previous": old}); err != nil {
+			return err
+		}
 		if s.onRotate != nil {
 			return s.onRotate(ctx, tx, id)
 		}
@@ -483,8 +515,14 @@ func (s *Store) SetState(ctx context.Context, orgID, id int64, state string) (Ke
 		tag, err := tx.Exec(ctx, `
 			UPDATE keys SET state = $3, state_changed_at = now(), updated_at = now()
 			WHERE org_id = $1 AND id = $2 AND state <> $3`, orgID, id, state)
-		if err != nil || tag.RowsAffected() == 0 || s.onState == nil {
+		if err != nil || tag.RowsAffected() == 0 {
 			return err
+		}
+		if err := s.auditTx(ctx, tx, orgID, "key."+state, id, map[string]any{"state": state}); err != nil {
+			return err
+		}
+		if s.onState == nil {
+			return nil
 		}
 		return s.onState(ctx, tx, id, state)
 	})
