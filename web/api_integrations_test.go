@@ -110,7 +110,7 @@ func TestSlackIntegrationAPI(t *testing.T) {
 
 	// The interactivity endpoint: signed by the app, for this organisation.
 	payload, _ := json.Marshal(map[string]any{"type": "block_actions", "user": map[string]any{"id": "U1"}, "channel": map[string]any{"id": "C0ALERTS"},
-		"actions": []map[string]any{{"type": "button", "action_id": slack.ActionAcknowledge, "value": "1", "action_ts": "1.1"}}})
+		"actions": []map[string]any{{"type": "button", "action_id": slack.ActionAcknowledge, "block_id": "lw_incident_1", "value": "1", "action_ts": "1.1"}}})
 	form := "payload=" + url.QueryEscape(string(payload))
 	post := func(secret, path string, at time.Time, body string) int {
 		ts := strconv.FormatInt(at.Unix(), 10)
@@ -145,6 +145,11 @@ func TestSlackIntegrationAPI(t *testing.T) {
 		if got != http.StatusUnauthorized {
 			t.Errorf("%s click = %d, want 401", name, got)
 		}
+	}
+
+	var queued int
+	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'slack_action'`).Scan(&queued); err != nil || queued != 1 {
+		t.Fatalf("%d clicks queued (%v), want only the signed one", queued, err)
 	}
 
 	admin.mustJSON(http.MethodDelete, "/api/v1/integrations/slack", nil, http.StatusNoContent, nil)

@@ -96,7 +96,9 @@ func (s *Service) HandleInteraction(ctx context.Context, orgID int64, header htt
 		if _, err := s.river.Insert(ctx, args, nil); err != nil {
 			return fmt.Errorf("queue Slack action: %w", err)
 		}
+		s.logger.Info("Slack click queued", slog.Int64("org_id", orgID), slog.Int64("incident_id", id), slog.String("action", a.ActionID))
 	}
+	s.logger.Debug("Slack interaction handled", slog.Int64("org_id", orgID), slog.String("type", string(cb.Type)), slog.Int("actions", len(cb.ActionCallback.BlockActions)))
 	return nil
 }
 
