@@ -225,6 +225,16 @@ func (s *Service) Reopen(ctx context.Context, id int64, a Actor, reason string) 
 		if cur.Open() {
 			return fmt.Errorf("reopen an incident in phase %s: %w", cur, ErrInvalidTransition)
 		}
+		var otherOpen bool
+		if err := tx.QueryRow(ctx, `
+			SELECT EXISTS (SELECT 1 FROM incidents o JOIN incidents i ON i.key_id = o.key_id WHERE i.id = $1 AND o.id <> i.id AND o.state = 'open')`,
+			id).Scan(&otherOpen); err != nil {
+			return err
+		}
+		if otherOpen {
+			// One open incident per key: the newer one carries the exposure.
+			return fmt.Errorf("reopen incident %d: the key has another open incident: %w", id, ErrInvalidTransition)
+		}
 		changed, err := s.transitionTx(ctx, tx, id, transition{to: PhaseIdentified, actor: a.Name, kind: "reopened", details: map[string]any{"reason": reason}})
 		if err != nil || !changed {
 			return err

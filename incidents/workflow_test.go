@@ -793,3 +793,33 @@ func TestOpenedRecordsOwnerAndSeverity(t *testing.T) {
 		t.Fatalf("severity %s owner %q", sev, owner)
 	}
 }
+
+// TestReopenWhileAnotherIsOpen: an old incident cannot be reopened while
+// the key has a newer open one.
+func TestReopenWhileAnotherIsOpen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	var old int64
+	if err := b.pool.QueryRow(ctx, `UPDATE incidents SET phase = 'false_positive' RETURNING id`).Scan(&old); err != nil {
+		t.Fatal(err)
+	}
+	// A different secret of the key: a new incident.
+	f := b.finding("https://x/2", 2)
+	if _, err := b.pool.Exec(ctx, `UPDATE keys SET fingerprint = 'lw1:second'`); err != nil {
+		t.Fatal(err)
+	}
+	f.Fingerprint = "lw1:second"
+	if err := b.svc.Record(ctx, []Finding{f}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, b.pool, `SELECT count(*) FROM incidents WHERE state = 'open'`); n != 1 {
+		t.Fatalf("open incidents = %d", n)
+	}
+	if err := b.svc.Reopen(ctx, old, Actor{Name: "alice@example.com"}, "was real"); !errors.Is(err, ErrInvalidTransition) {
+		t.Fatalf("reopen = %v", err)
+	}
+}
