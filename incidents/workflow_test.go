@@ -460,6 +460,13 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("containment", func() bool { return phase() == PhaseContained })
+	// The SLA sweep is a periodic job the leader enqueues (on start, then
+	// every minute).
+	waitFor("the periodic SLA sweep", func() bool {
+		var n int
+		_ = b.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'incident_sla_sweep' AND state = 'completed'`).Scan(&n)
+		return n >= 1
+	})
 	waitFor("the alert", func() bool { return posts() == 1 })
 	var id int64
 	if err := b.pool.QueryRow(ctx, `SELECT id FROM incidents`).Scan(&id); err != nil {
