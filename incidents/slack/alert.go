@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -26,17 +27,20 @@ type view struct {
 	Severity    string
 	Phase       string
 	Assignee    string // email, "" when unassigned
-	AckBy       string
-	Source      string
-	URL         string
-	Repo        string
-	Path        string
-	Line        int
-	Actor       string
-	Preview     string
-	EventAt     *time.Time
-	DetectedAt  time.Time
-	Occurrences int
+	// AssigneeSlackID is the assignee's Slack user (users.lookupByEmail),
+	// mentioned in the alert; "" when unknown.
+	AssigneeSlackID string
+	AckBy           string
+	Source          string
+	URL             string
+	Repo            string
+	Path            string
+	Line            int
+	Actor           string
+	Preview         string
+	EventAt         *time.Time
+	DetectedAt      time.Time
+	Occurrences     int
 }
 
 func loadView(ctx context.Context, db webhook.DBTX, incidentID int64) (view, error) {
@@ -100,6 +104,10 @@ func (v view) openURL(baseURL string) string {
 	return linkURL(fmt.Sprintf("%s/incidents#incident-%d", baseURL, v.IncidentID))
 }
 
+// slackUserID is the form of the user ids Slack returns; only those are
+// ever put in a mention.
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+
 // Action ids of the alert's buttons.
 const (
 	ActionAcknowledge   = "lw_ack"
@@ -138,6 +146,9 @@ func alertBlocks(v view, baseURL, mention string, interactive bool) (string, []s
 	assignee := "_unassigned_"
 	if v.Assignee != "" {
 		assignee = Escape(v.Assignee, 100)
+		if slackUserID.MatchString(v.AssigneeSlackID) {
+			assignee = "<@" + v.AssigneeSlackID + "> (" + assignee + ")"
+		}
 	}
 	field := func(label, value string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, "*"+label+"*\n"+value, false, false)

@@ -210,6 +210,15 @@ func (s *Service) syncBot(ctx context.Context, conn Connection, route Route, v v
 	defer c.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended('leakwatch.slack.incident', $1))`, v.IncidentID) //nolint:errcheck
 
 	api := s.api(conn.BotToken)
+	if v.Assignee != "" {
+		// A mention notifies the assignee; without a Slack account (or the
+		// users:read.email scope) the email is shown instead.
+		if u, err := api.GetUserByEmailContext(ctx, v.Assignee); err == nil {
+			v.AssigneeSlackID = u.ID
+		} else if rl := (*slack.RateLimitedError)(nil); errors.As(err, &rl) {
+			return err
+		}
+	}
 	channel, ts, created, err := s.ensureRoot(ctx, api, route, v)
 	if err != nil {
 		return err

@@ -236,6 +236,7 @@ func TestLivingMessageThroughLifecycle(t *testing.T) {
 	b.connect(t, ConnectParams{})
 	uid := b.member(t, "alice@example.com", "responder")
 	alice := incidents.Actor{Name: "alice@example.com", UserID: uid, OrgID: b.orgID}
+	b.fake.AddUser(slacktest.User{ID: "U0ALICE", Email: "alice@example.com", Name: "Alice"})
 	id := b.open(t)
 	b.syncNew(t, id)
 
@@ -302,7 +303,8 @@ func TestLivingMessageThroughLifecycle(t *testing.T) {
 		t.Fatalf("message updated %d times, want ≥ %d", final.Updates, len(steps))
 	}
 	fj := strings.Join(texts(t, final.Blocks), "\n")
-	for _, want := range []string{"closed", "alice@example.com"} {
+	// The assignee is mentioned by the Slack id users.lookupByEmail gave.
+	for _, want := range []string{"closed", "<@U0ALICE> (alice@example.com)"} {
 		if !strings.Contains(fj, want) {
 			t.Errorf("final message lacks %q:\n%s", want, fj)
 		}
