@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"orgs":        {"manage organisations: `orgs create NAME --owner EMAIL`, `orgs set-slack NAME`", runOrgs},
 		"fingerprint": {"print the fingerprint of each secret read from stdin", runFingerprint},
 		"scan":        {"scan files for registered secrets", runScan},
+		"secrets":     {"re-encrypt stored secrets after rotating LEAKWATCH_ENCRYPTION_KEY: `secrets reseal`", runSecrets},
 		"version":     {"print the version", runVersion},
 		"help":        {"list commands and every setting", runHelp},
 	}

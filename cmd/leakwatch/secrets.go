@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/leakwatch/leakwatch/incidents/eventhooks"
+	"github.com/leakwatch/leakwatch/incidents/slack"
+	"github.com/leakwatch/leakwatch/internal/database"
+)
+
+const secretsUsage = `Usage: leakwatch secrets reseal
+
+Re-encrypts every secret stored at rest (Slack bot tokens and signing
+secrets, event webhook HMAC secrets) under the first key of
+LEAKWATCH_ENCRYPTION_KEY. Rotating the key:
+
+  1. generate a key: openssl rand -base64 32
+  2. set LEAKWATCH_ENCRYPTION_KEY=new:<key>,old:<old key> and restart
+  3. run leakwatch secrets reseal
+  4. drop old:<old key> from the setting and restart`
+
+func runSecrets(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	if len(args) != 1 || args[0] != "reseal" {
+		fmt.Fprintln(stderr, secretsUsage)
+		if len(args) == 1 && wantsHelp(args) {
+			return 0
+		}
+		return 2
+	}
+	cfg, ok := loadConfigOrFail(stderr)
+	if !ok {
+		return 2
+	}
+	if !cfg.Encryption.Configured() {
+		fmt.Fprintln(stderr, "leakwatch secrets reseal: LEAKWATCH_ENCRYPTION_KEY is not set")
+		return 2
+	}
+	db, err := database.Open(ctx, dbConfig(cfg), newLogger(cfg, stderr))
+	if err != nil {
+		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
+		return 1
+	}
+	defer db.Close()
+	nSlack, err := slack.NewStore(db.Pool, cfg.Encryption).Reseal(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
+		return 1
+	}
+	nHooks, err := eventhooks.NewStore(db.Pool, cfg.Encryption).Reseal(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "re-sealed under key %q: %d Slack connection(s), %d webhook subscription(s)\n",
+		cfg.Encryption.CurrentKeyID(), nSlack, nHooks)
+	return 0
+}
