@@ -586,6 +586,34 @@ func (s *Store) Digest(ctx context.Context, orgID int64) (Digest, error) {
 	return d, nil
 }
 
+// activeRef is what the matcher needs of an active key.
+type activeRef struct {
+	Ref
+	fingerprint string
+}
+
+// activeRefs reads the matcher's input: every active key of every
+// organisation, only the columns the registry needs.
+func (s *Store) activeRefs(ctx context.Context) ([]activeRef, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, org_id, name, fingerprint FROM keys WHERE state = 'active'`)
+	if err != nil {
+		return nil, fmt.Errorf("list active keys: %w", err)
+	}
+	defer rows.Close()
+	out := make([]activeRef, 0, 1024)
+	for rows.Next() {
+		var a activeRef
+		if err := rows.Scan(&a.ID, &a.OrgID, &a.Name, &a.fingerprint); err != nil {
+			return nil, fmt.Errorf("scan key: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list active keys: %w", err)
+	}
+	return out, nil
+}
+
 // Active returns every active key of every organisation: the matcher's input.
 func (s *Store) Active(ctx context.Context) ([]Key, error) {
 	rows, err := s.pool.Query(ctx, `

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,9 @@ type Registry struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
 	cur    atomic.Pointer[Snapshot]
+
+	mu     sync.Mutex                     // serialises Load
+	parsed map[string]matcher.Fingerprint // fingerprints parsed by the last Load
 }
 
 // NewRegistry returns a Registry holding an empty snapshot until Load.
@@ -53,27 +57,40 @@ func NewRegistry(pool *pgxpool.Pool, logger *slog.Logger) *Registry {
 // Current returns the snapshot to scan with.
 func (r *Registry) Current() *Snapshot { return r.cur.Load() }
 
-// Load reads the active keys and swaps in a new snapshot.
+// Load reads the active keys and swaps in a new snapshot. It runs on every
+// change notification, so it must stay well under the one-second
+// propagation budget at hundreds of thousands of keys: it reads only the
+// columns it needs and parses only fingerprints the last load did not.
 func (r *Registry) Load(ctx context.Context) error {
-	ks, err := r.store.Active(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ks, err := r.store.activeRefs(ctx)
 	if err != nil {
 		return err
 	}
+	parsed := make(map[string]matcher.Fingerprint, len(ks))
 	byFP := make(map[string][]Ref, len(ks))
 	fps := make([]matcher.Fingerprint, 0, len(ks))
 	for _, k := range ks {
-		fp, err := matcher.ParseFingerprint(k.Fingerprint)
-		if err != nil {
-			// One bad row must not blind the matcher to every other key.
-			r.logger.Error("skipping key with unparseable fingerprint", slog.Int64("key_id", k.ID), slog.Any("error", err))
-			continue
+		fp, ok := r.parsed[k.fingerprint]
+		if !ok {
+			fp, err = matcher.ParseFingerprint(k.fingerprint)
+			if err != nil {
+				// One bad row must not blind the matcher to every other key.
+				r.logger.Error("skipping key with unparseable fingerprint", slog.Int64("key_id", k.ID), slog.Any("error", err))
+				continue
+			}
 		}
-		canon := fp.String()
-		if _, seen := byFP[canon]; !seen {
+		// Stored fingerprints are canonical (Fingerprint.String), so the
+		// stored text is the finding's Fingerprint text.
+		refs, seen := byFP[k.fingerprint]
+		if !seen {
 			fps = append(fps, fp)
+			parsed[k.fingerprint] = fp
 		}
-		byFP[canon] = append(byFP[canon], Ref{ID: k.ID, OrgID: k.OrgID, Name: k.Name})
+		byFP[k.fingerprint] = append(refs, k.Ref)
 	}
+	r.parsed = parsed
 	r.cur.Store(&Snapshot{Set: matcher.NewSet(fps), byFP: byFP, Loaded: time.Now()})
 	return nil
 }
