@@ -106,6 +106,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			jcfg.Scan, jcfg.Incidents, jcfg.Notify = cfg.WorkersScan, cfg.WorkersIncident, cfg.WorkersNotify
 			jcfg.PeriodicJobs = append(jcfg.PeriodicJobs, incidents.PeriodicJobs()...)
 			jcfg.PeriodicJobs = append(jcfg.PeriodicJobs, slack.PeriodicJobs()...)
+			jcfg.PeriodicJobs = append(jcfg.PeriodicJobs, eventhooks.PeriodicJobs()...)
 		}
 	}
 	riverClient, err := jobs.NewClient(pool, jcfg)
@@ -153,7 +154,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		sender := webhook.NewSender(webhook.NewHTTPClient(guard, cfg.WebhookTimeout), guard, &signingKeys[0], nil)
 		incidents.AddWorkers(jcfg.Workers, incidents.NewRevoker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
 		slack.AddWorkers(jcfg.Workers, slackSvc)
-		river.AddWorker(jcfg.Workers, eventhooks.NewWorker(pool, eventHooks, sender, cfg.BaseURL, logger))
+		hookWorker := eventhooks.NewWorker(pool, eventHooks, sender, cfg.BaseURL, logger)
+		eventhooks.AddWorkers(jcfg.Workers, hookWorker, eventhooks.NewStaleSweeper(hookWorker, riverClient))
 	}
 
 	var riverRunning atomic.Bool

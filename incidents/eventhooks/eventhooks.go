@@ -40,10 +40,11 @@ const (
 	EventIncidentOpened       = "incident.opened"
 	EventIncidentPhaseChanged = "incident.phase_changed"
 	EventIncidentEscalated    = "incident.escalated"
+	EventKeyStale             = "key.stale"
 )
 
 // Events lists the event types a subscription may filter on.
-var Events = []string{EventIncidentOpened, EventIncidentPhaseChanged, EventIncidentEscalated}
+var Events = []string{EventIncidentOpened, EventIncidentPhaseChanged, EventIncidentEscalated, EventKeyStale}
 
 // Errors.
 var (
@@ -319,9 +320,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	if err != nil {
 		return fmt.Errorf("encode event webhook: %w", err)
 	}
-	subID := a.SubscriptionID
+	return w.deliver(ctx, a.SubscriptionID, url, secret, msgID, a.Type, &incidentID, body, now)
+}
+
+// deliver makes one attempt of a message through the shared machinery and
+// decides what River does next.
+func (w *Worker) deliver(ctx context.Context, subID int64, url, secret, msgID, typ string, incidentID *int64, body []byte, now time.Time) error {
 	d, err := webhook.EnsureDelivery(ctx, w.pool, webhook.Delivery{
-		MessageID: msgID, Kind: "event", IncidentID: &incidentID, EndpointID: &subID, URL: url, Payload: body, CreatedAt: now,
+		MessageID: msgID, Kind: "event", IncidentID: incidentID, EndpointID: &subID, URL: url, Payload: body, CreatedAt: now,
 	})
 	if err != nil {
 		return err
@@ -336,7 +342,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	log := w.logger.With(slog.Int64("subscription_id", subID), slog.String("webhook_id", d.MessageID), slog.Int("attempt", d.Attempts+1))
 	switch {
 	case res.OK():
-		log.Info("event webhook delivered", slog.String("type", a.Type))
+		log.Info("event webhook delivered", slog.String("type", typ))
 		return webhook.RecordAttempt(ctx, w.pool, d.ID, now, res, webhook.StatusSucceeded)
 	case errors.Is(res.Err, webhook.ErrForbiddenAddress) || res.StatusCode == http.StatusGone:
 		log.Warn("event webhook refused for good")

@@ -1,0 +1,165 @@
+package eventhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/leakwatch/leakwatch/internal/jobs"
+)
+
+// StaleSweepArgs looks for keys past their maximum age (the key's own, else
+// the organisation's default) and queues one key.stale delivery per key,
+// staleness and subscription.
+type StaleSweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (StaleSweepArgs) Kind() string { return "event_webhook_stale_sweep" }
+
+// InsertOpts puts the sweep on the notify queue.
+func (StaleSweepArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.QueueNotify} }
+
+// StaleArgs delivers key.stale for one key to one subscription. StaleSince
+// (Unix seconds) identifies the staleness: rotating the key and letting it
+// age again is a new event.
+type StaleArgs struct {
+	SubscriptionID int64 `json:"subscription_id" river:"unique"`
+	KeyID          int64 `json:"key_id" river:"unique"`
+	StaleSince     int64 `json:"stale_since" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (StaleArgs) Kind() string { return "event_webhook_stale" }
+
+// InsertOpts makes the delivery unique per subscription, key and staleness.
+func (StaleArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueNotify, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// PeriodicJobs schedules the stale-key sweep, hourly.
+func PeriodicJobs() []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return StaleSweepArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "event_webhook_stale_sweep", RunOnStart: true}),
+	}
+}
+
+// StaleSweeper works StaleSweepArgs.
+type StaleSweeper struct {
+	river.WorkerDefaults[StaleSweepArgs]
+	w     *Worker
+	river *jobs.Client
+}
+
+// NewStaleSweeper returns the sweep worker; it queues through riverClient.
+func NewStaleSweeper(w *Worker, riverClient *jobs.Client) *StaleSweeper {
+	return &StaleSweeper{w: w, river: riverClient}
+}
+
+// AddWorkers registers the delivery workers.
+func AddWorkers(workers *river.Workers, w *Worker, sw *StaleSweeper) {
+	river.AddWorker(workers, w)
+	river.AddWorker(workers, sw)
+	river.AddWorker(workers, &staleWorker{w: w})
+}
+
+const staleQuery = `
+	SELECT w.id, k.id, extract(epoch FROM coalesce(k.rotated_at, k.created_at)
+		+ make_interval(days => coalesce(nullif(k.max_age_days, 0), o.default_max_age_days)))::bigint
+	FROM keys k JOIN orgs o ON o.id = k.org_id
+	JOIN event_webhooks w ON w.org_id = k.org_id AND w.enabled AND (w.events = '{}' OR 'key.stale' = ANY (w.events))
+	WHERE k.state = 'active' AND coalesce(nullif(k.max_age_days, 0), o.default_max_age_days) > 0
+	  AND coalesce(k.rotated_at, k.created_at) + make_interval(days => coalesce(nullif(k.max_age_days, 0), o.default_max_age_days)) < $1
+	ORDER BY w.id, k.id`
+
+// Work queues the deliveries; River's uniqueness and the delivery log's
+// message ids keep each (key, staleness, subscription) to one message.
+func (sw *StaleSweeper) Work(ctx context.Context, _ *river.Job[StaleSweepArgs]) error {
+	rows, err := sw.w.pool.Query(ctx, staleQuery, sw.w.now())
+	if err != nil {
+		return fmt.Errorf("find stale keys: %w", err)
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StaleArgs, error) {
+		var a StaleArgs
+		return a, r.Scan(&a.SubscriptionID, &a.KeyID, &a.StaleSince)
+	})
+	if err != nil {
+		return fmt.Errorf("find stale keys: %w", err)
+	}
+	for _, a := range all {
+		if _, err := sw.river.Insert(ctx, a, nil); err != nil {
+			return fmt.Errorf("queue key.stale: %w", err)
+		}
+	}
+	return nil
+}
+
+// StalePayload is the body of a key.stale webhook.
+type StalePayload struct {
+	Type      string    `json:"type"` // "key.stale"
+	ID        string    `json:"id"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      StaleData `json:"data"`
+}
+
+// StaleData names the key and how old it is.
+type StaleData struct {
+	OrgID      int64      `json:"org_id"`
+	Key        Key        `json:"key"`
+	Owner      string     `json:"owner"`
+	RotatedAt  *time.Time `json:"rotated_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	MaxAgeDays int        `json:"max_age_days"`
+	StaleSince time.Time  `json:"stale_since"`
+}
+
+type staleWorker struct {
+	river.WorkerDefaults[StaleArgs]
+	w *Worker
+}
+
+func (sw *staleWorker) Timeout(*river.Job[StaleArgs]) time.Duration { return time.Minute }
+
+func (sw *staleWorker) Work(ctx context.Context, job *river.Job[StaleArgs]) error {
+	w, a := sw.w, job.Args
+	var url, storedSecret string
+	var enabled bool
+	err := w.pool.QueryRow(ctx, `SELECT url, hmac_secret, enabled FROM event_webhooks WHERE id = $1`, a.SubscriptionID).
+		Scan(&url, &storedSecret, &enabled)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load subscription %d: %w", a.SubscriptionID, err)
+	}
+	secret, err := w.store.openSecret(storedSecret)
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("open secret of subscription %d: %w", a.SubscriptionID, err))
+	}
+	now := w.now()
+	msgID := fmt.Sprintf("msg_lwstale_%d_%d_%d", a.KeyID, a.StaleSince, a.SubscriptionID)
+	p := StalePayload{Type: EventKeyStale, ID: msgID, Timestamp: now, Data: StaleData{StaleSince: time.Unix(a.StaleSince, 0).UTC()}}
+	err = w.pool.QueryRow(ctx, `
+		SELECT k.org_id, k.id, k.name, k.provider, k.environment, k.fingerprint, k.owner, k.rotated_at, k.created_at,
+			coalesce(nullif(k.max_age_days, 0), o.default_max_age_days)
+		FROM keys k JOIN orgs o ON o.id = k.org_id WHERE k.id = $1`, a.KeyID).
+		Scan(&p.Data.OrgID, &p.Data.Key.ID, &p.Data.Key.Name, &p.Data.Key.Provider, &p.Data.Key.Environment,
+			&p.Data.Key.Fingerprint, &p.Data.Owner, &p.Data.RotatedAt, &p.Data.CreatedAt, &p.Data.MaxAgeDays)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // deleted meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("load key %d: %w", a.KeyID, err)
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode key.stale: %w", err)
+	}
+	return w.deliver(ctx, a.SubscriptionID, url, secret, msgID, EventKeyStale, nil, body, now)
+}
