@@ -1,13 +1,3 @@
-// Package incidents owns incidents: one per exposure of a registered key,
-// with every sighting recorded as an occurrence, the phases a security team
-// drives it through (identified → contained → eradicated → recovered →
-// closed, or the side exits false_positive and accepted_risk), its timeline,
-// and the River jobs that follow each step (alerts, revocation requests, SLA
-// escalation and reminders).
-//
-// Every state change and the jobs it causes are written in one transaction,
-// and every job is idempotent, so a crash anywhere leaves no incident without
-// its next step and no step visibly done twice.
 package incidents
 
 import (
