@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // BenchmarkRecord measures recording findings against the real database:
@@ -47,15 +50,17 @@ func TestRevokerConcurrentRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _, _ := b.incident(t)
-	done := make(chan struct{}, 2)
+	errs := make(chan error, 2)
 	for range 2 {
 		go func() {
-			defer func() { done <- struct{}{} }()
-			b.work(t, RevokeArgs{IncidentID: id})
+			errs <- b.revoker.Work(ctx, &river.Job[RevokeArgs]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: RevokeArgs{IncidentID: id}})
 		}()
 	}
-	<-done
-	<-done
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, phase, _ := b.incident(t); phase != PhaseContained {
 		t.Fatalf("phase %s", phase)
 	}
