@@ -96,11 +96,12 @@ func NewPipeline(registry *keys.Registry, recorder Recorder, reg prometheus.Regi
 	return p
 }
 
-// WithDedup turns on content de-duplication through PostgreSQL: content is
-// remembered by hash for ttl (0 turns it off). It returns p.
+// WithDedup turns on content de-duplication through PostgreSQL: content of
+// 16 KiB or more is remembered by hash for ttl (0 turns it off); smaller
+// texts are cheaper to scan again than to look up. It returns p.
 func (p *Pipeline) WithDedup(pool *pgxpool.Pool, ttl time.Duration) *Pipeline {
 	if ttl > 0 {
-		p.dedup = &contentStore{pool: pool, ttl: ttl}
+		p.dedup = &contentStore{pool: pool, ttl: ttl, minBytes: dedupMinBytes}
 	}
 	return p
 }

@@ -71,6 +71,8 @@ func TestPipelineDedup(t *testing.T) {
 	}
 	rec := &recorder{}
 	p := NewPipeline(reg, rec, nil).WithDedup(pool, time.Hour)
+	// The patch below is small; production skips texts under 16 KiB.
+	p.dedup.minBytes = 64
 	patch := "# deploy settings for the service\nexport GITHUB_TOKEN=" + first + "\nexport OTHER=" + second + "\n"
 	doc := func(repo string) Document {
 		return Document{Source: "github", Repo: repo, Path: "deploy.sh", URL: "https://github.com/" + repo + "/blob/abc/deploy.sh",

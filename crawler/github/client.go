@@ -29,7 +29,8 @@ type ClientConfig struct {
 	BaseURL string   // REST API base, e.g. https://api.github.com/
 	RawURL  string   // raw content host (wiki pages); default https://raw.githubusercontent.com/
 	Tokens  []string // none: unauthenticated, 60 requests/hour
-	// Transport sends requests (default http.DefaultTransport).
+	// Transport sends requests (default: http.DefaultTransport's settings
+	// with 128 idle connections per host).
 	Transport http.RoundTripper
 	// MaxWait is how long a request may wait for a parked token before
 	// failing with *RateLimitedError (default 5s): pollers and jobs prefer to
@@ -50,7 +51,11 @@ func NewClient(baseURL string, tokens []string, transport http.RoundTripper) (*C
 // NewClientWithConfig returns a Client.
 func NewClientWithConfig(cfg ClientConfig) (*Client, error) {
 	if cfg.Transport == nil {
-		cfg.Transport = http.DefaultTransport
+		// Many fetch jobs talk to one host at once: keep their connections
+		// (the default keeps 2 idle per host and re-dials the rest).
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 128
+		cfg.Transport = t
 	}
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = 5 * time.Second

@@ -160,9 +160,35 @@ func (p *Poller) PollOnce(ctx context.Context) (PollResult, error) { return p.Po
 // PollFeed fetches a feed's timeline once, all pages down to the last event
 // already seen, and queues the new events with the new checkpoint.
 func (p *Poller) PollFeed(ctx context.Context, feed Feed) (PollResult, error) {
+	b, err := p.fetchFeed(ctx, feed)
+	if err != nil || !b.commit {
+		return b.res, err
+	}
+	return p.commitFeed(ctx, b)
+}
+
+// pollBatch is a fetched poll waiting to be committed.
+type pollBatch struct {
+	feed      Feed
+	cp        checkpoint // the checkpoint the poll started from
+	res       PollResult
+	commit    bool // false: nothing to commit (a 304, already saved)
+	fresh     []json.RawMessage
+	createdAt []time.Time
+	maxID     int64
+	oldest    int64
+	etag      string
+	fetched   time.Time
+	lagMS     *int64
+}
+
+// fetchFeed reads the timeline and works out the new events and gap. The
+// cached checkpoint moves on at once; a failed commit forgets it, so the
+// next poll re-reads the saved one and nothing is skipped.
+func (p *Poller) fetchFeed(ctx context.Context, feed Feed) (pollBatch, error) {
 	cp, err := p.cachedCheckpoint(ctx, feed)
 	if err != nil {
-		return PollResult{}, err
+		return pollBatch{}, err
 	}
 	res := PollResult{Interval: cp.interval}
 	var (
@@ -178,7 +204,7 @@ func (p *Poller) PollFeed(ctx context.Context, feed Feed) (PollResult, error) {
 	for page := 1; page <= maxPages; page++ {
 		req, err := p.gh.NewRequest(http.MethodGet, fmt.Sprintf("%s?per_page=100&page=%d", feed.Path, page), nil)
 		if err != nil {
-			return res, fmt.Errorf("build request: %w", err)
+			return pollBatch{res: res}, fmt.Errorf("build request: %w", err)
 		}
 		if page == 1 && cp.etag != "" {
 			req.Header.Set("If-None-Match", cp.etag)
@@ -193,11 +219,11 @@ func (p *Poller) PollFeed(ctx context.Context, feed Feed) (PollResult, error) {
 		if resp != nil && resp.StatusCode == http.StatusNotModified {
 			res.NotModified = true
 			p.m.polls.WithLabelValues(feed.Name, "not_modified").Inc()
-			return res, p.saveNotModified(ctx, feed, res.Interval)
+			return pollBatch{res: res}, p.saveNotModified(ctx, feed, res.Interval)
 		}
 		if err != nil {
 			p.saveError(ctx, feed, err)
-			return res, fmt.Errorf("GET %s page %d: %w", feed.Path, page, err)
+			return pollBatch{res: res}, fmt.Errorf("GET %s page %d: %w", feed.Path, page, err)
 		}
 		if page == 1 {
 			etag = resp.Header.Get("ETag")
@@ -239,7 +265,17 @@ func (p *Poller) PollFeed(ctx context.Context, feed Feed) (PollResult, error) {
 		l := fetched.Sub(newestAt).Milliseconds()
 		lagMS = &l
 	}
-	err = pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+	p.remember(feed, checkpoint{lastID: maxID, etag: etag, interval: res.Interval, next: fetched.Add(res.Interval)})
+	return pollBatch{feed: feed, cp: cp, res: res, commit: true, fresh: fresh, createdAt: createdAt, maxID: maxID,
+		oldest: oldest, etag: etag, fetched: fetched, lagMS: lagMS}, nil
+}
+
+// commitFeed queues a batch's events and saves its checkpoint in one
+// transaction.
+func (p *Poller) commitFeed(ctx context.Context, b pollBatch) (PollResult, error) {
+	feed, cp, res, fresh, fetched, lagMS := b.feed, b.cp, b.res, b.fresh, b.fetched, b.lagMS
+	maxID, etag, oldest := b.maxID, b.etag, b.oldest
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		if len(fresh) > 0 {
 			var params []river.InsertManyParams
 			// Oldest first, so jobs tend to run in event order.
@@ -283,11 +319,10 @@ func (p *Poller) PollFeed(ctx context.Context, feed Feed) (PollResult, error) {
 		p.forget(feed)
 		return res, fmt.Errorf("save checkpoint of %s: %w", feed.Name, err)
 	}
-	p.remember(feed, checkpoint{lastID: maxID, etag: etag, interval: res.Interval, next: fetched.Add(res.Interval)})
 	p.m.polls.WithLabelValues(feed.Name, "new").Inc()
 	p.m.events.WithLabelValues(feed.Name).Add(float64(len(fresh)))
 	p.m.lastOK.WithLabelValues(feed.Name).Set(float64(fetched.Unix()))
-	for _, at := range createdAt {
+	for _, at := range b.createdAt {
 		if !at.IsZero() {
 			p.m.lag.WithLabelValues(feed.Name).Observe(fetched.Sub(at).Seconds())
 		}
