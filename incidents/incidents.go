@@ -189,7 +189,10 @@ func (s *Service) appendTx(ctx context.Context, tx pgx.Tx, incidentID int64, f F
 		incidentID, seenAt(f)); err != nil {
 		return fmt.Errorf("update incident %d: %w", incidentID, err)
 	}
-	return insertOccurrenceTx(ctx, tx, incidentID, f, dedup)
+	if err := insertOccurrenceTx(ctx, tx, incidentID, f, dedup); err != nil {
+		return err
+	}
+	return s.occurrenceAddedTx(ctx, tx, incidentID, f, dedup)
 }
 
 func insertOccurrenceTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {

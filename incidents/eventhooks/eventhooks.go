@@ -41,10 +41,11 @@ const (
 	EventIncidentPhaseChanged = "incident.phase_changed"
 	EventIncidentEscalated    = "incident.escalated"
 	EventKeyStale             = "key.stale"
+	EventOccurrenceAdded      = "occurrence.added"
 )
 
 // Events lists the event types a subscription may filter on.
-var Events = []string{EventIncidentOpened, EventIncidentPhaseChanged, EventIncidentEscalated, EventKeyStale}
+var Events = []string{EventIncidentOpened, EventIncidentPhaseChanged, EventIncidentEscalated, EventOccurrenceAdded, EventKeyStale}
 
 // Errors.
 var (

@@ -67,6 +67,7 @@ func AddWorkers(workers *river.Workers, w *Worker, sw *StaleSweeper) {
 	river.AddWorker(workers, w)
 	river.AddWorker(workers, sw)
 	river.AddWorker(workers, &staleWorker{w: w})
+	river.AddWorker(workers, &occurrenceWorker{w: w})
 }
 
 const staleQuery = `

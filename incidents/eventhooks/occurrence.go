@@ -1,0 +1,102 @@
+package eventhooks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/leakwatch/leakwatch/internal/jobs"
+)
+
+// OccurrenceArgs delivers occurrence.added for one sighting to one
+// subscription.
+type OccurrenceArgs struct {
+	SubscriptionID int64 `json:"subscription_id" river:"unique"`
+	OccurrenceID   int64 `json:"occurrence_id" river:"unique"`
+}
+
+// Kind implements river.JobArgs.
+func (OccurrenceArgs) Kind() string { return "event_webhook_occurrence" }
+
+// InsertOpts makes the delivery unique per sighting and subscription.
+func (OccurrenceArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueNotify, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// OccurrenceAddedTx queues occurrence.added to every enabled subscription
+// of the incident's organisation that wants it (incidents.OccurrenceNotifier).
+func (n *Notifier) OccurrenceAddedTx(ctx context.Context, tx pgx.Tx, incidentID, occurrenceID int64) error {
+	rows, err := tx.Query(ctx, `
+		SELECT w.id FROM event_webhooks w JOIN incidents i ON i.org_id = w.org_id
+		WHERE i.id = $1 AND w.enabled AND (w.events = '{}' OR $2 = ANY (w.events)) ORDER BY w.id`, incidentID, EventOccurrenceAdded)
+	if err != nil {
+		return fmt.Errorf("find webhook subscriptions: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("find webhook subscriptions: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := n.river.InsertTx(ctx, tx, OccurrenceArgs{SubscriptionID: id, OccurrenceID: occurrenceID}, nil); err != nil {
+			return fmt.Errorf("queue occurrence webhook: %w", err)
+		}
+	}
+	return nil
+}
+
+type occurrenceWorker struct {
+	river.WorkerDefaults[OccurrenceArgs]
+	w *Worker
+}
+
+func (ow *occurrenceWorker) Timeout(*river.Job[OccurrenceArgs]) time.Duration { return time.Minute }
+
+func (ow *occurrenceWorker) Work(ctx context.Context, job *river.Job[OccurrenceArgs]) error {
+	w, a := ow.w, job.Args
+	var url, storedSecret string
+	var enabled bool
+	err := w.pool.QueryRow(ctx, `SELECT url, hmac_secret, enabled FROM event_webhooks WHERE id = $1`, a.SubscriptionID).
+		Scan(&url, &storedSecret, &enabled)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load subscription %d: %w", a.SubscriptionID, err)
+	}
+	secret, err := w.store.openSecret(storedSecret)
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("open secret of subscription %d: %w", a.SubscriptionID, err))
+	}
+	now := w.now()
+	msgID := fmt.Sprintf("msg_lwocc_%d_%d", a.OccurrenceID, a.SubscriptionID)
+	p := Payload{Type: EventOccurrenceAdded, ID: msgID, Timestamp: now, Data: Data{Entry: "occurrence"}}
+	var incidentID int64
+	err = w.pool.QueryRow(ctx, `
+		SELECT i.id, i.org_id, i.severity, i.phase, k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,
+			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.event_at, oc.detected_at
+		FROM occurrences oc JOIN incidents i ON i.id = oc.incident_id JOIN keys k ON k.id = i.key_id
+		WHERE oc.id = $1`, a.OccurrenceID).
+		Scan(&incidentID, &p.Data.OrgID, &p.Data.Severity, &p.Data.Phase, &p.Data.Key.ID, &p.Data.Key.Name, &p.Data.Key.Provider,
+			&p.Data.Key.Environment, &p.Data.Key.Fingerprint, &p.Data.Leak.Source, &p.Data.Leak.URL, &p.Data.Leak.Repo,
+			&p.Data.Leak.Path, &p.Data.Leak.Line, &p.Data.Leak.Actor, &p.Data.Leak.EventAt, &p.Data.Leak.DetectedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load occurrence %d: %w", a.OccurrenceID, err)
+	}
+	p.Data.IncidentID = incidentID
+	if w.baseURL != "" {
+		p.Data.URL = fmt.Sprintf("%s/incidents#incident-%d", w.baseURL, incidentID)
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode occurrence.added: %w", err)
+	}
+	return w.deliver(ctx, a.SubscriptionID, url, secret, msgID, EventOccurrenceAdded, &incidentID, body, now)
+}

@@ -1,0 +1,92 @@
+package eventhooks
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/webhook"
+)
+
+func TestOccurrenceAdded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, _ := secretbox.Parse("")
+	store := NewStore(pool, box)
+	inc := incidents.NewService(pool, rc, logger)
+	// Through the fan-out, as serve wires it.
+	inc.SetTimelineNotifier(incidents.Notifiers{NewNotifier(rc)})
+	key, _ := webhook.GenerateSigningKey()
+	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), "", logger)
+
+	var orgID, keyID int64
+	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, 'deploy', 'lw1:test', 'aws') RETURNING id`, orgID).Scan(&keyID); err != nil {
+		t.Fatal(err)
+	}
+	recv := newReceiver(t)
+	_, secret, err := store.Create(ctx, orgID, recv.URL, []string{EventOccurrenceAdded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv.verifier = webhook.Verifier{Secrets: []string{secret}}
+	finding := func(url string) incidents.Finding {
+		return incidents.Finding{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: url, URL: url,
+			Repo: "fork/<b>x</b>", DetectedAt: time.Now()}
+	}
+	// The first sighting opens the incident (incident.opened, not wanted
+	// here); the next two are occurrences; a replay is nothing.
+	for _, u := range []string{"https://x/1", "https://x/2", "https://x/3", "https://x/3"} {
+		if err := inc.Record(ctx, []incidents.Finding{finding(u)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := pool.Query(ctx, `SELECT args FROM river_job WHERE kind = 'event_webhook_occurrence' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queued []OccurrenceArgs
+	for rows.Next() {
+		var raw []byte
+		var a OccurrenceArgs
+		if err := rows.Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		_ = json.Unmarshal(raw, &a)
+		queued = append(queued, a)
+	}
+	rows.Close()
+	if len(queued) != 2 {
+		t.Fatalf("queued %+v, want two occurrence.added", queued)
+	}
+	ow := &occurrenceWorker{w: w}
+	for _, a := range queued {
+		if err := ow.Work(ctx, &river.Job[OccurrenceArgs]{JobRow: &rivertype.JobRow{}, Args: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	if len(recv.got) != 2 || recv.got[0].Type != EventOccurrenceAdded || recv.got[0].Data.Leak.URL != "https://x/2" ||
+		recv.got[1].Data.Leak.URL != "https://x/3" || recv.got[0].Data.Leak.Repo != "fork/<b>x</b>" {
+		t.Fatalf("received %+v", recv.got)
+	}
+}
