@@ -3,6 +3,10 @@ package github
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
@@ -25,6 +29,9 @@ type eventWork struct {
 	docs  []crawler.Document
 	jobs  []river.JobArgs
 	known bool
+	// unknownFields are payload fields the payload type does not declare
+	// (GitHub adds fields; they are counted, then ignored).
+	unknownFields []string
 }
 
 // planEvent decides what to scan for one event.
@@ -54,6 +61,7 @@ func planEvent(ev *gh.Event) (eventWork, error) {
 		}
 	}
 	w.known = true
+	w.unknownFields = unknownPayloadFields(ev, payload)
 	switch p := payload.(type) {
 	case *gh.IssuesEvent:
 		add(p.GetIssue().GetHTMLURL(), p.GetIssue().GetTitle(), p.GetIssue().GetBody())
@@ -111,6 +119,42 @@ func planEvent(ev *gh.Event) (eventWork, error) {
 		w.known = false
 	}
 	return w, nil
+}
+
+// payloadFields caches the JSON field names each payload type declares.
+var payloadFields sync.Map // reflect.Type → map[string]bool
+
+// unknownPayloadFields returns the top-level payload fields that the
+// payload's go-github type does not declare.
+func unknownPayloadFields(ev *gh.Event, payload any) []string {
+	t := reflect.TypeOf(payload)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	known, ok := payloadFields.Load(t)
+	if !ok {
+		m := map[string]bool{}
+		st := t.Elem()
+		for i := range st.NumField() {
+			name, _, _ := strings.Cut(st.Field(i).Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				m[name] = true
+			}
+		}
+		known, _ = payloadFields.LoadOrStore(t, m)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(ev.GetRawPayload(), &fields); err != nil {
+		return nil
+	}
+	var out []string
+	for k := range fields {
+		if !known.(map[string]bool)[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // knownEventFields are the top-level fields of a public event.

@@ -44,7 +44,7 @@ func NewEventsWorker(p *crawler.Pipeline, reg prometheus.Registerer, logger *slo
 	}, []string{"type", "outcome"}),
 		unknownFields: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "leakwatch", Subsystem: "github", Name: "event_unknown_fields_total",
-			Help: "Top-level event fields not known to the crawler (ignored), by event type.",
+			Help: "Event and payload fields not known to the crawler (ignored), by event type.",
 		}, []string{"type"}),
 	}
 	if reg != nil {
@@ -80,6 +80,11 @@ func (w *EventsWorker) Work(ctx context.Context, job *river.Job[EventsArgs]) err
 		case !plan.known:
 			w.events.WithLabelValues("other", "unknown").Inc()
 			continue
+		case len(plan.unknownFields) > 0:
+			w.unknownFields.WithLabelValues(ev.GetType()).Add(float64(len(plan.unknownFields)))
+			w.logger.Debug("event payload has unknown fields", slog.String("event_id", ev.GetID()), slog.Any("fields", plan.unknownFields))
+		}
+		switch {
 		case len(plan.docs) == 0 && len(plan.jobs) == 0:
 			w.events.WithLabelValues(ev.GetType(), "ignored").Inc()
 		case len(plan.jobs) > 0:
