@@ -25,6 +25,10 @@ import (
 
 // signedRequest builds an interactivity request as Slack sends it.
 func signedRequest(t *testing.T, secret string, at time.Time, payload any) (http.Header, []byte) {
+	return signedRequestB(t, secret, at, payload)
+}
+
+func signedRequestB(t testing.TB, secret string, at time.Time, payload any) (http.Header, []byte) {
 	t.Helper()
 	p, err := json.Marshal(payload)
 	if err != nil {

@@ -52,7 +52,9 @@ type testBundle struct {
 	synced map[int64]bool
 }
 
-func setup(t *testing.T) *testBundle {
+func setup(t *testing.T) *testBundle { return setupB(t) }
+
+func setupB(t testing.TB) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool := dbtest.New(t)
@@ -78,7 +80,7 @@ func setup(t *testing.T) *testBundle {
 	return b
 }
 
-func (b *testBundle) connect(t *testing.T, p ConnectParams) {
+func (b *testBundle) connect(t testing.TB, p ConnectParams) {
 	t.Helper()
 	if p.BotToken == "" {
 		p.BotToken = testToken
