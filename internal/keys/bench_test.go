@@ -36,21 +36,7 @@ func BenchmarkRegistryLoad(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const n = 10000
-	rows := make([][]any, 0, n)
-	for i := range n {
-		fp, err := matcher.Compute([]byte(randomSecret(b)), matcher.ComputeOpts{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		rows = append(rows, []any{org.ID, fmt.Sprintf("key %d", i), fp.String(), "github"})
-	}
-	if _, err := pool.Exec(ctx, `ALTER TABLE keys DISABLE TRIGGER keys_notify`); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := pool.CopyFrom(ctx, []string{"keys"}, []string{"org_id", "name", "fingerprint", "provider"}, copyRows(rows)); err != nil {
-		b.Fatal(err)
-	}
+	rows := seed(b, pool, org.ID, 10000)
 	r := keys.NewRegistry(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.ResetTimer()
 	for b.Loop() {
@@ -64,11 +50,41 @@ func BenchmarkRegistryLoad(b *testing.B) {
 	}
 }
 
-func copyRows(rows [][]any) pgx.CopyFromSource { return pgx.CopyFromRows(rows) }
+// seed inserts n active keys in one COPY, without waking registries.
+func seed(b *testing.B, pool *pgxpool.Pool, orgID int64, n int) [][]any {
+	b.Helper()
+	ctx := context.Background()
+	rows := make([][]any, 0, n)
+	for i := range n {
+		fp, err := matcher.Compute([]byte(randomSecret(b)), matcher.ComputeOpts{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Registered an hour ago, as a registry in steady state sees them.
+		rows = append(rows, []any{orgID, fmt.Sprintf("seed %d", i), fp.String(), "github", time.Now().Add(-time.Hour)})
+	}
+	if _, err := pool.Exec(ctx, `ALTER TABLE keys DISABLE TRIGGER keys_notify`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.CopyFrom(ctx, []string{"keys"}, []string{"org_id", "name", "fingerprint", "provider", "updated_at"}, pgx.CopyFromRows(rows)); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ALTER TABLE keys ENABLE TRIGGER keys_notify`); err != nil {
+		b.Fatal(err)
+	}
+	return rows
+}
 
 // BenchmarkRegistryPropagation measures one registration reaching two
-// registries on two pools (two worker processes) through LISTEN/NOTIFY.
+// registries on two pools (two worker processes) through LISTEN/NOTIFY,
+// with few and with 100,000 keys already registered.
 func BenchmarkRegistryPropagation(b *testing.B) {
+	for _, n := range []int{0, 100000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) { benchPropagation(b, n) })
+	}
+}
+
+func benchPropagation(b *testing.B, existing int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	url := dbtest.URL(b)
@@ -93,6 +109,12 @@ func BenchmarkRegistryPropagation(b *testing.B) {
 	org, _, err := orgs.NewStore(admin).Create(ctx, "acme")
 	if err != nil {
 		b.Fatal(err)
+	}
+	seed(b, admin, org.ID, existing)
+	for _, r := range regs {
+		if err := r.Load(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 	time.Sleep(300 * time.Millisecond) // listeners connect
 	b.ResetTimer()

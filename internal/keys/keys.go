@@ -586,32 +586,53 @@ func (s *Store) Digest(ctx context.Context, orgID int64) (Digest, error) {
 	return d, nil
 }
 
-// activeRef is what the matcher needs of an active key.
+// activeRef is what the matcher needs of a key.
 type activeRef struct {
 	Ref
 	fingerprint string
+	active      bool
+	parsed      matcher.Fingerprint // filled by the registry
 }
 
 // activeRefs reads the matcher's input: every active key of every
-// organisation, only the columns the registry needs.
-func (s *Store) activeRefs(ctx context.Context) ([]activeRef, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, org_id, name, fingerprint FROM keys WHERE state = 'active'`)
-	if err != nil {
-		return nil, fmt.Errorf("list active keys: %w", err)
-	}
-	defer rows.Close()
-	out := make([]activeRef, 0, 1024)
-	for rows.Next() {
-		var a activeRef
-		if err := rows.Scan(&a.ID, &a.OrgID, &a.Name, &a.fingerprint); err != nil {
-			return nil, fmt.Errorf("scan key: %w", err)
+// organisation, only the columns the registry needs, with the database time
+// the read started.
+func (s *Store) activeRefs(ctx context.Context) (time.Time, []activeRef, error) {
+	return s.refs(ctx, `WHERE state = 'active'`)
+}
+
+// changedRefs reads every key, active or not, updated after since.
+func (s *Store) changedRefs(ctx context.Context, since time.Time) (time.Time, []activeRef, error) {
+	return s.refs(ctx, `WHERE updated_at > $1`, since)
+}
+
+func (s *Store) refs(ctx context.Context, where string, args ...any) (time.Time, []activeRef, error) {
+	var out []activeRef
+	var start time.Time
+	// One transaction, so the start time is that of the snapshot read.
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&start); err != nil {
+			return err
 		}
-		out = append(out, a)
+		rows, err := tx.Query(ctx, `SELECT id, org_id, name, fingerprint, state = 'active' FROM keys `+where, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out = make([]activeRef, 0, 1024)
+		for rows.Next() {
+			var a activeRef
+			if err := rows.Scan(&a.ID, &a.OrgID, &a.Name, &a.fingerprint, &a.active); err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return time.Time{}, nil, fmt.Errorf("read keys for the matcher: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list active keys: %w", err)
-	}
-	return out, nil
+	return start, out, nil
 }
 
 // Active returns every active key of every organisation: the matcher's input.

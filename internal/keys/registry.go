@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,9 +45,16 @@ type Registry struct {
 	logger *slog.Logger
 	cur    atomic.Pointer[Snapshot]
 
-	mu     sync.Mutex                     // serialises Load
-	parsed map[string]matcher.Fingerprint // fingerprints parsed by the last Load
+	mu    sync.Mutex // serialises loads and guards what follows
+	keys  map[int64]activeRef
+	fps   map[string]matcher.Fingerprint // the parsed fingerprints of cur
+	since time.Time                      // database time at the start of the last load
 }
+
+// changeOverlap is how far back before the last load a refresh looks for
+// changed keys, so a transaction that began before the last load and
+// committed after it is still seen. Longer ones wait for the full reload.
+const changeOverlap = 10 * time.Second
 
 // NewRegistry returns a Registry holding an empty snapshot until Load.
 func NewRegistry(pool *pgxpool.Pool, logger *slog.Logger) *Registry {
@@ -57,42 +66,103 @@ func NewRegistry(pool *pgxpool.Pool, logger *slog.Logger) *Registry {
 // Current returns the snapshot to scan with.
 func (r *Registry) Current() *Snapshot { return r.cur.Load() }
 
-// Load reads the active keys and swaps in a new snapshot. It runs on every
-// change notification, so it must stay well under the one-second
-// propagation budget at hundreds of thousands of keys: it reads only the
-// columns it needs and parses only fingerprints the last load did not.
+// Load reads every active key and swaps in a new snapshot: the start-up
+// load and the periodic safety net.
 func (r *Registry) Load(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ks, err := r.store.activeRefs(ctx)
+	since, ks, err := r.store.activeRefs(ctx)
 	if err != nil {
 		return err
 	}
-	parsed := make(map[string]matcher.Fingerprint, len(ks))
+	keys := make(map[int64]activeRef, len(ks))
 	byFP := make(map[string][]Ref, len(ks))
-	fps := make([]matcher.Fingerprint, 0, len(ks))
+	fps := make(map[string]matcher.Fingerprint, len(ks))
 	for _, k := range ks {
-		fp, ok := r.parsed[k.fingerprint]
-		if !ok {
-			fp, err = matcher.ParseFingerprint(k.fingerprint)
-			if err != nil {
-				// One bad row must not blind the matcher to every other key.
-				r.logger.Error("skipping key with unparseable fingerprint", slog.Int64("key_id", k.ID), slog.Any("error", err))
-				continue
-			}
+		if !r.parse(&k, fps) {
+			continue
 		}
-		// Stored fingerprints are canonical (Fingerprint.String), so the
-		// stored text is the finding's Fingerprint text.
-		refs, seen := byFP[k.fingerprint]
-		if !seen {
-			fps = append(fps, fp)
-			parsed[k.fingerprint] = fp
-		}
-		byFP[k.fingerprint] = append(refs, k.Ref)
+		keys[k.ID] = k
+		byFP[k.fingerprint] = append(byFP[k.fingerprint], k.Ref)
 	}
-	r.parsed = parsed
-	r.cur.Store(&Snapshot{Set: matcher.NewSet(fps), byFP: byFP, Loaded: time.Now()})
+	r.swap(keys, byFP, fps, since)
 	return nil
+}
+
+// parse fills k.parsed, from fps when another key has the same
+// fingerprint, and records it in fps. A bad row is logged and skipped: it
+// must not blind the matcher to every other key.
+func (r *Registry) parse(k *activeRef, fps map[string]matcher.Fingerprint) bool {
+	if fp, ok := fps[k.fingerprint]; ok {
+		k.parsed = fp
+		return true
+	}
+	fp, err := matcher.ParseFingerprint(k.fingerprint)
+	if err != nil {
+		r.logger.Error("skipping key with unparseable fingerprint", slog.Int64("key_id", k.ID), slog.Any("error", err))
+		return false
+	}
+	k.parsed = fp
+	fps[k.fingerprint] = fp
+	return true
+}
+
+// refresh applies the keys changed since the last load (registered,
+// rotated, edited, retired, revoked) to copies of the current maps and
+// swaps in a new snapshot. It runs on every change notification and reads
+// only the changed rows. Deleted keys (their organisation deleted) wait for
+// the next full Load.
+func (r *Registry) refresh(ctx context.Context) error {
+	r.mu.Lock()
+	loaded := r.keys != nil
+	r.mu.Unlock()
+	if !loaded {
+		return r.Load(ctx)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	since, changed, err := r.store.changedRefs(ctx, r.since.Add(-changeOverlap))
+	if err != nil {
+		return err
+	}
+	if len(changed) == 0 {
+		r.since = since
+		return nil
+	}
+	// The snapshot's maps are read concurrently: patch clones. Ref slices
+	// are shared with the old snapshot, so they are copied before changing.
+	keys := maps.Clone(r.keys)
+	byFP := maps.Clone(r.cur.Load().byFP)
+	fps := maps.Clone(r.fps)
+	for _, k := range changed {
+		if old, ok := keys[k.ID]; ok {
+			refs := slices.DeleteFunc(slices.Clone(byFP[old.fingerprint]), func(x Ref) bool { return x.ID == k.ID })
+			if len(refs) == 0 {
+				delete(byFP, old.fingerprint)
+				delete(fps, old.fingerprint)
+			} else {
+				byFP[old.fingerprint] = refs
+			}
+			delete(keys, k.ID)
+		}
+		if !k.active || !r.parse(&k, fps) {
+			continue
+		}
+		keys[k.ID] = k
+		byFP[k.fingerprint] = append(slices.Clip(byFP[k.fingerprint]), k.Ref)
+	}
+	r.swap(keys, byFP, fps, since)
+	return nil
+}
+
+// swap publishes a snapshot of byFP; r.mu is held.
+func (r *Registry) swap(keys map[int64]activeRef, byFP map[string][]Ref, fps map[string]matcher.Fingerprint, since time.Time) {
+	list := make([]matcher.Fingerprint, 0, len(fps))
+	for _, fp := range fps {
+		list = append(list, fp)
+	}
+	r.keys, r.fps, r.since = keys, fps, since
+	r.cur.Store(&Snapshot{Set: matcher.NewSet(list), byFP: byFP, Loaded: time.Now()})
 }
 
 // Run keeps the snapshot current until ctx ends: it reloads on every change
@@ -107,10 +177,13 @@ func (r *Registry) Run(ctx context.Context, fullReload time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-changed:
+			if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
+				r.logger.Error("refresh keys", slog.Any("error", err))
+			}
 		case <-t.C:
-		}
-		if err := r.Load(ctx); err != nil && ctx.Err() == nil {
-			r.logger.Error("reload keys", slog.Any("error", err))
+			if err := r.Load(ctx); err != nil && ctx.Err() == nil {
+				r.logger.Error("reload keys", slog.Any("error", err))
+			}
 		}
 	}
 }

@@ -97,8 +97,44 @@ func TestRegistryPropagation(t *testing.T) {
 	}
 	within("rotation", func(r *keys.Registry) bool { return found(r, secretB) && !found(r, secretA) })
 
+	// Another organisation registers the same secret; a rename follows.
+	other, _, err := orgs.NewStore(admin).Create(ctx, "globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := store.Register(ctx, other.ID, keys.Params{Name: "billing", Fingerprint: mustFP(t, secretB)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed := "deploy (renamed)"
+	if _, err := store.Edit(ctx, org.ID, k.ID, keys.Update{Name: &renamed}); err != nil {
+		t.Fatal(err)
+	}
+	within("a second organisation and a rename", func(r *keys.Registry) bool {
+		refs := r.Current().Keys(mustFP(t, secretB).String())
+		return len(refs) == 2 && (refs[0].Name == renamed || refs[1].Name == renamed)
+	})
+
 	if _, err := store.SetState(ctx, org.ID, k.ID, keys.StateRetired); err != nil {
 		t.Fatal(err)
 	}
-	within("retirement", func(r *keys.Registry) bool { return !found(r, secretB) })
+	within("retirement of one of two", func(r *keys.Registry) bool {
+		refs := r.Current().Keys(mustFP(t, secretB).String())
+		return found(r, secretB) && len(refs) == 1 && refs[0].ID == k2.ID
+	})
+	if _, err := store.SetState(ctx, other.ID, k2.ID, keys.StateRevoked); err != nil {
+		t.Fatal(err)
+	}
+	within("revocation of the last", func(r *keys.Registry) bool {
+		return !found(r, secretB) && len(r.Current().Keys(mustFP(t, secretB).String())) == 0
+	})
+	// A full reload agrees with the incremental result.
+	for _, r := range regs {
+		if err := r.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if found(r, secretA) || found(r, secretB) {
+			t.Fatal("a full reload matches a retired or revoked key")
+		}
+	}
 }
