@@ -155,7 +155,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		incidents.AddWorkers(jcfg.Workers, incidents.NewRevoker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
 		slack.AddWorkers(jcfg.Workers, slackSvc)
 		hookWorker := eventhooks.NewWorker(pool, eventHooks, sender, cfg.BaseURL, logger)
-		eventhooks.AddWorkers(jcfg.Workers, hookWorker, eventhooks.NewStaleSweeper(hookWorker, riverClient))
+		eventhooks.AddWorkers(jcfg.Workers, hookWorker, eventhooks.NewStaleSweeper(hookWorker, riverClient),
+			eventhooks.NewDigestSweeper(hookWorker, riverClient, incidentSvc))
 	}
 
 	var riverRunning atomic.Bool

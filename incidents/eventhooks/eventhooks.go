@@ -45,7 +45,7 @@ const (
 )
 
 // Events lists the event types a subscription may filter on.
-var Events = []string{EventIncidentOpened, EventIncidentPhaseChanged, EventIncidentEscalated, EventOccurrenceAdded, EventKeyStale}
+var Events = []string{EventIncidentOpened, EventIncidentPhaseChanged, EventIncidentEscalated, EventOccurrenceAdded, EventKeyStale, EventDigestWeekly}
 
 // Errors.
 var (

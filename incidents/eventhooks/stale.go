@@ -41,12 +41,16 @@ func (StaleArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: jobs.QueueNotify, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-// PeriodicJobs schedules the stale-key sweep, hourly.
+// PeriodicJobs schedules the stale-key sweep, hourly, and the weekly
+// digest.
 func PeriodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return StaleSweepArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "event_webhook_stale_sweep", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(7*24*time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return DigestSweepArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "event_webhook_weekly_digest"}),
 	}
 }
 
@@ -63,9 +67,11 @@ func NewStaleSweeper(w *Worker, riverClient *jobs.Client) *StaleSweeper {
 }
 
 // AddWorkers registers the delivery workers.
-func AddWorkers(workers *river.Workers, w *Worker, sw *StaleSweeper) {
+func AddWorkers(workers *river.Workers, w *Worker, sw *StaleSweeper, ds *DigestSweeper) {
 	river.AddWorker(workers, w)
 	river.AddWorker(workers, sw)
+	river.AddWorker(workers, ds)
+	river.AddWorker(workers, &digestWorker{ds: ds})
 	river.AddWorker(workers, &staleWorker{w: w})
 	river.AddWorker(workers, &occurrenceWorker{w: w})
 }

@@ -1,0 +1,92 @@
+package eventhooks
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/webhook"
+)
+
+func TestWeeklyDigestWebhook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, _ := secretbox.Parse("")
+	store := NewStore(pool, box)
+	inc := incidents.NewService(pool, rc, logger)
+	key, _ := webhook.GenerateSigningKey()
+	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), "", logger)
+	ds := NewDigestSweeper(w, rc, inc)
+
+	var orgID, keyID int64
+	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, 'deploy', 'lw1:test', 'aws') RETURNING id`, orgID).Scan(&keyID); err != nil {
+		t.Fatal(err)
+	}
+	if err := inc.Record(ctx, []incidents.Finding{{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1", URL: "https://x/1", DetectedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	digest, everything := newReceiver(t), newReceiver(t)
+	_, secret, err := store.Create(ctx, orgID, digest.URL, []string{EventDigestWeekly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest.verifier = webhook.Verifier{Secrets: []string{secret}}
+	if _, _, err := store.Create(ctx, orgID, everything.URL, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second sweep of the same week queues nothing new
+		if err := ds.Work(ctx, &river.Job[DigestSweepArgs]{JobRow: &rivertype.JobRow{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var raws [][]byte
+	rows, err := pool.Query(ctx, `SELECT args FROM river_job WHERE kind = 'event_webhook_digest'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var raw []byte
+		_ = rows.Scan(&raw)
+		raws = append(raws, raw)
+	}
+	rows.Close()
+	if len(raws) != 1 {
+		t.Fatalf("%d digests queued, want 1 (only the subscription that asked)", len(raws))
+	}
+	var a DigestArgs
+	_ = json.Unmarshal(raws[0], &a)
+	dw := &digestWorker{ds: ds}
+	for range 2 {
+		if err := dw.Work(ctx, &river.Job[DigestArgs]{JobRow: &rivertype.JobRow{}, Args: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	digest.mu.Lock()
+	defer digest.mu.Unlock()
+	if len(digest.ids) != 1 || digest.got[0].Type != EventDigestWeekly {
+		t.Fatalf("digest receiver got %d", len(digest.ids))
+	}
+	var opened string
+	if err := pool.QueryRow(ctx, `SELECT payload -> 'data' -> 'stats' ->> 'opened' FROM webhook_deliveries WHERE message_id LIKE 'msg_lwdigest_%'`).Scan(&opened); err != nil || opened != "1" {
+		t.Fatalf("digest stats.opened = %q (%v), want 1", opened, err)
+	}
+}
