@@ -181,7 +181,7 @@ var settings = []setting{
 		set: func(c *Config, v string) error {
 			return c.LogLevel.UnmarshalText([]byte(v))
 		}},
-	{env: "LEAKWATCH_WORKERS_CRAWL", def: "4", help: "Concurrent jobs on the crawl queue (crawler role).", set: intSetting(func(c *Config, n int) { c.WorkersCrawl = n })},
+	{env: "LEAKWATCH_WORKERS_CRAWL", def: "64", help: "Concurrent jobs on the crawl queue (crawler role): GitHub pushes, wiki pages and trees are fetched there, each waiting on GitHub, so keep it high.", set: intSetting(func(c *Config, n int) { c.WorkersCrawl = n })},
 	{env: "LEAKWATCH_WORKERS_SCAN", def: "4", help: "Concurrent jobs on the scan queue (worker role).", set: intSetting(func(c *Config, n int) { c.WorkersScan = n })},
 	{env: "LEAKWATCH_WORKERS_INCIDENTS", def: "4", help: "Concurrent jobs on the incidents queue (worker role).", set: intSetting(func(c *Config, n int) { c.WorkersIncident = n })},
 	{env: "LEAKWATCH_WORKERS_NOTIFY", def: "4", help: "Concurrent jobs on the notify queue (worker role).", set: intSetting(func(c *Config, n int) { c.WorkersNotify = n })},

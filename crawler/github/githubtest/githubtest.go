@@ -61,7 +61,7 @@ type injected struct {
 type Server struct {
 	*httptest.Server
 
-	mu           sync.Mutex
+	mu           sync.RWMutex
 	timelines    map[string][]json.RawMessage // newest first
 	pollInterval int
 	limit        int

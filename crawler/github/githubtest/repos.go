@@ -143,8 +143,9 @@ func (s *Server) resolve(rp *repo, ref string) (*Commit, bool) {
 }
 
 func (s *Server) branch(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Readers share the lock: answers are encoded concurrently.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	rp := s.repoOf(r)
 	if rp == nil {
 		notFound(w)
@@ -238,8 +239,9 @@ func escapePath(p string) string {
 }
 
 func (s *Server) commit(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Readers share the lock: answers are encoded concurrently.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	rp := s.repoOf(r)
 	if rp == nil {
 		notFound(w)
@@ -288,8 +290,9 @@ func ancestry(rp *repo, sha string, stop map[string]bool, limit int) []*Commit {
 }
 
 func (s *Server) commitList(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Readers share the lock: answers are encoded concurrently.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	rp := s.repoOf(r)
 	if rp == nil {
 		notFound(w)
@@ -321,8 +324,9 @@ func (s *Server) commitList(w http.ResponseWriter, r *http.Request) {
 // stands in for the combined diff (the crawler fetches commits one by one
 // then). An unknown base (a force push whose old head is gone) is a 404.
 func (s *Server) compare(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Readers share the lock: answers are encoded concurrently.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	rp := s.repoOf(r)
 	if rp == nil {
 		notFound(w)
@@ -425,8 +429,9 @@ func blobSHA(content []byte) string {
 }
 
 func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Readers share the lock: answers are encoded concurrently.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	rp := s.repoOf(r)
 	if rp == nil {
 		notFound(w)
@@ -464,8 +469,9 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) blob(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Readers share the lock: answers are encoded concurrently.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	rp := s.repoOf(r)
 	if rp == nil {
 		notFound(w)
