@@ -31,10 +31,13 @@ func TestContentDedup(t *testing.T) {
 	srcA, srcB := NewFeed(cfgA, feedA.Client()), NewFeed(cfgB, feedB.Client())
 	b := setup(t, srcPB, srcA, srcB)
 
-	clean := strings.Repeat("SELECT * FROM users WHERE id = 1;\n", 50)
+	// Dumps big enough for the pipeline's content dedup, which skips texts
+	// that scan faster than they can be looked up.
+	clean := strings.Repeat("SELECT * FROM users WHERE id = 1;\n", 1000)
+	leak := bigLeakText(b.secret)
 	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
-	pb.Publish(pastetest.Paste{Key: "clean001", Date: at, Text: clean}, pastetest.Paste{Key: "leak0001", Date: at, Text: leakText(b.secret)})
-	feedA.Publish(pastetest.Paste{Key: "c1", Date: at, Text: clean}, pastetest.Paste{Key: "l1", Date: at, Text: leakText(b.secret)})
+	pb.Publish(pastetest.Paste{Key: "clean001", Date: at, Text: clean}, pastetest.Paste{Key: "leak0001", Date: at, Text: leak})
+	feedA.Publish(pastetest.Paste{Key: "c1", Date: at, Text: clean}, pastetest.Paste{Key: "l1", Date: at, Text: leak})
 	feedB.Publish(pastetest.Paste{Key: "c2", Date: at, Text: clean})
 	for _, src := range []Source{srcPB, srcA, srcB} {
 		b.mustPoll(t, src)
@@ -76,7 +79,7 @@ func TestContentDedupAfterNewKey(t *testing.T) {
 	b := setup(t, srcPB, srcFeed)
 	later := randomToken(t, "ghp_", 36)
 	at := time.Now().UTC().Add(-time.Minute)
-	pb.Publish(pastetest.Paste{Key: "before01", Date: at, Text: leakText(later)})
+	pb.Publish(pastetest.Paste{Key: "before01", Date: at, Text: bigLeakText(later)})
 	b.mustPoll(t, srcPB)
 	b.workAll(t)
 	if fs := b.rec.all(); len(fs) != 0 {
@@ -97,12 +100,17 @@ func TestContentDedupAfterNewKey(t *testing.T) {
 	if err := b.registry.Load(b.ctx); err != nil {
 		t.Fatal(err)
 	}
-	feed.Publish(pastetest.Paste{Key: "after1", Date: at, Text: leakText(later)})
+	feed.Publish(pastetest.Paste{Key: "after1", Date: at, Text: bigLeakText(later)})
 	b.mustPoll(t, srcFeed)
 	b.workAll(t)
 	if fs := b.rec.all(); len(fs) != 1 || fs[0].Source != "pastesite" {
 		t.Fatalf("findings after registration = %+v, want the repost", fs)
 	}
+}
+
+// bigLeakText is leakText padded past the pipeline's dedup threshold.
+func bigLeakText(secret string) string {
+	return leakText(secret) + strings.Repeat("# padding line of a long paste dump\n", 600)
 }
 
 func TestParseConfig(t *testing.T) {
