@@ -129,11 +129,17 @@ func (w *actionWorker) Work(ctx context.Context, job *river.Job[ActionArgs]) err
 		_, err := api.PostEphemeralContext(ctx, a.Channel, a.SlackUserID, slack.MsgOptionText(text, false))
 		return s.jobError(ctx, conn, err)
 	}
+	email := ""
 	u, err := api.GetUserInfoContext(ctx, a.SlackUserID)
-	if err != nil {
+	switch {
+	case slackCode(err) == "user_not_found" || slackCode(err) == "user_not_visible":
+		// Treated like a user without a membership: told, not retried.
+	case err != nil:
 		return s.jobError(ctx, conn, fmt.Errorf("look up Slack user: %w", err))
+	default:
+		email = u.Profile.Email
 	}
-	m, err := s.memberByEmail(ctx, a.OrgID, u.Profile.Email)
+	m, err := s.memberByEmail(ctx, a.OrgID, email)
 	if errors.Is(err, pgx.ErrNoRows) {
 		s.logger.Info("Slack action by a non-member refused", slog.Int64("org_id", a.OrgID), slog.Int64("incident_id", a.IncidentID))
 		return tell("Sorry, your Slack account's email is not a member of this Leakwatch organisation, so you cannot act on incidents from Slack. Ask an admin to invite you.")

@@ -141,9 +141,12 @@ func TestActionsByRole(t *testing.T) {
 		{"responder", ActionAcknowledge, true, ""},
 		{"responder", ActionRevoke, false, "no revocation endpoint"},
 		{"viewer", ActionAcknowledge, false, "can view incidents but not act"},
-		{"", ActionAcknowledge, false, "not a member of this Leakwatch organisation"},
+		{"", ActionAcknowledge, false, "not a member of this Leakwatch organisation"},   // unknown to Slack's users.info
+		{"", ActionFalsePositive, false, "not a member of this Leakwatch organisation"}, // in Slack, not in the org
 	} {
 		t.Run(tc.role+" "+tc.action, func(t *testing.T) {
+			// Users with a role, and the non-member clicking False positive,
+			// exist in the Slack workspace.
 			t.Parallel()
 			b := setup(t)
 			b.connect(t, ConnectParams{})
@@ -151,7 +154,9 @@ func TestActionsByRole(t *testing.T) {
 			if tc.role != "" {
 				uid = b.member(t, "pat@example.com", tc.role)
 			}
-			b.fake.AddUser(slacktest.User{ID: "U0PAT", Email: "Pat@Example.com", Name: "Pat"})
+			if tc.role != "" || tc.action != ActionAcknowledge {
+				b.fake.AddUser(slacktest.User{ID: "U0PAT", Email: "Pat@Example.com", Name: "Pat"})
+			}
 			id := b.open(t)
 			work(t, b, "U0PAT", tc.action, id)
 			p, acked, assignee := phase(t, b, id)
