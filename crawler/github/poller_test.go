@@ -3,6 +3,9 @@ package github
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +171,45 @@ func TestPollerWatchedFeeds(t *testing.T) {
 	}
 	if err := feeds.RemoveWatch(ctx, orgID+1, ws[1].ID); err == nil {
 		t.Fatal("removed another organisation's watch")
+	}
+}
+
+// TestPollerRateLimited: when every token is parked the poll fails with
+// ErrRateLimited (nothing is queued, the checkpoint stays), the feed's
+// health shows it, and the leader waits before polling that feed again.
+func TestPollerRateLimited(t *testing.T) {
+	t.Parallel()
+	b := setup(t, FetchConfig{})
+	ctx := context.Background()
+	p := newTestPoller(t, b)
+	b.gh.Publish(comments(1, 10)...)
+	// Both tokens hit a secondary limit asking for two minutes.
+	b.gh.InjectSecondaryLimit(http.StatusTooManyRequests, 120)
+	b.gh.InjectSecondaryLimit(http.StatusForbidden, 120)
+	_, err := p.PollOnce(ctx)
+	if !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("poll: %v, want ErrRateLimited", err)
+	}
+	if total, _ := queuedEvents(t, b); total != 0 {
+		t.Fatalf("%d events queued by a failed poll", total)
+	}
+	h, err := NewFeeds(b.pool).Health(ctx, 0)
+	if err != nil || len(h.Feeds) != 1 || !strings.Contains(h.Feeds[0].LastError, "out of budget") || h.Feeds[0].LastEventID != 0 {
+		t.Fatalf("health %+v %v", h.Feeds, err)
+	}
+	// The leader's loop meets the limit too, then leaves the feed alone.
+	b.gh.InjectSecondaryLimit(http.StatusTooManyRequests, 120)
+	b.gh.InjectSecondaryLimit(http.StatusTooManyRequests, 120)
+	if _, err := p.pollDue(ctx, []Feed{p.feed}); err != nil {
+		t.Fatal(err)
+	}
+	before := b.gh.Requests("/events")
+	for range 3 {
+		if _, err := p.pollDue(ctx, []Feed{p.feed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.gh.Requests("/events") - before; n != 0 {
+		t.Fatalf("%d requests to a rate-limited feed, want none until the tokens are free", n)
 	}
 }
