@@ -74,7 +74,6 @@ func TestEndToEndContainment(t *testing.T) {
 
 	env := map[string]string{
 		"DATABASE_URL":                       dbURL,
-		"LEAKWATCH_HTTP_ADDR":                "127.0.0.1:0",
 		"LEAKWATCH_GITHUB_API_URL":           gh.APIURL(),
 		"LEAKWATCH_GITHUB_TOKENS":            "test-token-1",
 		"LEAKWATCH_GITHUB_MIN_POLL_INTERVAL": "100ms",
@@ -82,32 +81,8 @@ func TestEndToEndContainment(t *testing.T) {
 		"LEAKWATCH_WEBHOOK_ALLOW_NETS":       "127.0.0.0/8",
 		"LEAKWATCH_WEBHOOK_SIGNING_KEY":      signing.String(),
 	}
-	cfg, err := LoadConfig(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	srvCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	addrCh := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Serve(srvCtx, cfg, slog.New(slog.NewJSONHandler(logs, nil)), func(a string) { addrCh <- a })
-	}()
-	var base string
-	select {
-	case a := <-addrCh:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("Serve returned early: %v\n%s", err, logs.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not start")
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", logs.String())
-		}
-	})
+	svc := startService(t, env)
+	base, logs := svc.Base, svc.Logs
 
 	var published struct{ Keys []webhook.PublicKey }
 	if err := json.Unmarshal([]byte(get(t, base+"/.well-known/leakwatch/webhook-keys")), &published); err != nil {
@@ -157,15 +132,7 @@ func TestEndToEndContainment(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Serve did not stop")
-	}
+	svc.Stop(t)
 	for _, s := range []string{stripeSecret, ghSecret, signing.String()} {
 		if strings.Contains(logs.String(), s) {
 			t.Fatal("logs contain a secret")

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -87,7 +86,6 @@ func TestEndToEndSlack(t *testing.T) {
 
 	env := map[string]string{
 		"DATABASE_URL":                       dbURL,
-		"LEAKWATCH_HTTP_ADDR":                "127.0.0.1:0",
 		"LEAKWATCH_BASE_URL":                 "https://leakwatch.example",
 		"LEAKWATCH_GITHUB_API_URL":           gh.APIURL(),
 		"LEAKWATCH_GITHUB_TOKENS":            "test-token-1",
@@ -96,29 +94,7 @@ func TestEndToEndSlack(t *testing.T) {
 		"LEAKWATCH_ENCRYPTION_KEY":           encKey,
 		"LEAKWATCH_SLACK_API_URL":            fake.APIURL(),
 	}
-	cfg, err := LoadConfig(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srvCtx, stop := context.WithCancel(ctx)
-	addrCh := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Serve(srvCtx, cfg, logger, func(a string) { addrCh <- a }) }()
-	var addr string
-	select {
-	case addr = <-addrCh:
-	case err := <-done:
-		t.Fatalf("Serve returned early: %v\nlogs:\n%s", err, logs.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not start")
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", logs.String())
-		}
-	})
+	svc := startService(t, env)
 
 	eventually(t, "the living Slack message", 30*time.Second, func() bool { return len(fake.TopLevel(channel)) == 1 })
 	root := fake.TopLevel(channel)[0]
@@ -146,7 +122,7 @@ func TestEndToEndSlack(t *testing.T) {
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	mac := hmac.New(sha256.New, []byte(signing))
 	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
-	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://%s/slack/interactions/%d", addr, org.ID), strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/slack/interactions/%d", svc.Base, org.ID), strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Slack-Request-Timestamp", ts)
 	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
@@ -177,13 +153,5 @@ func TestEndToEndSlack(t *testing.T) {
 	if n := len(fake.TopLevel(channel)); n != 1 {
 		t.Fatalf("%d top-level messages, want one living message", n)
 	}
-	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not stop")
-	}
+	svc.Stop(t)
 }

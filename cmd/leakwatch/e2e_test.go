@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/cookiejar"
@@ -56,24 +54,6 @@ func (r *slackReceiver) messages() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.bodies...)
-}
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func randomToken(t *testing.T, prefix string, n int) string {
@@ -150,33 +130,14 @@ func TestEndToEnd(t *testing.T) {
 
 	env := map[string]string{
 		"DATABASE_URL":                       dbURL,
-		"LEAKWATCH_HTTP_ADDR":                "127.0.0.1:0",
 		"LEAKWATCH_GITHUB_API_URL":           gh.APIURL(),
 		"LEAKWATCH_GITHUB_TOKENS":            "test-token-1,test-token-2",
 		"LEAKWATCH_GITHUB_MIN_POLL_INTERVAL": "100ms",
 		"LEAKWATCH_KEY_RELOAD_INTERVAL":      "1s",
 		"LEAKWATCH_LOG_LEVEL":                "debug",
 	}
-	cfg, err := LoadConfig(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-
-	srvCtx, stop := context.WithCancel(ctx)
-	addrCh := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Serve(srvCtx, cfg, logger, func(a string) { addrCh <- a }) }()
-	var addr string
-	select {
-	case addr = <-addrCh:
-	case err := <-done:
-		t.Fatalf("Serve returned early: %v\nlogs:\n%s", err, logs.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not start")
-	}
-	base := "http://" + addr
+	svc := startService(t, env)
+	base, logs := svc.Base, svc.Logs
 
 	resp, err := http.Get(base + "/readyz")
 	if err != nil {
@@ -187,11 +148,6 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("/readyz = %d", resp.StatusCode)
 	}
 
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", logs.String())
-		}
-	})
 	eventually(t, "the Slack alert", 30*time.Second, func() bool { return len(slackFake.messages()) == 1 })
 	msg := slackFake.messages()[0]
 	for _, want := range []string{"deploy-bot token", "octo-org/payments", "issuecomment-27244207336"} {
@@ -286,15 +242,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
-	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not stop within 10s")
-	}
+	svc.Stop(t)
 	if strings.Contains(logs.String(), secret) || strings.Contains(logs.String(), "test-token-1") {
 		t.Fatal("logs contain a secret")
 	}

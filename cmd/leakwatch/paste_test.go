@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -66,33 +65,11 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 	}
 	env := map[string]string{
 		"DATABASE_URL":                 dbURL,
-		"LEAKWATCH_HTTP_ADDR":          "127.0.0.1:0",
 		"LEAKWATCH_GITHUB_POLL":        "false",
 		"LEAKWATCH_PASTE_SOURCES_FILE": sources,
 	}
-	cfg, err := LoadConfig(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs:\n%s", logs.String())
-		}
-	})
-	srvCtx, stop := context.WithCancel(ctx)
-	addrCh := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Serve(srvCtx, cfg, logger, func(a string) { addrCh <- a }) }()
-	var addr string
-	select {
-	case addr = <-addrCh:
-	case err := <-done:
-		t.Fatalf("Serve returned early: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not start")
-	}
+	svc := startService(t, env)
+	base, logs := svc.Base, svc.Logs
 
 	var url, actor, path, source string
 	var line int
@@ -105,7 +82,7 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 	}
 
 	eventually(t, "pastebin reported unauthorised", 30*time.Second, func() bool {
-		m := get(t, "http://"+addr+"/metrics")
+		m := get(t, base+"/metrics")
 		return strings.Contains(m, `leakwatch_paste_source_state{kind="pastebin",source="pastebin",state="unauthorised"} 1`) &&
 			strings.Contains(m, `leakwatch_paste_source_state{kind="feed",source="pastesite",state="ok"} 1`)
 	})
@@ -114,7 +91,7 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/api/v1/paste/sources", nil)
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/paste/sources", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -138,15 +115,7 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 	if strings.Contains(logs.String(), secret) {
 		t.Fatal("logs contain the secret")
 	}
-	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not stop")
-	}
+	svc.Stop(t)
 }
 
 func TestPasteSourcesFileSetting(t *testing.T) {

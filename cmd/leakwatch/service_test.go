@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// service is the real wiring (Serve) running for an end-to-end test on a
+// loopback port, with its logs kept for assertions.
+type service struct {
+	Base string // http://127.0.0.1:port
+	Logs *syncBuffer
+
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+// startService runs Serve with env as its whole environment
+// (LEAKWATCH_HTTP_ADDR defaults to 127.0.0.1:0) and returns once it serves.
+// The logs are printed if the test fails, and the service is stopped at
+// cleanup if the test did not stop it.
+func startService(t *testing.T, env map[string]string) *service {
+	t.Helper()
+	if _, ok := env["LEAKWATCH_HTTP_ADDR"]; !ok {
+		env["LEAKWATCH_HTTP_ADDR"] = "127.0.0.1:0"
+	}
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &service{Logs: &syncBuffer{}, done: make(chan error, 1)}
+	logger := slog.New(slog.NewJSONHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	addrCh := make(chan string, 1)
+	go func() { s.done <- Serve(ctx, cfg, logger, func(a string) { addrCh <- a }) }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", s.Logs.String())
+		}
+		s.once.Do(func() {
+			cancel()
+			select {
+			case <-s.done:
+			case <-time.After(30 * time.Second):
+			}
+		})
+	})
+	select {
+	case addr := <-addrCh:
+		s.Base = "http://" + addr
+	case err := <-s.done:
+		s.once.Do(func() {})
+		cancel()
+		t.Fatalf("Serve returned before serving: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not start within 30s")
+	}
+	return s
+}
+
+// Stop cancels Serve as SIGTERM does and requires a clean return within
+// 10 seconds.
+func (s *service) Stop(t *testing.T) {
+	t.Helper()
+	var err error
+	stopped := false
+	s.once.Do(func() {
+		s.cancel()
+		select {
+		case err = <-s.done:
+			stopped = true
+		case <-time.After(10 * time.Second):
+		}
+	})
+	if !stopped {
+		t.Fatal("Serve did not stop within 10s")
+	}
+	if err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
