@@ -101,7 +101,7 @@ func absURL(s string) (*url.URL, error) {
 var ErrTooLarge = errors.New("content over the size limit")
 
 // Raw fetches a path on the raw content host (wiki pages), at most limit
-// bytes. A missing page is gh's 404 *ErrorResponse-free ErrNotFound.
+// bytes. A missing page is ErrNotFound; a larger one ErrTooLarge.
 func (c *Client) Raw(ctx context.Context, path string, limit int64) ([]byte, error) {
 	u, err := c.raw.Parse(strings.TrimPrefix(path, "/"))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,11 @@ var ErrWatchNotFound = errors.New("watch not found")
 
 // FeedFor returns the feed of a watch.
 func FeedFor(kind, target string) (Feed, error) {
+	if strings.Contains(target, "..") || strings.HasPrefix(target, ".") || strings.Contains(target, "/.") {
+		// GitHub names never look like this; in a URL path they would be
+		// resolved as "..", landing on another feed.
+		return Feed{}, fmt.Errorf("%w: %s %q is not a GitHub name", ErrInvalidWatch, kind, target)
+	}
 	switch kind {
 	case WatchOrg:
 		if namePattern.MatchString(target) {

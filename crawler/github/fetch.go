@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -240,6 +241,11 @@ func (f *Fetcher) Push(ctx context.Context, a PushArgs) (FetchResult, error) {
 			if resp.NextPage == 0 {
 				break
 			}
+			if len(shas) >= f.cfg.MaxWalkCommits {
+				// History goes on past the bound: say so.
+				res.Truncated++
+				break
+			}
 			opts.Page = resp.NextPage
 		}
 	}
@@ -372,7 +378,7 @@ func (f *Fetcher) Wiki(ctx context.Context, a WikiArgs) (FetchResult, error) {
 		if p.Name == "" || strings.ContainsAny(p.Name, "/?#") {
 			continue
 		}
-		body, err := f.gh.Raw(ctx, "wiki/"+owner+"/"+name+"/"+p.Name+".md", f.cfg.WikiMaxBytes)
+		body, err := f.gh.Raw(ctx, "wiki/"+owner+"/"+name+"/"+url.PathEscape(p.Name)+".md", f.cfg.WikiMaxBytes)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			// Deleted since, or not Markdown; nothing to read.
@@ -386,13 +392,13 @@ func (f *Fetcher) Wiki(ctx context.Context, a WikiArgs) (FetchResult, error) {
 		}
 		res.Files++
 		f.files.WithLabelValues("wiki").Inc()
-		url := p.HTMLURL
-		if url == "" {
-			url = "https://github.com/" + a.Repo + "/wiki/" + p.Name
+		page := p.HTMLURL
+		if page == "" {
+			page = "https://github.com/" + a.Repo + "/wiki/" + url.PathEscape(p.Name)
 		}
 		if err := sink.add(ctx, crawler.Document{
 			Source: "github", EventID: a.EventID, EventType: "GollumEvent", Repo: a.Repo, Path: p.Name,
-			Actor: a.Actor, URL: url, EventAt: a.EventAt, FetchedAt: f.now(), Text: body,
+			Actor: a.Actor, URL: page, EventAt: a.EventAt, FetchedAt: f.now(), Text: body,
 		}); err != nil {
 			return res, err
 		}

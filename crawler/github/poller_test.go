@@ -129,8 +129,10 @@ func TestPollerWatchedFeeds(t *testing.T) {
 			t.Fatalf("AddWatch %v: %v", tc, err)
 		}
 	}
-	if _, err := feeds.AddWatch(ctx, orgID, "org", "../etc"); err == nil {
-		t.Fatal("a malformed target was accepted")
+	for _, bad := range []struct{ kind, target string }{{"org", "../etc"}, {"org", ".."}, {"repo", "acme/.."}, {"user", ""}, {"team", "x"}} {
+		if _, err := feeds.AddWatch(ctx, orgID, bad.kind, bad.target); !errors.Is(err, ErrInvalidWatch) {
+			t.Fatalf("watch %v: %v, want ErrInvalidWatch", bad, err)
+		}
 	}
 	p := newTestPoller(t, b)
 	list, err := p.Feeds(ctx)
