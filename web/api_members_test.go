@@ -68,6 +68,15 @@ func TestInvitationsAndMembers(t *testing.T) {
 	cc := b.signIn(t, "carol@globex.example")
 	oc.mustJSON(http.MethodPost, "/api/v1/invitations", map[string]string{"email": "carol@globex.example", "role": "viewer"}, http.StatusCreated, &created)
 	link, _ = url.Parse(created.Link)
+	// Holding the link is not enough to act as an existing account: the
+	// inviting admin sees the link too.
+	status, body = b.client(t).do(http.MethodPost, "/api/v1/invitations/accept", map[string]string{"token": link.Query().Get("token"), "password": "attacker chosen password"})
+	if status != http.StatusConflict || errorCode(t, body) != "sign_in_first" {
+		t.Fatalf("anonymous accept for an existing account = %d %s", status, body)
+	}
+	if _, err := b.auth.SignIn(t.Context(), "carol@globex.example", "attacker chosen password", "192.0.2.9"); err == nil {
+		t.Fatal("the link holder set the existing account's password")
+	}
 	cc.mustJSON(http.MethodPost, "/api/v1/invitations/accept", map[string]string{"token": link.Query().Get("token")}, http.StatusOK, &me)
 	if me.OrgID != org.ID || me.Role != auth.RoleViewer || len(me.Memberships) != 2 {
 		t.Fatalf("carol after accepting: %+v", me)

@@ -63,6 +63,8 @@ func toAPIError(err error) (*apiError, bool) {
 		return &apiError{http.StatusConflict, "duplicate", "a key with this name or fingerprint is already registered"}, true
 	case errors.Is(err, orgs.ErrNameTaken):
 		return &apiError{http.StatusConflict, "duplicate", orgs.ErrNameTaken.Error()}, true
+	case errors.Is(err, auth.ErrSignInFirst):
+		return &apiError{http.StatusConflict, "sign_in_first", auth.ErrSignInFirst.Error()}, true
 	case errors.Is(err, auth.ErrLastOwner):
 		return &apiError{http.StatusConflict, "last_owner", auth.ErrLastOwner.Error()}, true
 	case errors.Is(err, auth.ErrExpired):

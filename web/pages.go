@@ -118,9 +118,10 @@ func (s *Server) inviteSubmit(c echo.Context) error {
 		userID = u.ID
 	}
 	u, m, err := s.auth.AcceptInvitation(c.Request().Context(), c.FormValue("token"), userID, c.FormValue("password"))
-	if errors.Is(err, auth.ErrInvalid) {
+	if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrSignInFirst) {
 		return s.render(c, http.StatusBadRequest, "invite.html", "Accept invitation", map[string]any{
 			"Token": c.FormValue("token"), "SignedIn": userID != 0, "Error": afterSentinel(err.Error()),
+			"SignIn": "/signin?next=" + url.QueryEscape("/invite?token="+c.FormValue("token")),
 		})
 	}
 	if err != nil {

@@ -56,6 +56,7 @@ var (
 	ErrThrottled          = errors.New("too many failed sign-in attempts; try again later")
 	ErrExpired            = errors.New("expired or already used")
 	ErrLastOwner          = errors.New("an organisation must keep at least one owner")
+	ErrSignInFirst        = errors.New("an account with this email address exists: sign in first, then open the invitation link again")
 )
 
 // Config tunes the Store; zero fields take the defaults.

@@ -81,9 +81,10 @@ func (s *Store) RevokeInvitation(ctx context.Context, orgID, id int64) error {
 }
 
 // AcceptInvitation consumes an invitation token. With userID 0 it signs up
-// the invited address (creating the user if needed, with password if not
-// empty); otherwise the signed-in user must have the invited address. It
-// returns the user and the new (or existing) membership.
+// the invited address as a new user (with password, if not empty), and
+// refuses with ErrSignInFirst if a user with that address exists; otherwise
+// the signed-in user must have the invited address. It returns the user and
+// the new (or existing) membership.
 func (s *Store) AcceptInvitation(ctx context.Context, token string, userID int64, password string) (User, Membership, error) {
 	if userID == 0 && password != "" {
 		if err := CheckPasswordPolicy(password); err != nil {
@@ -105,11 +106,18 @@ func (s *Store) AcceptInvitation(ctx context.Context, token string, userID int64
 			return fmt.Errorf("accept invitation: %w", err)
 		}
 		if userID == 0 {
-			u, _, err = s.ensureUser(ctx, tx, inv.Email)
+			var created bool
+			u, created, err = s.ensureUser(ctx, tx, inv.Email)
 			if err != nil {
 				return err
 			}
-			if password != "" && !u.HasPassword {
+			// Whoever holds the link could otherwise sign in as an existing
+			// account (the inviting admin sees the link): an existing user
+			// must sign in first and accept as themselves.
+			if !created {
+				return ErrSignInFirst
+			}
+			if password != "" {
 				h, err := HashPassword(password, s.cfg.Argon)
 				if err != nil {
 					return err
