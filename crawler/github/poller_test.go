@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
 	"github.com/leakwatch/leakwatch/internal/jobs"
 )
@@ -213,5 +215,55 @@ func TestPollerRateLimited(t *testing.T) {
 	}
 	if n := b.gh.Requests("/events") - before; n != 0 {
 		t.Fatalf("%d requests to a rate-limited feed, want none until the tokens are free", n)
+	}
+}
+
+// TestOnlyOneLeader runs two pollers (two processes) on one database: one
+// takes the lock and polls, the other waits; no event is queued twice.
+func TestOnlyOneLeader(t *testing.T) {
+	t.Parallel()
+	b := setup(t, FetchConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []*Poller
+	for range 2 {
+		p := NewPoller(PollerConfig{Client: b.client, Pool: b.pool, River: rc, Logger: b.logger, NoWatches: true, MinInterval: 20 * time.Millisecond})
+		ps = append(ps, p)
+		go p.Run(ctx)
+	}
+	b.gh.Publish(comments(1, 40)...)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if total, _ := queuedEvents(t, b); total >= 40 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.gh.Publish(comments(41, 60)...)
+	time.Sleep(300 * time.Millisecond)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if total, _ := queuedEvents(t, b); total >= 60 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	leading := 0
+	for _, p := range ps {
+		var m dto.Metric
+		if err := p.m.leading.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		leading += int(m.GetGauge().GetValue())
+	}
+	if leading != 1 {
+		t.Fatalf("%d pollers lead, want exactly 1", leading)
+	}
+	if total, distinct := queuedEvents(t, b); total != 60 || distinct != 60 {
+		t.Fatalf("queued %d events (%d distinct), want 60 once each", total, distinct)
 	}
 }
