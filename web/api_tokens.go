@@ -37,11 +37,8 @@ func (s *Server) apiTokenCreate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	value, t, err := s.auth.CreateToken(c.Request().Context(), m.OrgID, m.UserID, req.Name, req.Scope)
+	value, t, err := s.auth.As(s.actor(c)).CreateToken(c.Request().Context(), m.OrgID, m.UserID, req.Name, req.Scope)
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "token.create", "token", t.ID, map[string]any{"name": t.Name, "scope": t.Scope}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, tokenCreated{Token: t, Value: value})
@@ -53,11 +50,7 @@ func (s *Server) apiTokenRevoke(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	t, err := s.auth.RevokeToken(c.Request().Context(), m.OrgID, id)
-	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "token.revoke", "token", t.ID, map[string]any{"name": t.Name}); err != nil {
+	if _, err := s.auth.As(s.actor(c)).RevokeToken(c.Request().Context(), m.OrgID, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -8,16 +8,21 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
 // Role is a member's role in an organisation.
@@ -115,7 +120,28 @@ func (p Page) limit() int64 {
 type Store struct {
 	pool  *pgxpool.Pool
 	cfg   Config
-	dummy string // a password hash verified for unknown users, to even out timing
+	dummy string       // a password hash verified for unknown users, to even out timing
+	actor *audit.Entry // set by As: who makes the changes
+}
+
+// As returns a copy of s that records the changes it makes to tokens,
+// invitations and memberships in the audit log, inside each change's own
+// transaction, as made by e (its actor, IP and user agent; the action,
+// object and organisation are filled in here).
+func (s *Store) As(e audit.Entry) *Store {
+	c := *s
+	c.actor = &e
+	return &c
+}
+
+// auditTx writes the audit entry of a change; without As it does nothing.
+func (s *Store) auditTx(ctx context.Context, tx pgx.Tx, orgID int64, action, objectType string, objectID int64, details map[string]any) error {
+	if s.actor == nil {
+		return nil
+	}
+	e := *s.actor
+	e.OrgID, e.Action, e.ObjectType, e.ObjectID, e.Details = orgID, action, objectType, strconv.FormatInt(objectID, 10), details
+	return audit.Write(ctx, tx, e)
 }
 
 // NewStore returns a Store on pool.

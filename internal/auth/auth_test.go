@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/dbtest"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -174,5 +175,75 @@ func TestTokens(t *testing.T) {
 	}
 	if _, err := s.TokenByValue(ctx, value); !errors.Is(err, auth.ErrNotFound) {
 		t.Fatalf("revoked token = %v", err)
+	}
+}
+
+// TestAuditedChanges: with As, token, invitation and membership changes
+// write their audit entries in their own transactions, so a change whose
+// entry cannot be written does not happen.
+func TestAuditedChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := auth.NewStore(pool, auth.Config{Argon: cheap})
+	s := base.As(audit.Entry{Actor: "admin@acme.example", IP: "192.0.2.1"})
+	u, _, err := base.EnsureUser(ctx, "bob@acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := base.AddMember(ctx, org.ID, u.ID, auth.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := s.CreateToken(ctx, org.ID, 0, "ci", auth.ScopeRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokeToken(ctx, org.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, inv, err := s.Invite(ctx, org.ID, 0, "new@acme.example", auth.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeInvitation(ctx, org.ID, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetRole(ctx, org.ID, u.ID, auth.RoleResponder); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := audit.NewStore(pool).List(ctx, org.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Action)
+		if e.Actor != "admin@acme.example" || e.IP != "192.0.2.1" || e.OrgID != org.ID {
+			t.Errorf("entry %+v", e)
+		}
+	}
+	if strings.Join(got, ",") != "member.update,invitation.revoke,invitation.create,token.revoke,token.create" {
+		t.Fatalf("actions %v", got)
+	}
+
+	if _, err := pool.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateToken(ctx, org.ID, 0, "sneaky", auth.ScopeWrite); err == nil {
+		t.Fatal("a token was created without its audit entry")
+	}
+	if err := s.RemoveMember(ctx, org.ID, u.ID); err == nil {
+		t.Fatal("a member was removed without an audit entry")
+	}
+	if ts, _ := base.Tokens(ctx, org.ID, auth.Page{}); len(ts) != 1 {
+		t.Fatalf("%d tokens, want 1", len(ts))
+	}
+	if m, err := base.Membership(ctx, org.ID, u.ID); err != nil || m.Role != auth.RoleResponder {
+		t.Fatalf("bob = %+v %v", m, err)
 	}
 }

@@ -44,10 +44,16 @@ func (s *Store) Invite(ctx context.Context, orgID, invitedBy int64, email string
 	}
 	token, hash := newToken("lwi_")
 	var id int64
-	err = s.pool.QueryRow(ctx, `
-		INSERT INTO invitations (org_id, email, role, token_hash, invited_by, expires_at)
-		VALUES ($1, $2, $3, $4, $5, now() + $6::interval) RETURNING id`,
-		orgID, email, role, hash, nullID(invitedBy), s.cfg.InvitationTTL).Scan(&id)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO invitations (org_id, email, role, token_hash, invited_by, expires_at)
+			VALUES ($1, $2, $3, $4, $5, now() + $6::interval) RETURNING id`,
+			orgID, email, role, hash, nullID(invitedBy), s.cfg.InvitationTTL).Scan(&id)
+		if err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, orgID, "invitation.create", "invitation", id, map[string]any{"email": email, "role": role})
+	})
 	if err != nil {
 		return "", Invitation{}, fmt.Errorf("invite %s: %w", email, err)
 	}
@@ -70,14 +76,16 @@ func (s *Store) Invitations(ctx context.Context, orgID int64, p Page) ([]Invitat
 
 // RevokeInvitation withdraws a pending invitation of the organisation.
 func (s *Store) RevokeInvitation(ctx context.Context, orgID, id int64) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE invitations SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND id = $2`, orgID, id)
-	if err != nil {
-		return fmt.Errorf("revoke invitation %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("invitation %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE invitations SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND id = $2`, orgID, id)
+		if err != nil {
+			return fmt.Errorf("revoke invitation %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("invitation %d: %w", id, ErrNotFound)
+		}
+		return s.auditTx(ctx, tx, orgID, "invitation.revoke", "invitation", id, nil)
+	})
 }
 
 // AcceptInvitation consumes an invitation token. With userID 0 it signs up

@@ -59,10 +59,18 @@ func (s *Store) CreateToken(ctx context.Context, orgID, createdBy int64, name, s
 		return "", Token{}, fmt.Errorf("%w: scope must be read or write", ErrInvalid)
 	}
 	value, hash := newToken(TokenPrefix)
-	t, err := scanToken(s.pool.QueryRow(ctx, `
-		INSERT INTO api_tokens (org_id, name, scope, token_hash, display, created_by) VALUES ($1, $2, $3, $4, $5, $6)
-		RETURNING id, org_id, name, scope, display, coalesce(created_by, 0), created_at, last_used_at, revoked_at`,
-		orgID, name, scope, hash, value[:len(TokenPrefix)+6], nullID(createdBy)))
+	var t Token
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		t, err = scanToken(tx.QueryRow(ctx, `
+			INSERT INTO api_tokens (org_id, name, scope, token_hash, display, created_by) VALUES ($1, $2, $3, $4, $5, $6)
+			RETURNING id, org_id, name, scope, display, coalesce(created_by, 0), created_at, last_used_at, revoked_at`,
+			orgID, name, scope, hash, value[:len(TokenPrefix)+6], nullID(createdBy)))
+		if err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, orgID, "token.create", "token", t.ID, map[string]any{"name": t.Name, "scope": t.Scope})
+	})
 	if err != nil {
 		return "", Token{}, fmt.Errorf("create token: %w", err)
 	}
@@ -96,9 +104,17 @@ func (s *Store) Tokens(ctx context.Context, orgID int64, p Page) ([]Token, error
 
 // RevokeToken revokes the organisation's token; revoking twice is a no-op.
 func (s *Store) RevokeToken(ctx context.Context, orgID, tokenID int64) (Token, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, `
-		UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND id = $2
-		RETURNING id, org_id, name, scope, display, coalesce(created_by, 0), created_at, last_used_at, revoked_at`, orgID, tokenID))
+	var t Token
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		t, err = scanToken(tx.QueryRow(ctx, `
+			UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND id = $2
+			RETURNING id, org_id, name, scope, display, coalesce(created_by, 0), created_at, last_used_at, revoked_at`, orgID, tokenID))
+		if err != nil {
+			return err
+		}
+		return s.auditTx(ctx, tx, orgID, "token.revoke", "token", t.ID, map[string]any{"name": t.Name})
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Token{}, fmt.Errorf("token %d: %w", tokenID, ErrNotFound)
 	}

@@ -205,6 +205,9 @@ func (s *Store) SetRole(ctx context.Context, orgID, userID int64, role Role) (Me
 		if _, err := tx.Exec(ctx, `UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2`, orgID, userID, role); err != nil {
 			return fmt.Errorf("set role: %w", err)
 		}
+		if err := s.auditTx(ctx, tx, orgID, "member.update", "user", userID, map[string]any{"from": cur, "to": role}); err != nil {
+			return err
+		}
 		m, err = membership(ctx, tx, orgID, userID)
 		return err
 	})
@@ -226,6 +229,9 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID int64) error {
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, userID); err != nil {
 			return fmt.Errorf("remove member: %w", err)
+		}
+		if err := s.auditTx(ctx, tx, orgID, "member.remove", "user", userID, map[string]any{"role": cur}); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE sessions SET org_id = NULL WHERE org_id = $1 AND user_id = $2`, orgID, userID)
 		return err
