@@ -90,7 +90,7 @@ func NewFetcher(client *Client, p *crawler.Pipeline, cfg FetchConfig, reg promet
 	f := &Fetcher{gh: client, pipeline: p, cfg: cfg.withDefaults(), logger: logger, now: time.Now,
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "leakwatch", Subsystem: "github", Name: "files_skipped_total",
-			Help: "Files not scanned, by reason (binary, large, no_patch, tree_bound) and kind (push, tree, wiki).",
+			Help: "Files not scanned, by reason (binary, large, no_patch, tree_bound, gone) and kind (push, tree, wiki).",
 		}, []string{"kind", "reason"}),
 		files: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "leakwatch", Subsystem: "github", Name: "files_scanned_total",
@@ -111,6 +111,7 @@ type FetchResult struct {
 	SkippedBinary int    `json:"skipped_binary"`
 	SkippedLarge  int    `json:"skipped_large"`
 	SkippedNoDiff int    `json:"skipped_no_patch"`
+	SkippedGone   int    `json:"skipped_gone"` // wiki pages not found as Markdown (deleted, or another markup)
 	Truncated     int    `json:"truncated"` // commits or files left out by a bound
 	Findings      int    `json:"findings"`
 }
@@ -381,7 +382,9 @@ func (f *Fetcher) Wiki(ctx context.Context, a WikiArgs) (FetchResult, error) {
 		body, err := f.gh.Raw(ctx, "wiki/"+owner+"/"+name+"/"+url.PathEscape(p.Name)+".md", f.cfg.WikiMaxBytes)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			// Deleted since, or not Markdown; nothing to read.
+			// Deleted since, or written in another markup (.rst, .asciidoc…).
+			res.SkippedGone++
+			f.skipped.WithLabelValues("wiki", "gone").Inc()
 			continue
 		case errors.Is(err, ErrTooLarge):
 			res.SkippedLarge++

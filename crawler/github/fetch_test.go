@@ -200,7 +200,7 @@ func TestWikiAndTree(t *testing.T) {
 			t.Fatal(err)
 		}
 		fs := b.findingsIn("octo/wiki")
-		if res.Files != 1 || len(fs) != 1 || fs[0].URL != "https://github.com/octo/wiki/wiki/Setup" || fs[0].Line != 5 || fs[0].EventType != "GollumEvent" {
+		if res.Files != 1 || res.SkippedGone != 1 || len(fs) != 1 || fs[0].URL != "https://github.com/octo/wiki/wiki/Setup" || fs[0].Line != 5 || fs[0].EventType != "GollumEvent" {
 			t.Fatalf("result %+v findings %+v", res, fs)
 		}
 	})
