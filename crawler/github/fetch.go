@@ -112,7 +112,7 @@ type FetchResult struct {
 	SkippedLarge  int    `json:"skipped_large"`
 	SkippedNoDiff int    `json:"skipped_no_patch"`
 	SkippedGone   int    `json:"skipped_gone"` // wiki pages not found as Markdown (deleted, or another markup)
-	Truncated     int    `json:"truncated"` // commits or files left out by a bound
+	Truncated     int    `json:"truncated"`    // commits or files left out by a bound
 	Findings      int    `json:"findings"`
 }
 
