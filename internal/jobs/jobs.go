@@ -25,6 +25,10 @@ const (
 	QueueNotify    = "notify"
 )
 
+// FetchCooldown is the shortest pause between two fetches of new jobs from
+// one queue.
+const FetchCooldown = 10 * time.Millisecond
+
 // Client is the River client type used throughout Leakwatch.
 type Client = river.Client[pgx.Tx]
 
@@ -44,7 +48,12 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	rc := &river.Config{
 		Logger:                      cfg.Logger,
 		CompletedJobRetentionPeriod: 24 * time.Hour,
-		TestOnly:                    cfg.TestOnly,
+		// River starts at most MaxWorkers jobs per fetch; with its default
+		// 100 ms cooldown 64 crawl workers cap a queue at about 640 jobs/s,
+		// which is what the crawl benchmark hit. A fetch is one query and runs
+		// only while jobs keep arriving.
+		FetchCooldown: FetchCooldown,
+		TestOnly:      cfg.TestOnly,
 	}
 	if cfg.Workers != nil {
 		rc.Workers = cfg.Workers
