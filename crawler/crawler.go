@@ -28,6 +28,7 @@ type Document struct {
 	Commit    string
 	Path      string
 	Actor     string
+	Title     string // of the paste, gist, issue or pull request, if any
 	URL       string // the page the text is on
 	// AnchorLines appends "#L<line>" to URL for a finding (blob URLs).
 	AnchorLines bool
@@ -163,7 +164,8 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 					Source: d.Source, EventID: d.EventID, EventType: d.EventType,
 					URL: url, Repo: d.Repo, Commit: d.Commit, Path: d.Path,
 					Line: line, Column: m.Column, Encoding: m.Encoding,
-					Actor: d.Actor, Preview: m.Preview, EventAt: d.EventAt, DetectedAt: detected, Revoked: revoked[j],
+					Actor: d.Actor, Preview: m.Preview, Title: d.Title,
+					EventAt: d.EventAt, FetchedAt: d.FetchedAt, DetectedAt: detected, Revoked: revoked[j],
 				})
 				p.findings.WithLabelValues(d.Source).Inc()
 			}

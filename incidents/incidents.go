@@ -37,7 +37,9 @@ type Finding struct {
 	Encoding    string
 	Actor       string
 	Preview     string
+	Title       string    // of the paste, gist, issue or pull request (attacker-controlled)
 	EventAt     time.Time // when the source says it happened (zero if unknown)
+	FetchedAt   time.Time // when the text was read from the source (zero if unknown)
 	DetectedAt  time.Time
 	// Revoked, if set, says the leaked credential itself was already revoked
 	// at match time by a built-in revoker (e.g. "github-credentials-api"):
@@ -198,11 +200,12 @@ func (s *Service) appendTx(ctx context.Context, tx pgx.Tx, incidentID int64, f F
 func insertOccurrenceTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO occurrences (incident_id, key_id, dedup_key, source, event_id, event_type, url, repo,
-			commit_sha, path, line, col, encoding, actor, preview, event_at, detected_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			commit_sha, path, line, col, encoding, actor, preview, event_at, detected_at, title, fetched_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT (key_id, dedup_key) DO NOTHING`,
 		incidentID, f.KeyID, dedup, f.Source, f.EventID, f.EventType, f.URL, f.Repo,
-		f.Commit, f.Path, f.Line, f.Column, f.Encoding, f.Actor, f.Preview, nullTime(f.EventAt), f.DetectedAt)
+		f.Commit, f.Path, f.Line, f.Column, f.Encoding, f.Actor, f.Preview, nullTime(f.EventAt), f.DetectedAt,
+		f.Title, nullTime(f.FetchedAt))
 	if err != nil {
 		return fmt.Errorf("insert occurrence: %w", err)
 	}

@@ -168,9 +168,16 @@ func TestEndToEnd(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM incidents WHERE state = 'open'`).Scan(&incidents); err != nil {
 		t.Fatal(err)
 	}
-	if err := pool.QueryRow(ctx, `SELECT count(*), min(url), min(actor), min(preview), min(line), min(event_at) FROM occurrences`).
-		Scan(&occurrences, &url, &actor, &preview, &line, &eventAt); err != nil {
+	var title string
+	var fetchedAt, detectedAt time.Time
+	if err := pool.QueryRow(ctx, `SELECT count(*), min(url), min(actor), min(preview), min(line), min(event_at),
+			min(title), min(fetched_at), min(detected_at) FROM occurrences`).
+		Scan(&occurrences, &url, &actor, &preview, &line, &eventAt, &title, &fetchedAt, &detectedAt); err != nil {
 		t.Fatal(err)
+	}
+	// Provenance keeps the issue's title and when the event was fetched.
+	if title != "Build fails" || fetchedAt.Before(leakAt) || fetchedAt.After(detectedAt) {
+		t.Errorf("occurrence title %q fetched_at %v detected_at %v", title, fetchedAt, detectedAt)
 	}
 	if incidents != 1 || occurrences != 1 {
 		t.Fatalf("incidents=%d occurrences=%d, want 1 and 1", incidents, occurrences)

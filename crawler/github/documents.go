@@ -64,20 +64,27 @@ func planEvent(ev *gh.Event) (eventWork, error) {
 	w.unknownFields = unknownPayloadFields(ev, payload)
 	switch p := payload.(type) {
 	case *gh.IssuesEvent:
+		base.Title = p.GetIssue().GetTitle()
 		add(p.GetIssue().GetHTMLURL(), p.GetIssue().GetTitle(), p.GetIssue().GetBody())
 	case *gh.IssueCommentEvent:
+		base.Title = p.GetIssue().GetTitle()
 		add(p.GetComment().GetHTMLURL(), p.GetComment().GetBody())
 	case *gh.PullRequestEvent:
+		base.Title = p.GetPullRequest().GetTitle()
 		add(p.GetPullRequest().GetHTMLURL(), p.GetPullRequest().GetTitle(), p.GetPullRequest().GetBody())
 	case *gh.PullRequestReviewEvent:
+		base.Title = p.GetPullRequest().GetTitle()
 		add(p.GetReview().GetHTMLURL(), p.GetReview().GetBody())
 	case *gh.PullRequestReviewCommentEvent:
+		base.Title = p.GetPullRequest().GetTitle()
 		add(p.GetComment().GetHTMLURL(), p.GetComment().GetBody(), p.GetComment().GetDiffHunk())
 	case *gh.CommitCommentEvent:
 		add(p.GetComment().GetHTMLURL(), p.GetComment().GetBody())
 	case *gh.ReleaseEvent:
+		base.Title = p.GetRelease().GetName()
 		add(p.GetRelease().GetHTMLURL(), p.GetRelease().GetName(), p.GetRelease().GetBody())
 	case *gh.DiscussionEvent:
+		base.Title = p.GetDiscussion().GetTitle()
 		add(p.GetDiscussion().GetHTMLURL(), p.GetDiscussion().GetTitle(), p.GetDiscussion().GetBody())
 	case *gh.CreateEvent:
 		add("https://github.com/"+base.Repo, p.GetDescription())

@@ -92,7 +92,12 @@ func (w *EventsWorker) Work(ctx context.Context, job *river.Job[EventsArgs]) err
 		default:
 			w.events.WithLabelValues(ev.GetType(), "scanned").Inc()
 		}
-		docs = append(docs, plan.docs...)
+		for _, d := range plan.docs {
+			// The batch was queued in the transaction that committed the
+			// poll, right after the fetch: its creation is the fetch time.
+			d.FetchedAt = job.CreatedAt
+			docs = append(docs, d)
+		}
 		for _, a := range plan.jobs {
 			// River refuses a batch holding the same unique job twice.
 			if k := uniqueKey(a); !seen[k] {

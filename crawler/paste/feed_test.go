@@ -56,7 +56,7 @@ func TestFeedFormatsFindPlantedSecret(t *testing.T) {
 			}
 			f := fs[0]
 			if f.Source != "pastesite" || f.URL != fake.URL+"/p/m9Zt4" || f.Line != 4 || f.Actor != "mallory" ||
-				f.Path != "env dump" || !f.EventAt.Equal(at.Add(time.Minute)) || f.EventType != KindFeed {
+				f.Path != "env dump" || f.Title != "env dump" || !f.EventAt.Equal(at.Add(time.Minute)) || f.EventType != KindFeed {
 				t.Fatalf("finding provenance = %+v", f)
 			}
 			if h := b.health(t, "pastesite"); h.State != StateOK || h.Listed != 2 {

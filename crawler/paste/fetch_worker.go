@@ -122,7 +122,7 @@ func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 		}
 		docs = append(docs, crawler.Document{
 			Source: a.Source, EventID: key, EventType: src.Kind(),
-			Path: part.Name, Actor: a.Item.Author, URL: part.URL, EventAt: a.Item.Date,
+			Path: part.Name, Title: a.Item.Title, Actor: a.Item.Author, URL: part.URL, EventAt: a.Item.Date,
 			FetchedAt: fetchedAt, Text: part.Text,
 		})
 	}

@@ -126,7 +126,7 @@ func TestGistFindsSecretInTruncatedFile(t *testing.T) {
 	f := fs[0]
 	if f.Source != "gist" || f.EventID != "aa11bb22cc33dd44ee55ff6677889900@"+at.Format(time.RFC3339) ||
 		f.URL != "https://gist.github.com/aa11bb22cc33dd44ee55ff6677889900#file-config-yml" || f.Path != "config.yml" ||
-		f.Line != 201 || f.Actor != "mallory" || !f.EventAt.Equal(at) {
+		f.Line != 201 || f.Actor != "mallory" || f.Title != "my dotfiles" || !f.EventAt.Equal(at) {
 		t.Fatalf("finding provenance = %+v", f)
 	}
 	h := b.health(t, "gist")

@@ -46,7 +46,8 @@ func TestPastebinFindsPlantedSecret(t *testing.T) {
 	}
 	f := fs[0]
 	if f.Source != "pastebin" || f.EventID != "Zx9Yw8Vu" || f.URL != "https://pastebin.com/Zx9Yw8Vu" ||
-		f.Line != 4 || f.Actor != "mallory" || f.Path != "ci config" || !f.EventAt.Equal(at.Add(time.Minute)) || f.EventType != KindPastebin {
+		f.Line != 4 || f.Actor != "mallory" || f.Path != "ci config" || f.Title != "ci config" || !f.EventAt.Equal(at.Add(time.Minute)) || f.EventType != KindPastebin ||
+		f.FetchedAt.IsZero() || f.FetchedAt.After(f.DetectedAt) {
 		t.Fatalf("finding provenance = %+v", f)
 	}
 	if f.Preview == "" || containsSecret(f.Preview, b.secret) {

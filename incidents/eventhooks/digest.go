@@ -27,7 +27,9 @@ type DigestSweepArgs struct{}
 func (DigestSweepArgs) Kind() string { return "event_webhook_digest_sweep" }
 
 // InsertOpts puts the sweep on the notify queue.
-func (DigestSweepArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.QueueNotify} }
+func (DigestSweepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueNotify}
+}
 
 // DigestArgs delivers one organisation's week to one subscription.
 type DigestArgs struct {
