@@ -21,9 +21,9 @@ import (
 const dedupMinBytes = 16 << 10
 
 // contentStore remembers, by hash, what the matcher found in recently
-// scanned content (crawl_content). A row is trusted only if the key set it
-// was scanned with is at least as new as the newest registered key, so a key
-// registered since is never missed.
+// scanned content (crawl_content). A row is trusted only if it was scanned
+// with the current key-set version (bumped in the transaction of every change
+// to keys), so a key registered or rotated since is never missed.
 type contentStore struct {
 	pool      *pgxpool.Pool
 	ttl       time.Duration
@@ -66,7 +66,7 @@ func (c *contentStore) lookup(ctx context.Context, snap *keys.Snapshot, docs []D
 	rows, err := c.pool.Query(ctx, `
 		SELECT hash, matches FROM crawl_content
 		WHERE hash = ANY($1) AND scanned_at > now() - make_interval(secs => $2)
-			AND keyset_at >= (SELECT COALESCE(max(created_at), '-infinity') FROM keys)`,
+			AND keyset_version >= (SELECT version FROM keyset_version)`,
 		hashes, c.ttl.Seconds())
 	if err != nil {
 		return fmt.Errorf("look up content: %w", err)
@@ -95,7 +95,7 @@ func (c *contentStore) lookup(ctx context.Context, snap *keys.Snapshot, docs []D
 
 // store remembers what was found in the freshly scanned documents.
 func (c *contentStore) store(ctx context.Context, snap *keys.Snapshot, docs []Document, results [][]matcher.Finding, fresh []int) error {
-	if snap.Loaded.IsZero() {
+	if snap.Version == 0 {
 		return nil
 	}
 	seen := map[string]bool{}
@@ -125,10 +125,10 @@ func (c *contentStore) store(ctx context.Context, snap *keys.Snapshot, docs []Do
 		return nil
 	}
 	_, err := c.pool.Exec(ctx, `
-		INSERT INTO crawl_content (hash, matches, keyset_at, scanned_at)
+		INSERT INTO crawl_content (hash, matches, keyset_version, scanned_at)
 		SELECT h, m::jsonb, $3, now() FROM unnest($1::bytea[], $2::text[]) AS t (h, m)
-		ON CONFLICT (hash) DO UPDATE SET matches = EXCLUDED.matches, keyset_at = EXCLUDED.keyset_at, scanned_at = EXCLUDED.scanned_at
-		WHERE crawl_content.keyset_at <= EXCLUDED.keyset_at`, hashes, matches, snap.Loaded)
+		ON CONFLICT (hash) DO UPDATE SET matches = EXCLUDED.matches, keyset_version = EXCLUDED.keyset_version, scanned_at = EXCLUDED.scanned_at
+		WHERE crawl_content.keyset_version <= EXCLUDED.keyset_version`, hashes, matches, snap.Version)
 	if err != nil {
 		return fmt.Errorf("remember content: %w", err)
 	}

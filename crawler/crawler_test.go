@@ -108,6 +108,46 @@ func TestPipelineDedup(t *testing.T) {
 	if got := value(t, p.docs.WithLabelValues("github")); got != 2 {
 		t.Fatalf("scanned %v documents, want 2 (rescanned for the new key)", got)
 	}
+
+	// Rotating a key to a secret already in remembered content: its
+	// created_at does not change, but the content must be rescanned.
+	third := token(t)
+	rotated := "# other service\nexport API_TOKEN=" + third + "\n"
+	other := func(repo string) Document {
+		return Document{Source: "github", Repo: repo, Path: "svc.sh", URL: "https://github.com/" + repo + "/blob/abc/svc.sh", Text: []byte(rotated)}
+	}
+	if n, err := p.Process(ctx, []Document{other("octo/svc")}); err != nil || n != 0 {
+		t.Fatalf("before rotation: %d findings, %v; want none", n, err)
+	}
+	fp, err := matcher.Compute([]byte(third), matcher.ComputeOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE keys SET fingerprint = $1, provider = $2 WHERE name = 'first'`, fp.String(), fp.Provider()); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.Process(ctx, []Document{other("fork1/svc")}); err != nil || n != 1 {
+		t.Fatalf("after rotation: %d findings, %v; want the rotated key found in remembered content", n, err)
+	}
+	// A process whose key set is behind the database reuses nothing: the
+	// remembered scans it would store are stale at once.
+	stale := keys.NewRegistry(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := stale.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	addKey("fourth", token(t))
+	behind := NewPipeline(stale, &recorder{}, nil).WithDedup(pool, time.Hour)
+	behind.dedup.minBytes = 64
+	before := value(t, behind.dedupHits.WithLabelValues("github"))
+	if _, err := behind.Process(ctx, []Document{other("fork2/svc")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(t, behind.dedupHits.WithLabelValues("github")); got != before {
+		t.Fatalf("a pipeline behind the key set trusted remembered content (%v hits)", got-before)
+	}
 }
 
 func value(t *testing.T, c prometheus.Counter) float64 {

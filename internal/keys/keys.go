@@ -597,21 +597,28 @@ type activeRef struct {
 // activeRefs reads the matcher's input: every active key of every
 // organisation, only the columns the registry needs, with the database time
 // the read started.
-func (s *Store) activeRefs(ctx context.Context) (time.Time, []activeRef, error) {
+func (s *Store) activeRefs(ctx context.Context) (keysRead, error) {
 	return s.refs(ctx, `WHERE state = 'active'`)
 }
 
 // changedRefs reads every key, active or not, updated after since.
-func (s *Store) changedRefs(ctx context.Context, since time.Time) (time.Time, []activeRef, error) {
+func (s *Store) changedRefs(ctx context.Context, since time.Time) (keysRead, error) {
 	return s.refs(ctx, `WHERE updated_at > $1`, since)
 }
 
-func (s *Store) refs(ctx context.Context, where string, args ...any) (time.Time, []activeRef, error) {
-	var out []activeRef
-	var start time.Time
-	// One transaction, so the start time is that of the snapshot read.
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&start); err != nil {
+// keysRead is one consistent read of keys for the matcher.
+type keysRead struct {
+	start   time.Time // database time of the read
+	version int64     // keyset_version the read reflects
+	refs    []activeRef
+}
+
+func (s *Store) refs(ctx context.Context, where string, args ...any) (keysRead, error) {
+	var r keysRead
+	// One repeatable-read transaction: the start time, the key-set version
+	// and the keys all come from the same database snapshot.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT now(), version FROM keyset_version`).Scan(&r.start, &r.version); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT id, org_id, name, fingerprint, state = 'active' FROM keys `+where, args...)
@@ -619,20 +626,20 @@ func (s *Store) refs(ctx context.Context, where string, args ...any) (time.Time,
 			return err
 		}
 		defer rows.Close()
-		out = make([]activeRef, 0, 1024)
+		r.refs = make([]activeRef, 0, 1024)
 		for rows.Next() {
 			var a activeRef
 			if err := rows.Scan(&a.ID, &a.OrgID, &a.Name, &a.fingerprint, &a.active); err != nil {
 				return err
 			}
-			out = append(out, a)
+			r.refs = append(r.refs, a)
 		}
 		return rows.Err()
 	})
 	if err != nil {
-		return time.Time{}, nil, fmt.Errorf("read keys for the matcher: %w", err)
+		return keysRead{}, fmt.Errorf("read keys for the matcher: %w", err)
 	}
-	return start, out, nil
+	return r, nil
 }
 
 // Active returns every active key of every organisation: the matcher's input.

@@ -29,9 +29,12 @@ type Ref struct {
 // keys behind each fingerprint (several organisations may register the same
 // secret).
 type Snapshot struct {
-	Set    *matcher.Set
-	byFP   map[string][]Ref
-	Loaded time.Time
+	Set  *matcher.Set
+	byFP map[string][]Ref
+	// Version is the key-set version (keyset_version) the snapshot reflects;
+	// 0 for the empty snapshot before the first load. A scan made with it
+	// may be reused only while the database's version is the same.
+	Version int64
 }
 
 // Keys returns the keys registered under a finding's fingerprint.
@@ -71,21 +74,21 @@ func (r *Registry) Current() *Snapshot { return r.cur.Load() }
 func (r *Registry) Load(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	since, ks, err := r.store.activeRefs(ctx)
+	read, err := r.store.activeRefs(ctx)
 	if err != nil {
 		return err
 	}
-	keys := make(map[int64]activeRef, len(ks))
-	byFP := make(map[string][]Ref, len(ks))
-	fps := make(map[string]matcher.Fingerprint, len(ks))
-	for _, k := range ks {
+	keys := make(map[int64]activeRef, len(read.refs))
+	byFP := make(map[string][]Ref, len(read.refs))
+	fps := make(map[string]matcher.Fingerprint, len(read.refs))
+	for _, k := range read.refs {
 		if !r.parse(&k, fps) {
 			continue
 		}
 		keys[k.ID] = k
 		byFP[k.fingerprint] = append(byFP[k.fingerprint], k.Ref)
 	}
-	r.swap(keys, byFP, fps, since)
+	r.swap(keys, byFP, fps, read)
 	return nil
 }
 
@@ -121,12 +124,19 @@ func (r *Registry) refresh(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	since, changed, err := r.store.changedRefs(ctx, r.since.Add(-changeOverlap))
+	read, err := r.store.changedRefs(ctx, r.since.Add(-changeOverlap))
 	if err != nil {
 		return err
 	}
+	changed := read.refs
 	if len(changed) == 0 {
-		r.since = since
+		r.since = read.start
+		// Only deletions (an organisation deleted) leave no updated row; the
+		// set still holds their keys until the full reload, which costs
+		// nothing but matches, so the snapshot may take the new version.
+		if cur := r.cur.Load(); cur.Version != read.version {
+			r.cur.Store(&Snapshot{Set: cur.Set, byFP: cur.byFP, Version: read.version})
+		}
 		return nil
 	}
 	// The snapshot's maps are read concurrently: patch clones. Ref slices
@@ -151,18 +161,18 @@ func (r *Registry) refresh(ctx context.Context) error {
 		keys[k.ID] = k
 		byFP[k.fingerprint] = append(slices.Clip(byFP[k.fingerprint]), k.Ref)
 	}
-	r.swap(keys, byFP, fps, since)
+	r.swap(keys, byFP, fps, read)
 	return nil
 }
 
 // swap publishes a snapshot of byFP; r.mu is held.
-func (r *Registry) swap(keys map[int64]activeRef, byFP map[string][]Ref, fps map[string]matcher.Fingerprint, since time.Time) {
+func (r *Registry) swap(keys map[int64]activeRef, byFP map[string][]Ref, fps map[string]matcher.Fingerprint, read keysRead) {
 	list := make([]matcher.Fingerprint, 0, len(fps))
 	for _, fp := range fps {
 		list = append(list, fp)
 	}
-	r.keys, r.fps, r.since = keys, fps, since
-	r.cur.Store(&Snapshot{Set: matcher.NewSet(list), byFP: byFP, Loaded: time.Now()})
+	r.keys, r.fps, r.since = keys, fps, read.start
+	r.cur.Store(&Snapshot{Set: matcher.NewSet(list), byFP: byFP, Version: read.version})
 }
 
 // Run keeps the snapshot current until ctx ends: it reloads on every change
