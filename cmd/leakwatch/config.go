@@ -40,12 +40,15 @@ type Config struct {
 	WorkersNotify   int
 	KeyReload       time.Duration
 	ShutdownTimeout time.Duration
+	JobTimeout      time.Duration
+	JobRescueAfter  time.Duration
 
 	// GitHub crawler: the raw content host (wiki pages) and scan bounds.
 	GitHubRawURL        string
 	GitHubMaxPatchBytes int
 	GitHubTreeMaxFiles  int
 	GitHubTreeMaxBytes  int
+	GitHubPushTimeout   time.Duration
 	ContentDedupTTL     time.Duration
 	PasteSources        paste.Config
 	// Sign-in: session lifetime and optional OpenID Connect.
@@ -155,6 +158,8 @@ var settings = []setting{
 		set: intSetting(func(c *Config, n int) { c.GitHubTreeMaxFiles = n })},
 	{env: "LEAKWATCH_GITHUB_TREE_MAX_BYTES", def: "20971520", help: "At most this many bytes of a repository made public are scanned.",
 		set: byteSetting(func(c *Config, n int) { c.GitHubTreeMaxBytes = n })},
+	{env: "LEAKWATCH_GITHUB_PUSH_TIMEOUT", def: "10m", help: "How long one push job (every commit of a push) may run. A push job left running by a crashed process is run again only after this long, so it bounds the delay a crash adds.",
+		set: durationSetting(func(c *Config, d time.Duration) { c.GitHubPushTimeout = d })},
 	{env: "LEAKWATCH_CONTENT_DEDUP_TTL", def: "1h", help: "How long scanned content is remembered by hash, so the same patch pushed to many forks is scanned once (0: no de-duplication).",
 		set: durationSetting(func(c *Config, d time.Duration) { c.ContentDedupTTL = d })},
 	{env: "LEAKWATCH_PASTE_SOURCES_FILE", help: "JSON file of paste sources to crawl (gist, pastebin, generic JSON/RSS/Atom feeds), each with its own interval and limits. Unset: none.",
@@ -187,6 +192,10 @@ var settings = []setting{
 	{env: "LEAKWATCH_WORKERS_NOTIFY", def: "4", help: "Concurrent jobs on the notify queue (worker role).", set: intSetting(func(c *Config, n int) { c.WorkersNotify = n })},
 	{env: "LEAKWATCH_KEY_RELOAD_INTERVAL", def: "30s", help: "Full reload of the key registry as a safety net behind change notifications.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.KeyReload = d })},
+	{env: "LEAKWATCH_JOB_TIMEOUT", def: "1m", help: "How long a job may run unless its worker says otherwise (push fetches 10m, repository trees 15m).",
+		set: durationSetting(func(c *Config, d time.Duration) { c.JobTimeout = d })},
+	{env: "LEAKWATCH_JOB_RESCUE_AFTER", def: "16m", help: "A job still marked running this long after it started, because its process died, is run again. Keep it above the longest job timeout (15m), or live jobs run twice.",
+		set: durationSetting(func(c *Config, d time.Duration) { c.JobRescueAfter = d })},
 	{env: "LEAKWATCH_SHUTDOWN_TIMEOUT", def: "8s", help: "How long running work may take to finish on SIGTERM before it is cancelled.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
 	{env: "LEAKWATCH_SESSION_TTL", def: "12h", help: "How long a dashboard sign-in lasts.",
@@ -250,6 +259,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			}
 			return Config{}, fmt.Errorf("%s=%q: %w", s.env, v, err)
 		}
+	}
+	if c.JobTimeout == 0 || c.JobRescueAfter <= c.JobTimeout {
+		return Config{}, fmt.Errorf("LEAKWATCH_JOB_RESCUE_AFTER=%s must be longer than LEAKWATCH_JOB_TIMEOUT=%s (which must not be 0)", c.JobRescueAfter, c.JobTimeout)
 	}
 	return c, nil
 }

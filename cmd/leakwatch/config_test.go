@@ -40,6 +40,7 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("timeout = %v", c.ShutdownTimeout)
 			}
 		}},
+		{name: "job rescue before timeout", env: map[string]string{"LEAKWATCH_JOB_TIMEOUT": "5m", "LEAKWATCH_JOB_RESCUE_AFTER": "2m"}, wantErr: "LEAKWATCH_JOB_RESCUE_AFTER"},
 		{name: "bad role", env: map[string]string{"LEAKWATCH_ROLES": "web,cook"}, wantErr: "LEAKWATCH_ROLES"},
 		{name: "bad addr", env: map[string]string{"LEAKWATCH_HTTP_ADDR": "8080"}, wantErr: "LEAKWATCH_HTTP_ADDR"},
 		{name: "bad log format", env: map[string]string{"LEAKWATCH_LOG_FORMAT": "xml"}, wantErr: "LEAKWATCH_LOG_FORMAT"},

@@ -37,10 +37,7 @@ func TestServeStartsEmbeddedPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bin := filepath.Join(dir, "leakwatch")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 	script := `set -e
 ip link set lo up
 mount -t tmpfs none /var/run/postgresql 2>/dev/null || true

@@ -27,5 +27,6 @@ func githubFetchConfig(cfg Config) ghcrawler.FetchConfig {
 		MaxPatchBytes: cfg.GitHubMaxPatchBytes,
 		TreeMaxFiles:  cfg.GitHubTreeMaxFiles,
 		TreeMaxBytes:  int64(cfg.GitHubTreeMaxBytes),
+		PushTimeout:   cfg.GitHubPushTimeout,
 	}
 }

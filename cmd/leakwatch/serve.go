@@ -95,7 +95,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	reg.MustRegister(paste.NewCollector(paste.NewStore(pool)))
 
 	works := cfg.Has(RoleWorker) || cfg.Has(RoleCrawler)
-	jcfg := jobs.Config{Logger: logger, Metrics: jobs.NewMetrics(reg)}
+	jcfg := jobs.Config{Logger: logger, Metrics: jobs.NewMetrics(reg), JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter}
 	var registry *keys.Registry
 	if works {
 		jcfg.Workers = river.NewWorkers()

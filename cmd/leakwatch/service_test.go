@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -102,4 +104,15 @@ func (s *service) Stop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
+}
+
+// buildBinary builds the leakwatch command into dir and returns its path,
+// for tests that must run it as a separate process.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "leakwatch")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }

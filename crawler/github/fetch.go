@@ -46,6 +46,10 @@ type FetchConfig struct {
 	TreeMaxFileBytes int64
 	// WikiMaxBytes bounds one wiki page (default 1 MB).
 	WikiMaxBytes int64
+	// PushTimeout bounds one push job (default 10 minutes, for large pushes
+	// walked commit by commit). River re-runs a push job left running by a
+	// process that died only once this much time has passed since it started.
+	PushTimeout time.Duration
 }
 
 func (c FetchConfig) withDefaults() FetchConfig {
@@ -69,6 +73,9 @@ func (c FetchConfig) withDefaults() FetchConfig {
 	}
 	if c.WikiMaxBytes <= 0 {
 		c.WikiMaxBytes = 1 << 20
+	}
+	if c.PushTimeout <= 0 {
+		c.PushTimeout = 10 * time.Minute
 	}
 	return c
 }

@@ -73,7 +73,7 @@ func (w *PushWorker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
 }
 
 // Timeout allows for large pushes walked commit by commit.
-func (w *PushWorker) Timeout(*river.Job[PushArgs]) time.Duration { return 10 * time.Minute }
+func (w *PushWorker) Timeout(*river.Job[PushArgs]) time.Duration { return w.f.cfg.PushTimeout }
 
 // WikiWorker fetches and scans wiki pages.
 type WikiWorker struct {

@@ -40,7 +40,11 @@ type Config struct {
 	PeriodicJobs                   []*river.PeriodicJob
 	Logger                         *slog.Logger
 	Metrics                        *Metrics // optional
-	TestOnly                       bool
+	// JobTimeout is the default time a job may run (workers may set their
+	// own); RescueAfter is when a job still marked running, because its
+	// process died, is run again. Zero: River's defaults (1 min, 1 h).
+	JobTimeout, RescueAfter time.Duration
+	TestOnly                bool
 }
 
 // NewClient builds the River client.
@@ -52,8 +56,10 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		// 100 ms cooldown 64 crawl workers cap a queue at about 640 jobs/s,
 		// which is what the crawl benchmark hit. A fetch is one query and runs
 		// only while jobs keep arriving.
-		FetchCooldown: FetchCooldown,
-		TestOnly:      cfg.TestOnly,
+		FetchCooldown:        FetchCooldown,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		TestOnly:             cfg.TestOnly,
 	}
 	if cfg.Workers != nil {
 		rc.Workers = cfg.Workers
