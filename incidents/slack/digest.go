@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/keys"
 )
 
 // DigestArgs starts the weekly digest: one DigestOrgArgs per organisation
@@ -93,7 +94,8 @@ type Digest struct {
 	Opened, Closed   int
 	MedianContain    *time.Duration // identified → contained, incidents contained in the week
 	MedianRotate     *time.Duration // identified → eradicated, incidents rotated in the week
-	StaleKeys        int            // active keys older than their maximum age
+	StaleKeys        []string       // names of active keys older than their maximum age
+	NeverRotated     []string       // names of active keys never rotated
 	DigestOnly       []string       // "key (severity)" of incidents opened in the week on a digest-only route
 	OpenAtEnd        int
 	UnacknowledgedAt int
@@ -126,14 +128,16 @@ func (s *Service) BuildDigest(ctx context.Context, orgID int64, to time.Time, di
 		v := time.Duration(*rotate * float64(time.Second))
 		d.MedianRotate = &v
 	}
-	err = s.pool.QueryRow(ctx, `
-		SELECT count(*) FROM keys k JOIN orgs o ON o.id = k.org_id
-		WHERE k.org_id = $1 AND k.state = 'active'
-		  AND coalesce(nullif(k.max_age_days, 0), o.default_max_age_days) > 0
-		  AND coalesce(k.rotated_at, k.created_at) + make_interval(days => coalesce(nullif(k.max_age_days, 0), o.default_max_age_days)) < $2`,
-		orgID, to).Scan(&d.StaleKeys)
+	// The registry owns what "stale" and "never rotated" mean.
+	rot, err := keys.NewStore(s.pool).Digest(ctx, orgID)
 	if err != nil {
-		return d, fmt.Errorf("stale keys of org %d: %w", orgID, err)
+		return d, err
+	}
+	for _, k := range rot.Stale {
+		d.StaleKeys = append(d.StaleKeys, k.Name)
+	}
+	for _, k := range rot.NeverRotated {
+		d.NeverRotated = append(d.NeverRotated, k.Name)
 	}
 	if len(digestOnly) > 0 {
 		rows, err := s.pool.Query(ctx, `
@@ -169,6 +173,24 @@ func fmtDuration(d *time.Duration) string {
 	return d.Round(time.Minute).String()
 }
 
+// nameList renders up to 20 key names after a colon, escaped.
+func nameList(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	const max = 20
+	more := ""
+	if len(names) > max {
+		more = fmt.Sprintf(" and %d more", len(names)-max)
+		names = names[:max]
+	}
+	esc := make([]string, len(names))
+	for i, n := range names {
+		esc[i] = Escape(n, 100)
+	}
+	return ": " + strings.Join(esc, ", ") + more
+}
+
 // digestText renders a digest as mrkdwn.
 func digestText(orgName string, d Digest) string {
 	lines := []string{
@@ -176,7 +198,8 @@ func digestText(orgName string, d Digest) string {
 			d.From.UTC().Format("2 Jan"), d.To.Add(-time.Second).UTC().Format("2 Jan 2006")),
 		fmt.Sprintf("• Incidents opened: *%d* · closed: *%d* · open now: *%d* (%d not acknowledged)", d.Opened, d.Closed, d.OpenAtEnd, d.UnacknowledgedAt),
 		fmt.Sprintf("• Median time to contain: *%s* · to rotate: *%s*", fmtDuration(d.MedianContain), fmtDuration(d.MedianRotate)),
-		fmt.Sprintf("• Stale keys (past their maximum age): *%d*", d.StaleKeys),
+		fmt.Sprintf("• Stale keys (past their maximum age): *%d*", len(d.StaleKeys)) + nameList(d.StaleKeys),
+		fmt.Sprintf("• Keys never rotated: *%d*", len(d.NeverRotated)) + nameList(d.NeverRotated),
 	}
 	if len(d.DigestOnly) > 0 {
 		const max = 20

@@ -34,7 +34,7 @@ func TestWeeklyDigest(t *testing.T) {
 	}
 	text := strings.Join(texts(t, top[0].Blocks), "\n")
 	for _, want := range []string{"weekly digest", "acme &lt;b&gt;", "opened: *1*", "closed: *1*", "contain: *1h0m0s*", "rotate: *2h0m0s*",
-		"Stale keys (past their maximum age): *1*", "digest only): deploy bot (low)"} {
+		"Stale keys (past their maximum age): *1*: old one", "Keys never rotated: *2*: ", "digest only): deploy bot (low)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("digest lacks %q:\n%s", want, text)
 		}
