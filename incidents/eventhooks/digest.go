@@ -3,7 +3,6 @@ package eventhooks
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -105,21 +104,11 @@ func (dw *digestWorker) Timeout(*river.Job[DigestArgs]) time.Duration { return t
 
 func (dw *digestWorker) Work(ctx context.Context, job *river.Job[DigestArgs]) error {
 	w, a := dw.ds.w, job.Args
-	var url, storedSecret string
-	var enabled bool
-	var orgID int64
-	err := w.pool.QueryRow(ctx, `SELECT org_id, url, hmac_secret, enabled FROM event_webhooks WHERE id = $1`, a.SubscriptionID).
-		Scan(&orgID, &url, &storedSecret, &enabled)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
-		return nil
+	sub, ok, err := w.subscription(ctx, a.SubscriptionID)
+	if !ok || err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("load subscription %d: %w", a.SubscriptionID, err)
-	}
-	secret, err := w.store.openSecret(storedSecret)
-	if err != nil {
-		return river.JobCancel(fmt.Errorf("open secret of subscription %d: %w", a.SubscriptionID, err))
-	}
+	orgID, url, secret := sub.orgID, sub.url, sub.secret
 	now := w.now()
 	msgID := fmt.Sprintf("msg_lwdigest_%s_%d", a.WeekEnd, a.SubscriptionID)
 	p := DigestPayload{Type: EventDigestWeekly, ID: msgID, Timestamp: now, Data: DigestData{OrgID: orgID, WeekEnd: a.WeekEnd}}

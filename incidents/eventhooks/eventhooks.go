@@ -272,24 +272,43 @@ func NewWorker(pool *pgxpool.Pool, store *Store, sender *webhook.Sender, baseURL
 // Timeout bounds one attempt.
 func (w *Worker) Timeout(*river.Job[DeliverArgs]) time.Duration { return time.Minute }
 
+// subscription is what a delivery job needs of its subscription.
+type subscription struct {
+	orgID  int64
+	url    string
+	secret string
+}
+
+// subscription loads a subscription for a delivery. ok is false, with no
+// error, when it was deleted or disabled meanwhile (nothing to deliver); a
+// secret that no configured key opens cancels the job, as retries cannot help.
+func (w *Worker) subscription(ctx context.Context, id int64) (subscription, bool, error) {
+	var sub subscription
+	var stored string
+	var enabled bool
+	err := w.pool.QueryRow(ctx, `SELECT org_id, url, hmac_secret, enabled FROM event_webhooks WHERE id = $1`, id).
+		Scan(&sub.orgID, &sub.url, &stored, &enabled)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
+		return sub, false, nil
+	}
+	if err != nil {
+		return sub, false, fmt.Errorf("load subscription %d: %w", id, err)
+	}
+	if sub.secret, err = w.store.openSecret(stored); err != nil {
+		return sub, false, river.JobCancel(fmt.Errorf("open secret of subscription %d: %w", id, err))
+	}
+	return sub, true, nil
+}
+
 // Work makes one attempt; failures are retried by snoozing with the shared
 // backoff for up to webhook.GiveUpAfter, then the delivery is failed.
 func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	a := job.Args
-	var url, storedSecret string
-	var enabled bool
-	err := w.pool.QueryRow(ctx, `SELECT url, hmac_secret, enabled FROM event_webhooks WHERE id = $1`, a.SubscriptionID).
-		Scan(&url, &storedSecret, &enabled)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
-		return nil // unsubscribed meanwhile
+	sub, ok, err := w.subscription(ctx, a.SubscriptionID)
+	if !ok || err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("load subscription %d: %w", a.SubscriptionID, err)
-	}
-	secret, err := w.store.openSecret(storedSecret)
-	if err != nil {
-		return river.JobCancel(fmt.Errorf("open secret of subscription %d: %w", a.SubscriptionID, err))
-	}
+	url, secret := sub.url, sub.secret
 	msgID := fmt.Sprintf("msg_lwevt_%d_%d", a.EventID, a.SubscriptionID)
 	now := w.now()
 	p := Payload{Type: a.Type, ID: msgID, Timestamp: now}

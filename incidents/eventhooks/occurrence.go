@@ -58,20 +58,11 @@ func (ow *occurrenceWorker) Timeout(*river.Job[OccurrenceArgs]) time.Duration { 
 
 func (ow *occurrenceWorker) Work(ctx context.Context, job *river.Job[OccurrenceArgs]) error {
 	w, a := ow.w, job.Args
-	var url, storedSecret string
-	var enabled bool
-	err := w.pool.QueryRow(ctx, `SELECT url, hmac_secret, enabled FROM event_webhooks WHERE id = $1`, a.SubscriptionID).
-		Scan(&url, &storedSecret, &enabled)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
-		return nil
+	sub, ok, err := w.subscription(ctx, a.SubscriptionID)
+	if !ok || err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("load subscription %d: %w", a.SubscriptionID, err)
-	}
-	secret, err := w.store.openSecret(storedSecret)
-	if err != nil {
-		return river.JobCancel(fmt.Errorf("open secret of subscription %d: %w", a.SubscriptionID, err))
-	}
+	url, secret := sub.url, sub.secret
 	now := w.now()
 	msgID := fmt.Sprintf("msg_lwocc_%d_%d", a.OccurrenceID, a.SubscriptionID)
 	p := Payload{Type: EventOccurrenceAdded, ID: msgID, Timestamp: now, Data: Data{Entry: "occurrence"}}

@@ -135,20 +135,11 @@ func (sw *staleWorker) Timeout(*river.Job[StaleArgs]) time.Duration { return tim
 
 func (sw *staleWorker) Work(ctx context.Context, job *river.Job[StaleArgs]) error {
 	w, a := sw.w, job.Args
-	var url, storedSecret string
-	var enabled bool
-	err := w.pool.QueryRow(ctx, `SELECT url, hmac_secret, enabled FROM event_webhooks WHERE id = $1`, a.SubscriptionID).
-		Scan(&url, &storedSecret, &enabled)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
-		return nil
+	sub, ok, err := w.subscription(ctx, a.SubscriptionID)
+	if !ok || err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("load subscription %d: %w", a.SubscriptionID, err)
-	}
-	secret, err := w.store.openSecret(storedSecret)
-	if err != nil {
-		return river.JobCancel(fmt.Errorf("open secret of subscription %d: %w", a.SubscriptionID, err))
-	}
+	url, secret := sub.url, sub.secret
 	now := w.now()
 	msgID := fmt.Sprintf("msg_lwstale_%d_%d_%d", a.KeyID, a.StaleSince, a.SubscriptionID)
 	p := StalePayload{Type: EventKeyStale, ID: msgID, Timestamp: now, Data: StaleData{StaleSince: time.Unix(a.StaleSince, 0).UTC()}}
