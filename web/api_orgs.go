@@ -205,8 +205,8 @@ func (s *Server) apiMemberUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if (role == auth.RoleOwner || target.Role == auth.RoleOwner) && !m.Role.AtLeast(auth.RoleOwner) {
-		return apiErr(http.StatusForbidden, "forbidden", "only an owner can grant or change the owner role")
+	if err := m.maySetRole(target, role); err != nil {
+		return err
 	}
 	updated, err := s.auth.As(s.actor(c)).SetRole(ctx, m.OrgID, id, role)
 	if err != nil {
@@ -226,8 +226,8 @@ func (s *Server) apiMemberRemove(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if target.Role == auth.RoleOwner && !m.Role.AtLeast(auth.RoleOwner) {
-		return apiErr(http.StatusForbidden, "forbidden", "only an owner can remove an owner")
+	if err := m.mayRemove(target); err != nil {
+		return err
 	}
 	if err := s.auth.As(s.actor(c)).RemoveMember(ctx, m.OrgID, id); err != nil {
 		return err
@@ -268,8 +268,8 @@ func (s *Server) apiInvitationCreate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	if role == auth.RoleOwner && !m.Role.AtLeast(auth.RoleOwner) {
-		return apiErr(http.StatusForbidden, "forbidden", "only an owner can invite an owner")
+	if err := m.mayInvite(role); err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	token, inv, err := s.auth.As(s.actor(c)).Invite(ctx, m.OrgID, m.UserID, req.Email, role)

@@ -277,8 +277,8 @@ func (s *Server) invitationCreateSubmit(c echo.Context) error {
 		return backToMembers(c, err, "")
 	}
 	m, _ := CurrentMember(c)
-	if role == auth.RoleOwner && !m.Role.AtLeast(auth.RoleOwner) {
-		return backToMembers(c, apiErr(http.StatusForbidden, "forbidden", "only an owner can invite an owner"), "")
+	if err := m.mayInvite(role); err != nil {
+		return backToMembers(c, err, "")
 	}
 	ctx := c.Request().Context()
 	token, inv, err := s.auth.As(s.actor(c)).Invite(ctx, m.OrgID, m.UserID, c.FormValue("email"), role)
@@ -308,8 +308,8 @@ func (s *Server) memberRoleSubmit(c echo.Context) error {
 	if err != nil {
 		return backToMembers(c, err, "")
 	}
-	if (role == auth.RoleOwner || target.Role == auth.RoleOwner) && !m.Role.AtLeast(auth.RoleOwner) {
-		return backToMembers(c, apiErr(http.StatusForbidden, "forbidden", "only an owner can grant or change the owner role"), "")
+	if err := m.maySetRole(target, role); err != nil {
+		return backToMembers(c, err, "")
 	}
 	if _, err := s.auth.As(s.actor(c)).SetRole(ctx, m.OrgID, id, role); err != nil {
 		return backToMembers(c, err, "")
@@ -328,8 +328,8 @@ func (s *Server) memberRemoveSubmit(c echo.Context) error {
 	if err != nil {
 		return backToMembers(c, err, "")
 	}
-	if target.Role == auth.RoleOwner && !m.Role.AtLeast(auth.RoleOwner) {
-		return backToMembers(c, apiErr(http.StatusForbidden, "forbidden", "only an owner can remove an owner"), "")
+	if err := m.mayRemove(target); err != nil {
+		return backToMembers(c, err, "")
 	}
 	if err := s.auth.As(s.actor(c)).RemoveMember(ctx, m.OrgID, id); err != nil {
 		return backToMembers(c, err, "")
