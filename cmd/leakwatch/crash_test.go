@@ -11,13 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
-	"github.com/leakwatch/leakwatch/internal/dbtest"
-	"github.com/leakwatch/leakwatch/internal/keys"
-	"github.com/leakwatch/leakwatch/internal/orgs"
-	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // TestKilledMidCrawlResumes kills the real binary with SIGKILL while it is
@@ -32,29 +26,8 @@ func TestKilledMidCrawlResumes(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	dbURL := dbtest.URL(t)
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-
-	slackFake := newSlackReceiver(t)
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, org.ID, slackFake.URL+"/services/T0/B0/X"); err != nil {
-		t.Fatal(err)
-	}
-	secret := randomToken(t, "ghp_", 36)
-	fp, err := matcher.Compute([]byte(secret), matcher.ComputeOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := keys.NewStore(pool).Add(ctx, org.ID, "ci token", fp); err != nil {
-		t.Fatal(err)
-	}
+	fx := leakedKeyFixture(t, "ci token")
+	dbURL, pool, slackFake, secret := fx.DBURL, fx.Pool, fx.Slack, fx.Secret
 
 	gh := githubtest.NewServer()
 	defer gh.Close()

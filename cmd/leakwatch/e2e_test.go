@@ -14,14 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
 	"github.com/leakwatch/leakwatch/internal/auth"
-	"github.com/leakwatch/leakwatch/internal/dbtest"
-	"github.com/leakwatch/leakwatch/internal/keys"
-	"github.com/leakwatch/leakwatch/internal/orgs"
-	"github.com/leakwatch/leakwatch/matcher"
 )
 
 const gharchive = "../../../shared/corpora/github-events/gharchive/2021-07-21-few-hours.json"
@@ -89,32 +83,8 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dbURL := dbtest.URL(t)
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-
-	slackFake := newSlackReceiver(t)
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, org.ID, slackFake.URL+"/services/T000/B000/XXXX"); err != nil {
-		t.Fatal(err)
-	}
-	secret := randomToken(t, "ghp_", 36)
-	fp, err := matcher.Compute([]byte(secret), matcher.ComputeOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(fp.String(), secret[4:]) {
-		t.Fatal("fingerprint holds the secret")
-	}
-	if _, err := keys.NewStore(pool).Add(ctx, org.ID, "deploy-bot token", fp); err != nil {
-		t.Fatal(err)
-	}
+	fx := leakedKeyFixture(t, "deploy-bot token")
+	dbURL, pool, slackFake, secret := fx.DBURL, fx.Pool, fx.Slack, fx.Secret
 
 	gh := githubtest.NewServer()
 	defer gh.Close()
@@ -194,10 +164,10 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := auth.NewStore(pool, auth.Config{}).AddMember(ctx, org.ID, owner.ID, auth.RoleOwner); err != nil {
+	if _, _, err := auth.NewStore(pool, auth.Config{}).AddMember(ctx, fx.OrgID, owner.ID, auth.RoleOwner); err != nil {
 		t.Fatal(err)
 	}
-	link, err := auth.NewStore(pool, auth.Config{}).NewLoginLink(ctx, owner.ID, org.ID)
+	link, err := auth.NewStore(pool, auth.Config{}).NewLoginLink(ctx, owner.ID, fx.OrgID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,16 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/internal/orgs"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // syncBuffer collects log output from several goroutines.
@@ -115,4 +122,47 @@ func buildBinary(t *testing.T, dir string) string {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// leakFixture is a fresh database with organisation "acme", its Slack
+// incoming webhook pointing at a fake receiver, and one registered GitHub
+// token (by fingerprint only).
+type leakFixture struct {
+	DBURL  string
+	Pool   *pgxpool.Pool // closed at cleanup
+	Slack  *slackReceiver
+	OrgID  int64
+	Secret string // the token's plaintext, to plant in public text
+}
+
+// leakedKeyFixture builds a leakFixture whose key is called keyName.
+func leakedKeyFixture(t *testing.T, keyName string) leakFixture {
+	t.Helper()
+	ctx := context.Background()
+	dbURL := dbtest.URL(t)
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	slackFake := newSlackReceiver(t)
+	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, org.ID, slackFake.URL+"/services/T000/B000/XXXX"); err != nil {
+		t.Fatal(err)
+	}
+	secret := randomToken(t, "ghp_", 36)
+	fp, err := matcher.Compute([]byte(secret), matcher.ComputeOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(fp.String(), secret[4:]) {
+		t.Fatal("fingerprint holds the secret")
+	}
+	if _, err := keys.NewStore(pool).Add(ctx, org.ID, keyName, fp); err != nil {
+		t.Fatal(err)
+	}
+	return leakFixture{DBURL: dbURL, Pool: pool, Slack: slackFake, OrgID: org.ID, Secret: secret}
 }
