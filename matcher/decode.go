@@ -26,9 +26,14 @@ var b64val = func() (t [256]byte) {
 	return t
 }()
 
-// minB64Run is the shortest base64 run decoded. Runs of 15 or more bytes
-// always contain an aligned 8-byte word, which the fast finder relies on.
+// minB64Run is the shortest base64 run decoded.
 const minB64Run = 16
+
+// minWrapLine is the shortest first line of a wrapped base64 run (shorter
+// runs are decoded only when they end a line and are long enough on their
+// own). Real wrapping is at 64 or 76; a floor of 20 lets the run finder
+// test every 13th byte rather than every 8th.
+const minWrapLine = 20
 
 const (
 	ones8 = 0x0101010101010101
@@ -233,6 +238,11 @@ func (sc *scanner) mayHold(dec []byte) bool {
 			// still alternating
 		} else if c != 0 {
 			u16 = 0
+		}
+		// Neither stretch can still reach need: decoded identifiers and
+		// binary fail within a few bytes.
+		if left := len(dec) - i; text+left < need && u16+left/2+1 < need {
+			return false
 		}
 	}
 	return false

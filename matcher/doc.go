@@ -79,9 +79,12 @@
 // an open-addressing table from window hash to the entries sorted by it, and
 // 32 bytes per fingerprint: about 45 bytes of heap per fingerprint in all.
 //
-// Scanning a document makes one pass over it 8 bytes at a time, with a
-// branch-free class test, to find the runs of token characters. Inside runs
+// Scanning a document makes one pass over it to find the runs of token
+// characters long enough to matter: it tests one 8-byte word every 8 to 16
+// bytes (the shortest run of interest sets the stride) with a branch-free
+// class test, and measures only the runs those words fall in. Inside runs
 // long enough to hold a token secret it hashes the window at every offset
+// where one can start (up to the shortest registered body from the end)
 // (each word's product serves two windows), probes the filter, and on the
 // rare pass looks the hash up and confirms each candidate with SHA-256. The
 // same pass hands base64 stretches to the decoder. Secrets of kind "s" (and
@@ -91,8 +94,8 @@
 // Encodings are handled by finding candidate runs cheaply and decoding only
 // those, recursively (up to three levels, so base64 of UTF-16 is found):
 //
-//   - base64 (standard or URL alphabet, line-wrapped at any width with LF,
-//     CRLF or literal \n, padded or not): runs long enough to hold the
+//   - base64 (standard or URL alphabet, line-wrapped at any width of 20 or
+//     more with LF, CRLF or literal \n, padded or not): runs long enough to hold the
 //     shortest registered secret, with mixed case or digits, decoded at
 //     their natural alignment (and after a backslash escape or '-'/'_' glue
 //     at their start), so whole base64-encoded files and Kubernetes Secret

@@ -177,11 +177,10 @@ func tokenEnd(buf []byte, i int) int {
 }
 
 // tokenPass walks the runs of token characters in buf: it runs the token
-// filter over runs of 16 or more bytes (a token secret lies in one), and
-// hands base64 stretches to the decoder. A run of 15 or more bytes contains
-// an 8-aligned word, and one of 23 or more a 16-aligned word, so only those
-// words are tested: every 16th byte when the shortest token secret and
-// base64 run allow it.
+// filter over runs long enough to hold a token secret, and hands base64
+// stretches to the decoder. Any run of stride+7 or more bytes contains one
+// of the 8-byte words tested, at every stride-th byte, so the stride is as
+// long as the shortest run of interest allows (up to 16).
 func (sc *scanner) tokenPass(buf []byte, depth int, enc string, m spanMap, plain bool, emit func(a, b int, e *entry)) {
 	s := sc.s
 	plain = plain && s.nToken > 0
@@ -190,10 +189,14 @@ func (sc *scanner) tokenPass(buf []byte, depth int, enc string, m spanMap, plain
 		return
 	}
 	minRun := max(minB64Run, (s.minLen*4+2)/3)
-	stride := 16
-	if plain && s.minToken < 23 || decode && minRun < 23 {
-		stride = 8
+	shortest := 1 << 30
+	if plain {
+		shortest = s.minToken
 	}
+	if decode {
+		shortest = min(shortest, minRun, minWrapLine)
+	}
+	stride := min(max(shortest-7, 8), 16)
 	b64From := 0 // base64 before this was joined into an earlier run
 	var cand [256]int32
 	n := len(buf)
@@ -204,20 +207,28 @@ func (sc *scanner) tokenPass(buf []byte, depth int, enc string, m spanMap, plain
 		if (x-0x2b*ones8)&^x&high8 != 0 || tokenMask(x) != high8 {
 			continue
 		}
+		// The run starts inside the previous word: that word either failed
+		// the test or ended the previous run, so count its token bytes.
 		rs := w
-		for rs > 0 && tokenByte[buf[rs-1]] {
-			rs--
+		if w >= 8 {
+			rs -= bits.LeadingZeros64(^tokenMask(le64(buf[w-8:]))&high8) / 8
+		}
+		for rs > 0 && rs <= w-8 && tokenByte[buf[rs-1]] {
+			rs-- // the previous word was not tested
 		}
 		re := tokenEnd(buf, w+8)
-		w = (re - 1) &^ (stride - 1)
-		if plain && re-rs >= LongWindow {
-			for i := rs; i <= re-LongWindow; {
+		w = re + 1 - stride // the next run starts after re
+		if plain && re-rs >= s.minToken {
+			// A window starts at least minBody bytes before the end of its
+			// secret, and so of the run.
+			end := re - s.minBody + LongWindow
+			for i := rs; i <= end-LongWindow; {
 				var k int
-				k, i = filterLong(buf, i, re, s.tbloom, s.tbloomSh, &cand)
+				k, i = filterLong(buf, i, end, s.tbloom, s.tbloomSh, &cand)
 				s.verifyCands(buf, cand[:k], emit)
 			}
 		}
-		if decode && (re-rs >= minRun || re-rs >= minB64Run && skipLineBreak(buf, re) != re) {
+		if decode && (re-rs >= minRun || re-rs >= minWrapLine && skipLineBreak(buf, re) != re) {
 			for a := max(rs, b64From); a < re; {
 				z := a
 				for z < re && b64val[buf[z]] != 0xff {

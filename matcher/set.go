@@ -58,6 +58,7 @@ type Set struct {
 	maxLen    int
 	minPlain  int // shortest non-PEM secret; 0 if none
 	minToken  int // shortest "t" secret; 0 if none
+	minBody   int // shortest "t" secret less its prefix: windows end this far before a run's end
 	hasPEM    bool
 	prefixLen int // longest provider prefix in use
 }
@@ -105,6 +106,9 @@ func NewSet(fps []Fingerprint) *Set {
 			s.nToken++
 			if s.minToken == 0 || f.length < s.minToken {
 				s.minToken = f.length
+			}
+			if b := f.length - len(f.prefix); s.minBody == 0 || b < s.minBody {
+				s.minBody = b
 			}
 		default:
 			s.nLong++
