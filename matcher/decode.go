@@ -171,10 +171,58 @@ func skipLineBreak(b []byte, i int) int {
 	return j
 }
 
+// b64High[p][c] reports whether base64 character c at position p (0-2) of
+// its group gives a decoded byte at or above 0x80: the high bit of decoded
+// byte p comes from value bit 5, 3 or 1 of character p alone.
+var b64High = func() (t [3][256]bool) {
+	for c := range 256 {
+		v := b64val[c]
+		if v == 0xff {
+			continue
+		}
+		t[0][c] = v&32 != 0
+		t[1][c] = v&8 != 0
+		t[2][c] = v&2 != 0
+	}
+	return t
+}()
+
+// asciiStretch reports whether run, decoded at its natural alignment, can
+// hold need consecutive bytes below 0x80, reading the characters only. Token
+// secrets, PEM bodies and their encodings (UTF-16 of ASCII, base64, %- and
+// JSON escapes) all need such a stretch; identifiers and other base64-alphabet
+// words fail within a few characters, so they are never decoded.
+func asciiStretch(run []byte, need int) bool {
+	left := len(run) - len(run)/4 // characters at positions 0-2 still to read
+	if left < need {
+		return false
+	}
+	ok := 0
+	for i, c := range run {
+		p := i & 3
+		if p == 3 {
+			continue
+		}
+		left--
+		if b64High[p][c] {
+			ok = 0
+			if left < need {
+				return false
+			}
+		} else if ok++; ok >= need {
+			return true
+		}
+	}
+	return false
+}
+
 // decodeB64 decodes a run at its natural alignment, leniently (both
 // alphabets, trailing partial group kept), and scans the result if it can
 // hold a registered secret.
 func (sc *scanner) decodeB64(run []byte, rs, re, depth int, enc string, m spanMap) {
+	if sc.s.asciiOnly && !asciiStretch(run, sc.s.minLen) {
+		return
+	}
 	mark := len(sc.scratch)
 	sc.scratch = slices.Grow(sc.scratch, len(run)*3/4+2)
 	dec := sc.scratch[mark:mark]

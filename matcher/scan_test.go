@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"testing"
@@ -342,5 +343,37 @@ func TestSetDuplicatesAndEmpty(t *testing.T) {
 	}
 	if got := NewSet(nil).Scan([]byte(ghToken)); len(got) != 0 {
 		t.Errorf("empty set found %d", len(got))
+	}
+}
+
+// TestASCIIStretch checks the character-level gate in front of base64
+// decoding: it must pass every run whose decoding holds an ASCII stretch
+// of the needed length, wherever the stretch sits, and stop identifiers.
+func TestASCIIStretch(t *testing.T) {
+	t.Parallel()
+	b64 := base64.StdEncoding.EncodeToString
+	r := rand.New(rand.NewPCG(3, 3))
+	high := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(0x80 + r.IntN(128))
+		}
+		return b
+	}
+	for lead := range 7 {
+		for _, text := range []string{strings.Repeat("x", 20), utf16le("0123456789", false)} {
+			doc := append(append(high(lead), text...), high(5)...)
+			if !asciiStretch([]byte(b64(doc)), 20) {
+				t.Errorf("lead %d, %q: gate refused a run holding 20 ASCII bytes", lead, text)
+			}
+			if asciiStretch([]byte(b64(doc)), 21) {
+				t.Errorf("lead %d: gate passed a run with only 20 ASCII bytes for 21", lead)
+			}
+		}
+	}
+	for _, id := range []string{"TestScanGHArchiveTextsWithPasswords", "OpAMD64VPMAXUQMasked512Merging", "golang/x/tools/internal/typesinternal"} {
+		if asciiStretch([]byte(id), 20) {
+			t.Errorf("gate passed identifier %q", id)
+		}
 	}
 }

@@ -60,7 +60,8 @@ type Set struct {
 	minToken  int // shortest "t" secret; 0 if none
 	minBody   int // shortest "t" secret less its prefix: windows end this far before a run's end
 	hasPEM    bool
-	prefixLen int // longest provider prefix in use
+	asciiOnly bool // only tokens and PEM keys: every secret is ASCII
+	prefixLen int  // longest provider prefix in use
 }
 
 // NewSet builds a Set from fps. Duplicates collapse. It sorts rather than
@@ -115,6 +116,7 @@ func NewSet(fps []Fingerprint) *Set {
 		}
 	}
 	s.hasPEM = len(s.pem) > 0
+	s.asciiOnly = s.nLong+s.nShort == 0
 	s.buildIndex()
 	return s
 }
