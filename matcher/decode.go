@@ -101,7 +101,8 @@ func (sc *scanner) base64Run(buf []byte, rs, re, depth int, enc string, m spanMa
 		end++
 	}
 	sc.noteRun(depth, rs, end)
-	if len(run) < minRun || !mixedB64(run) {
+	// The character gate in decodeB64 is the sharper test when it applies.
+	if len(run) < minRun || !sc.s.asciiOnly && !mixedB64(run) {
 		return end
 	}
 	sc.decodeB64(run, rs, end, depth, enc, m)
@@ -113,10 +114,8 @@ func (sc *scanner) base64Run(buf []byte, rs, re, depth int, enc string, m spanMa
 	default:
 		// In a standard-alphabet run, '-' and '_' can only be glue
 		// ("token-QUtJ..."): also start after the last one near the start.
-		if bytes.ContainsAny(run, "+/") {
-			if k := bytes.LastIndexAny(run[:min(64, len(run))], "-_"); k >= 0 {
-				sc.decodeB64(run[k+1:], rs+k+1, end, depth, enc, m)
-			}
+		if k := bytes.LastIndexAny(run[:min(64, len(run))], "-_"); k >= 0 && bytes.ContainsAny(run, "+/") {
+			sc.decodeB64(run[k+1:], rs+k+1, end, depth, enc, m)
 		}
 	}
 	return end

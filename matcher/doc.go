@@ -95,9 +95,11 @@
 // those, recursively (up to three levels, so base64 of UTF-16 is found):
 //
 //   - base64 (standard or URL alphabet, line-wrapped at any width of 20 or
-//     more with LF, CRLF or literal \n, padded or not): runs long enough to hold the
-//     shortest registered secret, with mixed case or digits, decoded at
-//     their natural alignment (and after a backslash escape or '-'/'_' glue
+//     more with LF, CRLF or literal \n, padded or not): runs long enough to
+//     hold the shortest registered secret whose characters alone show they
+//     can decode to that many ASCII bytes (while secrets of kind "s", which
+//     may hold UTF-8, are registered: runs with mixed case or digits),
+//     decoded at their natural alignment (and after a backslash escape or '-'/'_' glue
 //     at their start), so whole base64-encoded files and Kubernetes Secret
 //     values are searched; decoded bytes are scanned only when they hold a
 //     stretch of text (or UTF-16) as long as that secret;
