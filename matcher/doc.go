@@ -84,9 +84,13 @@
 // bytes (the shortest run of interest sets the stride) with a branch-free
 // class test, and measures only the runs those words fall in. Inside runs
 // long enough to hold a token secret it hashes the window at every offset
-// where one can start (up to the shortest registered body from the end)
-// (each word's product serves two windows), probes the filter, and on the
-// rare pass looks the hash up and confirms each candidate with SHA-256. The
+// where one can start (up to the shortest registered body from the end;
+// each word's product serves two windows), probes the filter, and on the
+// rare pass looks the hash up and confirms each candidate with SHA-256.
+// Tokens with a provider prefix have a filter of their own, probed only
+// where the two bytes before the offset end a registered prefix (an 8 KiB
+// bitmap that stays in L1), so a large registry of mostly prefixed tokens
+// does not cost a cache miss at every offset. The
 // same pass hands base64 stretches to the decoder. Secrets of kind "s" (and
 // short ones) can start anywhere, so while any are registered the window is
 // also hashed at every offset of the document, which is slower.

@@ -122,7 +122,7 @@ func (s *Set) scanPlain(buf []byte, emit func(a, b int, e *entry)) {
 	for i := 0; i <= last; {
 		var n int
 		if s.nShort == 0 {
-			n, i = filterLong(buf, i, len(buf), s.bloom, s.bloomSh, &cand)
+			n, i = filterLong(buf, i, len(buf), s.bloom, s.bloomSh, nil, &cand)
 		} else {
 			n, i = filterBoth(buf, i, s.bloom, s.bloomSh, s.short, s.shortSh, &cand)
 		}
@@ -136,8 +136,15 @@ func (s *Set) scanPlain(buf []byte, emit func(a, b int, e *entry)) {
 
 func (s *Set) verifyCands(buf []byte, cand []int32, emit func(a, b int, e *entry)) {
 	for _, c := range cand {
-		ci := int(c &^ shortCand)
+		ci := int(c &^ (shortCand | prefCand))
 		w := buf[ci:]
+		if c&prefCand != 0 {
+			h := windowLong(w)
+			if m := bloomMask(h); s.pbloom[h>>s.pbloomSh]&m == m {
+				s.verify(buf, ci, h, emit)
+			}
+			continue
+		}
 		if c&shortCand != 0 {
 			s.verify(buf, ci, (le64(w)*winK)>>32|shortKeyBit, emit)
 		} else {
@@ -224,7 +231,7 @@ func (sc *scanner) tokenPass(buf []byte, depth int, enc string, m spanMap, plain
 			end := re - s.minBody + LongWindow
 			for i := rs; i <= end-LongWindow; {
 				var k int
-				k, i = filterLong(buf, i, end, s.tbloom, s.tbloomSh, &cand)
+				k, i = filterLong(buf, i, end, s.tbloom, s.tbloomSh, s.psuf, &cand)
 				s.verifyCands(buf, cand[:k], emit)
 			}
 		}
@@ -246,6 +253,18 @@ func (sc *scanner) tokenPass(buf []byte, depth int, enc string, m spanMap, plain
 // shortCand marks a candidate offset for the short window.
 const shortCand = 1 << 30
 
+// prefCand marks a candidate offset found only by the prefix test: the two
+// bytes before it end a provider prefix in use, so the window may be a
+// prefixed token's; the prefixed-token filter is checked when verifying.
+const prefCand = 1 << 29
+
+func candFlag(pref bool) int32 {
+	if pref {
+		return prefCand
+	}
+	return 0
+}
+
 // filterLong probes the long-window filter at offsets from i on, stopping
 // when cand is nearly full or at the end. It returns the number of
 // candidates and the next offset.
@@ -253,10 +272,23 @@ const shortCand = 1 << 30
 // The window hash at offset i combines the products of the words at i and
 // i+8; each product is computed once and used twice (blocks of 8 offsets),
 // so the loop costs one multiplication per byte.
-func filterLong(buf []byte, i, end int, bloom []uint64, sh uint, cand *[256]int32) (int, int) {
+//
+// With psuf (token runs with prefixed tokens registered), bloom holds only
+// the tokens without a prefix, and an offset is also a candidate when the
+// two bytes before it end a registered prefix: a lookup in an 8 KiB bitmap
+// that stays in L1, where the prefixed tokens' filter (most of a large
+// registry) would be a cache miss at every offset.
+func filterLong(buf []byte, i, end int, bloom []uint64, sh uint, psuf *[1024]uint64, cand *[256]int32) (int, int) {
 	n := 0
 	last := end - LongWindow
 	wmask := uint64(len(bloom) - 1)
+	pre := psuf != nil
+	for ; i < 2 && i <= last && n < len(cand); i++ {
+		if hit, suf := probe1(buf, i, bloom, sh, psuf); hit || suf {
+			cand[n] = int32(i) | candFlag(suf && !hit)
+			n++
+		}
+	}
 	if i+24 <= end {
 		// Unrolled by hand: Go does not unroll loops, and loop overhead and
 		// bounds checks would otherwise cost as much as the work itself.
@@ -271,75 +303,107 @@ func filterLong(buf []byte, i, end int, bloom []uint64, sh uint, cand *[256]int3
 		c7 := le64(w[7:]) * winK
 		for ; i+24 <= end && n <= len(cand)-8; i += 8 {
 			w := buf[i+8 : i+24 : i+24]
+			var pw, p7 uint64
+			if pre {
+				b := buf[i-2 : i+7 : i+7]
+				pw = le64(b)
+				p7 = uint64(b[7]) | uint64(b[8])<<8
+			}
 			var h, x uint64
+			var hit, suf bool
 			c0, h = le64(w[0:])*winK, c0
 			h = (h ^ c0>>1) >> 24
 			x = bloom[(h>>sh)&wmask]
-			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
-				cand[n] = int32(i + 0)
+			hit = x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0
+			suf = pre && psuf[(pw>>0&0xffff)>>6]>>((pw>>0&0xffff)&63)&1 != 0
+			if hit || suf {
+				cand[n] = int32(i+0) | candFlag(suf && !hit)
 				n++
 			}
 			c1, h = le64(w[1:])*winK, c1
 			h = (h ^ c1>>1) >> 24
 			x = bloom[(h>>sh)&wmask]
-			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
-				cand[n] = int32(i + 1)
+			hit = x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0
+			suf = pre && psuf[(pw>>8&0xffff)>>6]>>((pw>>8&0xffff)&63)&1 != 0
+			if hit || suf {
+				cand[n] = int32(i+1) | candFlag(suf && !hit)
 				n++
 			}
 			c2, h = le64(w[2:])*winK, c2
 			h = (h ^ c2>>1) >> 24
 			x = bloom[(h>>sh)&wmask]
-			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
-				cand[n] = int32(i + 2)
+			hit = x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0
+			suf = pre && psuf[(pw>>16&0xffff)>>6]>>((pw>>16&0xffff)&63)&1 != 0
+			if hit || suf {
+				cand[n] = int32(i+2) | candFlag(suf && !hit)
 				n++
 			}
 			c3, h = le64(w[3:])*winK, c3
 			h = (h ^ c3>>1) >> 24
 			x = bloom[(h>>sh)&wmask]
-			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
-				cand[n] = int32(i + 3)
+			hit = x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0
+			suf = pre && psuf[(pw>>24&0xffff)>>6]>>((pw>>24&0xffff)&63)&1 != 0
+			if hit || suf {
+				cand[n] = int32(i+3) | candFlag(suf && !hit)
 				n++
 			}
 			c4, h = le64(w[4:])*winK, c4
 			h = (h ^ c4>>1) >> 24
 			x = bloom[(h>>sh)&wmask]
-			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
-				cand[n] = int32(i + 4)
+			hit = x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0
+			suf = pre && psuf[(pw>>32&0xffff)>>6]>>((pw>>32&0xffff)&63)&1 != 0
+			if hit || suf {
+				cand[n] = int32(i+4) | candFlag(suf && !hit)
 				n++
 			}
 			c5, h = le64(w[5:])*winK, c5
 			h = (h ^ c5>>1) >> 24
 			x = bloom[(h>>sh)&wmask]
-			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
-				cand[n] = int32(i + 5)
+			hit = x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0
+			suf = pre && psuf[(pw>>40&0xffff)>>6]>>((pw>>40&0xffff)&63)&1 != 0
+			if hit || suf {
+				cand[n] = int32(i+5) | candFlag(suf && !hit)
 				n++
 			}
 			c6, h = le64(w[6:])*winK, c6
 			h = (h ^ c6>>1) >> 24
 			x = bloom[(h>>sh)&wmask]
-			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
-				cand[n] = int32(i + 6)
+			hit = x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0
+			suf = pre && psuf[(pw>>48&0xffff)>>6]>>((pw>>48&0xffff)&63)&1 != 0
+			if hit || suf {
+				cand[n] = int32(i+6) | candFlag(suf && !hit)
 				n++
 			}
 			c7, h = le64(w[7:])*winK, c7
 			h = (h ^ c7>>1) >> 24
 			x = bloom[(h>>sh)&wmask]
-			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0 {
-				cand[n] = int32(i + 7)
+			hit = x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1 != 0
+			suf = pre && psuf[(p7)>>6]>>((p7)&63)&1 != 0
+			if hit || suf {
+				cand[n] = int32(i+7) | candFlag(suf && !hit)
 				n++
 			}
 		}
 	}
 	for ; i <= last && n < len(cand); i++ {
-		w := buf[i : i+16 : i+16]
-		h := windowLong(w)
-		m := bloomMask(h)
-		if bloom[(h>>sh)&wmask]&m == m {
-			cand[n] = int32(i)
+		if hit, suf := probe1(buf, i, bloom, sh, psuf); hit || suf {
+			cand[n] = int32(i) | candFlag(suf && !hit)
 			n++
 		}
 	}
 	return n, i
+}
+
+// probe1 is one offset of filterLong: a filter hit, and a prefix hit.
+func probe1(buf []byte, i int, bloom []uint64, sh uint, psuf *[1024]uint64) (hit, suf bool) {
+	h := windowLong(buf[i : i+16 : i+16])
+	m := bloomMask(h)
+	hit = bloom[(h>>sh)&uint64(len(bloom)-1)]&m == m
+	if psuf != nil && i >= 2 {
+		pair := uint64(buf[i-2]) | uint64(buf[i-1])<<8
+		suf = psuf[pair>>6]>>(pair&63)&1 != 0
+	}
+	return hit, suf
 }
 
 // filterBoth is filterLong plus the short-window bitset.

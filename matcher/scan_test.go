@@ -377,3 +377,27 @@ func TestASCIIStretch(t *testing.T) {
 		}
 	}
 }
+
+// TestScanEveryLane plants secrets at every offset modulo 8 inside a long
+// token run and after a delimiter, with registries of prefixed tokens
+// only, unprefixed only, and both: the filter loop handles eight offsets
+// per step, each with its own code, and prefixed tokens take the
+// prefix-bytes route rather than the filter.
+func TestScanEveryLane(t *testing.T) {
+	t.Parallel()
+	for _, reg := range [][]string{{ghToken, slackTok}, {awsKey, plainKey}, {ghToken, awsKey, slackTok, plainKey}} {
+		set := testSet(t, reg...)
+		for _, secret := range reg {
+			for lead := range 20 {
+				for _, glue := range []string{"", " "} {
+					doc := strings.Repeat("Q", lead) + glue + secret + glue + strings.Repeat("Z", 13)
+					got := set.Scan([]byte(doc))
+					want := lead + len(glue)
+					if len(got) != 1 || got[0].Offset != want || got[0].Length != len(secret) {
+						t.Errorf("registry %d, secret %.4s, lead %d, glue %q: got %+v, want one finding at %d", len(reg), secret, lead, glue, got, want)
+					}
+				}
+			}
+		}
+	}
+}

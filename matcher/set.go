@@ -42,8 +42,11 @@ type Set struct {
 
 	bloom    []uint64 // blocked Bloom filter over 40-bit hashes of "s" windows
 	bloomSh  uint     // word index = h >> bloomSh
-	tbloom   []uint64 // the same over "t" (token) windows
+	tbloom   []uint64 // the same over "t" (token) windows without a prefix
 	tbloomSh uint
+	pbloom   []uint64 // the same over prefixed "t" windows
+	pbloomSh uint
+	psuf     *[1024]uint64 // last two bytes of the prefixes of pbloom's entries; nil if none
 
 	short   []uint64 // bitset over 32-bit short-window hashes; nil if none
 	shortSh uint
@@ -169,7 +172,17 @@ func (s *Set) buildIndex() {
 	}
 
 	s.bloom, s.bloomSh = newBloom(s.nLong)
-	s.tbloom, s.tbloomSh = newBloom(s.nToken)
+	nPref := 0
+	for i := range s.entries {
+		if e := &s.entries[i]; e.kind == kindToken && e.key&shortKeyBit == 0 && e.prefix != 0 {
+			nPref++
+		}
+	}
+	s.tbloom, s.tbloomSh = newBloom(s.nToken - nPref)
+	s.pbloom, s.pbloomSh = newBloom(nPref)
+	if nPref > 0 {
+		s.psuf = new([1024]uint64)
+	}
 	// Short-window bitset: 2^B bits, B in [10, 27], about 64 bits per entry.
 	if s.nShort > 0 {
 		b := 10
@@ -186,9 +199,15 @@ func (s *Set) buildIndex() {
 			s.short[h>>6] |= 1 << (h & 63)
 			continue
 		}
-		if s.entries[i].kind == kindToken {
+		switch e := &s.entries[i]; {
+		case e.kind == kindToken && e.prefix != 0:
+			s.pbloom[k>>s.pbloomSh] |= bloomMask(k)
+			p := e.prefixString()
+			pair := uint64(p[len(p)-2]) | uint64(p[len(p)-1])<<8
+			s.psuf[pair>>6] |= 1 << (pair & 63)
+		case e.kind == kindToken:
 			s.tbloom[k>>s.tbloomSh] |= bloomMask(k)
-		} else {
+		default:
 			s.bloom[k>>s.bloomSh] |= bloomMask(k)
 		}
 	}
