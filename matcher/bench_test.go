@@ -3,6 +3,7 @@ package matcher
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -42,10 +43,14 @@ var benchCorpus = sync.OnceValue(func() []byte {
 	return buf.Bytes()
 })
 
-// randSecret returns a random provider-like token.
+// randSecret returns a random provider-like token: one in eight has no
+// provider prefix.
 func randSecret(r *rand.Rand) string {
+	return randToken(r, []string{"ghp_", "AKIA", "xoxb-", "sk_live_", "glpat-", "AIza", "npm_", ""})
+}
+
+func randToken(r *rand.Rand, prefixes []string) string {
 	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	prefixes := []string{"ghp_", "AKIA", "xoxb-", "sk_live_", "glpat-", "AIza", "npm_", ""}
 	p := prefixes[r.IntN(len(prefixes))]
 	n := 20 + r.IntN(30)
 	var b strings.Builder
@@ -56,7 +61,7 @@ func randSecret(r *rand.Rand) string {
 	return b.String()
 }
 
-var benchSets sync.Map // size -> *benchSet
+var benchSets sync.Map // size and generator -> *benchSet
 
 type benchSet struct {
 	set     *Set
@@ -65,14 +70,19 @@ type benchSet struct {
 }
 
 func getBenchSet(tb testing.TB, n int) *benchSet {
-	if v, ok := benchSets.Load(n); ok {
+	return getBenchSetOf(tb, n, randSecret)
+}
+
+func getBenchSetOf(tb testing.TB, n int, gen func(*rand.Rand) string) *benchSet {
+	key := fmt.Sprintf("%d %p", n, gen)
+	if v, ok := benchSets.Load(key); ok {
 		return v.(*benchSet)
 	}
 	r := rand.New(rand.NewPCG(uint64(n), 42))
 	fps := make([]Fingerprint, 0, n)
 	secrets := make([]string, 0, n)
 	for len(fps) < n {
-		s := randSecret(r)
+		s := gen(r)
 		f, err := Compute([]byte(s), ComputeOpts{AllowWeak: true})
 		if err != nil {
 			continue
@@ -90,12 +100,15 @@ func getBenchSet(tb testing.TB, n int) *benchSet {
 		doc.WriteString("\nTOKEN=\"" + secrets[i*(n/100)] + "\"\n")
 	}
 	bs := &benchSet{set: NewSet(fps), secrets: secrets, doc: doc.Bytes()}
-	benchSets.Store(n, bs)
+	benchSets.Store(key, bs)
 	return bs
 }
 
 func benchmarkScan(b *testing.B, n int) {
-	bs := getBenchSet(b, n)
+	benchmarkScanSet(b, getBenchSet(b, n))
+}
+
+func benchmarkScanSet(b *testing.B, bs *benchSet) {
 	b.SetBytes(int64(len(bs.doc)))
 	b.ResetTimer()
 	cpu0 := cpuTime()
@@ -151,6 +164,15 @@ func BenchmarkDecodeRuns100k(b *testing.B) {
 func BenchmarkScan1k(b *testing.B)   { benchmarkScan(b, 1_000) }
 func BenchmarkScan100k(b *testing.B) { benchmarkScan(b, 100_000) }
 func BenchmarkScan1M(b *testing.B)   { benchmarkScan(b, 1_000_000) }
+
+// BenchmarkScan1MUnprefixed is the worst case for the filters: a million
+// tokens without a provider prefix (AWS secret keys, internal API keys), so
+// the 4 MiB every-offset filter holds them all.
+func BenchmarkScan1MUnprefixed(b *testing.B) {
+	benchmarkScanSet(b, getBenchSetOf(b, 1_000_000, randUnprefixed))
+}
+
+func randUnprefixed(r *rand.Rand) string { return randToken(r, []string{""}) }
 
 // BenchmarkNaive100k is the baseline from issue 3, run on the same corpus
 // and machine: tokenize at whitespace, quotes and "=:/@.", SHA-256 every
