@@ -11,7 +11,9 @@
 //
 // Record opens an incident (identified: severity from ComputeSeverity, the
 // org's default assignee, the key's owner) for the first sighting of a key;
-// later sightings while it is open are occurrences. A sighting of a key whose
+// later sightings while it is open are occurrences, and one more exposed than
+// those before (public where they were private, or in a repository with a
+// wider reach) raises the severity, never lowers it. A sighting of a key whose
 // incident is closed reopens it as a regression, unless the secret seen is
 // one the key was rotated away from (dead: recorded, nobody alerted).
 // Containment comes from the key's revocation endpoint answering "revoked"

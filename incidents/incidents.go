@@ -37,10 +37,15 @@ type Finding struct {
 	Encoding    string
 	Actor       string
 	Preview     string
-	Title       string    // of the paste, gist, issue or pull request (attacker-controlled)
-	EventAt     time.Time // when the source says it happened (zero if unknown)
-	FetchedAt   time.Time // when the text was read from the source (zero if unknown)
-	DetectedAt  time.Time
+	Title       string // of the paste, gist, issue or pull request (attacker-controlled)
+	// Private says the text was not publicly readable (a private
+	// repository's event in an organisation feed); Reach is its audience
+	// where known (stars plus forks), 0 when unknown. Both feed severity.
+	Private    bool
+	Reach      int
+	EventAt    time.Time // when the source says it happened (zero if unknown)
+	FetchedAt  time.Time // when the text was read from the source (zero if unknown)
+	DetectedAt time.Time
 	// Revoked, if set, says the leaked credential itself was already revoked
 	// at match time by a built-in revoker (e.g. "github-credentials-api"):
 	// the incident is opened directly as contained.
@@ -161,6 +166,11 @@ func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
 		if err := s.appendTx(ctx, tx, last.id, f, dedup); err != nil {
 			return err
 		}
+		if !dead {
+			if err := s.raiseSeverityTx(ctx, tx, last.id, f); err != nil {
+				return err
+			}
+		}
 		if f.Revoked != "" && !dead && last.phase == PhaseIdentified {
 			_, err := s.transitionTx(ctx, tx, last.id, transition{to: PhaseContained, actor: f.Revoked, kind: "revoked", details: map[string]any{"by": f.Revoked}})
 			return err
@@ -200,16 +210,59 @@ func (s *Service) appendTx(ctx context.Context, tx pgx.Tx, incidentID int64, f F
 func insertOccurrenceTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO occurrences (incident_id, key_id, dedup_key, source, event_id, event_type, url, repo,
-			commit_sha, path, line, col, encoding, actor, preview, event_at, detected_at, title, fetched_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+			commit_sha, path, line, col, encoding, actor, preview, event_at, detected_at, title, fetched_at,
+			private, reach)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
 		ON CONFLICT (key_id, dedup_key) DO NOTHING`,
 		incidentID, f.KeyID, dedup, f.Source, f.EventID, f.EventType, f.URL, f.Repo,
 		f.Commit, f.Path, f.Line, f.Column, f.Encoding, f.Actor, f.Preview, nullTime(f.EventAt), f.DetectedAt,
-		f.Title, nullTime(f.FetchedAt))
+		f.Title, nullTime(f.FetchedAt), f.Private, nullReach(f.Reach))
 	if err != nil {
 		return fmt.Errorf("insert occurrence: %w", err)
 	}
 	return nil
+}
+
+// nullReach stores an unknown reach (0) as NULL.
+func nullReach(n int) *int {
+	if n <= 0 {
+		return nil
+	}
+	return &n
+}
+
+// severityOf is the severity of a sighting of a key: the key's facts and
+// the sighting's exposure.
+func severityOf(kf keyFacts, f Finding) Severity {
+	return ComputeSeverity(SeverityInput{Provider: kf.provider, Environment: kf.environment, Scopes: kf.scopes,
+		Source: f.Source, Public: !f.Private, Reach: f.Reach})
+}
+
+// raiseSeverityTx raises an open incident's severity when a new sighting is
+// more exposed than the ones before (a private repository's key now in a
+// popular public one). It never lowers it: a wider exposure already
+// happened.
+func (s *Service) raiseSeverityTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding) error {
+	var orgID int64
+	var cur Severity
+	if err := tx.QueryRow(ctx, `SELECT org_id, severity FROM incidents WHERE id = $1`, incidentID).Scan(&orgID, &cur); err != nil {
+		return fmt.Errorf("load severity of incident %d: %w", incidentID, err)
+	}
+	kf, err := loadKeyFactsTx(ctx, tx, f.KeyID, orgID)
+	if err != nil {
+		return err
+	}
+	sev := severityOf(kf, f)
+	if sev.Rank() <= cur.Rank() {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE incidents SET severity = $2 WHERE id = $1`, incidentID, sev); err != nil {
+		return fmt.Errorf("raise severity of incident %d: %w", incidentID, err)
+	}
+	_, err = s.addEventTx(ctx, tx, incidentID, s.now(), ActorSystem, "severity_raised", "", "", map[string]any{
+		"from": cur, "to": sev, "url": f.URL, "source": f.Source, "private": f.Private, "reach": f.Reach,
+	})
+	return err
 }
 
 func seenAt(f Finding) time.Time {
@@ -244,7 +297,7 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f Finding, dedup string
 	if err != nil {
 		return err
 	}
-	sev := ComputeSeverity(SeverityInput{Provider: kf.provider, Environment: kf.environment, Scopes: kf.scopes, Source: f.Source, Public: true})
+	sev := severityOf(kf, f)
 	now := s.now()
 	var id int64
 	err = tx.QueryRow(ctx, `
@@ -259,6 +312,7 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f Finding, dedup string
 	}
 	if _, err := s.addEventTx(ctx, tx, id, now, ActorSystem, "opened", "", string(PhaseIdentified), map[string]any{
 		"severity": sev, "source": f.Source, "url": f.URL, "assignee_id": kf.assignee, "owner": kf.owner,
+		"private": f.Private, "reach": f.Reach,
 	}); err != nil {
 		return err
 	}
@@ -272,13 +326,19 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f Finding, dedup string
 
 func (s *Service) reopenTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
 	now := s.now()
+	kf, err := loadKeyFactsTx(ctx, tx, f.KeyID, f.OrgID)
+	if err != nil {
+		return err
+	}
+	// A regression is a new exposure: its severity is this sighting's.
+	sev := severityOf(kf, f)
 	var regressions int
-	err := tx.QueryRow(ctx, `
-		UPDATE incidents SET phase = 'identified', fingerprint = $2, last_seen_at = GREATEST(last_seen_at, $3),
+	err = tx.QueryRow(ctx, `
+		UPDATE incidents SET phase = 'identified', fingerprint = $2, last_seen_at = GREATEST(last_seen_at, $3), severity = $5,
 			regressions = regressions + 1, identified_at = $4, acknowledged_at = NULL, acknowledged_by = '',
 			contained_at = NULL, eradicated_at = NULL, recovered_at = NULL, closed_at = NULL,
 			escalated_at = NULL, reminded_at = NULL, containment = 'pending', notified_at = NULL
-		WHERE id = $1 RETURNING regressions`, incidentID, f.Fingerprint, seenAt(f), now).Scan(&regressions)
+		WHERE id = $1 RETURNING regressions`, incidentID, f.Fingerprint, seenAt(f), now, sev).Scan(&regressions)
 	if err != nil {
 		return fmt.Errorf("reopen incident %d: %w", incidentID, err)
 	}
@@ -286,7 +346,7 @@ func (s *Service) reopenTx(ctx context.Context, tx pgx.Tx, incidentID int64, f F
 		return err
 	}
 	_, err = s.addEventTx(ctx, tx, incidentID, now, ActorSystem, "regression", string(PhaseClosed), string(PhaseIdentified),
-		map[string]any{"url": f.URL, "source": f.Source, "regressions": regressions})
+		map[string]any{"url": f.URL, "source": f.Source, "regressions": regressions, "severity": sev, "private": f.Private, "reach": f.Reach})
 	if err != nil {
 		return err
 	}

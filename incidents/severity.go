@@ -15,6 +15,16 @@ const (
 
 var severityLevels = []Severity{SeverityLow, SeverityMedium, SeverityHigh, SeverityCritical}
 
+// Rank orders severities: low 0 … critical 3; -1 for anything else.
+func (s Severity) Rank() int {
+	for i, l := range severityLevels {
+		if l == s {
+			return i
+		}
+	}
+	return -1
+}
+
 // SeverityInput is what severity is computed from: the key (provider,
 // environment, scopes note) and the exposure (source kind, visibility, reach).
 type SeverityInput struct {
@@ -35,8 +45,13 @@ var highImpactProviders = map[string]bool{
 
 // ComputeSeverity starts from the provider (high for providers that grant
 // access to infrastructure, code or money, medium otherwise), raises it for
-// production keys, broad scopes and a wide public reach, and lowers it for
-// development keys, read-only scopes and non-public exposures.
+// production keys, broad scopes and a wide public reach (1,000 or more stars
+// plus forks), and lowers it for development keys, read-only scopes and
+// non-public exposures. The source kind decides how exposure is known:
+// GitHub sightings carry the repository's visibility and reach (the event's
+// public flag, then the repository itself); gists and paste sites are
+// public with no measure of reach. Every public source is harvested by
+// attackers within minutes, so the kind itself moves no level.
 func ComputeSeverity(in SeverityInput) Severity {
 	level := 1 // medium
 	if highImpactProviders[strings.ToLower(in.Provider)] {

@@ -830,3 +830,83 @@ func TestReopenWhileAnotherIsOpen(t *testing.T) {
 		t.Fatalf("reopen = %v", err)
 	}
 }
+
+// TestSeverityFollowsExposure: a sighting in a private repository opens the
+// incident one level lower; a later sighting in a popular public repository
+// raises it (with a timeline entry), a quieter one never lowers it, and a
+// regression takes the severity of its own sighting.
+func TestSeverityFollowsExposure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	severity := func() Severity {
+		t.Helper()
+		var s Severity
+		if err := b.pool.QueryRow(ctx, `SELECT severity FROM incidents`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if _, err := b.pool.Exec(ctx, `UPDATE keys SET environment = 'staging'`); err != nil {
+		t.Fatal(err)
+	}
+	private := b.finding("https://x/private", 1)
+	private.Private = true
+	if err := b.svc.Record(ctx, []Finding{private}); err != nil {
+		t.Fatal(err)
+	}
+	// aws (high) − not public = medium.
+	if got := severity(); got != SeverityMedium {
+		t.Fatalf("private sighting: severity %s, want medium", got)
+	}
+	var storedPrivate bool
+	var storedReach *int
+	if err := b.pool.QueryRow(ctx, `SELECT private, reach FROM occurrences`).Scan(&storedPrivate, &storedReach); err != nil {
+		t.Fatal(err)
+	}
+	if !storedPrivate || storedReach != nil {
+		t.Fatalf("occurrence private %v reach %v, want true and unknown", storedPrivate, storedReach)
+	}
+
+	popular := b.finding("https://x/popular", 2)
+	popular.Reach = 4200
+	if err := b.svc.Record(ctx, []Finding{popular}); err != nil {
+		t.Fatal(err)
+	}
+	// aws (high) + reach ≥ 1000 = critical.
+	if got := severity(); got != SeverityCritical {
+		t.Fatalf("popular sighting: severity %s, want critical", got)
+	}
+	var details map[string]any
+	if err := b.pool.QueryRow(ctx, `SELECT details FROM incident_events WHERE kind = 'severity_raised'`).Scan(&details); err != nil {
+		t.Fatalf("no severity_raised entry: %v", err)
+	}
+	if details["from"] != "medium" || details["to"] != "critical" || details["url"] != "https://x/popular" {
+		t.Fatalf("severity_raised details %v", details)
+	}
+
+	quiet := b.finding("https://x/quiet", 3)
+	quiet.Private = true
+	if err := b.svc.Record(ctx, []Finding{quiet}); err != nil {
+		t.Fatal(err)
+	}
+	if got := severity(); got != SeverityCritical {
+		t.Fatalf("a quieter sighting lowered severity to %s", got)
+	}
+	if n := count(t, b.pool, `SELECT count(*) FROM incident_events WHERE kind = 'severity_raised'`); n != 1 {
+		t.Fatalf("%d severity_raised entries, want 1", n)
+	}
+
+	// Close, then a private regression: its own severity, medium.
+	if _, err := b.pool.Exec(ctx, `UPDATE incidents SET phase = 'closed', closed_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	regression := b.finding("https://x/again", 4)
+	regression.Private = true
+	if err := b.svc.Record(ctx, []Finding{regression}); err != nil {
+		t.Fatal(err)
+	}
+	if got := severity(); got != SeverityMedium {
+		t.Fatalf("private regression: severity %s, want medium", got)
+	}
+}
