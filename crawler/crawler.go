@@ -35,6 +35,11 @@ type Document struct {
 	// LineMap maps a line of Text (1-based) to the line in the original file,
 	// for texts assembled from parts (a patch's added lines). nil: identity.
 	LineMap []int
+	// Private says the text is not publicly readable (an event of a private
+	// repository in an organisation's feed); Reach is its audience where
+	// known. An Exposer fills them in for documents with findings.
+	Private bool
+	Reach   int
 	EventAt time.Time
 	// FetchedAt is when the text was read from the source (zero: unknown).
 	FetchedAt time.Time
@@ -62,6 +67,10 @@ type Pipeline struct {
 
 	revoker   Revoker // optional: see WithRevoker
 	revokeLog *slog.Logger
+
+	exposer       Exposer // optional: see WithExposer
+	exposeLog     *slog.Logger
+	exposeLookups *prometheus.CounterVec
 }
 
 // NewPipeline returns a Pipeline. reg may be nil (tests).
@@ -149,6 +158,7 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 		}
 		detected := p.now()
 		revoked := p.revokeDocument(ctx, d, found)
+		p.expose(ctx, d)
 		for j, m := range found {
 			line := m.Line
 			if d.LineMap != nil && line >= 1 && line <= len(d.LineMap) {
@@ -164,7 +174,7 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 					Source: d.Source, EventID: d.EventID, EventType: d.EventType,
 					URL: url, Repo: d.Repo, Commit: d.Commit, Path: d.Path,
 					Line: line, Column: m.Column, Encoding: m.Encoding,
-					Actor: d.Actor, Preview: m.Preview, Title: d.Title,
+					Actor: d.Actor, Preview: m.Preview, Title: d.Title, Private: d.Private, Reach: d.Reach,
 					EventAt: d.EventAt, FetchedAt: d.FetchedAt, DetectedAt: detected, Revoked: revoked[j],
 				})
 				p.findings.WithLabelValues(d.Source).Inc()

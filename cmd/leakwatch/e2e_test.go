@@ -94,6 +94,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	gh.Publish(recorded[:150]...)
+	// Severity weighs the repository's reach, asked of GitHub at match time.
+	gh.SetRepoExposure("octo-org/payments", false, 2500, 300)
 	leakAt := time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC)
 	gh.Publish(githubtest.CommentEvent(27244207336, "octo-org/payments", "mallory",
 		"CI still fails, here is my config:\n```\nexport GITHUB_TOKEN=\""+secret+"\"\n```\n", leakAt))
@@ -157,6 +159,14 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if strings.Contains(preview, secret) || !strings.Contains(preview, "GITHUB_TOKEN") {
 		t.Errorf("preview %q: want the line, redacted", preview)
+	}
+	var reach *int
+	var private bool
+	if err := pool.QueryRow(ctx, `SELECT reach, private FROM occurrences`).Scan(&reach, &private); err != nil {
+		t.Fatal(err)
+	}
+	if reach == nil || *reach != 2800 || private {
+		t.Errorf("occurrence reach %v private %v, want 2800 (stars plus forks) and public", reach, private)
 	}
 
 	// The incidents page needs a signed-in member of the organisation.

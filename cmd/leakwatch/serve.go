@@ -145,6 +145,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		if ghClient, err = newGitHubClient(cfg, reg); err != nil {
 			return err
 		}
+		// Severity weighs where a key leaked: the repository's visibility
+		// and reach, asked of GitHub only for documents with findings.
+		pipeline.WithExposer(ghcrawler.NewRepoExposure(ghClient, time.Hour), logger, reg)
 		ghcrawler.AddFetchWorkers(jcfg.Workers, ghcrawler.NewFetcher(ghClient, pipeline, githubFetchConfig(cfg), reg, logger))
 		if pasteSources, err = newPasteSources(cfg, ghClient); err != nil {
 			return err

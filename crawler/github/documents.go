@@ -48,6 +48,8 @@ func planEvent(ev *gh.Event) (eventWork, error) {
 		Repo:      ev.GetRepo().GetName(),
 		Actor:     ev.GetActor().GetLogin(),
 		EventAt:   ev.GetCreatedAt().Time,
+		// Organisation feeds carry private repositories' events too.
+		Private: ev.Public != nil && !ev.GetPublic(),
 	}
 	add := func(url string, texts ...string) {
 		for _, t := range texts {

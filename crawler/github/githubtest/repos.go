@@ -48,6 +48,18 @@ type repo struct {
 	branches      map[string]string // name → commit sha
 	commits       map[string]*Commit
 	trees         map[string]map[string][]byte // commit sha → path → content
+	private       bool
+	stars, forks  int
+}
+
+// SetRepoExposure sets what GET /repos/{owner}/{repo} says of a repository's
+// visibility and reach (created with branch "main" if new).
+func (s *Server) SetRepoExposure(fullName string, private bool, stars, forks int) {
+	s.AddRepo(fullName, "main")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repos[fullName]
+	r.private, r.stars, r.forks = private, stars, forks
 }
 
 // AddRepo creates a public repository with a default branch.
@@ -119,18 +131,27 @@ func (s *Server) repoOf(r *http.Request) *repo {
 
 func (s *Server) repo(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	rp := s.repoOf(r)
+	var rp *repo
+	if p := s.repoOf(r); p != nil {
+		c := *p // a copy: SetRepoExposure may change it meanwhile
+		rp = &c
+	}
 	s.mu.Unlock()
 	if rp == nil {
 		notFound(w)
 		return
 	}
 	owner, name, _ := strings.Cut(rp.fullName, "/")
+	visibility := "public"
+	if rp.private {
+		visibility = "private"
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": rp.id, "node_id": "R_" + rp.fullName, "name": name, "full_name": rp.fullName,
-		"private": false, "owner": map[string]any{"login": owner, "type": "User"},
+		"private": rp.private, "owner": map[string]any{"login": owner, "type": "User"},
 		"html_url": "https://github.com/" + rp.fullName, "default_branch": rp.defaultBranch,
-		"url": s.URL + "/repos/" + rp.fullName, "visibility": "public",
+		"url": s.URL + "/repos/" + rp.fullName, "visibility": visibility,
+		"stargazers_count": rp.stars, "watchers_count": rp.stars, "forks_count": rp.forks, "forks": rp.forks,
 	})
 }
 
