@@ -122,7 +122,7 @@ type FileScanOpts struct {
 }
 
 // streamThreshold is the file size above which files are streamed.
-const streamThreshold = 64 << 20
+var streamThreshold = int64(64 << 20) // a variable for tests
 
 type fileJob struct {
 	path string
@@ -134,70 +134,88 @@ type fileJob struct {
 // they read as UTF-16. Findings are sorted by path, then offset. Errors for
 // single files are returned in errs; scanning goes on.
 func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) (found []PathFinding, errs []error) {
-	var jobs []fileJob
-	var total int64
-	for _, p := range paths {
-		if p == "-" {
-			jobs = append(jobs, fileJob{path: "-"})
-			continue
-		}
-		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				errs = append(errs, fmt.Errorf("walk %s: %w", path, err))
-				return nil
+	var (
+		mu    sync.Mutex // guards found, errs
+		done  atomic.Int64
+		total atomic.Int64
+		wg    sync.WaitGroup
+	)
+	addErr := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	// The walk feeds the workers as it goes, so reading directories
+	// overlaps scanning files. A progress total needs the whole walk first.
+	jobs := make(chan fileJob, 1024)
+	walk := func(emit func(fileJob)) {
+		for _, p := range paths {
+			if p == "-" {
+				emit(fileJob{path: "-"})
+				continue
 			}
-			if d.IsDir() {
-				if d.Name() == ".git" && path != p {
-					return filepath.SkipDir
+			err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+				if ctx.Err() != nil {
+					return ctx.Err()
 				}
-				return nil
-			}
-			// The directory entry's type needs no system call; only symlinks
-			// (followed) and a wanted progress total need a stat.
-			var size int64
-			if !d.Type().IsRegular() || opts.Total != nil {
-				info, err := os.Stat(path)
 				if err != nil {
-					errs = append(errs, fmt.Errorf("stat %s: %w", path, err))
+					addErr(fmt.Errorf("walk %s: %w", path, err))
 					return nil
 				}
-				if !info.Mode().IsRegular() {
+				if d.IsDir() {
+					if d.Name() == ".git" && path != p {
+						return filepath.SkipDir
+					}
 					return nil
 				}
-				size = info.Size()
+				// The directory entry's type needs no system call; only
+				// symlinks (followed) and a wanted progress total need a stat.
+				var size int64
+				if !d.Type().IsRegular() || opts.Total != nil {
+					info, err := os.Stat(path)
+					if err != nil {
+						addErr(fmt.Errorf("stat %s: %w", path, err))
+						return nil
+					}
+					if !info.Mode().IsRegular() {
+						return nil
+					}
+					size = info.Size()
+				}
+				emit(fileJob{path: path, size: size})
+				return nil
+			})
+			if err != nil && ctx.Err() == nil {
+				addErr(fmt.Errorf("walk %s: %w", p, err))
 			}
-			jobs = append(jobs, fileJob{path: path, size: size})
-			total += size
-			return nil
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("walk %s: %w", p, err))
 		}
 	}
-	if opts.Total != nil {
-		opts.Total(total)
-	}
+	go func() {
+		defer close(jobs)
+		if opts.Total == nil {
+			walk(func(j fileJob) { jobs <- j })
+			return
+		}
+		var all []fileJob
+		walk(func(j fileJob) { all = append(all, j); total.Add(j.size) })
+		opts.Total(total.Load())
+		for _, j := range all {
+			jobs <- j
+		}
+	}()
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	var (
-		mu   sync.Mutex
-		done atomic.Int64
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var buf []byte // reused across this worker's files
-			for {
-				k := int(next.Add(1) - 1)
-				if k >= len(jobs) || ctx.Err() != nil {
-					return
+			for j := range jobs {
+				if ctx.Err() != nil {
+					continue // drain, so the walk can finish
 				}
-				j := jobs[k]
 				var fs []Finding
 				var err error
 				fs, buf, err = s.scanFile(j.path, opts.Stdin, buf)
@@ -210,7 +228,7 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 					found = append(found, PathFinding{Path: j.path, Finding: f})
 				}
 				if opts.Progress != nil {
-					opts.Progress(d, total)
+					opts.Progress(d, total.Load())
 				}
 				mu.Unlock()
 			}
@@ -241,6 +259,17 @@ func (s *Set) scanFile(path string, stdin io.Reader, buf []byte) ([]Finding, []b
 		}
 		r = stdin
 	} else {
+		b, err := readSmall(path, buf)
+		switch {
+		case err == nil:
+			if LooksBinary(b[:min(len(b), 8<<10)]) {
+				return nil, b, nil
+			}
+			return s.Scan(b), b, nil
+		case !errors.Is(err, errTooLarge):
+			return nil, b, err
+		}
+		buf = b
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, buf, fmt.Errorf("scan %s: %w", path, err)
@@ -266,15 +295,19 @@ func (s *Set) scanFile(path string, stdin io.Reader, buf []byte) ([]Finding, []b
 		}
 		return fs, buf, nil
 	}
-	// Read the whole file (one byte more than its size, to see EOF).
+	// Read the whole file. A read that returns less than it was offered
+	// after reaching the size seen by stat is the end: most files then take
+	// one read, not a second one to see EOF. A file that grew meanwhile
+	// fills its buffer and is read on.
 	if cap(buf) < int(size)+1 {
 		buf = make([]byte, 0, max(int(size)+1, 64<<10))
 	}
 	buf = buf[:0]
 	for {
+		want := cap(buf) - len(buf)
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || err == nil && n < want && int64(len(buf)) >= size {
 			break
 		}
 		if err != nil {

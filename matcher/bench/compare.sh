@@ -74,17 +74,35 @@ timed() {
   cpu=$( [[ -s $f ]] && awk 'END { printf "%.2f", $1 + $2 }' "$f" || echo "?")
 }
 
-# Warm the page cache so both tools read from memory.
+# Let the copy's writeback finish, then warm the page cache so both tools
+# read from memory.
+sync
 find "$tree" -type f -exec cat {} + >/dev/null 2>&1 || true
+sleep 2
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-timed "$work/leakwatch" scan --fingerprints "$work/fingerprints" "$tree" >"$work/lw.jsonl"
+# best CMD...: runs CMD $runs times and keeps the fastest wall time (and
+# its CPU time): a shared machine's load only ever slows a run down.
+runs=${RUNS:-3}
+best() {
+  local bw="" bc=""
+  for _ in $(seq "$runs"); do
+    timed "$@"
+    if [[ -z $bw ]] || awk -v a="$wall" -v b="$bw" 'BEGIN { exit !(a < b) }'; then
+      bw=$wall bc=$cpu
+    fi
+  done
+  wall=$bw cpu=$bc
+}
+
+export OUT=$work/lw.jsonl
+best sh -c 'exec "$@" >"$OUT"' sh "$work/leakwatch" scan --fingerprints "$work/fingerprints" "$tree"
 lw=$wall lwcpu=$cpu
-echo "leakwatch scan: ${lw}s wall, ${lwcpu} CPU-s, $(awk -v m="$mb" -v t="$lw" 'BEGIN { printf "%.0f", m / t }') MB/s, $(wc -l <"$work/lw.jsonl") findings (exit $code)"
+echo "leakwatch scan: ${lw}s wall, ${lwcpu} CPU-s, $(awk -v m="$mb" -v t="$lw" 'BEGIN { printf "%.0f", m / t }') MB/s, $(wc -l <"$work/lw.jsonl") findings (exit $code), best of $runs"
 
 if [[ -n $gitleaks ]]; then
-  timed "$gitleaks" dir --no-banner --log-level error --report-format json --report-path "$work/gl.json" "$tree" >/dev/null 2>&1
+  best sh -c 'exec "$@" >/dev/null 2>&1' sh "$gitleaks" dir --no-banner --log-level error --report-format json --report-path "$work/gl.json" "$tree"
   gl=$wall glcpu=$cpu
-  echo "gitleaks dir:   ${gl}s wall, ${glcpu} CPU-s, $(awk -v m="$mb" -v t="$gl" 'BEGIN { printf "%.0f", m / t }') MB/s, $(grep -c '"RuleID"' "$work/gl.json" || true) findings (exit $code), v8.30.1 gore2regex"
+  echo "gitleaks dir:   ${gl}s wall, ${glcpu} CPU-s, $(awk -v m="$mb" -v t="$gl" 'BEGIN { printf "%.0f", m / t }') MB/s, $(grep -c '"RuleID"' "$work/gl.json" || true) findings (exit $code), v8.30.1 gore2regex, best of $runs"
   echo "ratio: leakwatch is $(awk -v a="$gl" -v b="$lw" 'BEGIN { printf "%.1f", a / b }')x faster in wall time ($(awk -v a="$glcpu" -v b="$lwcpu" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "?" }')x in CPU time)"
 fi
