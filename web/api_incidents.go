@@ -143,58 +143,84 @@ func (s *Server) apiIncidentAction(action string) echo.HandlerFunc {
 				return err
 			}
 		}
-		m, _ := CurrentMember(c)
-		ctx := c.Request().Context()
-		actor := incidents.Actor{Name: m.Actor, UserID: m.UserID, OrgID: m.OrgID}
-		details := map[string]any{}
-		svc := s.incidents
-		switch action {
-		case "acknowledge":
-			err = svc.Acknowledge(ctx, id, actor)
-		case "assign":
-			if req.UserID <= 0 {
-				return apiErr(http.StatusBadRequest, "invalid", "user_id is required")
-			}
-			if _, merr := s.auth.Membership(ctx, m.OrgID, req.UserID); merr != nil {
-				if errors.Is(merr, auth.ErrNotFound) {
-					return apiErr(http.StatusUnprocessableEntity, "not_a_member", "the assignee must be a member of the organisation")
-				}
-				return merr
-			}
-			details["user_id"] = req.UserID
-			err = svc.Assign(ctx, id, req.UserID, actor)
-		case "revoke":
-			err = svc.RevokeNow(ctx, id, actor)
-		case "contain":
-			err = svc.MarkContained(ctx, id, actor, req.Note)
-		case "recover":
-			err = svc.ConfirmRecovery(ctx, id, actor, req.Note)
-		case "close":
-			err = svc.Close(ctx, id, actor, incidents.Review{RootCause: req.RootCause, LeakVector: req.LeakVector, FollowUps: req.FollowUps})
-		case "false_positive":
-			details["reason"] = req.Reason
-			err = svc.MarkFalsePositive(ctx, id, actor, req.Reason)
-		case "accept_risk":
-			details["reason"] = req.Reason
-			err = svc.AcceptRisk(ctx, id, actor, req.Reason)
-		case "reopen":
-			details["reason"] = req.Reason
-			err = svc.Reopen(ctx, id, actor, req.Reason)
-		case "note":
-			err = svc.AddNote(ctx, id, actor, req.Note)
-		}
-		if err != nil {
-			return incidentError(err)
-		}
-		if err := s.audit(c, "incident."+action, "incident", id, details); err != nil {
+		if err := s.incidentAct(c, id, action, req); err != nil {
 			return err
 		}
-		d, err := svc.Get(ctx, m.OrgID, id)
+		m, _ := CurrentMember(c)
+		d, err := s.incidents.Get(c.Request().Context(), m.OrgID, id)
 		if err != nil {
 			return incidentError(err)
 		}
 		return c.JSON(http.StatusOK, d.Incident)
 	}
+}
+
+// incidentActionRoles is the least role each workflow action needs; the
+// API routes and the incident page both go through incidentAct.
+var incidentActionRoles = map[string]auth.Role{
+	"acknowledge": auth.RoleResponder, "assign": auth.RoleResponder, "revoke": auth.RoleResponder,
+	"contain": auth.RoleResponder, "recover": auth.RoleResponder, "close": auth.RoleResponder,
+	"false_positive": auth.RoleResponder, "accept_risk": auth.RoleAdmin, "reopen": auth.RoleResponder,
+	"note": auth.RoleResponder,
+}
+
+// incidentAct performs one workflow action on an incident of the current
+// organisation as the current member, and audits it.
+func (s *Server) incidentAct(c echo.Context, id int64, action string, req incidentActionRequest) error {
+	m, _ := CurrentMember(c)
+	need, ok := incidentActionRoles[action]
+	if !ok {
+		return apiErr(http.StatusBadRequest, "invalid", "unknown action")
+	}
+	if !m.Role.AtLeast(need) {
+		return apiErr(http.StatusForbidden, "forbidden", "this action needs the "+string(need)+" role")
+	}
+	ctx := c.Request().Context()
+	// The actor's OrgID scopes the action: another organisation's incident
+	// is not found.
+	actor := incidents.Actor{Name: m.Actor, UserID: m.UserID, OrgID: m.OrgID}
+	details := map[string]any{}
+	svc := s.incidents
+	var err error
+	switch action {
+	case "acknowledge":
+		err = svc.Acknowledge(ctx, id, actor)
+	case "assign":
+		if req.UserID <= 0 {
+			return apiErr(http.StatusBadRequest, "invalid", "user_id is required")
+		}
+		if _, merr := s.auth.Membership(ctx, m.OrgID, req.UserID); merr != nil {
+			if errors.Is(merr, auth.ErrNotFound) {
+				return apiErr(http.StatusUnprocessableEntity, "not_a_member", "the assignee must be a member of the organisation")
+			}
+			return merr
+		}
+		details["user_id"] = req.UserID
+		err = svc.Assign(ctx, id, req.UserID, actor)
+	case "revoke":
+		err = svc.RevokeNow(ctx, id, actor)
+	case "contain":
+		err = svc.MarkContained(ctx, id, actor, req.Note)
+	case "recover":
+		err = svc.ConfirmRecovery(ctx, id, actor, req.Note)
+	case "close":
+		err = svc.Close(ctx, id, actor, incidents.Review{RootCause: req.RootCause, LeakVector: req.LeakVector, FollowUps: req.FollowUps})
+	case "false_positive":
+		details["reason"] = req.Reason
+		err = svc.MarkFalsePositive(ctx, id, actor, req.Reason)
+	case "accept_risk":
+		details["reason"] = req.Reason
+		err = svc.AcceptRisk(ctx, id, actor, req.Reason)
+	case "reopen":
+		details["reason"] = req.Reason
+		err = svc.Reopen(ctx, id, actor, req.Reason)
+	case "note":
+		err = svc.AddNote(ctx, id, actor, req.Note)
+	}
+	if err != nil {
+		return incidentError(err)
+	}
+	return s.audit(c, "incident."+action, "incident", id, details)
 }
 
 type revocationEndpointRequest struct {

@@ -106,6 +106,17 @@ func New(cfg Config) (*Server, error) {
 		"utc":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"static": static.url,
 		"join":   strings.Join,
+		"deref": func(p any) any {
+			switch v := p.(type) {
+			case *int64:
+				return *v
+			case *int:
+				return *v
+			}
+			return p
+		},
+		"details": detailPairs,
+		"seconds": seconds,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -148,7 +159,6 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) routes(g prometheus.Gatherer) {
 	e := s.echo
 	viewer, responder, admin, owner := s.requireRole(auth.RoleViewer), s.requireRole(auth.RoleResponder), s.requireRole(auth.RoleAdmin), s.requireRole(auth.RoleOwner)
-	_ = responder // incident actions (api_incidents.go) use it
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -169,6 +179,8 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.GET("/orgs", s.orgsPage, s.requireUser)
 	e.POST("/orgs/switch", s.orgSwitchSubmit, s.requireUser)
 	e.GET("/incidents", s.incidentList, viewer)
+	e.GET("/incidents/:id", s.incidentPage, viewer)
+	e.POST("/incidents/:id/act", s.incidentActSubmit, responder)
 	e.GET("/keys", s.keysPage, viewer)
 	e.POST("/keys", s.keyRegisterSubmit, admin)
 	e.POST("/keys/:id/rotate", s.keyRotateSubmit, admin)
