@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
 // Actor is who performs an action: a member through the API, or Leakwatch
@@ -17,6 +19,9 @@ type Actor struct {
 	Name   string // shown in the timeline: an email, "token:NAME", "system"
 	UserID int64
 	OrgID  int64
+	// Audit, if set, is written to the audit log in the action's own
+	// transaction: an action is never done without its audit entry.
+	Audit *audit.Entry
 }
 
 // System is the actor for automatic steps.
@@ -52,7 +57,13 @@ func (s *Service) act(ctx context.Context, id int64, a Actor, what string, f fun
 		if err := inOrgTx(ctx, tx, id, a); err != nil {
 			return err
 		}
-		return f(tx)
+		if err := f(tx); err != nil {
+			return err
+		}
+		if a.Audit != nil {
+			return audit.Write(ctx, tx, *a.Audit)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("%s incident %d: %w", what, id, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/incidents/revoke/revoketest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/jobs"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/webhook"
@@ -908,5 +909,36 @@ func TestSeverityFollowsExposure(t *testing.T) {
 	}
 	if got := severity(); got != SeverityMedium {
 		t.Fatalf("private regression: severity %s, want medium", got)
+	}
+}
+
+// TestActionAuditIsAtomic: an action's audit entry is written in the
+// action's transaction, so an action whose audit entry cannot be written
+// is not done, and a done action always has its entry.
+func TestActionAuditIsAtomic(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := b.pool.QueryRow(ctx, `SELECT id FROM incidents`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	// A detail JSON cannot encode makes the audit write fail.
+	bad := Actor{Name: "resp@acme.example", OrgID: b.orgID, Audit: &audit.Entry{OrgID: b.orgID, Action: "incident.acknowledge", Details: map[string]any{"x": make(chan int)}}}
+	if err := b.svc.Acknowledge(ctx, id, bad); err == nil {
+		t.Fatal("acknowledge succeeded without its audit entry")
+	}
+	if n := count(t, b.pool, `SELECT count(*) FROM incidents WHERE acknowledged_at IS NOT NULL`); n != 0 {
+		t.Fatal("the incident was acknowledged although its audit entry failed")
+	}
+	good := Actor{Name: "resp@acme.example", OrgID: b.orgID, Audit: &audit.Entry{OrgID: b.orgID, Actor: "resp@acme.example", Action: "incident.acknowledge", ObjectType: "incident", ObjectID: "1"}}
+	if err := b.svc.Acknowledge(ctx, id, good); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, b.pool, `SELECT count(*) FROM audit_log WHERE action = 'incident.acknowledge'`); n != 1 {
+		t.Fatalf("%d audit entries, want 1", n)
 	}
 }

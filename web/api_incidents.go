@@ -178,8 +178,10 @@ func (s *Server) incidentAct(c echo.Context, id int64, action string, req incide
 	ctx := c.Request().Context()
 	// The actor's OrgID scopes the action: another organisation's incident
 	// is not found.
-	actor := incidents.Actor{Name: m.Actor, UserID: m.UserID, OrgID: m.OrgID}
 	details := map[string]any{}
+	entry := s.actor(c)
+	entry.Action, entry.ObjectType, entry.ObjectID, entry.Details = "incident."+action, "incident", strconv.FormatInt(id, 10), details
+	actor := incidents.Actor{Name: m.Actor, UserID: m.UserID, OrgID: m.OrgID, Audit: &entry}
 	svc := s.incidents
 	var err error
 	switch action {
@@ -217,10 +219,7 @@ func (s *Server) incidentAct(c echo.Context, id int64, action string, req incide
 	case "note":
 		err = svc.AddNote(ctx, id, actor, req.Note)
 	}
-	if err != nil {
-		return incidentError(err)
-	}
-	return s.audit(c, "incident."+action, "incident", id, details)
+	return incidentError(err)
 }
 
 type revocationEndpointRequest struct {

@@ -151,7 +151,13 @@ func (w *actionWorker) Work(ctx context.Context, job *river.Job[ActionArgs]) err
 	if !m.role.AtLeast(auth.RoleResponder) {
 		return tell(fmt.Sprintf("Sorry, your Leakwatch role (%s) can view incidents but not act on them.", m.role))
 	}
-	actor := incidents.Actor{Name: m.email, UserID: m.userID, OrgID: a.OrgID}
+	// The audit entry is written in the action's transaction: a retried
+	// job never repeats an action whose audit write failed.
+	actor := incidents.Actor{Name: m.email, UserID: m.userID, OrgID: a.OrgID, Audit: &audit.Entry{
+		OrgID: a.OrgID, ActorUser: m.userID, Actor: m.email, Action: "incident." + name,
+		ObjectType: "incident", ObjectID: strconv.FormatInt(a.IncidentID, 10),
+		Details: map[string]any{"via": "slack", "slack_user_id": a.SlackUserID}, UserAgent: "Slack",
+	}}
 	switch a.Action {
 	case ActionAcknowledge:
 		err = s.incidents.Acknowledge(ctx, a.IncidentID, actor)
@@ -172,13 +178,6 @@ func (w *actionWorker) Work(ctx context.Context, job *river.Job[ActionArgs]) err
 	case errors.Is(err, incidents.ErrNoEndpoint):
 		return tell("This key has no revocation endpoint: revoke it at its provider, then mark the incident contained in Leakwatch.")
 	case err != nil:
-		return err
-	}
-	if err := audit.Write(ctx, s.pool, audit.Entry{
-		OrgID: a.OrgID, ActorUser: m.userID, Actor: m.email, Action: "incident." + name,
-		ObjectType: "incident", ObjectID: strconv.FormatInt(a.IncidentID, 10),
-		Details: map[string]any{"via": "slack", "slack_user_id": a.SlackUserID}, UserAgent: "Slack",
-	}); err != nil {
 		return err
 	}
 	s.logger.Info("Slack action performed", slog.String("action", name), slog.Int64("incident_id", a.IncidentID), slog.Int64("user_id", m.userID))
