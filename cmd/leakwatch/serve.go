@@ -140,7 +140,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			return err
 		}
 		pipeline := crawler.NewPipeline(registry, incidentSvc, reg).WithDedup(pool, cfg.ContentDedupTTL).
-			WithRevoker(revoke.NewGitHub(cfg.GitHubAPIURL, nil, nil), logger)
+			WithRevoker(revoke.NewGitHub(cfg.GitHubAPIURL, nil, nil).
+				WithBudget(revoke.NewPGBudget(pool, "github-credentials-api", revoke.GitHubCallsPerHour)), logger)
 		ghcrawler.AddWorkers(jcfg.Workers, ghcrawler.NewEventsWorker(pipeline, reg, logger))
 		if ghClient, err = newGitHubClient(cfg, reg); err != nil {
 			return err

@@ -12,8 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -51,8 +51,7 @@ type GitHub struct {
 	client  *http.Client
 	now     func() time.Time
 
-	mu    sync.Mutex
-	calls []time.Time // within the last hour
+	budget Budget
 }
 
 // NewGitHub returns the GitHub revoker. baseURL is the REST API root
@@ -65,7 +64,15 @@ func NewGitHub(baseURL string, client *http.Client, now func() time.Time) *GitHu
 	if now == nil {
 		now = time.Now
 	}
-	return &GitHub{baseURL: strings.TrimRight(baseURL, "/") + "/", client: client, now: now}
+	return &GitHub{baseURL: strings.TrimRight(baseURL, "/") + "/", client: client, now: now,
+		budget: &memoryBudget{limit: GitHubCallsPerHour}}
+}
+
+// WithBudget makes the revoker draw its calls from b, e.g. a PGBudget that
+// every process of the deployment shares. It returns g.
+func (g *GitHub) WithBudget(b Budget) *GitHub {
+	g.budget = b
+	return g
 }
 
 // Name implements Revoker.
@@ -95,25 +102,6 @@ func (g *GitHub) Accepts(provider string, token []byte) bool {
 	return true
 }
 
-// take reserves one call in the hourly budget.
-func (g *GitHub) take() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := g.now()
-	kept := g.calls[:0]
-	for _, t := range g.calls {
-		if now.Sub(t) < time.Hour {
-			kept = append(kept, t)
-		}
-	}
-	g.calls = kept
-	if len(g.calls) >= GitHubCallsPerHour {
-		return false
-	}
-	g.calls = append(g.calls, now)
-	return true
-}
-
 // Revoke implements Revoker, in batches of up to GitHubBatchMax tokens.
 func (g *GitHub) Revoke(ctx context.Context, tokens [][]byte) error {
 	for start := 0; start < len(tokens); start += GitHubBatchMax {
@@ -126,7 +114,11 @@ func (g *GitHub) Revoke(ctx context.Context, tokens [][]byte) error {
 }
 
 func (g *GitHub) call(ctx context.Context, tokens [][]byte) error {
-	if !g.take() {
+	ok, err := g.budget.Take(ctx, g.now())
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return ErrRateLimited
 	}
 	// The body is built by hand, and wiped after the call, so the plaintext
@@ -162,8 +154,25 @@ func (g *GitHub) call(ctx context.Context, tokens [][]byte) error {
 	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK:
 		return nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden && resp.Header.Get("X-RateLimit-Remaining") == "0":
+		// GitHub counts per address: other processes behind the same one
+		// would be refused too, so every process waits for the reset.
+		if err := g.budget.Park(ctx, rateLimitReset(resp, g.now())); err != nil {
+			return errors.Join(ErrRateLimited, err)
+		}
 		return ErrRateLimited
 	default:
 		return fmt.Errorf("GitHub credential revocation answered HTTP %d", resp.StatusCode)
 	}
+}
+
+// rateLimitReset is when GitHub's budget comes back: X-RateLimit-Reset
+// (Unix seconds), else Retry-After (seconds), else an hour from now.
+func rateLimitReset(resp *http.Response, now time.Time) time.Time {
+	if v, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil && v > now.Unix() {
+		return time.Unix(v, 0)
+	}
+	if v, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && v > 0 {
+		return now.Add(time.Duration(v) * time.Second)
+	}
+	return now.Add(time.Hour)
 }

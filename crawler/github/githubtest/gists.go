@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 )
 
 // RevokeMax is how many credentials one /credentials/revoke call may carry.
@@ -30,9 +32,29 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	if s.revokeLeft == 0 {
+		s.mu.Unlock()
+		reset := time.Now().Add(time.Hour).Truncate(time.Second)
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "API rate limit exceeded"})
+		return
+	}
+	if s.revokeLeft > 0 {
+		s.revokeLeft--
+	}
 	s.revoked = append(s.revoked, body.Credentials...)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusAccepted, map[string]any{})
+}
+
+// SetRevokeLimit lets /credentials/revoke accept n more calls, then answer
+// 429 as GitHub does once an address has spent its hourly budget
+// (negative: no limit, the default).
+func (s *Server) SetRevokeLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revokeLeft = n
 }
 
 // Revoked returns every credential /credentials/revoke accepted, in order.

@@ -74,6 +74,7 @@ type Server struct {
 	repos        map[string]*repo
 	wiki         map[string][]byte // "owner/repo/Page" → content
 	revoked      []string
+	revokeLeft   int // /credentials/revoke calls left; negative: unlimited
 	gists        map[string]json.RawMessage
 	gistPages    [][]json.RawMessage
 	gistsSince   []json.RawMessage
@@ -86,6 +87,7 @@ func NewServer() *Server {
 		timelines: map[string][]json.RawMessage{}, pollInterval: 60, limit: DefaultLimit,
 		budgets: map[string]*budget{}, requests: map[string]int{}, byToken: map[string]int{},
 		repos: map[string]*repo{}, wiki: map[string][]byte{}, gists: map[string]json.RawMessage{},
+		revokeLeft: -1,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /events", s.events)
