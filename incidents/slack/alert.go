@@ -240,7 +240,7 @@ var escalationKinds = map[string]bool{"escalated": true, "containment_failed": t
 // webhookKinds are the entries an incoming webhook (no threads) posts, as
 // separate messages.
 var webhookKinds = map[string]bool{"regression": true, "escalated": true, "containment_failed": true,
-	"containment_manual": true, "reminder": true}
+	"containment_manual": true, "reminder": true, "severity_raised": true}
 
 var eventHeads = map[string]string{
 	"opened":              ":rotating_light: Incident opened",
@@ -259,6 +259,7 @@ var eventHeads = map[string]string{
 	"seen_after_rotation": ":ghost: The old secret was seen again (already rotated)",
 	"closed":              ":heavy_check_mark: Closed",
 	"reopened":            ":arrows_counterclockwise: Reopened",
+	"severity_raised":     ":arrow_up: Severity raised: the key was seen somewhere more exposed",
 }
 
 // eventText is the threaded reply (or webhook post) for one entry.
@@ -277,6 +278,11 @@ func eventText(v view, e event) string {
 		line += " · *" + Escape(e.To, 30) + "*"
 	}
 	lines := []string{line}
+	if e.Kind == "severity_raised" {
+		from, _ := e.Details["from"].(string)
+		to, _ := e.Details["to"].(string)
+		lines = append(lines, "> severity: "+Escape(from, 20)+" → *"+Escape(to, 20)+"*")
+	}
 	for _, k := range sortedKeys(e.Details) {
 		switch k {
 		case "reason", "note", "by", "root_cause", "leak_vector", "follow_ups":

@@ -551,3 +551,19 @@ func TestEscape(t *testing.T) {
 		t.Errorf("long value: %d runes", len([]rune(got)))
 	}
 }
+
+// TestSeverityRaisedText: a raised severity reads as such, with both
+// levels, in a thread reply and as an incoming-webhook post.
+func TestSeverityRaisedText(t *testing.T) {
+	t.Parallel()
+	e := event{Kind: "severity_raised", Details: map[string]any{"from": "medium", "to": "critical", "url": "https://github.com/o/r/issues/1", "reach": 4200}}
+	got := eventText(view{}, e)
+	for _, want := range []string{"Severity raised", "medium → *critical*", "https://github.com/o/r/issues/1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("text lacks %q:\n%s", want, got)
+		}
+	}
+	if !webhookKinds["severity_raised"] {
+		t.Error("an incoming webhook would not post a raised severity")
+	}
+}
