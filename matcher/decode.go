@@ -30,10 +30,10 @@ var b64val = func() (t [256]byte) {
 const minB64Run = 16
 
 // minWrapLine is the shortest first line of a wrapped base64 run (shorter
-// runs are decoded only when they end a line and are long enough on their
-// own). Real wrapping is at 64 or 76; a floor of 20 lets the run finder
-// test every 13th byte rather than every 8th.
-const minWrapLine = 20
+// runs are decoded only when they are long enough on their own). Real
+// wrapping is at 64 or 76; a floor of 23 lets the run finder test every
+// 16th byte rather than every 8th unless a shorter secret is registered.
+const minWrapLine = 23
 
 const (
 	ones8 = 0x0101010101010101

@@ -98,7 +98,7 @@
 // Encodings are handled by finding candidate runs cheaply and decoding only
 // those, recursively (up to three levels, so base64 of UTF-16 is found):
 //
-//   - base64 (standard or URL alphabet, line-wrapped at any width of 20 or
+//   - base64 (standard or URL alphabet, line-wrapped at any width of 23 or
 //     more with LF, CRLF or literal \n, padded or not): runs long enough to
 //     hold the shortest registered secret whose characters alone show they
 //     can decode to that many ASCII bytes (while secrets of kind "s", which

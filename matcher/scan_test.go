@@ -114,7 +114,7 @@ func TestScanContexts(t *testing.T) {
 		{"base64 alone", "data: " + b64([]byte(ghToken)), ghToken, "base64", 1, 7},
 		{"base64 env file", "blob " + b64([]byte("A=1\nB=two\nGITHUB_TOKEN="+ghToken+"\nC=3\n")) + " end", ghToken, "base64", 1, 6},
 		{"base64 wrapped 76", "x:\n" + wrap(b64([]byte(strings.Repeat("# comment line\n", 9)+"KEY="+awsKey+"\n")), 76, "\n") + "\n", awsKey, "base64", 2, 1},
-		{"base64 wrapped 20", "x:\n" + wrap(b64([]byte(strings.Repeat("# comment line\n", 3)+"KEY="+awsKey+"\n")), 20, "\n") + "\n", awsKey, "base64", 2, 1},
+		{"base64 wrapped 24", "x:\n" + wrap(b64([]byte(strings.Repeat("# comment line\n", 3)+"KEY="+awsKey+"\n")), 24, "\n") + "\n", awsKey, "base64", 2, 1},
 		{"base64 wrapped crlf", wrap(b64([]byte(strings.Repeat("padding text ", 8)+"KEY="+awsKey+"\n")), 64, "\r\n"), awsKey, "base64", 1, 1},
 		{"base64 url alphabet", "t=" + base64.RawURLEncoding.EncodeToString([]byte("\xff\xfe"+awsKey)), awsKey, "base64", 1, 3},
 		{"kubernetes secret", "apiVersion: v1\nkind: Secret\ndata:\n  token: " + b64([]byte(slackTok)) + "\n", slackTok, "base64", 4, 10},

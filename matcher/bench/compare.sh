@@ -83,7 +83,7 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # best CMD...: runs CMD $runs times and keeps the fastest wall time (and
 # its CPU time): a shared machine's load only ever slows a run down.
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 best() {
   local bw="" bc=""
   for _ in $(seq "$runs"); do
