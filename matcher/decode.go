@@ -77,7 +77,10 @@ func (sc *scanner) base64Run(buf []byte, rs, re, depth int, enc string, m spanMa
 	n := len(buf)
 	run := buf[rs:re]
 	end := re
-	var joined []byte
+	// Joined lines go on the scratch stack, released on return.
+	mark := len(sc.scratch)
+	defer func() { sc.scratch = sc.scratch[:mark] }()
+	joined := false
 	for len(run)%4 == 0 && len(run) >= 16 {
 		k := skipLineBreak(buf, end)
 		if k == end {
@@ -90,11 +93,12 @@ func (sc *scanner) base64Run(buf []byte, rs, re, depth int, enc string, m spanMa
 		if j-k < 4 {
 			break
 		}
-		if joined == nil {
-			joined = append(make([]byte, 0, 2*len(run)+j-k), run...)
+		if !joined {
+			sc.scratch = append(sc.scratch, run...)
+			joined = true
 		}
-		joined = append(joined, buf[k:j]...)
-		run = joined
+		sc.scratch = append(sc.scratch, buf[k:j]...)
+		run = sc.scratch[mark:]
 		end = j
 	}
 	for p := 0; p < 2 && end < n && buf[end] == '='; p++ {
@@ -330,16 +334,24 @@ func (sc *scanner) escapeRuns(buf []byte, depth int, enc string, m spanMap, esc 
 		if re-rs < minDec {
 			continue
 		}
+		// Decoded bytes and their source offsets live on the scanner's
+		// scratch stacks (decoding never lengthens a run), so escaped runs
+		// cost no garbage.
+		dmark, smark := len(sc.scratch), len(sc.srcs)
+		sc.scratch = slices.Grow(sc.scratch, re-rs)
+		sc.srcs = slices.Grow(sc.srcs, re-rs+1)
 		var dec []byte
 		var src []int32
 		if esc == '%' {
-			dec, src = decodePercent(buf[rs:re], rs)
+			dec, src = decodePercent(sc.scratch[dmark:dmark], sc.srcs[smark:smark], buf[rs:re], rs)
 		} else {
-			dec, src = decodeBackslash(buf[rs:re], rs)
+			dec, src = decodeBackslash(sc.scratch[dmark:dmark], sc.srcs[smark:smark], buf[rs:re], rs)
 		}
+		sc.scratch, sc.srcs = sc.scratch[:dmark+len(dec)], sc.srcs[:smark+len(src)]
 		if len(dec) >= minDec {
 			sc.child(dec, src, rs, re, depth, enc, how, m)
 		}
+		sc.scratch, sc.srcs = sc.scratch[:dmark], sc.srcs[:smark]
 	}
 }
 
@@ -380,11 +392,10 @@ func unhex(c byte) byte {
 	return c - 'A' + 10
 }
 
-// decodePercent decodes %XX escapes; src maps decoded bytes to offsets
-// (base + index into run), with one extra entry for the end.
-func decodePercent(run []byte, base int) ([]byte, []int32) {
-	dec := make([]byte, 0, len(run))
-	src := make([]int32, 0, len(run)+1)
+// decodePercent decodes %XX escapes, appending to dec; src (appended to
+// src) maps decoded bytes to offsets (base + index into run), with one
+// extra entry for the end.
+func decodePercent(dec []byte, src []int32, run []byte, base int) ([]byte, []int32) {
 	for i := 0; i < len(run); {
 		src = append(src, int32(base+i))
 		if run[i] == '%' && i+2 < len(run) && isHex(run[i+1]) && isHex(run[i+2]) {
@@ -400,10 +411,9 @@ func decodePercent(run []byte, base int) ([]byte, []int32) {
 }
 
 // decodeBackslash decodes JSON and JavaScript string escapes: \uXXXX (with
-// surrogate pairs), \xHH, \/ and the one-letter escapes.
-func decodeBackslash(run []byte, base int) ([]byte, []int32) {
-	dec := make([]byte, 0, len(run))
-	src := make([]int32, 0, len(run)+1)
+// surrogate pairs), \xHH, \/ and the one-letter escapes, appending like
+// decodePercent.
+func decodeBackslash(dec []byte, src []int32, run []byte, base int) ([]byte, []int32) {
 	var tmp [4]byte
 	for i := 0; i < len(run); {
 		start := int32(base + i)

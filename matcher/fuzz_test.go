@@ -111,7 +111,7 @@ func checkSrc(t *testing.T, dec []byte, src []int32, base, n int) {
 func FuzzDecodePercent(f *testing.F) {
 	f.Add([]byte("a%2Fb%zz%4"))
 	f.Fuzz(func(t *testing.T, run []byte) {
-		dec, src := decodePercent(run, 7)
+		dec, src := decodePercent(nil, nil, run, 7)
 		checkSrc(t, dec, src, 7, len(run))
 		if !bytes.Contains(run, []byte("%")) && !bytes.Equal(dec, run) {
 			t.Fatal("decoding without escapes changed the run")
@@ -122,7 +122,7 @@ func FuzzDecodePercent(f *testing.F) {
 func FuzzDecodeBackslash(f *testing.F) {
 	f.Add([]byte(`a\u0041\ud83d\ude00\x41\/\n\`))
 	f.Fuzz(func(t *testing.T, run []byte) {
-		dec, src := decodeBackslash(run, 3)
+		dec, src := decodeBackslash(nil, nil, run, 3)
 		checkSrc(t, dec, src, 3, len(run))
 	})
 }

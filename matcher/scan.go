@@ -44,8 +44,10 @@ type scanner struct {
 	// runs and PEM blocks examined, for ScanReader's chunk boundaries.
 	record bool
 	runs   [][2]int
-	// scratch holds decoded base64 buffers, used as a stack.
+	// scratch holds decoded buffers and joined base64 lines, and srcs the
+	// source offsets of decoded escapes; both are used as stacks.
 	scratch []byte
+	srcs    []int32
 }
 
 func (sc *scanner) noteRun(depth, a, b int) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,17 +28,8 @@ func runFingerprint(ctx context.Context, args []string, stdin io.Reader, stdout,
 	fs.SetOutput(stderr)
 	allowWeak := fs.Bool("allow-weak", false, "register secrets that fail the strength check (short or low-entropy)")
 	file := fs.String("file", "", "fingerprint the whole `PATH` (e.g. a PEM private key) instead of standard input")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), fingerprintUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, fingerprintUsage, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "fingerprint: unexpected arguments; secrets are read from standard input")

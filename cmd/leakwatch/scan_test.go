@@ -207,14 +207,21 @@ func TestScanCommandSARIF(t *testing.T) {
 func TestScanHelp(t *testing.T) {
 	t.Parallel()
 	for _, arg := range []string{"--help", "-h"} {
-		code, out, _ := runSc(t, "", arg)
+		code, out, errOut := runSc(t, "", arg)
 		if code != 0 {
 			t.Errorf("%s: exit %d", arg, code)
+		}
+		if strings.Count(out, "Usage:") != 1 || errOut != "" {
+			t.Errorf("%s: usage printed %d times on stdout, stderr %q; want once, nothing", arg, strings.Count(out, "Usage:"), errOut)
 		}
 		for _, flag := range []string{"-fingerprints", "-format", "-workers"} {
 			if !strings.Contains(out, flag) {
 				t.Errorf("%s: usage lacks %s", arg, flag)
 			}
 		}
+	}
+	code, out, errOut := runSc(t, "", "--bogus")
+	if code != 2 || out != "" || !strings.Contains(errOut, "-bogus") || strings.Count(errOut, "Usage:") != 1 {
+		t.Errorf("bad flag: exit %d, stdout %q, stderr %q; want 2, nothing, the error and the usage once", code, out, errOut)
 	}
 }

@@ -57,21 +57,20 @@ files=$(find "$tree" -type f | wc -l)
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
 echo "tree: $files files, $mb MB, $i planted secrets; $(nproc) cores" >&2
 
-# timed CMD...: runs CMD, sets wall and cpu (user+sys seconds) and code.
+# timed OUT CMD...: runs CMD with stdout to OUT and stderr discarded; sets
+# wall and cpu (user+sys seconds) and code. Bash's time keyword measures
+# the command itself, with no helper process in the measured span (a short
+# scan would otherwise carry their start-up cost).
 timed() {
-  local t0 t1 f=$work/time.$RANDOM
-  t0=$(date +%s.%N)
+  local out=$1 f=$work/time.$RANDOM
+  shift
+  local TIMEFORMAT='%3R %3U %3S'
   set +e
-  if [[ -x /usr/bin/time ]]; then
-    /usr/bin/time -f '%U %S' -o "$f" "$@"
-  else
-    "$@"
-  fi
+  { time "$@" >"$out" 2>/dev/null; } 2>"$f"
   code=$?
   set -e
-  t1=$(date +%s.%N)
-  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-  cpu=$( [[ -s $f ]] && awk 'END { printf "%.2f", $1 + $2 }' "$f" || echo "?")
+  wall=$(awk 'END { print $1 }' "$f")
+  cpu=$(awk 'END { printf "%.2f", $2 + $3 }' "$f")
 }
 
 # Let the copy's writeback finish, then warm the page cache so both tools
@@ -95,13 +94,12 @@ best() {
   wall=$bw cpu=$bc
 }
 
-export OUT=$work/lw.jsonl
-best sh -c 'exec "$@" >"$OUT"' sh "$work/leakwatch" scan --fingerprints "$work/fingerprints" "$tree"
+best "$work/lw.jsonl" "$work/leakwatch" scan --fingerprints "$work/fingerprints" "$tree"
 lw=$wall lwcpu=$cpu
 echo "leakwatch scan: ${lw}s wall, ${lwcpu} CPU-s, $(awk -v m="$mb" -v t="$lw" 'BEGIN { printf "%.0f", m / t }') MB/s, $(wc -l <"$work/lw.jsonl") findings (exit $code), best of $runs"
 
 if [[ -n $gitleaks ]]; then
-  best sh -c 'exec "$@" >/dev/null 2>&1' sh "$gitleaks" dir --no-banner --log-level error --report-format json --report-path "$work/gl.json" "$tree"
+  best /dev/null "$gitleaks" dir --no-banner --log-level error --report-format json --report-path "$work/gl.json" "$tree"
   gl=$wall glcpu=$cpu
   echo "gitleaks dir:   ${gl}s wall, ${glcpu} CPU-s, $(awk -v m="$mb" -v t="$gl" 'BEGIN { printf "%.0f", m / t }') MB/s, $(grep -c '"RuleID"' "$work/gl.json" || true) findings (exit $code), v8.30.1 gore2regex, best of $runs"
   echo "ratio: leakwatch is $(awk -v a="$gl" -v b="$lw" 'BEGIN { printf "%.1f", a / b }')x faster in wall time ($(awk -v a="$glcpu" -v b="$lwcpu" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "?" }')x in CPU time)"
