@@ -93,13 +93,12 @@ func runScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return 0
 }
 
+// isTerminal reports whether w is a terminal. /dev/null is a character
+// device too: taking it for a terminal turned on the progress bar, whose
+// total needs a stat of every file and the whole walk before scanning.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
+	return ok && fileIsTerminal(f)
 }
 
 // progressBar returns callbacks drawing a bar on w when the input is large.

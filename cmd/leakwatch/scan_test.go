@@ -225,3 +225,17 @@ func TestScanHelp(t *testing.T) {
 		t.Errorf("bad flag: exit %d, stdout %q, stderr %q; want 2, nothing, the error and the usage once", code, out, errOut)
 	}
 }
+
+// TestDevNullIsNotATerminal: /dev/null is a character device, but no
+// terminal; taking it for one turned on the progress bar (and a stat of
+// every file) for "leakwatch scan ... 2>/dev/null".
+func TestDevNullIsNotATerminal(t *testing.T) {
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Fatal("/dev/null taken for a terminal")
+	}
+}

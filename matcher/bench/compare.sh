@@ -87,6 +87,7 @@ best() {
   local bw="" bc=""
   for _ in $(seq "$runs"); do
     timed "$@"
+    [[ -n ${VERBOSE:-} ]] && echo "  run: ${wall}s wall, ${cpu} CPU-s" >&2
     if [[ -z $bw ]] || awk -v a="$wall" -v b="$bw" 'BEGIN { exit !(a < b) }'; then
       bw=$wall bc=$cpu
     fi
