@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -41,6 +42,31 @@ func token(t *testing.T) string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return "ghp_" + string(b)
+}
+
+// tokenRegistry gives a database holding an organisation with one
+// registered GitHub token, named keyName, and a loaded registry of it.
+func tokenRegistry(t *testing.T, keyName string) (*pgxpool.Pool, *keys.Registry, string) {
+	t.Helper()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	var orgID int64
+	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
+		t.Fatal(err)
+	}
+	tok := token(t)
+	fp, err := matcher.Compute([]byte(tok), matcher.ComputeOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, $2, $3, $4)`, orgID, keyName, fp.String(), fp.Provider()); err != nil {
+		t.Fatal(err)
+	}
+	reg := keys.NewRegistry(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := reg.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return pool, reg, tok
 }
 
 // TestPipelineDedup: the same patch at a second location is not scanned

@@ -6,10 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-
-	"github.com/leakwatch/leakwatch/internal/dbtest"
-	"github.com/leakwatch/leakwatch/internal/keys"
-	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // stubExposer answers from a map of repositories; a missing one fails.
@@ -34,24 +30,8 @@ func (s *stubExposer) Exposure(_ context.Context, d *Document) (Exposure, bool, 
 func TestPipelineExposure(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	var orgID int64
-	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
-		t.Fatal(err)
-	}
-	tok := token(t)
-	fp, err := matcher.Compute([]byte(tok), matcher.ComputeOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, 'deploy', $2, $3)`, orgID, fp.String(), fp.Provider()); err != nil {
-		t.Fatal(err)
-	}
+	_, reg, tok := tokenRegistry(t, "deploy")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := keys.NewRegistry(pool, logger)
-	if err := reg.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
 	ex := &stubExposer{repos: map[string]Exposure{"octo/popular": {Reach: 5400}, "octo/internal": {Private: true}, "octo/quiet": {}}}
 	rec := &recorder{}
 	p := NewPipeline(reg, rec, nil).WithExposer(ex, logger, nil)

@@ -9,10 +9,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/revoke"
-	"github.com/leakwatch/leakwatch/internal/dbtest"
 	"github.com/leakwatch/leakwatch/internal/jobs"
-	"github.com/leakwatch/leakwatch/internal/keys"
-	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // TestPipelineRevoker: a plainly leaked GitHub token is revoked through the
@@ -22,24 +19,8 @@ import (
 func TestPipelineRevoker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := dbtest.New(t)
+	pool, reg, tok := tokenRegistry(t, "deploy token")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var orgID int64
-	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
-		t.Fatal(err)
-	}
-	tok := token(t)
-	fp, err := matcher.Compute([]byte(tok), matcher.ComputeOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, 'deploy token', $2, $3)`, orgID, fp.String(), fp.Provider()); err != nil {
-		t.Fatal(err)
-	}
-	reg := keys.NewRegistry(pool, logger)
-	if err := reg.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
 	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
 	if err != nil {
 		t.Fatal(err)

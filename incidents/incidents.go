@@ -114,6 +114,7 @@ type lastIncident struct {
 	phase       Phase
 	fingerprint string
 	eradicated  bool
+	severity    Severity
 }
 
 func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
@@ -150,9 +151,9 @@ func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
 	var last *lastIncident
 	var li lastIncident
 	err = tx.QueryRow(ctx, `
-		SELECT id, phase, fingerprint, eradicated_at IS NOT NULL
+		SELECT id, phase, fingerprint, eradicated_at IS NOT NULL, severity
 		FROM incidents WHERE key_id = $1 ORDER BY id DESC LIMIT 1`, f.KeyID).
-		Scan(&li.id, &li.phase, &li.fingerprint, &li.eradicated)
+		Scan(&li.id, &li.phase, &li.fingerprint, &li.eradicated, &li.severity)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -167,7 +168,7 @@ func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
 			return err
 		}
 		if !dead {
-			if err := s.raiseSeverityTx(ctx, tx, last.id, f); err != nil {
+			if err := s.raiseSeverityTx(ctx, tx, *last, f); err != nil {
 				return err
 			}
 		}
@@ -242,13 +243,12 @@ func severityOf(kf keyFacts, f Finding) Severity {
 // more exposed than the ones before (a private repository's key now in a
 // popular public one). It never lowers it: a wider exposure already
 // happened.
-func (s *Service) raiseSeverityTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding) error {
-	var orgID int64
-	var cur Severity
-	if err := tx.QueryRow(ctx, `SELECT org_id, severity FROM incidents WHERE id = $1`, incidentID).Scan(&orgID, &cur); err != nil {
-		return fmt.Errorf("load severity of incident %d: %w", incidentID, err)
+func (s *Service) raiseSeverityTx(ctx context.Context, tx pgx.Tx, in lastIncident, f Finding) error {
+	incidentID, cur := in.id, in.severity
+	if cur == SeverityCritical {
+		return nil // nothing above it
 	}
-	kf, err := loadKeyFactsTx(ctx, tx, f.KeyID, orgID)
+	kf, err := loadKeyFactsTx(ctx, tx, f.KeyID, f.OrgID)
 	if err != nil {
 		return err
 	}

@@ -851,64 +851,51 @@ func TestSeverityFollowsExposure(t *testing.T) {
 	if _, err := b.pool.Exec(ctx, `UPDATE keys SET environment = 'staging'`); err != nil {
 		t.Fatal(err)
 	}
-	private := b.finding("https://x/private", 1)
-	private.Private = true
-	if err := b.svc.Record(ctx, []Finding{private}); err != nil {
-		t.Fatal(err)
+	// aws (high), staging: private −1, reach ≥ 1000 +1.
+	sightings := []struct {
+		url         string
+		private     bool
+		reach       int
+		closeBefore bool
+		want        Severity
+	}{
+		{"https://x/private", true, 0, false, SeverityMedium},
+		{"https://x/popular", false, 4200, false, SeverityCritical},
+		{"https://x/quiet", true, 0, false, SeverityCritical}, // never lowered
+		{"https://x/again", true, 0, true, SeverityMedium},    // a regression: its own severity
 	}
-	// aws (high) − not public = medium.
-	if got := severity(); got != SeverityMedium {
-		t.Fatalf("private sighting: severity %s, want medium", got)
+	for i, st := range sightings {
+		if st.closeBefore {
+			if _, err := b.pool.Exec(ctx, `UPDATE incidents SET phase = 'closed', closed_at = now()`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f := b.finding(st.url, i+1)
+		f.Private, f.Reach = st.private, st.reach
+		if err := b.svc.Record(ctx, []Finding{f}); err != nil {
+			t.Fatal(err)
+		}
+		if got := severity(); got != st.want {
+			t.Fatalf("after %s: severity %s, want %s", st.url, got, st.want)
+		}
 	}
 	var storedPrivate bool
 	var storedReach *int
-	if err := b.pool.QueryRow(ctx, `SELECT private, reach FROM occurrences`).Scan(&storedPrivate, &storedReach); err != nil {
+	if err := b.pool.QueryRow(ctx, `SELECT private, reach FROM occurrences WHERE url = 'https://x/private'`).Scan(&storedPrivate, &storedReach); err != nil {
 		t.Fatal(err)
 	}
 	if !storedPrivate || storedReach != nil {
 		t.Fatalf("occurrence private %v reach %v, want true and unknown", storedPrivate, storedReach)
 	}
-
-	popular := b.finding("https://x/popular", 2)
-	popular.Reach = 4200
-	if err := b.svc.Record(ctx, []Finding{popular}); err != nil {
-		t.Fatal(err)
-	}
-	// aws (high) + reach ≥ 1000 = critical.
-	if got := severity(); got != SeverityCritical {
-		t.Fatalf("popular sighting: severity %s, want critical", got)
-	}
 	var details map[string]any
 	if err := b.pool.QueryRow(ctx, `SELECT details FROM incident_events WHERE kind = 'severity_raised'`).Scan(&details); err != nil {
-		t.Fatalf("no severity_raised entry: %v", err)
+		t.Fatalf("not one severity_raised entry: %v", err)
 	}
 	if details["from"] != "medium" || details["to"] != "critical" || details["url"] != "https://x/popular" {
 		t.Fatalf("severity_raised details %v", details)
 	}
-
-	quiet := b.finding("https://x/quiet", 3)
-	quiet.Private = true
-	if err := b.svc.Record(ctx, []Finding{quiet}); err != nil {
-		t.Fatal(err)
-	}
-	if got := severity(); got != SeverityCritical {
-		t.Fatalf("a quieter sighting lowered severity to %s", got)
-	}
 	if n := count(t, b.pool, `SELECT count(*) FROM incident_events WHERE kind = 'severity_raised'`); n != 1 {
 		t.Fatalf("%d severity_raised entries, want 1", n)
-	}
-
-	// Close, then a private regression: its own severity, medium.
-	if _, err := b.pool.Exec(ctx, `UPDATE incidents SET phase = 'closed', closed_at = now()`); err != nil {
-		t.Fatal(err)
-	}
-	regression := b.finding("https://x/again", 4)
-	regression.Private = true
-	if err := b.svc.Record(ctx, []Finding{regression}); err != nil {
-		t.Fatal(err)
-	}
-	if got := severity(); got != SeverityMedium {
-		t.Fatalf("private regression: severity %s, want medium", got)
 	}
 }
 

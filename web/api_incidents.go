@@ -14,20 +14,19 @@ import (
 // incidentRoutes adds the incident API: reading (viewer), the workflow
 // actions (responder; accepting a risk and configuring revocation endpoints
 // need admin). Every action is audited.
-func (s *Server) incidentRoutes(api *echo.Group, viewer, responder, admin echo.MiddlewareFunc) {
+func (s *Server) incidentRoutes(api *echo.Group, viewer, admin echo.MiddlewareFunc) {
 	api.GET("/incidents", s.apiIncidentList, viewer)
 	api.GET("/incidents/stats", s.apiIncidentStats, viewer)
 	api.GET("/incidents/:id", s.apiIncidentGet, viewer)
-	api.POST("/incidents/:id/acknowledge", s.apiIncidentAction("acknowledge"), responder)
-	api.POST("/incidents/:id/assign", s.apiIncidentAction("assign"), responder)
-	api.POST("/incidents/:id/revoke", s.apiIncidentAction("revoke"), responder)
-	api.POST("/incidents/:id/contain", s.apiIncidentAction("contain"), responder)
-	api.POST("/incidents/:id/recover", s.apiIncidentAction("recover"), responder)
-	api.POST("/incidents/:id/close", s.apiIncidentAction("close"), responder)
-	api.POST("/incidents/:id/false-positive", s.apiIncidentAction("false_positive"), responder)
-	api.POST("/incidents/:id/accept-risk", s.apiIncidentAction("accept_risk"), admin)
-	api.POST("/incidents/:id/reopen", s.apiIncidentAction("reopen"), responder)
-	api.POST("/incidents/:id/notes", s.apiIncidentAction("note"), responder)
+	// Each action's least role comes from incidentActionRoles, which the
+	// incident page's forms use too.
+	for path, action := range map[string]string{
+		"acknowledge": "acknowledge", "assign": "assign", "revoke": "revoke", "contain": "contain",
+		"recover": "recover", "close": "close", "false-positive": "false_positive",
+		"accept-risk": "accept_risk", "reopen": "reopen", "notes": "note",
+	} {
+		api.POST("/incidents/:id/"+path, s.apiIncidentAction(action), s.requireRole(incidentActionRoles[action]))
+	}
 	api.GET("/incident-settings", s.apiIncidentSettingsGet, viewer)
 	api.PUT("/incident-settings", s.apiIncidentSettingsSet, admin)
 	api.GET("/revocation-endpoints", s.apiRevocationEndpointList, admin)

@@ -11,15 +11,26 @@ import (
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/jobs"
 	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
-// TestIncidentAPI drives an incident through the API: read, acknowledge,
-// assign, mark contained, rotate (through the key API), confirm recovery,
-// close with review; role checks, other organisations and audit.
-func TestIncidentAPI(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// incidentFixture is an organisation "acme" with a responder, a viewer and
+// an admin, another organisation with a responder, and a registered key
+// "deploy", served by a real incident service whose key store eradicates
+// on rotation.
+type incidentFixture struct {
+	*testBundle
+	svc      *incidents.Service
+	sk       webhook.SigningKey // the service's webhook signing key
+	rotating *keys.Store        // the key store whose rotations reach the incident service
+	org      orgs.Org
+	admin    auth.User
+	key      keys.Key
+}
+
+func newIncidentFixture(t *testing.T) incidentFixture {
+	t.Helper()
 	b := setup(t)
 	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger})
 	if err != nil {
@@ -29,7 +40,8 @@ func TestIncidentAPI(t *testing.T) {
 	sk, _ := webhook.GenerateSigningKey()
 	svc.SetWebhookKeys([]webhook.SigningKey{sk})
 	b.srv.incidents = svc
-	b.srv.keys = keys.NewStore(b.pool).OnRotateTx(svc.KeyRotatedTx)
+	ks := keys.NewStore(b.pool).OnRotateTx(svc.KeyRotatedTx)
+	b.srv.keys = ks
 
 	org := b.mustOrg(t, "acme")
 	b.mustUser(t, "resp@acme.example", org.ID, auth.RoleResponder)
@@ -37,10 +49,21 @@ func TestIncidentAPI(t *testing.T) {
 	admin := b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
 	other := b.mustOrg(t, "other")
 	b.mustUser(t, "resp@other.example", other.ID, auth.RoleResponder)
-	k, err := b.keys.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
+	k, err := b.keys.Register(context.Background(), org.ID, keys.Params{Name: "deploy", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return incidentFixture{testBundle: b, svc: svc, sk: sk, rotating: ks, org: org, admin: admin, key: k}
+}
+
+// TestIncidentAPI drives an incident through the API: read, acknowledge,
+// assign, mark contained, rotate (through the key API), confirm recovery,
+// close with review; role checks, other organisations and audit.
+func TestIncidentAPI(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newIncidentFixture(t)
+	b, svc, org, admin, k := f.testBundle, f.svc, f.org, f.admin, f.key
 	if err := svc.Record(ctx, []incidents.Finding{{KeyID: k.ID, OrgID: org.ID, Fingerprint: k.Fingerprint, Source: "github", URL: "https://github.com/o/r/blob/x/a#L1",
 		Preview: "TOKEN=ghp_****", EventAt: time.Now().Add(-time.Minute), DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
@@ -164,7 +187,7 @@ func TestIncidentAPI(t *testing.T) {
 	// The published webhook keys.
 	var wk struct{ Keys []webhook.PublicKey }
 	b.client(t).mustJSON(http.MethodGet, "/.well-known/leakwatch/webhook-keys", nil, http.StatusOK, &wk)
-	if len(wk.Keys) != 1 || wk.Keys[0].Key != sk.PublicString() || !wk.Keys[0].Current {
+	if len(wk.Keys) != 1 || wk.Keys[0].Key != f.sk.PublicString() || !wk.Keys[0].Current {
 		t.Fatalf("webhook keys %+v", wk)
 	}
 }

@@ -9,10 +9,6 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/incidents"
-	"github.com/leakwatch/leakwatch/internal/auth"
-	"github.com/leakwatch/leakwatch/internal/jobs"
-	"github.com/leakwatch/leakwatch/internal/keys"
-	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 // TestIncidentPage works an incident through the dashboard's forms:
@@ -24,28 +20,8 @@ import (
 func TestIncidentPage(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := setup(t)
-	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := incidents.NewService(b.pool, rc, b.logger)
-	sk, _ := webhook.GenerateSigningKey()
-	svc.SetWebhookKeys([]webhook.SigningKey{sk})
-	b.srv.incidents = svc
-	ks := keys.NewStore(b.pool).OnRotateTx(svc.KeyRotatedTx)
-	b.srv.keys = ks
-
-	org := b.mustOrg(t, "acme")
-	b.mustUser(t, "resp@acme.example", org.ID, auth.RoleResponder)
-	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
-	admin := b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
-	other := b.mustOrg(t, "other")
-	b.mustUser(t, "resp@other.example", other.ID, auth.RoleResponder)
-	k, err := b.keys.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newIncidentFixture(t)
+	b, svc, ks, org, admin, k := f.testBundle, f.svc, f.rotating, f.org, f.admin, f.key
 	const evil = `<script>alert(1)</script>`
 	if err := svc.Record(ctx, []incidents.Finding{{KeyID: k.ID, OrgID: org.ID, Fingerprint: k.Fingerprint, Source: "github",
 		URL: "https://github.com/o/r/issues/7#issuecomment-1", Repo: "o/r", Title: "Build fails " + evil, Actor: "mallory",

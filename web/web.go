@@ -240,7 +240,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	s.githubRoutes(api, viewer, admin)
 	s.integrationRoutes(api, admin)
 
-	s.incidentRoutes(api, viewer, responder, admin)
+	s.incidentRoutes(api, viewer, admin)
 	e.GET("/.well-known/leakwatch/webhook-keys", s.webhookKeys)
 }
 
