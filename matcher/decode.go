@@ -76,30 +76,45 @@ func (sc *scanner) child(dec []byte, src []int32, rs, re int, depth int, enc, ho
 func (sc *scanner) base64Run(buf []byte, rs, re, depth int, enc string, m spanMap, minRun int) int {
 	n := len(buf)
 	run := buf[rs:re]
-	end := re
-	// Joined lines go on the scratch stack, released on return.
-	mark := len(sc.scratch)
-	defer func() { sc.scratch = sc.scratch[:mark] }()
-	joined := false
-	for len(run)%4 == 0 && len(run) >= 16 {
-		k := skipLineBreak(buf, end)
-		if k == end {
-			break
+	// nextLine returns the continuation line after end, if the run so far
+	// (of length have) can go on there.
+	nextLine := func(end, have int) (k, j int, ok bool) {
+		if have%4 != 0 || have < 16 {
+			return 0, 0, false
 		}
-		j := k
+		k = skipLineBreak(buf, end)
+		if k == end {
+			return 0, 0, false
+		}
+		j = k
 		for j < n && b64val[buf[j]] != 0xff {
 			j++
 		}
-		if j-k < 4 {
+		return k, j, j-k >= 4
+	}
+	// Measure the joined run first, then copy it once onto the scratch
+	// stack with room for its decoding: growing by appends would copy a
+	// megabyte-long wrapped run many times over.
+	end, total := re, len(run)
+	for {
+		k, j, ok := nextLine(end, total)
+		if !ok {
 			break
 		}
-		if !joined {
-			sc.scratch = append(sc.scratch, run...)
-			joined = true
-		}
-		sc.scratch = append(sc.scratch, buf[k:j]...)
-		run = sc.scratch[mark:]
+		total += j - k
 		end = j
+	}
+	mark := len(sc.scratch)
+	defer func() { sc.scratch = sc.scratch[:mark] }()
+	if end > re {
+		sc.scratch = slices.Grow(sc.scratch, total+total*3/4+2)
+		sc.scratch = append(sc.scratch, run...)
+		for e := re; e < end; {
+			k, j, _ := nextLine(e, len(sc.scratch)-mark)
+			sc.scratch = append(sc.scratch, buf[k:j]...)
+			e = j
+		}
+		run = sc.scratch[mark:]
 	}
 	for p := 0; p < 2 && end < n && buf[end] == '='; p++ {
 		end++

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -62,10 +63,32 @@ func (s *Set) Scan(doc []byte) []Finding {
 	if s == nil || s.n == 0 {
 		return nil
 	}
-	sc := scanner{s: s}
+	sc := s.scanner(false)
+	defer sc.release()
 	sc.level(doc, 0, "", nil)
 	hits := sortHits(sc.hits)
 	return s.findings(doc, hits, hits, posBase{})
+}
+
+// scanners keeps scanners, with their scratch stacks, between Scan calls.
+// A scan of many small files would otherwise allocate fresh stacks for
+// each one: garbage that touches new memory until a collection, and page
+// faults cost more than the scanning they serve on some virtual machines.
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
+
+// scanner takes a scanner for s from the pool; release returns it.
+func (s *Set) scanner(record bool) *scanner {
+	sc := scanners.Get().(*scanner)
+	sc.s, sc.record = s, record
+	return sc
+}
+
+func (sc *scanner) release() {
+	clear(sc.hits) // drop the entry pointers, which would pin an old Set
+	sc.hits, sc.runs = sc.hits[:0], sc.runs[:0]
+	sc.scratch, sc.srcs = sc.scratch[:0], sc.srcs[:0]
+	sc.s = nil
+	scanners.Put(sc)
 }
 
 // spanMap maps a span of a decoded buffer to a span of the top-level

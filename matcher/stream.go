@@ -58,7 +58,7 @@ func (s *Set) ScanReader(r io.Reader) ([]Finding, error) {
 				return out, fmt.Errorf("scan reader at offset %d: %w", base.off+len(buf), err)
 			}
 		}
-		sc := scanner{s: s, record: !eof}
+		sc := s.scanner(!eof)
 		sc.level(buf, 0, "", nil)
 		hits := sortHits(sc.hits)
 		cut := len(buf)
@@ -72,6 +72,7 @@ func (s *Set) ScanReader(r io.Reader) ([]Finding, error) {
 			if cut <= repFrom-base.off {
 				if len(buf) < maxStreamBuffer {
 					want *= 2 // a run longer than the buffer: read more
+					sc.release()
 					continue
 				}
 				cut = len(buf) - overlap
@@ -87,6 +88,7 @@ func (s *Set) ScanReader(r io.Reader) ([]Finding, error) {
 		// Previews redact every hit in the buffer, reported or not.
 		out = append(out, s.findings(buf, rep, hits, base)...)
 		if eof {
+			sc.release()
 			return out, nil
 		}
 		// The next buffer starts before every run crossing the cut.
@@ -96,6 +98,7 @@ func (s *Set) ScanReader(r io.Reader) ([]Finding, error) {
 				next = run[0]
 			}
 		}
+		sc.release()
 		// Advance base past buf[:next].
 		dropped := buf[:next]
 		if k := bytes.LastIndexByte(dropped, '\n'); k >= 0 {
