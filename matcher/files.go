@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -124,9 +123,31 @@ type FileScanOpts struct {
 // streamThreshold is the file size above which files are streamed.
 var streamThreshold = int64(64 << 20) // a variable for tests
 
+// errBinary reports a binary file found before it was read to the end.
+var errBinary = errors.New("binary")
+
+// fileJob is a file to scan: path as given, or name within dir as walked.
 type fileJob struct {
+	dir  *dirHandle
+	name string
 	path string
 	size int64
+}
+
+// fullPath is the file's path as reported: built only for a file with
+// findings or an error.
+func (j fileJob) fullPath() string {
+	if j.dir == nil {
+		return j.path
+	}
+	return filepath.Join(j.dir.path, j.name)
+}
+
+// done releases the job's hold on its directory.
+func (j fileJob) done() {
+	if j.dir != nil {
+		j.dir.release()
+	}
 }
 
 // ScanPaths scans files, directories (recursively, skipping .git) and "-"
@@ -147,47 +168,14 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 	}
 	// The walk feeds the workers as it goes, so reading directories
 	// overlaps scanning files. A progress total needs the whole walk first.
-	jobs := make(chan fileJob, 1024)
+	jobs := make(chan fileJob, 256)
 	walk := func(emit func(fileJob)) {
 		for _, p := range paths {
 			if p == "-" {
 				emit(fileJob{path: "-"})
 				continue
 			}
-			err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if err != nil {
-					addErr(fmt.Errorf("walk %s: %w", path, err))
-					return nil
-				}
-				if d.IsDir() {
-					if d.Name() == ".git" && path != p {
-						return filepath.SkipDir
-					}
-					return nil
-				}
-				// The directory entry's type needs no system call; only
-				// symlinks (followed) and a wanted progress total need a stat.
-				var size int64
-				if !d.Type().IsRegular() || opts.Total != nil {
-					info, err := os.Stat(path)
-					if err != nil {
-						addErr(fmt.Errorf("stat %s: %w", path, err))
-						return nil
-					}
-					if !info.Mode().IsRegular() {
-						return nil
-					}
-					size = info.Size()
-				}
-				emit(fileJob{path: path, size: size})
-				return nil
-			})
-			if err != nil && ctx.Err() == nil {
-				addErr(fmt.Errorf("walk %s: %w", p, err))
-			}
+			walkRoot(ctx, p, opts.Total != nil, emit, addErr)
 		}
 	}
 	go func() {
@@ -211,21 +199,29 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf []byte // reused across this worker's files
+			var fr fileReader // reused across this worker's files
+			defer fr.release()
+			var buf []byte // for the portable path, likewise
 			for j := range jobs {
 				if ctx.Err() != nil {
+					j.done()
 					continue // drain, so the walk can finish
 				}
 				var fs []Finding
 				var err error
-				fs, buf, err = s.scanFile(j.path, opts.Stdin, buf)
+				fs, buf, err = s.scanFile(j, opts.Stdin, &fr, buf)
+				var path string
+				if len(fs) > 0 {
+					path = j.fullPath()
+				}
+				j.done()
 				d := done.Add(j.size)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
 				}
 				for _, f := range fs {
-					found = append(found, PathFinding{Path: j.path, Finding: f})
+					found = append(found, PathFinding{Path: path, Finding: f})
 				}
 				if opts.Progress != nil {
 					opts.Progress(d, total.Load())
@@ -247,29 +243,33 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 	return found, errs
 }
 
-// scanFile scans one file, or stdin for "-", reading it into buf (grown as
-// needed and returned for reuse: Scan keeps no reference to its input).
-// Files larger than streamThreshold, and stdin, are streamed.
-func (s *Set) scanFile(path string, stdin io.Reader, buf []byte) ([]Finding, []byte, error) {
+// scanFile scans one file, or stdin for "-", reading it with fr or, where
+// fr cannot, into buf (grown as needed and returned for reuse: Scan keeps
+// no reference to its input). Files larger than streamThreshold, and
+// stdin, are streamed.
+func (s *Set) scanFile(j fileJob, stdin io.Reader, fr *fileReader, buf []byte) ([]Finding, []byte, error) {
 	var r io.Reader
 	var size int64 = -1
-	if path == "-" {
+	path := j.path
+	if j.dir == nil && path == "-" {
 		if stdin == nil {
 			return nil, buf, errors.New("scan -: no standard input")
 		}
 		r = stdin
 	} else {
-		b, err := readSmall(path, buf)
+		b, err := fr.read(j)
 		switch {
 		case err == nil:
 			if LooksBinary(b[:min(len(b), 8<<10)]) {
-				return nil, b, nil
+				return nil, buf, nil
 			}
-			return s.Scan(b), b, nil
+			return s.Scan(b), buf, nil
+		case errors.Is(err, errBinary):
+			return nil, buf, nil
 		case !errors.Is(err, errTooLarge):
-			return nil, b, err
+			return nil, buf, fmt.Errorf("scan %s: %w", j.fullPath(), err)
 		}
-		buf = b
+		path = j.fullPath()
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, buf, fmt.Errorf("scan %s: %w", path, err)

@@ -2,8 +2,11 @@ package matcher
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,12 +14,14 @@ import (
 )
 
 // TestScanPaths scans a tree holding every kind of file the fast reader and
-// the streaming path meet: small, exactly its first buffer, larger than it,
-// larger than the streaming threshold, binary, UTF-16, under .git, behind a
-// symlink, and a FIFO (not scanned, and no hang).
+// the streaming path meet: small, exactly its first buffer, larger than it
+// (twice, so the mapped buffer grows), larger than the streaming threshold,
+// binary (small and large), UTF-16, under .git, deep, behind a symlink to a
+// file (followed) and to a directory (not), and a FIFO (not scanned, and no
+// hang). Every directory it opened is closed afterwards.
 func TestScanPaths(t *testing.T) {
 	old := streamThreshold
-	streamThreshold = 1 << 20
+	streamThreshold = 4 << 20
 	t.Cleanup(func() { streamThreshold = old })
 
 	dir := t.TempDir()
@@ -35,12 +40,18 @@ func TestScanPaths(t *testing.T) {
 	write("small.env", []byte(line))
 	write("exact.txt", []byte(pad(64<<10-len(line))+line)) // fills the first buffer exactly
 	write("grown.txt", []byte(pad(300<<10)+line))
-	write("streamed.txt", []byte(pad(3<<20)+line+pad(1000)))
+	write("big.txt", []byte(pad(2<<20)+line))
+	write("streamed.txt", []byte(pad(5<<20)+line+pad(1000)))
 	write("bin.dat", append([]byte{0, 1, 2, 0, 0, 3}, line...))
+	write("bigbin.dat", append(append([]byte{0, 1, 2, 0, 0, 3}, pad(200<<10)...), line...))
+	write("a/b/c/d/deep.env", []byte(line))
 	write("utf16.txt", []byte(utf16le(line, true)))
 	write("sub/.git/config", []byte(line))
 	write("clean.go", []byte(pad(5000)))
 	if err := os.Symlink(filepath.Join(dir, "small.env"), filepath.Join(dir, "link.env")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "a"), filepath.Join(dir, "linkdir")); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
@@ -54,6 +65,9 @@ func TestScanPaths(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("errors: %v", errs)
 	}
+	if n := openFDs(t, dir); n != 0 {
+		t.Errorf("%d descriptors left open in the tree", n)
+	}
 	got := map[string]int{}
 	for _, f := range found {
 		rel, _ := filepath.Rel(dir, f.Path)
@@ -61,9 +75,11 @@ func TestScanPaths(t *testing.T) {
 	}
 	want := map[string]int{
 		"small.env": 1, "link.env": 1, "utf16.txt": 1,
-		"exact.txt":    strings.Count(pad(64<<10-len(line)), "\n") + 1,
-		"grown.txt":    strings.Count(pad(300<<10), "\n") + 1,
-		"streamed.txt": strings.Count(pad(3<<20), "\n") + 1,
+		"exact.txt":        strings.Count(pad(64<<10-len(line)), "\n") + 1,
+		"grown.txt":        strings.Count(pad(300<<10), "\n") + 1,
+		"big.txt":          strings.Count(pad(2<<20), "\n") + 1,
+		"streamed.txt":     strings.Count(pad(5<<20), "\n") + 1,
+		"a/b/c/d/deep.env": 1,
 	}
 	if len(got) != len(want) {
 		t.Errorf("found in %v, want %v", got, want)
@@ -72,5 +88,86 @@ func TestScanPaths(t *testing.T) {
 		if got[name] != l {
 			t.Errorf("%s: line %d, want %d", name, got[name], l)
 		}
+	}
+}
+
+// openFDs counts this process's open file descriptors on files under dir.
+func openFDs(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, dir) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestScanPathsRoots covers what a path argument can be: a file, a
+// symlink to a directory (followed, unlike links inside the tree), a
+// .git directory named on purpose, a missing path (an error naming it,
+// and the other paths still scanned), and a walk cut short by
+// cancellation, which must still close every directory it opened.
+func TestScanPathsRoots(t *testing.T) {
+	dir := t.TempDir()
+	line := "TOKEN=" + ghToken + "\n"
+	for _, name := range []string{"tree/x.env", "tree/y/z.env", "repo/.git/config", "file.env"} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "tree"), filepath.Join(dir, "treelink")); err != nil {
+		t.Fatal(err)
+	}
+	set := testSet(t, ghToken)
+	ctx := context.Background()
+
+	missing := filepath.Join(dir, "missing")
+	found, errs := set.ScanPaths(ctx, []string{
+		filepath.Join(dir, "file.env"), filepath.Join(dir, "treelink") + "/", missing, filepath.Join(dir, "repo/.git"),
+	}, FileScanOpts{})
+	var got []string
+	for _, f := range found {
+		rel, _ := filepath.Rel(dir, f.Path)
+		got = append(got, rel)
+	}
+	want := []string{"file.env", "repo/.git/config", "treelink/x.env", "treelink/y/z.env"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("found in %q, want %q", got, want)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), missing) || !errors.Is(errs[0], fs.ErrNotExist) {
+		t.Errorf("errors %v, want one for %s", errs, missing)
+	}
+
+	// Many directories, and a context cancelled while they are walked.
+	for i := range 300 {
+		p := filepath.Join(dir, "many", strconv.Itoa(i), "f.env")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	n := 0
+	_, errs = set.ScanPaths(cctx, []string{filepath.Join(dir, "many")}, FileScanOpts{Workers: 1, Progress: func(done, total int64) {
+		if n++; n == 10 {
+			cancel()
+		}
+	}})
+	if len(errs) == 0 || !errors.Is(errs[len(errs)-1], context.Canceled) {
+		t.Errorf("errors %v, want a cancellation", errs)
+	}
+	if n := openFDs(t, dir); n != 0 {
+		t.Errorf("%d descriptors left open in the tree", n)
 	}
 }

@@ -1,0 +1,186 @@
+package matcher
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// dirHandle is an open directory being walked. The files found in it are
+// opened relative to it (openat), so the kernel resolves one path
+// component per file instead of the whole path again: on a deep tree of
+// small files, path lookup was a tenth of the scan's CPU time. It is
+// closed when the walker and every queued file are done with it.
+type dirHandle struct {
+	fd   int
+	path string
+	refs atomic.Int32
+}
+
+func (d *dirHandle) release() {
+	if d.refs.Add(-1) == 0 {
+		unix.Close(d.fd)
+	}
+}
+
+// walker lists directories with getdents(2) into one reused buffer:
+// filepath.WalkDir allocates an entry per file and sorts every directory,
+// while ScanPaths sorts its findings at the end anyway.
+type walker struct {
+	ctx      context.Context
+	needSize bool
+	emit     func(fileJob)
+	addErr   func(error)
+	buf      []byte
+}
+
+// walkRoot walks one path argument: a file, or a directory recursively
+// (skipping .git directories below it). Symbolic links to files are
+// followed; links to directories below the root are not, as with
+// filepath.WalkDir, so a link cycle cannot loop the walk.
+func walkRoot(ctx context.Context, root string, needSize bool, emit func(fileJob), addErr func(error)) {
+	var st unix.Stat_t
+	if err := retryEINTR(func() error { return unix.Stat(root, &st) }); err != nil {
+		addErr(fmt.Errorf("walk %s: %w", root, &fs.PathError{Op: "stat", Path: root, Err: err}))
+		return
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		emit(fileJob{path: root, size: st.Size})
+		return
+	case unix.S_IFDIR:
+	default:
+		return // devices, FIFOs and sockets hold no files to scan
+	}
+	fd, err := openDir(unix.AT_FDCWD, root)
+	if err != nil {
+		addErr(fmt.Errorf("walk %s: %w", root, err))
+		return
+	}
+	w := walker{ctx: ctx, needSize: needSize, emit: emit, addErr: addErr, buf: make([]byte, 32<<10)}
+	w.dir(root, fd)
+}
+
+func openDir(dirfd int, name string) (int, error) {
+	var fd int
+	err := retryEINTR(func() (err error) {
+		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return fd, nil
+}
+
+func retryEINTR(f func() error) error {
+	for {
+		if err := f(); !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}
+
+// dir walks the open directory fd, found at path, and closes it.
+func (w *walker) dir(path string, fd int) {
+	d := &dirHandle{fd: fd, path: path}
+	d.refs.Store(1) // the walker's own
+	defer d.release()
+	var subdirs []string
+	for w.ctx.Err() == nil {
+		var n int
+		err := retryEINTR(func() (err error) {
+			n, err = unix.ReadDirent(fd, w.buf)
+			return err
+		})
+		if err != nil {
+			w.addErr(fmt.Errorf("walk %s: %w", path, &fs.PathError{Op: "readdirent", Path: path, Err: err}))
+			break
+		}
+		if n <= 0 {
+			break
+		}
+		// Each record is a linux_dirent64: inode (8 bytes), offset (8),
+		// record length (2), type (1), then the NUL-terminated name.
+		for b := w.buf[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:]))
+			if reclen < 19 || reclen > len(b) {
+				w.addErr(fmt.Errorf("walk %s: malformed directory entry", path))
+				break
+			}
+			typ, name := b[18], b[19:reclen]
+			b = b[reclen:]
+			if k := bytes.IndexByte(name, 0); k >= 0 {
+				name = name[:k]
+			}
+			if string(name) == "." || string(name) == ".." {
+				continue
+			}
+			if typ == unix.DT_LNK || typ == unix.DT_UNKNOWN {
+				// A link is followed to a file only; an unknown type (some
+				// file systems do not fill it) is looked up.
+				flags := 0
+				if typ == unix.DT_UNKNOWN {
+					flags = unix.AT_SYMLINK_NOFOLLOW
+				}
+				var st unix.Stat_t
+				if err := fstatat(fd, string(name), &st, flags); err != nil {
+					w.addErr(fmt.Errorf("stat %s: %w", filepath.Join(path, string(name)), err))
+					continue
+				}
+				switch {
+				case st.Mode&unix.S_IFMT == unix.S_IFREG:
+					w.file(d, string(name), st.Size)
+				case st.Mode&unix.S_IFMT == unix.S_IFDIR && typ == unix.DT_UNKNOWN && string(name) != ".git":
+					subdirs = append(subdirs, string(name))
+				}
+				continue
+			}
+			switch typ {
+			case unix.DT_REG:
+				size := int64(0)
+				if w.needSize {
+					var st unix.Stat_t
+					if err := fstatat(fd, string(name), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+						w.addErr(fmt.Errorf("stat %s: %w", filepath.Join(path, string(name)), err))
+						continue
+					}
+					size = st.Size
+				}
+				w.file(d, string(name), size)
+			case unix.DT_DIR:
+				if string(name) != ".git" {
+					subdirs = append(subdirs, string(name))
+				}
+			}
+		}
+	}
+	for _, name := range subdirs {
+		if w.ctx.Err() != nil {
+			return
+		}
+		sub := filepath.Join(path, name)
+		sfd, err := openDir(fd, name)
+		if err != nil {
+			w.addErr(fmt.Errorf("walk %s: %w", sub, err))
+			continue
+		}
+		w.dir(sub, sfd)
+	}
+}
+
+func (w *walker) file(d *dirHandle, name string, size int64) {
+	d.refs.Add(1) // released by the worker that reads it
+	w.emit(fileJob{dir: d, name: name, size: size})
+}
+
+func fstatat(dirfd int, name string, st *unix.Stat_t, flags int) error {
+	return retryEINTR(func() error { return unix.Fstatat(dirfd, name, st, flags) })
+}
