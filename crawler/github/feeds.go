@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,8 +28,8 @@ const (
 )
 
 var (
-	namePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
-	repoPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$`)
+	namePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`) })
+	repoPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$`) })
 )
 
 // ErrInvalidWatch is returned for an unknown kind or a malformed target.
@@ -47,15 +48,15 @@ func FeedFor(kind, target string) (Feed, error) {
 	}
 	switch kind {
 	case WatchOrg:
-		if namePattern.MatchString(target) {
+		if namePattern().MatchString(target) {
 			return Feed{Name: "github:org:" + target, Path: "orgs/" + target + "/events"}, nil
 		}
 	case WatchUser:
-		if namePattern.MatchString(target) {
+		if namePattern().MatchString(target) {
 			return Feed{Name: "github:user:" + target, Path: "users/" + target + "/events/public"}, nil
 		}
 	case WatchRepo:
-		if repoPattern.MatchString(target) {
+		if repoPattern().MatchString(target) {
 			return Feed{Name: "github:repo:" + target, Path: "repos/" + target + "/events"}, nil
 		}
 	default:

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
@@ -89,7 +90,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`) })
 
 // ParseConfig reads and validates a configuration file's content, filling
 // defaults.
@@ -119,7 +120,7 @@ func (s *SourceConfig) validate() error {
 	if s.Name == "" && s.Type != KindFeed {
 		s.Name = s.Type
 	}
-	if !nameRE.MatchString(s.Name) {
+	if !nameRE().MatchString(s.Name) {
 		return errors.New("name must be 1-63 lower-case letters, digits, '.', '_' or '-'")
 	}
 	if s.Interval == 0 {

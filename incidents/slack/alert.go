@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -106,7 +107,7 @@ func (v view) openURL(baseURL string) string {
 
 // slackUserID is the form of the user ids Slack returns; only those are
 // ever put in a mention.
-var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+var slackUserID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`) })
 
 // Action ids of the alert's buttons.
 const (
@@ -146,7 +147,7 @@ func alertBlocks(v view, baseURL, mention string, interactive bool) (string, []s
 	assignee := "_unassigned_"
 	if v.Assignee != "" {
 		assignee = Escape(v.Assignee, 100)
-		if slackUserID.MatchString(v.AssigneeSlackID) {
+		if slackUserID().MatchString(v.AssigneeSlackID) {
 			assignee = "<@" + v.AssigneeSlackID + "> (" + assignee + ")"
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,30 +82,30 @@ type ConnectParams struct {
 }
 
 var (
-	channelPattern  = regexp.MustCompile(`^[CGD][A-Z0-9]{2,20}$`)
+	channelPattern  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[CGD][A-Z0-9]{2,20}$`) })
 	severityNames   = map[string]bool{"critical": true, "high": true, "medium": true, "low": true}
 	mentionNames    = map[string]bool{"": true, "here": true, "channel": true}
-	botTokenPattern = regexp.MustCompile(`^xox[bp]-[A-Za-z0-9-]{8,250}$`)
+	botTokenPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^xox[bp]-[A-Za-z0-9-]{8,250}$`) })
 )
 
 func (p ConnectParams) validate() error {
-	if !botTokenPattern.MatchString(p.BotToken) {
+	if !botTokenPattern().MatchString(p.BotToken) {
 		return fmt.Errorf("%w: bot_token must be a Slack bot token (xoxb-…)", ErrInvalid)
 	}
 	if len(p.SigningSecret) < 16 || len(p.SigningSecret) > 200 {
 		return fmt.Errorf("%w: signing_secret must be the app's signing secret", ErrInvalid)
 	}
-	if !channelPattern.MatchString(p.DefaultChannel) {
+	if !channelPattern().MatchString(p.DefaultChannel) {
 		return fmt.Errorf("%w: default_channel must be a channel id (C…)", ErrInvalid)
 	}
-	if p.EscalationChannel != "" && !channelPattern.MatchString(p.EscalationChannel) {
+	if p.EscalationChannel != "" && !channelPattern().MatchString(p.EscalationChannel) {
 		return fmt.Errorf("%w: escalation_channel must be a channel id (C…)", ErrInvalid)
 	}
 	for sev, r := range p.Routes {
 		if !severityNames[sev] {
 			return fmt.Errorf("%w: routes: unknown severity %q", ErrInvalid, sev)
 		}
-		if r.Channel != "" && !channelPattern.MatchString(r.Channel) {
+		if r.Channel != "" && !channelPattern().MatchString(r.Channel) {
 			return fmt.Errorf("%w: routes.%s.channel must be a channel id", ErrInvalid, sev)
 		}
 		if !mentionNames[r.Mention] {

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Errors.
@@ -36,7 +37,7 @@ var (
 
 const prefix = "lwsb1:"
 
-var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+var keyIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`) })
 
 // Box seals and opens secrets.
 type Box struct {
@@ -55,7 +56,7 @@ func Parse(s string) (*Box, error) {
 			continue
 		}
 		id, enc, ok := strings.Cut(part, ":")
-		if !ok || !keyIDPattern.MatchString(id) {
+		if !ok || !keyIDPattern().MatchString(id) {
 			return nil, errors.New("encryption key must read ID:BASE64 with an ID of letters, digits, - and _")
 		}
 		raw, err := base64.StdEncoding.DecodeString(enc)
