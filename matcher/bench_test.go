@@ -144,7 +144,8 @@ func BenchmarkScanPlainOnly100k(b *testing.B) {
 	b.SetBytes(int64(len(bs.doc)))
 	cpu0 := cpuTime()
 	for b.Loop() {
-		bs.set.scanPlain(bs.doc, func(a, z int, e *entry) {})
+		var cand [256]int32
+		bs.set.scanPlain(bs.doc, &cand, func(a, z int, e *entry) {})
 	}
 	reportCPU(b, cpu0, len(bs.doc))
 }

@@ -143,6 +143,17 @@ func (j fileJob) fullPath() string {
 	return filepath.Join(j.dir.path, j.name)
 }
 
+// readBatch is the most files a worker takes from the walk at once, for
+// fileReader.prefetch to read together.
+const readBatch = 32
+
+// prefetched is what fileReader.prefetch learnt of a file.
+type prefetched struct {
+	data   []byte // the whole file, if whole
+	whole  bool
+	binary bool // skip it
+}
+
 // done releases the job's hold on its directory.
 func (j fileJob) done() {
 	if j.dir != nil {
@@ -202,31 +213,43 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 			var fr fileReader // reused across this worker's files
 			defer fr.release()
 			var buf []byte // for the portable path, likewise
-			for j := range jobs {
-				if ctx.Err() != nil {
+			batch := make([]fileJob, 0, readBatch)
+			pre := make([]prefetched, readBatch)
+			for {
+				batch = nextBatch(jobs, batch[:0])
+				if len(batch) == 0 {
+					return
+				}
+				if ctx.Err() == nil {
+					fr.prefetch(batch, pre[:len(batch)])
+				}
+				for k, j := range batch {
+					if ctx.Err() != nil {
+						j.done()
+						continue // drain, so the walk can finish
+					}
+					var fs []Finding
+					var err error
+					fs, buf, err = s.scanFile(j, pre[k], opts.Stdin, &fr, buf)
+					var path string
+					if len(fs) > 0 {
+						path = j.fullPath()
+					}
 					j.done()
-					continue // drain, so the walk can finish
+					d := done.Add(j.size)
+					mu.Lock()
+					if err != nil {
+						errs = append(errs, err)
+					}
+					for _, f := range fs {
+						found = append(found, PathFinding{Path: path, Finding: f})
+					}
+					if opts.Progress != nil {
+						opts.Progress(d, total.Load())
+					}
+					mu.Unlock()
 				}
-				var fs []Finding
-				var err error
-				fs, buf, err = s.scanFile(j, opts.Stdin, &fr, buf)
-				var path string
-				if len(fs) > 0 {
-					path = j.fullPath()
-				}
-				j.done()
-				d := done.Add(j.size)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				}
-				for _, f := range fs {
-					found = append(found, PathFinding{Path: path, Finding: f})
-				}
-				if opts.Progress != nil {
-					opts.Progress(d, total.Load())
-				}
-				mu.Unlock()
+				clear(batch) // drop the directory pointers
 			}
 		}()
 	}
@@ -243,11 +266,20 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 	return found, errs
 }
 
-// scanFile scans one file, or stdin for "-", reading it with fr or, where
-// fr cannot, into buf (grown as needed and returned for reuse: Scan keeps
+// scanFile scans one file, or stdin for "-": what pre holds of it, or what
+// fr reads, or, where fr cannot, what it reads into buf (grown as needed and returned for reuse: Scan keeps
 // no reference to its input). Files larger than streamThreshold, and
 // stdin, are streamed.
-func (s *Set) scanFile(j fileJob, stdin io.Reader, fr *fileReader, buf []byte) ([]Finding, []byte, error) {
+func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReader, buf []byte) ([]Finding, []byte, error) {
+	switch {
+	case pre.binary:
+		return nil, buf, nil
+	case pre.whole:
+		if LooksBinary(pre.data[:min(len(pre.data), 8<<10)]) {
+			return nil, buf, nil
+		}
+		return s.Scan(pre.data), buf, nil
+	}
 	var r io.Reader
 	var size int64 = -1
 	path := j.path
@@ -321,4 +353,27 @@ func (s *Set) scanFile(j fileJob, stdin io.Reader, fr *fileReader, buf []byte) (
 		return nil, buf, nil
 	}
 	return s.Scan(buf), buf, nil
+}
+
+// nextBatch appends to batch the next job, waiting for it, and then up to
+// readBatch in all of those already queued. It returns an empty batch when
+// the walk is over.
+func nextBatch(jobs <-chan fileJob, batch []fileJob) []fileJob {
+	j, ok := <-jobs
+	if !ok {
+		return batch
+	}
+	batch = append(batch, j)
+	for len(batch) < readBatch {
+		select {
+		case j, ok := <-jobs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
 }

@@ -19,7 +19,9 @@ import (
 // binary (small and large), UTF-16, under .git, deep, behind a symlink to a
 // file (followed) and to a directory (not), and a FIFO (not scanned, and no
 // hang). Every directory it opened is closed afterwards.
-func TestScanPaths(t *testing.T) {
+func TestScanPaths(t *testing.T) { testScanPaths(t) }
+
+func testScanPaths(t *testing.T) {
 	old := streamThreshold
 	streamThreshold = 4 << 20
 	t.Cleanup(func() { streamThreshold = old })

@@ -10,6 +10,9 @@ import (
 // errTooLarge sends files over streamThreshold to the streaming path.
 var errTooLarge = errors.New("stream it")
 
+// noURing turns io_uring off, for tests of the plain path.
+var noURing = false
+
 // smallRead is the first read of every file: most source files fit.
 const smallRead = 64 << 10
 
@@ -25,14 +28,79 @@ const smallRead = 64 << 10
 type fileReader struct {
 	small  []byte // the first read; on the Go heap
 	mapped []byte // larger files; from unix.Mmap, nil until needed
+	ring   *uring // batches of small files; nil until needed
+	noRing bool   // io_uring is unavailable or failed
+	batch  []fileJob
+	idx    []int
 }
 
-// release unmaps the large buffer.
+// release unmaps the buffers and closes the ring.
 func (r *fileReader) release() {
+	r.unmap()
+	if r.ring != nil {
+		r.ring.close()
+		r.ring = nil
+	}
+}
+
+func (r *fileReader) unmap() {
 	if r.mapped != nil {
 		unix.Munmap(r.mapped)
 		r.mapped = nil
 	}
+}
+
+// prefetch reads the files of js (at most readBatch) with one io_uring
+// batch, setting out[k] for each file it read whole or found binary. Files
+// it leaves unset (larger than the first read, failed, standard input, or
+// no ring) are for read. out[k].data is valid until the next call.
+func (r *fileReader) prefetch(js []fileJob, out []prefetched) {
+	clear(out)
+	if r.noRing || noURing || len(js) < 2 {
+		return // one file gains nothing from a ring
+	}
+	if r.ring == nil {
+		ring, err := newURing()
+		if err != nil {
+			r.noRing = true
+			return
+		}
+		r.ring = ring
+	}
+	r.batch, r.idx = r.batch[:0], r.idx[:0]
+	for k, j := range js {
+		if j.dir != nil || j.path != "-" {
+			r.batch, r.idx = append(r.batch, j), append(r.idx, k)
+		}
+	}
+	if err := r.ring.read(r.batch); err != nil {
+		r.ring.close()
+		r.ring, r.noRing = nil, true
+		return
+	}
+	refused := 0
+	for b, k := range r.idx {
+		open, n := r.ring.res[b][0], r.ring.res[b][1]
+		data := r.ring.bufs[b*smallRead:][:max(n, 0)]
+		switch {
+		case open < 0 || n < 0:
+			// Read again with system calls, which report the error. An
+			// open refused as invalid means a kernel without direct
+			// descriptors (before 5.15).
+			if open == -int32(unix.EINVAL) || open == -int32(unix.EOPNOTSUPP) {
+				refused++
+			}
+		case n < smallRead:
+			out[k] = prefetched{data: data, whole: true}
+		case LooksBinary(data[:8<<10]):
+			out[k] = prefetched{binary: true}
+		}
+	}
+	if refused == len(r.batch) {
+		r.ring.close()
+		r.ring, r.noRing = nil, true
+	}
+	clear(r.batch) // drop the directory pointers
 }
 
 // read reads the regular file of job j, of at most streamThreshold bytes,
@@ -119,7 +187,7 @@ func (r *fileReader) grow(n, keep int) error {
 		return fmt.Errorf("map a %d-byte read buffer: %w", n, err)
 	}
 	copy(b, r.mapped[:keep])
-	r.release()
+	r.unmap()
 	r.mapped = b
 	return nil
 }

@@ -49,6 +49,11 @@ type scanner struct {
 	// source offsets of decoded escapes; both are used as stacks.
 	scratch []byte
 	srcs    []int32
+	// cand takes the candidate offsets of the filters. It lives here, not
+	// on the stack, because a stack array is cleared at every call, and a
+	// document's decoded runs make tens of thousands of nested calls. Each
+	// use fills it and consumes it before any nested scan.
+	cand [256]int32
 }
 
 func (sc *scanner) noteRun(depth, a, b int) {
@@ -109,7 +114,7 @@ func (sc *scanner) level(buf []byte, depth int, enc string, m spanMap) {
 	}
 	plainEmit := func(a, b int, e *entry) { emit(a, b, e, "") }
 	sc.tokenPass(buf, depth, enc, m, true, plainEmit)
-	sc.s.scanPlain(buf, plainEmit)
+	sc.s.scanPlain(buf, &sc.cand, plainEmit)
 	if sc.s.hasPEM {
 		sc.scanPEM(buf, depth, emit)
 	}
@@ -138,18 +143,17 @@ func chain(enc, how string) string {
 // short windows) need every offset. The hot loops (filterLong, filterBoth)
 // collect candidate offsets without calls, so their state stays in
 // registers; candidates are confirmed afterwards with the full hash.
-func (s *Set) scanPlain(buf []byte, emit func(a, b int, e *entry)) {
+func (s *Set) scanPlain(buf []byte, cand *[256]int32, emit func(a, b int, e *entry)) {
 	if s.nLong+s.nShort == 0 {
 		return
 	}
-	var cand [256]int32
 	last := len(buf) - LongWindow
 	for i := 0; i <= last; {
 		var n int
 		if s.nShort == 0 {
-			n, i = filterLong(buf, i, len(buf), s.bloom, s.bloomSh, nil, &cand)
+			n, i = filterLong(buf, i, len(buf), s.bloom, s.bloomSh, nil, cand)
 		} else {
-			n, i = filterBoth(buf, i, s.bloom, s.bloomSh, s.short, s.shortSh, &cand)
+			n, i = filterBoth(buf, i, s.bloom, s.bloomSh, s.short, s.shortSh, cand)
 		}
 		s.verifyCands(buf, cand[:n], emit)
 	}
@@ -230,7 +234,7 @@ func (sc *scanner) tokenPass(buf []byte, depth int, enc string, m spanMap, plain
 	}
 	stride := min(max(shortest-7, 8), 16)
 	b64From := 0 // base64 before this was joined into an earlier run
-	var cand [256]int32
+	cand := &sc.cand
 	n := len(buf)
 	for w := 0; w+8 <= n; w += stride {
 		x := le64(buf[w:])
@@ -256,7 +260,7 @@ func (sc *scanner) tokenPass(buf []byte, depth int, enc string, m spanMap, plain
 			end := re - s.minBody + LongWindow
 			for i := rs; i <= end-LongWindow; {
 				var k int
-				k, i = filterLong(buf, i, end, s.tbloom, s.tbloomSh, s.psuf, &cand)
+				k, i = filterLong(buf, i, end, s.tbloom, s.tbloomSh, s.psuf, cand)
 				s.verifyCands(buf, cand[:k], emit)
 			}
 		}

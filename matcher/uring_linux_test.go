@@ -1,0 +1,77 @@
+package matcher
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestScanPathsWithoutRing runs TestScanPaths on the plain system-call
+// path, which every file takes where io_uring is unavailable.
+func TestScanPathsWithoutRing(t *testing.T) {
+	noURing = true
+	t.Cleanup(func() { noURing = false })
+	testScanPaths(t)
+}
+
+// TestPrefetch checks what one io_uring batch makes of each kind of file:
+// small files are read whole, a large binary file is recognised from its
+// first read, and a large text file, a missing file and standard input are
+// left for the plain path, which then reports the missing file's error.
+func TestPrefetch(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"a.txt":   []byte("first file\n"),
+		"empty":   nil,
+		"big.txt": bytes.Repeat([]byte("0123456789abcde\n"), smallRead/16+1),
+		"big.bin": append([]byte{0, 0, 0, 1}, make([]byte, smallRead)...),
+		"b.txt":   []byte("second file\n"),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := openDir(-100, dir) // AT_FDCWD
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &dirHandle{fd: fd, path: dir}
+	d.refs.Store(1)
+	defer d.release()
+	jobs := []fileJob{
+		{dir: d, name: "a.txt"}, {dir: d, name: "empty"}, {dir: d, name: "big.txt"},
+		{dir: d, name: "big.bin"}, {dir: d, name: "missing"}, {path: "-"},
+		{path: filepath.Join(dir, "b.txt")},
+	}
+	var fr fileReader
+	defer fr.release()
+	out := make([]prefetched, len(jobs))
+	fr.prefetch(jobs, out)
+	if fr.noRing {
+		t.Skip("io_uring is not available here; the plain path is tested by TestScanPathsWithoutRing")
+	}
+	want := []prefetched{
+		{data: files["a.txt"], whole: true}, {data: []byte{}, whole: true}, {}, {binary: true}, {}, {}, {data: files["b.txt"], whole: true},
+	}
+	for k, w := range want {
+		g := out[k]
+		if g.whole != w.whole || g.binary != w.binary || !bytes.Equal(g.data, w.data) {
+			t.Errorf("%s: got whole=%v binary=%v %d bytes, want whole=%v binary=%v %d bytes",
+				jobs[k].fullPath(), g.whole, g.binary, len(g.data), w.whole, w.binary, len(w.data))
+		}
+	}
+	if _, err := fr.read(jobs[4]); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing file: error %v", err)
+	}
+	if b, err := fr.read(jobs[2]); err != nil || !bytes.Equal(b, files["big.txt"]) {
+		t.Errorf("big.txt read again: %d bytes, %v", len(b), err)
+	}
+	// The ring is reused: a second batch reads the small files again.
+	fr.prefetch(jobs[:2], out[:2])
+	if !out[0].whole || string(out[0].data) != "first file\n" {
+		t.Errorf("second batch: %+v", out[0])
+	}
+}
