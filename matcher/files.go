@@ -295,7 +295,7 @@ func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReade
 			if LooksBinary(b[:min(len(b), 8<<10)]) {
 				return nil, buf, nil
 			}
-			return s.Scan(b), buf, nil
+			return s.scanWith(b, fr.scratchFor(len(b))), buf, nil
 		case errors.Is(err, errBinary):
 			return nil, buf, nil
 		case !errors.Is(err, errTooLarge):
@@ -352,7 +352,7 @@ func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReade
 	if LooksBinary(buf[:min(len(buf), 8<<10)]) {
 		return nil, buf, nil
 	}
-	return s.Scan(buf), buf, nil
+	return s.scanWith(buf, fr.scratchFor(len(buf))), buf, nil
 }
 
 // nextBatch appends to batch the next job, waiting for it, and then up to

@@ -64,12 +64,21 @@ func (sc *scanner) noteRun(depth, a, b int) {
 
 // Scan returns the findings of registered secrets in doc, ordered by offset.
 // It is safe for concurrent use.
-func (s *Set) Scan(doc []byte) []Finding {
+func (s *Set) Scan(doc []byte) []Finding { return s.scanWith(doc, nil) }
+
+// scanWith is Scan with the scratch stacks starting in scratch, if not nil
+// (owned by the caller, and not kept).
+func (s *Set) scanWith(doc, scratch []byte) []Finding {
 	if s == nil || s.n == 0 {
 		return nil
 	}
 	sc := s.scanner(false)
 	defer sc.release()
+	if scratch != nil {
+		own := sc.scratch
+		sc.scratch = scratch[:0]
+		defer func() { sc.scratch = own }() // before release: never pool scratch
+	}
 	sc.level(doc, 0, "", nil)
 	hits := sortHits(sc.hits)
 	return s.findings(doc, hits, hits, posBase{})

@@ -14,8 +14,10 @@ src=${1:-$(go env GOROOT)/src}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# Built as the release image builds it (deployments/Dockerfile): static,
+# without symbol tables.
 echo "building leakwatch..." >&2
-(cd "$repo" && go build -o "$work/leakwatch" ./cmd/leakwatch)
+(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/leakwatch" ./cmd/leakwatch)
 
 gitleaks=$(command -v gitleaks || true)
 if [[ -z $gitleaks && -x $(go env GOPATH)/bin/gitleaks ]]; then
