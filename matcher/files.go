@@ -178,8 +178,11 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 		mu.Unlock()
 	}
 	// The walk feeds the workers as it goes, so reading directories
-	// overlaps scanning files. A progress total needs the whole walk first.
-	jobs := make(chan fileJob, 256)
+	// overlaps scanning files. It hands them files in batches of
+	// readBatch: one channel operation (and at most one wake-up) per
+	// batch, and a full batch for fileReader.prefetch to read at once.
+	// A progress total needs the whole walk first.
+	jobs := make(chan []fileJob, 8)
 	walk := func(emit func(fileJob)) {
 		for _, p := range paths {
 			if p == "-" {
@@ -191,15 +194,35 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 	}
 	go func() {
 		defer close(jobs)
-		if opts.Total == nil {
-			walk(func(j fileJob) { jobs <- j })
-			return
+		var batch []fileJob
+		send := func(j fileJob) {
+			if batch == nil {
+				batch = make([]fileJob, 0, readBatch)
+			}
+			if batch = append(batch, j); len(batch) == readBatch {
+				jobs <- batch
+				batch = nil
+			}
 		}
-		var all []fileJob
-		walk(func(j fileJob) { all = append(all, j); total.Add(j.size) })
-		opts.Total(total.Load())
-		for _, j := range all {
-			jobs <- j
+		if opts.Total == nil {
+			walk(send)
+		} else {
+			// Held jobs name their files by path, not by an open
+			// directory: a large tree has more directories than a
+			// process may keep open.
+			var all []fileJob
+			walk(func(j fileJob) {
+				all = append(all, fileJob{path: j.fullPath(), size: j.size})
+				total.Add(j.size)
+				j.done()
+			})
+			opts.Total(total.Load())
+			for _, j := range all {
+				send(j)
+			}
+		}
+		if len(batch) > 0 {
+			jobs <- batch
 		}
 	}()
 	workers := opts.Workers
@@ -213,13 +236,8 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 			var fr fileReader // reused across this worker's files
 			defer fr.release()
 			var buf []byte // for the portable path, likewise
-			batch := make([]fileJob, 0, readBatch)
 			pre := make([]prefetched, readBatch)
-			for {
-				batch = nextBatch(jobs, batch[:0])
-				if len(batch) == 0 {
-					return
-				}
+			for batch := range jobs {
 				if ctx.Err() == nil {
 					fr.prefetch(batch, pre[:len(batch)])
 				}
@@ -249,7 +267,6 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 					}
 					mu.Unlock()
 				}
-				clear(batch) // drop the directory pointers
 			}
 		}()
 	}
@@ -353,27 +370,4 @@ func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReade
 		return nil, buf, nil
 	}
 	return s.scanWith(buf, fr.scratchFor(len(buf))), buf, nil
-}
-
-// nextBatch appends to batch the next job, waiting for it, and then up to
-// readBatch in all of those already queued. It returns an empty batch when
-// the walk is over.
-func nextBatch(jobs <-chan fileJob, batch []fileJob) []fileJob {
-	j, ok := <-jobs
-	if !ok {
-		return batch
-	}
-	batch = append(batch, j)
-	for len(batch) < readBatch {
-		select {
-		case j, ok := <-jobs:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, j)
-		default:
-			return batch
-		}
-	}
-	return batch
 }
