@@ -183,13 +183,15 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 	// batch, and a full batch for fileReader.prefetch to read at once.
 	// A progress total needs the whole walk first.
 	jobs := make(chan []fileJob, 8)
+	closer := new(dirCloser)
+	defer closer.closeAll() // after the workers, below
 	walk := func(emit func(fileJob)) {
 		for _, p := range paths {
 			if p == "-" {
 				emit(fileJob{path: "-"})
 				continue
 			}
-			walkRoot(ctx, p, opts.Total != nil, emit, addErr)
+			walkRoot(ctx, p, opts.Total != nil, closer, emit, addErr)
 		}
 	}
 	go func() {
@@ -239,7 +241,7 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 			pre := make([]prefetched, readBatch)
 			for batch := range jobs {
 				if ctx.Err() == nil {
-					fr.prefetch(batch, pre[:len(batch)])
+					fr.prefetch(batch, pre[:len(batch)], closer)
 				}
 				for k, j := range batch {
 					if ctx.Err() != nil {

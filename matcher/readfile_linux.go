@@ -26,13 +26,14 @@ const smallRead = 64 << 10
 // buffer cost more than scanning them; doubling also copies and leaves
 // garbage that holds more fresh pages until a collection.
 type fileReader struct {
-	small  []byte    // the first read; on the Go heap
-	mapped mappedBuf // larger files
-	arena  mappedBuf // the scanner's scratch for larger files; see scratchFor
-	ring   *uring    // batches of small files; nil until needed
-	noRing bool      // io_uring is unavailable or failed
-	batch  []fileJob
-	idx    []int
+	small   []byte    // the first read; on the Go heap
+	mapped  mappedBuf // larger files
+	arena   mappedBuf // the scanner's scratch for larger files; see scratchFor
+	ring    *uring    // batches of small files; nil until needed
+	noRing  bool      // io_uring is unavailable or failed
+	batch   []fileJob
+	idx     []int
+	closing []int
 }
 
 // release unmaps the buffers and closes the ring.
@@ -49,15 +50,19 @@ func (r *fileReader) release() {
 // batch, setting out[k] for each file it read whole or found binary. Files
 // it leaves unset (larger than the first read, failed, standard input, or
 // no ring) are for read. out[k].data is valid until the next call.
-func (r *fileReader) prefetch(js []fileJob, out []prefetched) {
+//
+// It also closes up to readBatch of closer's directories in the batch.
+func (r *fileReader) prefetch(js []fileJob, out []prefetched, closer *dirCloser) {
 	clear(out)
 	if r.noRing || noURing || len(js) < 2 {
+		closer.closeAll()
 		return // one file gains nothing from a ring
 	}
 	if r.ring == nil {
 		ring, err := newURing()
 		if err != nil {
 			r.noRing = true
+			closer.closeAll()
 			return
 		}
 		r.ring = ring
@@ -68,7 +73,10 @@ func (r *fileReader) prefetch(js []fileJob, out []prefetched) {
 			r.batch, r.idx = append(r.batch, j), append(r.idx, k)
 		}
 	}
-	if err := r.ring.read(r.batch); err != nil {
+	r.closing = closer.take(r.closing[:0], readBatch)
+	// On an error the closes may or may not have run, and closing again
+	// could close a descriptor opened since: a broken ring leaks them.
+	if err := r.ring.read(r.batch, r.closing); err != nil {
 		r.ring.close()
 		r.ring, r.noRing = nil, true
 		return

@@ -13,6 +13,6 @@ type fileReader struct{}
 func (r *fileReader) read(j fileJob) ([]byte, error) { return nil, errTooLarge }
 func (r *fileReader) release()                       {}
 
-func (r *fileReader) prefetch(js []fileJob, out []prefetched) { clear(out) }
+func (r *fileReader) prefetch(js []fileJob, out []prefetched, _ *dirCloser) { clear(out) }
 
 func (r *fileReader) scratchFor(n int) []byte { return nil }

@@ -102,7 +102,7 @@ type uring struct {
 
 func newURing() (*uring, error) {
 	var p uringParams
-	entries := uint32(4 * readBatch) // three requests per file
+	entries := uint32(4 * readBatch) // three requests per file, and closes
 	fd, _, errno := syscall.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 	if errno != 0 {
 		return nil, fmt.Errorf("io_uring_setup: %w", errno)
@@ -176,10 +176,11 @@ func (r *uring) push(e uringSQE) {
 }
 
 // read opens, reads up to smallRead bytes of and closes each file of js
-// (at most readBatch). For file k it sets r.res[k] to the results of the
-// open and the read (bytes, or a negated errno) and the data is
+// (at most readBatch), and closes the descriptors in fds (at most
+// readBatch). For file k it sets r.res[k] to the results of the open and
+// the read (bytes, or a negated errno) and the data is
 // r.bufs[k*smallRead:][:n].
-func (r *uring) read(js []fileJob) error {
+func (r *uring) read(js []fileJob, fds []int) error {
 	for k, j := range js {
 		dirfd, name := unix.AT_FDCWD, j.path
 		if j.dir != nil {
@@ -197,7 +198,10 @@ func (r *uring) read(js []fileJob) error {
 			addr: uint64(uintptr(unsafe.Pointer(&r.bufs[k*smallRead]))), len: smallRead, userData: uint64(k)<<2 | 1})
 		r.push(uringSQE{opcode: ioringOpClose, fileIndex: slot + 1, userData: uint64(k)<<2 | 2})
 	}
-	want := 3 * len(js)
+	for _, fd := range fds {
+		r.push(uringSQE{opcode: ioringOpClose, fd: int32(fd), userData: 3})
+	}
+	want := 3*len(js) + len(fds)
 	start := time.Now()
 	defer func() { r.blocking = r.blocking || time.Since(start) > 2*time.Millisecond }()
 	for got := 0; got < want; {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestScanPathsWithoutRing runs TestScanPaths on the plain system-call
@@ -20,6 +22,7 @@ func TestScanPathsWithoutRing(t *testing.T) {
 // small files are read whole, a large binary file is recognised from its
 // first read, and a large text file, a missing file and standard input are
 // left for the plain path, which then reports the missing file's error.
+// Directories done with are closed in the same batch.
 func TestPrefetch(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string][]byte{
@@ -46,10 +49,18 @@ func TestPrefetch(t *testing.T) {
 		{dir: d, name: "big.bin"}, {dir: d, name: "missing"}, {path: "-"},
 		{path: filepath.Join(dir, "b.txt")},
 	}
+	// A directory done with is closed in the batch.
+	done, err := openDir(-100, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closer := new(dirCloser)
+	closer.add(done)
+
 	var fr fileReader
 	defer fr.release()
 	out := make([]prefetched, len(jobs))
-	fr.prefetch(jobs, out)
+	fr.prefetch(jobs, out, closer)
 	if fr.noRing {
 		t.Skip("io_uring is not available here; the plain path is tested by TestScanPathsWithoutRing")
 	}
@@ -63,6 +74,12 @@ func TestPrefetch(t *testing.T) {
 				jobs[k].fullPath(), g.whole, g.binary, len(g.data), w.whole, w.binary, len(w.data))
 		}
 	}
+	if _, err := unix.FcntlInt(uintptr(done), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Errorf("directory to close: fcntl error %v, want EBADF", err)
+	}
+	if len(closer.fds) != 0 {
+		t.Errorf("still to close: %v", closer.fds)
+	}
 	if _, err := fr.read(jobs[4]); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing file: error %v", err)
 	}
@@ -70,7 +87,7 @@ func TestPrefetch(t *testing.T) {
 		t.Errorf("big.txt read again: %d bytes, %v", len(b), err)
 	}
 	// The ring is reused: a second batch reads the small files again.
-	fr.prefetch(jobs[:2], out[:2])
+	fr.prefetch(jobs[:2], out[:2], closer)
 	if !out[0].whole || string(out[0].data) != "first file\n" {
 		t.Errorf("second batch: %+v", out[0])
 	}

@@ -15,10 +15,15 @@ type dirHandle struct{ path string }
 
 func (d *dirHandle) release() {}
 
+// dirCloser has nothing to close here: the walk keeps no directory open.
+type dirCloser struct{}
+
+func (c *dirCloser) closeAll() {}
+
 // walkRoot walks one path argument with filepath.WalkDir: a file, or a
 // directory recursively, skipping .git directories below it. Symbolic
 // links to files are followed, links to directories are not.
-func walkRoot(ctx context.Context, root string, needSize bool, emit func(fileJob), addErr func(error)) {
+func walkRoot(ctx context.Context, root string, needSize bool, _ *dirCloser, emit func(fileJob), addErr func(error)) {
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -19,8 +19,10 @@ func benchFile(b *testing.B, path string) {
 	}
 }
 
-func BenchmarkTmpGo117(b *testing.B) { benchFile(b, "/tmp/cmp/tree/debug/buildinfo/testdata/go117/go117.base64") }
-func BenchmarkTmpZzip(b *testing.B)  { benchFile(b, "/tmp/cmp/tree/time/tzdata/zzipdata.go") }
+func BenchmarkTmpGo117(b *testing.B) {
+	benchFile(b, "/tmp/cmp/tree/debug/buildinfo/testdata/go117/go117.base64")
+}
+func BenchmarkTmpZzip(b *testing.B) { benchFile(b, "/tmp/cmp/tree/time/tzdata/zzipdata.go") }
 func BenchmarkTmpTrace(b *testing.B) {
 	benchFile(b, "/tmp/cmp/tree/internal/trace/traceviewer/static/trace_viewer_full.html")
 }
