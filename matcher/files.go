@@ -149,7 +149,7 @@ const readBatch = 32
 
 // prefetched is what fileReader.prefetch learnt of a file.
 type prefetched struct {
-	data   []byte // the whole file, if whole
+	data   []byte // the whole file if whole, else its first bytes if any
 	whole  bool
 	binary bool // skip it
 }
@@ -308,7 +308,7 @@ func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReade
 		}
 		r = stdin
 	} else {
-		b, err := fr.read(j)
+		b, err := fr.read(j, pre.data)
 		switch {
 		case err == nil:
 			if LooksBinary(b[:min(len(b), 8<<10)]) {

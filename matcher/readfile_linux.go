@@ -97,6 +97,8 @@ func (r *fileReader) prefetch(js []fileJob, out []prefetched, closer *dirCloser)
 			out[k] = prefetched{data: data, whole: true}
 		case LooksBinary(data[:8<<10]):
 			out[k] = prefetched{binary: true}
+		default:
+			out[k] = prefetched{data: data} // the head of a larger file
 		}
 	}
 	if refused == len(r.batch) {
@@ -108,7 +110,8 @@ func (r *fileReader) prefetch(js []fileJob, out []prefetched, closer *dirCloser)
 
 // read reads the regular file of job j, of at most streamThreshold bytes,
 // with three system calls (openat, read, close) when it fits the first
-// read. os.Open adds four more per file (fcntl calls and a refused epoll
+// read. If head is set, it holds the file's first smallRead bytes (read
+// by prefetch), and only the rest is read. os.Open adds four more per file (fcntl calls and a refused epoll
 // registration for the netpoller), and an fstat for the size a fifth: most
 // of the cost of scanning a tree of small source files. The walk has
 // checked that the file is regular, for which a short read means the end
@@ -116,7 +119,7 @@ func (r *fileReader) prefetch(js []fileJob, out []prefetched, closer *dirCloser)
 // the scan). The result is valid until the next call. A binary file is
 // reported as errBinary as soon as its first read shows it. Errors do not
 // name the file: the caller does.
-func (r *fileReader) read(j fileJob) ([]byte, error) {
+func (r *fileReader) read(j fileJob, head []byte) ([]byte, error) {
 	dirfd, name := unix.AT_FDCWD, j.path
 	if j.dir != nil {
 		dirfd, name = j.dir.fd, j.name
@@ -130,18 +133,21 @@ func (r *fileReader) read(j fileJob) ([]byte, error) {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	defer unix.Close(fd)
-	if r.small == nil {
-		r.small = make([]byte, smallRead)
-	}
-	n, err := readFD(fd, r.small)
-	if err != nil {
-		return nil, err
-	}
-	if n < len(r.small) {
-		return r.small[:n], nil
-	}
-	if LooksBinary(r.small[:8<<10]) {
-		return nil, errBinary // the rest would be read for nothing
+	if head == nil {
+		if r.small == nil {
+			r.small = make([]byte, smallRead)
+		}
+		n, err := readFD(fd, r.small, 0)
+		if err != nil {
+			return nil, err
+		}
+		if n < len(r.small) {
+			return r.small[:n], nil
+		}
+		if LooksBinary(r.small[:8<<10]) {
+			return nil, errBinary // the rest would be read for nothing
+		}
+		head = r.small
 	}
 	var st unix.Stat_t
 	want := 2 * smallRead
@@ -154,7 +160,7 @@ func (r *fileReader) read(j fileJob) ([]byte, error) {
 	if err := r.mapped.grow(want, 0); err != nil {
 		return nil, err
 	}
-	buf := r.mapped[:copy(r.mapped, r.small)]
+	buf := r.mapped[:copy(r.mapped, head)]
 	for {
 		if len(buf) == len(r.mapped) { // the file grew since fstat
 			if int64(len(buf)) >= streamThreshold {
@@ -166,7 +172,7 @@ func (r *fileReader) read(j fileJob) ([]byte, error) {
 			buf = r.mapped[:len(buf)]
 		}
 		want := len(r.mapped) - len(buf)
-		n, err := readFD(fd, r.mapped[len(buf):])
+		n, err := readFD(fd, r.mapped[len(buf):], int64(len(buf)))
 		if err != nil {
 			return nil, err
 		}
@@ -220,10 +226,10 @@ func (r *fileReader) scratchFor(n int) []byte {
 	return r.arena
 }
 
-// readFD is one read(2), retried on EINTR.
-func readFD(fd int, b []byte) (n int, err error) {
+// readFD is one pread(2) at offset off, retried on EINTR.
+func readFD(fd int, b []byte, off int64) (n int, err error) {
 	err = retryEINTR(func() (err error) {
-		n, err = unix.Read(fd, b)
+		n, err = unix.Pread(fd, b, off)
 		return err
 	})
 	if err != nil {

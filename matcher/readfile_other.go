@@ -10,8 +10,8 @@ var errTooLarge = errors.New("use the portable path")
 // fileReader sends every file to the portable path.
 type fileReader struct{}
 
-func (r *fileReader) read(j fileJob) ([]byte, error) { return nil, errTooLarge }
-func (r *fileReader) release()                       {}
+func (r *fileReader) read(j fileJob, head []byte) ([]byte, error) { return nil, errTooLarge }
+func (r *fileReader) release()                                    {}
 
 func (r *fileReader) prefetch(js []fileJob, out []prefetched, _ *dirCloser) { clear(out) }
 

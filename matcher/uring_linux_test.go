@@ -20,8 +20,9 @@ func TestScanPathsWithoutRing(t *testing.T) {
 
 // TestPrefetch checks what one io_uring batch makes of each kind of file:
 // small files are read whole, a large binary file is recognised from its
-// first read, and a large text file, a missing file and standard input are
-// left for the plain path, which then reports the missing file's error.
+// first read, a large text file's head is kept for the plain path to read
+// on from, and a missing file and standard input are left to the plain
+// path, which then reports the missing file's error.
 // Directories done with are closed in the same batch.
 func TestPrefetch(t *testing.T) {
 	dir := t.TempDir()
@@ -65,7 +66,8 @@ func TestPrefetch(t *testing.T) {
 		t.Skip("io_uring is not available here; the plain path is tested by TestScanPathsWithoutRing")
 	}
 	want := []prefetched{
-		{data: files["a.txt"], whole: true}, {data: []byte{}, whole: true}, {}, {binary: true}, {}, {}, {data: files["b.txt"], whole: true},
+		{data: files["a.txt"], whole: true}, {data: []byte{}, whole: true}, {data: files["big.txt"][:smallRead]},
+		{binary: true}, {}, {}, {data: files["b.txt"], whole: true},
 	}
 	for k, w := range want {
 		g := out[k]
@@ -80,11 +82,14 @@ func TestPrefetch(t *testing.T) {
 	if len(closer.fds) != 0 {
 		t.Errorf("still to close: %v", closer.fds)
 	}
-	if _, err := fr.read(jobs[4]); err == nil || !strings.Contains(err.Error(), "no such file") {
+	if _, err := fr.read(jobs[4], nil); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing file: error %v", err)
 	}
-	if b, err := fr.read(jobs[2]); err != nil || !bytes.Equal(b, files["big.txt"]) {
-		t.Errorf("big.txt read again: %d bytes, %v", len(b), err)
+	if b, err := fr.read(jobs[2], out[2].data); err != nil || !bytes.Equal(b, files["big.txt"]) {
+		t.Errorf("big.txt read on from its head: %d bytes, %v", len(b), err)
+	}
+	if b, err := fr.read(jobs[2], nil); err != nil || !bytes.Equal(b, files["big.txt"]) {
+		t.Errorf("big.txt read whole: %d bytes, %v", len(b), err)
 	}
 	// The ring is reused: a second batch reads the small files again.
 	fr.prefetch(jobs[:2], out[:2], closer)
