@@ -95,9 +95,10 @@ type uring struct {
 
 	blocking bool // a batch has waited for the disk: see read
 
-	bufs  []byte     // readBatch buffers of smallRead bytes, mapped
-	names [][]byte   // NUL-terminated names, kept until the batch completes
-	res   [][2]int32 // per file: the open's and the read's results
+	bufs    []byte     // readBatch buffers of smallRead bytes, in bufsMem
+	bufsMem []byte     // the mapping, for munmap
+	names   [][]byte   // NUL-terminated names, kept until the batch completes
+	res     [][2]int32 // per file: the open's and the read's results
 }
 
 func newURing() (*uring, error) {
@@ -149,7 +150,7 @@ func (r *uring) init(p *uringParams) error {
 		uintptr(unsafe.Pointer(&slots[0])), uintptr(len(slots)), 0, 0); errno != 0 {
 		return fmt.Errorf("io_uring: register files: %w", errno)
 	}
-	r.bufs, err = unix.Mmap(-1, 0, readBatch*smallRead, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON|unix.MAP_POPULATE)
+	r.bufsMem, r.bufs, err = mapHuge(readBatch * smallRead)
 	if err != nil {
 		return fmt.Errorf("io_uring: map buffers: %w", err)
 	}
@@ -159,7 +160,7 @@ func (r *uring) init(p *uringParams) error {
 }
 
 func (r *uring) close() {
-	for _, m := range [][]byte{r.ringMem, r.sqeMem, r.bufs} {
+	for _, m := range [][]byte{r.ringMem, r.sqeMem, r.bufsMem} {
 		if m != nil {
 			unix.Munmap(m)
 		}
