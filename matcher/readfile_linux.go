@@ -221,12 +221,18 @@ type mappedBuf struct {
 }
 
 // grow makes the buffer at least n bytes long, keeping its first keep
-// bytes. Sizes round up to 1 MiB, so a worker maps a few times at most.
+// bytes. Sizes round up to 1 MiB, or to a huge page from 2 MiB on, and do
+// not double: every page is prefaulted, and fresh memory is what costs
+// here, more than mapping again.
 func (m *mappedBuf) grow(n, keep int) error {
 	if len(m.b) >= n {
 		return nil
 	}
-	n = (max(n, 2*len(m.b)) + 1<<20 - 1) &^ (1<<20 - 1)
+	unit := 1 << 20
+	if n > 1<<20 {
+		unit = hugePage
+	}
+	n = (n + unit - 1) &^ (unit - 1)
 	mem, b, err := mapHuge(n)
 	if err != nil {
 		return fmt.Errorf("map a %d-byte buffer: %w", n, err)
@@ -245,14 +251,14 @@ func (m *mappedBuf) release() {
 }
 
 // scratchFor returns room for the scanner's scratch stacks when scanning a
-// document of n bytes, or nil for a small one, whose scanner's pooled
-// stacks suffice. A large document may hold megabytes of wrapped base64,
-// which the scanner joins and decodes on its stacks; grown on the heap,
-// they would fault in page by page (on this VM, 700 faults and 20 ms of
-// CPU for GOROOT/src's one 1.5 MB base64 file). Twice the document holds
-// a joined run as long as the document and its decoding.
+// document of n bytes, or nil for one under 256 KiB, whose scanner's
+// pooled stacks suffice. A large document may hold megabytes of wrapped
+// base64, which the scanner joins and decodes on its stacks; grown on the
+// heap, they would fault in page by page (on this VM, 700 faults and 20 ms
+// of CPU for GOROOT/src's one 1.5 MB base64 file). Twice the document
+// holds a joined run as long as the document and its decoding.
 func (r *fileReader) scratchFor(n int) []byte {
-	if n <= smallRead || r.arena.grow(2*n, 0) != nil {
+	if n < 256<<10 || r.arena.grow(2*n, 0) != nil {
 		return nil
 	}
 	return r.arena.b
