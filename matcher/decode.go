@@ -107,7 +107,7 @@ func (sc *scanner) base64Run(buf []byte, rs, re, depth int, enc string, m spanMa
 	mark := len(sc.scratch)
 	defer func() { sc.scratch = sc.scratch[:mark] }()
 	if end > re {
-		sc.scratch = slices.Grow(sc.scratch, total+total*3/4+2)
+		sc.reserve(total + total*3/4 + 2)
 		sc.scratch = append(sc.scratch, run...)
 		for e := re; e < end; {
 			k, j, _ := nextLine(e, len(sc.scratch)-mark)
@@ -242,7 +242,7 @@ func (sc *scanner) decodeB64(run []byte, rs, re, depth int, enc string, m spanMa
 		return
 	}
 	mark := len(sc.scratch)
-	sc.scratch = slices.Grow(sc.scratch, len(run)*3/4+2)
+	sc.reserve(len(run)*3/4 + 2)
 	dec := sc.scratch[mark:mark]
 	var acc uint32
 	nb := 0
@@ -353,7 +353,7 @@ func (sc *scanner) escapeRuns(buf []byte, depth int, enc string, m spanMap, esc 
 		// scratch stacks (decoding never lengthens a run), so escaped runs
 		// cost no garbage.
 		dmark, smark := len(sc.scratch), len(sc.srcs)
-		sc.scratch = slices.Grow(sc.scratch, re-rs)
+		sc.reserve(re - rs)
 		sc.srcs = slices.Grow(sc.srcs, re-rs+1)
 		var dec []byte
 		var src []int32

@@ -314,7 +314,7 @@ func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReade
 			if LooksBinary(b[:min(len(b), 8<<10)]) {
 				return nil, buf, nil
 			}
-			return s.scanWith(b, fr.scratchFor(len(b))), buf, nil
+			return s.scanWith(b, fr.scratch), buf, nil
 		case errors.Is(err, errBinary):
 			return nil, buf, nil
 		case !errors.Is(err, errTooLarge):
@@ -371,5 +371,5 @@ func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReade
 	if LooksBinary(buf[:min(len(buf), 8<<10)]) {
 		return nil, buf, nil
 	}
-	return s.scanWith(buf, fr.scratchFor(len(buf))), buf, nil
+	return s.scanWith(buf, fr.scratch), buf, nil
 }

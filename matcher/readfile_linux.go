@@ -29,7 +29,7 @@ const smallRead = 64 << 10
 type fileReader struct {
 	small   []byte    // the first read; on the Go heap
 	mapped  mappedBuf // larger files
-	arena   mappedBuf // the scanner's scratch for larger files; see scratchFor
+	arena   mappedBuf // the scanner's scratch when it outgrows the heap; see scratch
 	ring    *uring    // batches of small files; nil until needed
 	noRing  bool      // io_uring is unavailable or failed
 	batch   []fileJob
@@ -250,15 +250,11 @@ func (m *mappedBuf) release() {
 	}
 }
 
-// scratchFor returns room for the scanner's scratch stacks when scanning a
-// document of n bytes, or nil for one under 256 KiB, whose scanner's
-// pooled stacks suffice. A large document may hold megabytes of wrapped
-// base64, which the scanner joins and decodes on its stacks; grown on the
-// heap, they would fault in page by page (on this VM, 700 faults and 20 ms
-// of CPU for GOROOT/src's one 1.5 MB base64 file). Twice the document
-// holds a joined run as long as the document and its decoding.
-func (r *fileReader) scratchFor(n int) []byte {
-	if n < 256<<10 || r.arena.grow(2*n, 0) != nil {
+// scratch gives the scanner room for its scratch stack outside the Go heap
+// (see scanner.reserve), prefaulted: n bytes at least, or nil. The room is
+// reused by the next scan.
+func (r *fileReader) scratch(n int) []byte {
+	if r.arena.grow(n, 0) != nil {
 		return nil
 	}
 	return r.arena.b

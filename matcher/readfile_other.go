@@ -15,4 +15,4 @@ func (r *fileReader) release()                                    {}
 
 func (r *fileReader) prefetch(js []fileJob, out []prefetched, _ *dirCloser) { clear(out) }
 
-func (r *fileReader) scratchFor(n int) []byte { return nil }
+func (r *fileReader) scratch(n int) []byte { return nil }

@@ -49,6 +49,9 @@ type scanner struct {
 	// source offsets of decoded escapes; both are used as stacks.
 	scratch []byte
 	srcs    []int32
+	// more, if set, can give the scratch stack room outside the Go heap,
+	// once per scan (see reserve).
+	more func(n int) []byte
 	// cand takes the candidate offsets of the filters. It lives here, not
 	// on the stack, because a stack array is cleared at every call, and a
 	// document's decoded runs make tens of thousands of nested calls. Each
@@ -66,18 +69,19 @@ func (sc *scanner) noteRun(depth, a, b int) {
 // It is safe for concurrent use.
 func (s *Set) Scan(doc []byte) []Finding { return s.scanWith(doc, nil) }
 
-// scanWith is Scan with the scratch stacks starting in scratch, if not nil
-// (owned by the caller, and not kept).
-func (s *Set) scanWith(doc, scratch []byte) []Finding {
+// scanWith is Scan with more, if not nil, to give the scratch stack room
+// when it would outgrow scratchHeapMax (see reserve). The room stays the
+// caller's: it must stay valid until scanWith returns, and is not kept.
+func (s *Set) scanWith(doc []byte, more func(n int) []byte) []Finding {
 	if s == nil || s.n == 0 {
 		return nil
 	}
 	sc := s.scanner(false)
 	defer sc.release()
-	if scratch != nil {
+	if more != nil {
 		own := sc.scratch
-		sc.scratch = scratch[:0]
-		defer func() { sc.scratch = own }() // before release: never pool scratch
+		sc.more = more
+		defer func() { sc.scratch, sc.more = own, nil }() // before release: never pool the caller's room
 	}
 	sc.level(doc, 0, "", nil)
 	hits := sortHits(sc.hits)
@@ -97,10 +101,43 @@ func (s *Set) scanner(record bool) *scanner {
 	return sc
 }
 
+// scratchHeapMax is the largest scratch stack kept on the Go heap when the
+// scan has more.
+const scratchHeapMax = 256 << 10
+
+// reserve makes room for n more bytes on the scratch stack. A stack about
+// to outgrow scratchHeapMax moves, the first time, to room from more, twice
+// what it needs: megabytes of wrapped base64 are joined and decoded here,
+// and fresh heap pages fault in one by one (GOROOT/src's 1.5 MB base64
+// file took 700 faults, 20 ms of CPU on this VM). Slices already taken
+// from the stack stay valid: the old memory is not freed while the scan
+// runs.
+func (sc *scanner) reserve(n int) {
+	if cap(sc.scratch)-len(sc.scratch) >= n {
+		return
+	}
+	if need := len(sc.scratch) + n; sc.more != nil && need > scratchHeapMax {
+		more := sc.more
+		sc.more = nil // once: more may replace the room it gave before
+		if b := more(2 * need); len(b) >= need {
+			sc.scratch = append(b[:0], sc.scratch...)
+			return
+		}
+	}
+	sc.scratch = slices.Grow(sc.scratch, n)
+}
+
 func (sc *scanner) release() {
 	clear(sc.hits) // drop the entry pointers, which would pin an old Set
 	sc.hits, sc.runs = sc.hits[:0], sc.runs[:0]
 	sc.scratch, sc.srcs = sc.scratch[:0], sc.srcs[:0]
+	// One large document must not pin megabytes in the pool.
+	if cap(sc.scratch) > scratchHeapMax {
+		sc.scratch = nil
+	}
+	if cap(sc.srcs) > scratchHeapMax/4 {
+		sc.srcs = nil
+	}
 	sc.s = nil
 	scanners.Put(sc)
 }

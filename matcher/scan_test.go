@@ -401,3 +401,49 @@ func TestScanEveryLane(t *testing.T) {
 		}
 	}
 }
+
+// TestScanWithMore checks the scratch stack's move out of the Go heap: a
+// megabyte of wrapped base64 needs more than scratchHeapMax, so the scan
+// asks for room once, and finds what Scan finds. Room too small is
+// declined and the stack grows on the heap as usual.
+func TestScanWithMore(t *testing.T) {
+	set := testSet(t, awsKey)
+	payload := strings.Repeat("# a line of a file that was base64-encoded\n", 20000) + "KEY=" + awsKey + "\n"
+	doc := []byte("data:\n" + wrap(base64.StdEncoding.EncodeToString([]byte(payload)), 76, "\n") + "\n")
+	want := set.Scan(doc)
+	if len(want) != 1 || want[0].Encoding != "base64" {
+		t.Fatalf("Scan: %+v", want)
+	}
+	for _, tc := range []struct {
+		name  string
+		room  int // bytes more gives
+		calls int
+	}{
+		{"room", 4 << 20, 1},
+		{"too small", 1 << 10, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			room := make([]byte, tc.room)
+			got := set.scanWith(doc, func(n int) []byte {
+				calls++
+				if n <= scratchHeapMax {
+					t.Errorf("asked for %d bytes, no more than the heap keeps", n)
+				}
+				return room
+			})
+			if calls != tc.calls {
+				t.Errorf("more called %d times, want %d", calls, tc.calls)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("scanWith: %+v, want %+v", got, want)
+			}
+		})
+	}
+	// The pooled scanner does not keep the caller's room.
+	sc := set.scanner(false)
+	defer sc.release()
+	if sc.more != nil || cap(sc.scratch) >= 1<<20 {
+		t.Errorf("pooled scanner kept more or the room: cap %d", cap(sc.scratch))
+	}
+}
