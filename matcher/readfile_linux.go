@@ -69,6 +69,7 @@ func (r *fileReader) prefetch(js []fileJob, out []prefetched, closer *dirCloser)
 		r.ring = ring
 	}
 	r.batch, r.idx = r.batch[:0], r.idx[:0]
+	defer clear(r.batch) // drop the directory pointers
 	for k, j := range js {
 		if j.dir != nil || j.path != "-" {
 			r.batch, r.idx = append(r.batch, j), append(r.idx, k)
@@ -102,24 +103,22 @@ func (r *fileReader) prefetch(js []fileJob, out []prefetched, closer *dirCloser)
 			out[k] = prefetched{data: data} // the head of a larger file
 		}
 	}
-	if refused == len(r.batch) {
+	if refused > 0 && refused == len(r.batch) {
 		r.ring.close()
 		r.ring, r.noRing = nil, true
 	}
-	clear(r.batch) // drop the directory pointers
 }
 
 // read reads the regular file of job j, of at most streamThreshold bytes,
 // with three system calls (openat, read, close) when it fits the first
-// read. If head is set, it holds the file's first smallRead bytes (read
-// by prefetch), and only the rest is read. os.Open adds four more per file (fcntl calls and a refused epoll
-// registration for the netpoller), and an fstat for the size a fifth: most
-// of the cost of scanning a tree of small source files. The walk has
-// checked that the file is regular, for which a short read means the end
-// of the file (O_NONBLOCK keeps one swapped for a FIFO since from blocking
-// the scan). The result is valid until the next call. A binary file is
-// reported as errBinary as soon as its first read shows it. Errors do not
-// name the file: the caller does.
+// read; os.Open would add four more per file (fcntl calls and a refused
+// epoll registration for the netpoller) and an fstat a fifth. If head is
+// set, it holds the file's first smallRead bytes (read by prefetch), and
+// only the rest is read. The walk has checked that the file is regular,
+// for which a short read means the end of the file (O_NONBLOCK keeps one
+// swapped for a FIFO since from blocking the scan). The result is valid
+// until the next call. A binary file is reported as errBinary as soon as
+// its first read shows it. Errors do not name the file: the caller does.
 func (r *fileReader) read(j fileJob, head []byte) ([]byte, error) {
 	dirfd, name := unix.AT_FDCWD, j.path
 	if j.dir != nil {

@@ -12,23 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// An io_uring instance that opens, reads and closes a batch of files in
-// one system call.
-//
-// Reading a tree of small files costs three system calls per file (openat,
-// read, close), and on virtual machines the fixed cost of a system call
-// dominates: measured here on GOROOT/src (11,478 files), the calls alone
-// took 113-120 ms of CPU time one after another and 47-62 ms as io_uring
-// batches of 32 files. Each file is a chain of three requests: an openat
-// into a slot of the ring's registered file table (a "direct descriptor",
-// Linux 5.15), a read of up to smallRead bytes from that slot, and a close
-// of the slot, hard-linked so it runs even when the read fails.
-//
-// The ring is an optimisation only. Where io_uring is missing or refused
-// (old kernels, seccomp profiles that block it), newURing fails and files
-// are read with plain system calls; a file whose chain fails is read again
-// that way, so its error is reported as usual.
-
 // Kernel ABI (include/uapi/linux/io_uring.h).
 const (
 	ioringOpOpenat = 18
@@ -82,6 +65,22 @@ type uringCQE struct {
 	flags    uint32
 }
 
+// uring is an io_uring instance that opens, reads and closes a batch of
+// files in one system call.
+//
+// Reading a tree of small files costs three system calls per file (openat,
+// read, close), and on virtual machines the fixed cost of a system call
+// dominates: measured here on GOROOT/src (11,478 files), the calls alone
+// took 113-120 ms of CPU time one after another and 47-62 ms as io_uring
+// batches of 32 files. Each file is a chain of three requests: an openat
+// into a slot of the ring's registered file table (a "direct descriptor",
+// Linux 5.15), a read of up to smallRead bytes from that slot, and a close
+// of the slot, hard-linked so it runs even when the read fails.
+//
+// The ring is an optimisation only. Where io_uring is missing or refused
+// (old kernels, seccomp profiles that block it), newURing fails and files
+// are read with plain system calls; a file whose chain fails is read again
+// that way, so its error is reported as usual.
 type uring struct {
 	fd              int
 	ringMem, sqeMem []byte
