@@ -183,15 +183,21 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 	// batch, and a full batch for fileReader.prefetch to read at once.
 	// A progress total needs the whole walk first.
 	jobs := make(chan []fileJob, 8)
+	// Workers close finished directories in their batches; a walk for a
+	// progress total holds no directory, so it closes them at once.
 	closer := new(dirCloser)
 	defer closer.closeAll() // after the workers, below
+	walkCloser := closer
+	if opts.Total != nil {
+		walkCloser = nil
+	}
 	walk := func(emit func(fileJob)) {
 		for _, p := range paths {
 			if p == "-" {
 				emit(fileJob{path: "-"})
 				continue
 			}
-			walkRoot(ctx, p, opts.Total != nil, closer, emit, addErr)
+			walkRoot(ctx, p, opts.Total != nil, walkCloser, emit, addErr)
 		}
 	}
 	go func() {

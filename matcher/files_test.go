@@ -112,8 +112,9 @@ func openFDs(t *testing.T, dir string) int {
 // TestScanPathsRoots covers what a path argument can be: a file, a
 // symlink to a directory (followed, unlike links inside the tree), a
 // .git directory named on purpose, a missing path (an error naming it,
-// and the other paths still scanned), and a walk cut short by
-// cancellation, which must still close every directory it opened.
+// and the other paths still scanned), a walk for a progress total, and a
+// walk cut short by cancellation, which must still close every directory
+// it opened.
 func TestScanPathsRoots(t *testing.T) {
 	dir := t.TempDir()
 	line := "TOKEN=" + ghToken + "\n"
@@ -159,6 +160,22 @@ func TestScanPathsRoots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// With a progress total, the walk comes first and holds no directory
+	// open until the scan.
+	var total, done int64
+	found, errs = set.ScanPaths(ctx, []string{filepath.Join(dir, "many")}, FileScanOpts{
+		Total: func(n int64) {
+			total = n
+			if n := openFDs(t, dir); n != 0 {
+				t.Errorf("%d descriptors open after the walk", n)
+			}
+		},
+		Progress: func(d, _ int64) { done = d },
+	})
+	if len(found) != 300 || len(errs) != 0 || total != int64(300*len(line)) || done != total {
+		t.Errorf("with a total: %d found, errors %v, total %d, done %d", len(found), errs, total, done)
+	}
+
 	cctx, cancel := context.WithCancel(ctx)
 	n := 0
 	_, errs = set.ScanPaths(cctx, []string{filepath.Join(dir, "many")}, FileScanOpts{Workers: 1, Progress: func(done, total int64) {
