@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,10 +20,15 @@ import (
 // 100.
 const gistMaxPages = 30
 
+// gistCommentPages bounds the comments read per gist: 1,000 in pages of
+// 100, the newest of a longer thread left unread.
+const gistCommentPages = 10
+
 // Gist reads GitHub's public gists through the crawler's shared GitHub client
 // (its token pool and rate-limit handling apply). Listings carry no content;
-// each gist is fetched with GET /gists/{id}, and a file the API truncated (or
-// left without content) is read from its raw_url.
+// each gist is fetched with GET /gists/{id}, a file the API truncated (or
+// left without content) is read from its raw_url, and the gist's comments,
+// where it has any, with GET /gists/{id}/comments.
 type Gist struct {
 	cfg SourceConfig
 	gh  *gh.Client
@@ -65,6 +71,7 @@ type gistJSON struct {
 	User        *gistUser           `json:"user"`
 	Files       map[string]gistFile `json:"files"`
 	Truncated   bool                `json:"truncated"` // the file list itself (over 300 files)
+	Comments    int                 `json:"comments"`
 	CreatedAt   time.Time           `json:"created_at"`
 	UpdatedAt   time.Time           `json:"updated_at"`
 }
@@ -173,6 +180,42 @@ func (g *Gist) Fetch(ctx context.Context, it Item) ([]Part, error) {
 			p.Text, p.Truncated = p.Text[:g.cfg.MaxBytes], true
 		}
 		parts = append(parts, p)
+	}
+	if j.Comments > 0 {
+		cs, err := g.comments(ctx, it.ID, page)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, cs...)
+	}
+	return parts, nil
+}
+
+// comments returns a gist's comments, one part each, linked to their anchor
+// on the gist page. People paste keys into comments as into files.
+func (g *Gist) comments(ctx context.Context, id, page string) ([]Part, error) {
+	var parts []Part
+	opts := &gh.ListOptions{PerPage: 100, Page: 1}
+	for range gistCommentPages {
+		cs, resp, err := g.gh.Gists.ListComments(ctx, id, opts)
+		if err != nil {
+			return nil, fmt.Errorf("GET gists/%s/comments page %d: %w", id, opts.Page, ghError(err))
+		}
+		for _, c := range cs {
+			if c == nil || c.ID == nil {
+				continue
+			}
+			cid := strconv.FormatInt(c.GetID(), 10)
+			p := Part{Name: "comment " + cid, URL: page + "#gistcomment-" + cid, Text: []byte(c.GetBody())}
+			if int64(len(p.Text)) > g.cfg.MaxBytes {
+				p.Text, p.Truncated = p.Text[:g.cfg.MaxBytes], true
+			}
+			parts = append(parts, p)
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
 	}
 	return parts, nil
 }

@@ -168,3 +168,50 @@ func TestGistMalformedIsSkipped(t *testing.T) {
 		t.Fatalf("health = %+v, want 1 skipped, degraded", h)
 	}
 }
+
+// TestGistScansComments finds a key pasted in a gist's comment, on the
+// second page of a long thread, and links the finding to the comment. A
+// gist without comments costs no comments request.
+func TestGistScansComments(t *testing.T) {
+	t.Parallel()
+	fake := pastetest.NewGists()
+	defer fake.Close()
+	src := newGistSource(t, fake)
+	b := setup(t, src)
+	b.mustPoll(t, src) // empty: sets the checkpoint
+
+	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	var thread []pastetest.GistComment
+	for i := range 120 {
+		body := "thanks, works for me"
+		if i == 114 {
+			body = "try with\n```\nexport TOKEN=" + b.secret + "\n```"
+		}
+		thread = append(thread, pastetest.GistComment{ID: int64(1000 + i), User: "commenter", Body: body})
+	}
+	fake.Publish(
+		pastetest.Gist{ID: "c0ffee", Owner: "alice", Description: "deploy script", UpdatedAt: at,
+			Files: []pastetest.GistFile{{Name: "deploy.sh", Content: "#!/bin/sh\necho deploy\n"}}, Comments: thread},
+		pastetest.Gist{ID: "quiet", Owner: "bob", UpdatedAt: at.Add(time.Second),
+			Files: []pastetest.GistFile{{Name: "notes.txt", Content: "nothing here\n"}}},
+	)
+	if res := b.mustPoll(t, src); res.New != 2 {
+		t.Fatalf("poll = %+v, want 2 new", res)
+	}
+	for _, a := range b.takeJobs(t) {
+		if err := b.work(a, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fake.Requests("/gists/{id}/comments"); n != 2 {
+		t.Errorf("comments requests = %d, want 2 (two pages of one gist)", n)
+	}
+	fs := b.rec.all()
+	if len(fs) != 1 {
+		t.Fatalf("findings = %+v, want 1", fs)
+	}
+	f := fs[0]
+	if f.Path != "comment 1114" || f.URL != "https://gist.github.com/c0ffee#gistcomment-1114" || f.Line != 3 || f.Actor != "alice" {
+		t.Fatalf("finding = %+v", f)
+	}
+}

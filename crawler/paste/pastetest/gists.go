@@ -17,26 +17,29 @@ const GistsMax = 3000
 
 // Gists is a fake of GitHub's gist API: GET /gists/public (newest update
 // first, per_page/page with Link headers, since=), GET /gists/{id} (files
-// with content, truncated past a per-file limit like GitHub's 1 MB) and the
-// files' raw_url under /raw/. Recorded real responses can be loaded with
+// with content, truncated past a per-file limit like GitHub's 1 MB), GET
+// /gists/{id}/comments (paged likewise) and the files' raw_url under /raw/. Recorded real responses can be loaded with
 // LoadRecorded; Publish adds generated ones of the same shape.
 type Gists struct {
 	*httptest.Server
 	faults
-	list    []map[string]any          // listing entries, newest first
-	full    map[string]map[string]any // id → GET /gists/{id} body
-	raw     map[string]string         // path → raw text
-	deleted map[string]bool
-	bodies  map[string][]byte // id → verbatim GET /gists/{id} body
+	list     []map[string]any          // listing entries, newest first
+	full     map[string]map[string]any // id → GET /gists/{id} body
+	raw      map[string]string         // path → raw text
+	deleted  map[string]bool
+	bodies   map[string][]byte           // id → verbatim GET /gists/{id} body
+	comments map[string][]map[string]any // id → GET /gists/{id}/comments, all pages
 }
 
 // NewGists starts a fake gist API.
 func NewGists() *Gists {
-	g := &Gists{full: map[string]map[string]any{}, raw: map[string]string{}, deleted: map[string]bool{}, bodies: map[string][]byte{}}
+	g := &Gists{full: map[string]map[string]any{}, raw: map[string]string{}, deleted: map[string]bool{}, bodies: map[string][]byte{},
+		comments: map[string][]map[string]any{}}
 	g.requests = map[string]int{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /gists/public", g.listing)
 	mux.HandleFunc("GET /gists/{id}", g.gist)
+	mux.HandleFunc("GET /gists/{id}/comments", g.gistComments)
 	mux.HandleFunc("GET /raw/", g.rawFile)
 	g.Server = newServer(mux)
 	return g
@@ -108,6 +111,13 @@ type GistFile struct {
 	APILimit int
 }
 
+// GistComment is a comment on a published gist.
+type GistComment struct {
+	ID   int64
+	User string
+	Body string
+}
+
 // Gist is a gist to publish.
 type Gist struct {
 	ID          string
@@ -115,6 +125,7 @@ type Gist struct {
 	Description string
 	UpdatedAt   time.Time
 	Files       []GistFile
+	Comments    []GistComment // oldest first, as GitHub lists them
 }
 
 // Publish adds gists, given oldest first, in GitHub's current format.
@@ -131,7 +142,7 @@ func (g *Gists) Publish(gs ...Gist) {
 				"commits_url": g.URL + "/gists/" + x.ID + "/commits", "id": x.ID, "node_id": "G_" + x.ID,
 				"git_pull_url": "https://gist.github.com/" + x.ID + ".git", "git_push_url": "https://gist.github.com/" + x.ID + ".git",
 				"html_url": "https://gist.github.com/" + x.ID, "public": true,
-				"created_at": at, "updated_at": at, "description": x.Description, "comments": 0,
+				"created_at": at, "updated_at": at, "description": x.Description, "comments": len(x.Comments),
 				"user": nil, "comments_url": g.URL + "/gists/" + x.ID + "/comments", "owner": owner, "truncated": false,
 			}
 		}
@@ -157,6 +168,17 @@ func (g *Gists) Publish(gs ...Gist) {
 		listed["files"], full["files"] = lf, ff
 		g.list = append([]map[string]any{listed}, g.list...)
 		g.full[x.ID] = full
+		var cs []map[string]any
+		for _, c := range x.Comments {
+			cs = append(cs, map[string]any{
+				"id": c.ID, "node_id": fmt.Sprintf("GC_%d", c.ID),
+				"url":  fmt.Sprintf("%s/gists/%s/comments/%d", g.URL, x.ID, c.ID),
+				"body": c.Body, "author_association": "NONE", "created_at": at, "updated_at": at,
+				"user": map[string]any{"login": c.User, "id": 2000, "type": "User", "site_admin": false,
+					"url": "https://api.github.com/users/" + c.User, "html_url": "https://github.com/" + c.User},
+			})
+		}
+		g.comments[x.ID] = cs
 	}
 }
 
@@ -253,6 +275,44 @@ func (g *Gists) gist(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	json.NewEncoder(w).Encode(full) //nolint:errcheck
+}
+
+func (g *Gists) gistComments(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.requests["/gists/{id}/comments"]++
+	id := r.PathValue("id")
+	if _, ok := g.full[id]; !ok || g.deleted[id] {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest/gists/comments#list-gist-comments","status":"404"}`)
+		return
+	}
+	q := r.URL.Query()
+	perPage := 30
+	if v, err := strconv.Atoi(q.Get("per_page")); err == nil && v > 0 {
+		perPage = min(v, 100)
+	}
+	page := 1
+	if v, err := strconv.Atoi(q.Get("page")); err == nil && v > 0 {
+		page = v
+	}
+	all := g.comments[id]
+	start := (page - 1) * perPage
+	items := []map[string]any{}
+	if start < len(all) {
+		items = all[start:min(start+perPage, len(all))]
+	}
+	if last := (len(all) + perPage - 1) / perPage; page < last {
+		link := func(p int, rel string) string {
+			v := q
+			v.Set("page", strconv.Itoa(p))
+			return fmt.Sprintf(`<%s%s?%s>; rel="%s"`, g.URL, r.URL.Path, v.Encode(), rel)
+		}
+		w.Header().Set("Link", link(page+1, "next")+", "+link(last, "last"))
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	json.NewEncoder(w).Encode(items) //nolint:errcheck
 }
 
 func (g *Gists) rawFile(w http.ResponseWriter, r *http.Request) {
