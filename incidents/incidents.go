@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/secretbox"
 	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
@@ -74,11 +75,20 @@ type Service struct {
 
 	keysMu      sync.RWMutex
 	webhookKeys []webhook.PublicKey
+
+	box *secretbox.Box // seals the escalation Slack URL (WithBox)
 }
 
 // NewService returns a Service. river may be an insert-only client.
 func NewService(pool *pgxpool.Pool, riverClient *jobs.Client, logger *slog.Logger) *Service {
 	return &Service{pool: pool, river: riverClient, logger: logger, now: time.Now}
+}
+
+// WithBox makes the service seal the escalation Slack URL of the settings
+// it saves with box (without a configured key it is stored as given).
+func (s *Service) WithBox(box *secretbox.Box) *Service {
+	s.box = box
+	return s
 }
 
 // Record stores each finding: the first sighting of a key opens an incident

@@ -68,7 +68,12 @@ func (s *Service) SetSettings(ctx context.Context, orgID int64, st Settings, cle
 			return Settings{}, fmt.Errorf("%w: escalation_slack_url must be an https URL", ErrInvalidSettings)
 		}
 	}
-	_, err := s.pool.Exec(ctx, `
+	// The URL is a credential: sealed where a key is configured.
+	escalation, err := s.box.SealIfConfigured(st.EscalationSlackURL)
+	if err != nil {
+		return Settings{}, fmt.Errorf("seal escalation URL of org %d: %w", orgID, err)
+	}
+	_, err = s.pool.Exec(ctx, `
 		INSERT INTO incident_settings (org_id, ack_critical_s, ack_high_s, ack_medium_s, ack_low_s, phase_limit_s, default_assignee_id, escalation_slack_url)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (org_id) DO UPDATE SET
@@ -76,7 +81,7 @@ func (s *Service) SetSettings(ctx context.Context, orgID int64, st Settings, cle
 			ack_low_s = EXCLUDED.ack_low_s, phase_limit_s = EXCLUDED.phase_limit_s, default_assignee_id = EXCLUDED.default_assignee_id,
 			escalation_slack_url = CASE WHEN $9 THEN '' WHEN EXCLUDED.escalation_slack_url = '' THEN incident_settings.escalation_slack_url
 				ELSE EXCLUDED.escalation_slack_url END`,
-		orgID, st.AckCriticalS, st.AckHighS, st.AckMediumS, st.AckLowS, st.PhaseLimitS, st.DefaultAssigneeID, st.EscalationSlackURL, clearEscalation)
+		orgID, st.AckCriticalS, st.AckHighS, st.AckMediumS, st.AckLowS, st.PhaseLimitS, st.DefaultAssigneeID, escalation, clearEscalation)
 	if err != nil {
 		return Settings{}, fmt.Errorf("save incident settings of org %d: %w", orgID, err)
 	}

@@ -27,7 +27,7 @@ type orgJSON struct {
 
 func toOrgJSON(o orgs.Org) orgJSON {
 	return orgJSON{ID: o.ID, Name: o.Name, DefaultRevocationURL: o.DefaultRevocationURL,
-		DefaultMaxAgeDays: o.DefaultMaxAgeDays, SlackConfigured: o.SlackWebhookURL != "", CreatedAt: o.CreatedAt}
+		DefaultMaxAgeDays: o.DefaultMaxAgeDays, SlackConfigured: o.SlackConfigured, CreatedAt: o.CreatedAt}
 }
 
 func (s *Server) apiOrgList(c echo.Context) error {

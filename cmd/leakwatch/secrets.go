@@ -12,9 +12,10 @@ import (
 
 const secretsUsage = `Usage: leakwatch secrets reseal
 
-Re-encrypts every secret stored at rest (Slack bot tokens and signing
-secrets, event webhook HMAC secrets) under the first key of
-LEAKWATCH_ENCRYPTION_KEY. Rotating the key:
+Re-encrypts every secret stored at rest (Slack bot tokens, signing secrets
+and incoming-webhook URLs, event webhook HMAC secrets) under the first key
+of LEAKWATCH_ENCRYPTION_KEY, and seals webhook URLs set while no key was
+configured. Rotating the key:
 
   1. generate a key: openssl rand -base64 32
   2. set LEAKWATCH_ENCRYPTION_KEY=new:<key>,old:<old key> and restart
@@ -53,7 +54,7 @@ func runSecrets(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "re-sealed under key %q: %d Slack connection(s), %d webhook subscription(s)\n",
+	fmt.Fprintf(stdout, "re-sealed under key %q: Slack secrets of %d organisation(s), %d webhook subscription(s)\n",
 		cfg.Encryption.CurrentKeyID(), nSlack, nHooks)
 	return 0
 }

@@ -113,7 +113,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	if err != nil {
 		return err
 	}
-	incidentSvc := incidents.NewService(pool, riverClient, logger)
+	incidentSvc := incidents.NewService(pool, riverClient, logger).WithBox(cfg.Encryption)
 	incidentSvc.RegisterMetrics(reg)
 	// Without LEAKWATCH_WEBHOOK_SIGNING_KEY, a key is generated once and kept
 	// in the database, so every replica signs alike.
@@ -234,7 +234,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	}
 	srv, err := web.New(web.Config{
 		Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger, Paste: paste.NewStore(pool),
-		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx).OnStateTx(incidentSvc.KeyStateChangedTx), Audit: audit.NewStore(pool),
+		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool).WithBox(cfg.Encryption), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx).OnStateTx(incidentSvc.KeyStateChangedTx), Audit: audit.NewStore(pool),
 		BaseURL: cfg.BaseURL, OIDC: oidc, GitHub: ghcrawler.NewFeeds(pool),
 		Slack: slackSvc, EventHooks: eventHooks,
 	})

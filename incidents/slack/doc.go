@@ -4,8 +4,9 @@
 // Each organisation has at most one connection (Store): a bot token with a
 // default and an escalation channel, per-severity routes, and the app's
 // signing secret — both secrets sealed with internal/secretbox — or, with no
-// bot token, the organisation's incoming-webhook URL (orgs.slack_webhook_url),
-// which can post but not update or receive clicks.
+// bot token, the organisation's incoming-webhook URL (orgs.slack_webhook_url,
+// sealed where a key is configured; see secretbox.SealIfConfigured), which
+// can post but not update or receive clicks.
 //
 // The incidents workflow tells the Service of every timeline entry inside
 // the transaction that wrote it (TimelineEventTx), which queues a SyncArgs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/leakwatch/leakwatch/incidents/slack/slacktest"
 	"github.com/leakwatch/leakwatch/internal/dbtest"
 	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/secretbox"
 )
 
@@ -42,6 +44,7 @@ const (
 
 type testBundle struct {
 	pool   *pgxpool.Pool
+	box    *secretbox.Box
 	fake   *slacktest.Server
 	svc    *Service
 	inc    *incidents.Service
@@ -67,7 +70,7 @@ func setupB(t testing.TB) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &testBundle{pool: pool, fake: slacktest.New(t, testToken), synced: map[int64]bool{}}
+	b := &testBundle{pool: pool, box: box, fake: slacktest.New(t, testToken), synced: map[int64]bool{}}
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme <b>') RETURNING id`).Scan(&b.orgID); err != nil {
 		t.Fatal(err)
 	}
@@ -471,8 +474,20 @@ func TestRouting(t *testing.T) {
 	})
 }
 
+// TestIncomingWebhook alerts through an organisation's incoming webhook,
+// whether its URL was stored in plaintext (set before encryption, or with
+// no key configured) or sealed.
 func TestIncomingWebhook(t *testing.T) {
 	t.Parallel()
+	for _, sealed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sealed=%v", sealed), func(t *testing.T) {
+			t.Parallel()
+			testIncomingWebhook(t, sealed)
+		})
+	}
+}
+
+func testIncomingWebhook(t *testing.T, sealed bool) {
 	ctx := context.Background()
 	b := setup(t)
 	var mu sync.Mutex
@@ -490,8 +505,20 @@ func TestIncomingWebhook(t *testing.T) {
 		_, _ = w.Write([]byte("ok"))
 	}))
 	t.Cleanup(hook.Close)
-	if _, err := b.pool.Exec(ctx, `UPDATE orgs SET slack_webhook_url = $1 WHERE id = $2`, hook.URL+"/services/T/B/X", b.orgID); err != nil {
+	hookURL := hook.URL + "/services/T/B/X"
+	if sealed {
+		if err := orgs.NewStore(b.pool).WithBox(b.box).SetSlackWebhook(ctx, b.orgID, hookURL); err != nil {
+			t.Fatal(err)
+		}
+	} else if _, err := b.pool.Exec(ctx, `UPDATE orgs SET slack_webhook_url = $1 WHERE id = $2`, hookURL, b.orgID); err != nil {
 		t.Fatal(err)
+	}
+	var stored string
+	if err := b.pool.QueryRow(ctx, `SELECT slack_webhook_url FROM orgs WHERE id = $1`, b.orgID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if secretbox.Sealed(stored) != sealed || sealed && strings.Contains(stored, "/services/") {
+		t.Fatalf("stored webhook URL %.24q, want sealed %v", stored, sealed)
 	}
 	id := b.open(t)
 	// Slack down: the job fails for River to retry, and the error does not

@@ -200,6 +200,13 @@ func (s *Store) Connection(ctx context.Context, orgID int64) (Connection, error)
 	if c.SigningSecret, err = s.box.Open(sec); err != nil {
 		return c, fmt.Errorf("open signing secret of org %d: %w", orgID, err)
 	}
+	// Webhook URLs are sealed where a key was configured when they were set.
+	if c.WebhookURL, err = s.box.OpenStored(c.WebhookURL); err != nil {
+		return c, fmt.Errorf("open webhook URL of org %d: %w", orgID, err)
+	}
+	if c.EscalationWebhookURL, err = s.box.OpenStored(c.EscalationWebhookURL); err != nil {
+		return c, fmt.Errorf("open escalation webhook URL of org %d: %w", orgID, err)
+	}
 	switch {
 	case c.BotToken != "":
 		c.Mode = ModeBot
@@ -221,46 +228,88 @@ func (s *Store) MarkBroken(ctx context.Context, orgID int64, reason string) erro
 }
 
 // Reseal re-encrypts every stored secret under the current encryption key
-// (step 2 of a key rotation) and returns how many rows changed.
+// (step 2 of a key rotation), sealing webhook URLs stored in plaintext, and
+// returns how many organisations' Slack secrets changed.
 func (s *Store) Reseal(ctx context.Context) (int, error) {
-	n := 0
+	changed := map[int64]bool{}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT org_id, bot_token, signing_secret FROM slack_connections FOR UPDATE`)
-		if err != nil {
-			return err
-		}
-		type row struct {
-			org      int64
-			tok, sec string
-		}
-		all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.org, &x.tok, &x.sec)
-		})
-		if err != nil {
-			return err
-		}
-		for _, x := range all {
-			tok, c1, err := s.box.Reseal(x.tok)
+		for _, col := range []struct{ name, query, update string }{
+			{"webhook URL", `SELECT id, slack_webhook_url FROM orgs WHERE slack_webhook_url <> '' FOR UPDATE`,
+				`UPDATE orgs SET slack_webhook_url = $2 WHERE id = $1`},
+			{"escalation webhook URL", `SELECT org_id, escalation_slack_url FROM incident_settings WHERE escalation_slack_url <> '' FOR UPDATE`,
+				`UPDATE incident_settings SET escalation_slack_url = $2 WHERE org_id = $1`},
+		} {
+			rows, err := tx.Query(ctx, col.query)
 			if err != nil {
-				return fmt.Errorf("org %d bot token: %w", x.org, err)
-			}
-			sec, c2, err := s.box.Reseal(x.sec)
-			if err != nil {
-				return fmt.Errorf("org %d signing secret: %w", x.org, err)
-			}
-			if !c1 && !c2 {
-				continue
-			}
-			if _, err := tx.Exec(ctx, `UPDATE slack_connections SET bot_token = $2, signing_secret = $3 WHERE org_id = $1`, x.org, tok, sec); err != nil {
 				return err
 			}
-			n++
+			type row struct {
+				org    int64
+				stored string
+			}
+			all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+				var x row
+				return x, r.Scan(&x.org, &x.stored)
+			})
+			if err != nil {
+				return err
+			}
+			for _, x := range all {
+				out, c, err := s.box.ResealStored(x.stored)
+				if err != nil {
+					return fmt.Errorf("org %d %s: %w", x.org, col.name, err)
+				}
+				if !c {
+					continue
+				}
+				if _, err := tx.Exec(ctx, col.update, x.org, out); err != nil {
+					return err
+				}
+				changed[x.org] = true
+			}
 		}
-		return nil
+		return s.resealConnections(ctx, tx, changed)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("reseal Slack secrets: %w", err)
 	}
-	return n, nil
+	return len(changed), nil
+}
+
+// resealConnections re-seals the bot tokens and signing secrets, adding the
+// organisations whose secrets changed to changed.
+func (s *Store) resealConnections(ctx context.Context, tx pgx.Tx, changed map[int64]bool) error {
+	rows, err := tx.Query(ctx, `SELECT org_id, bot_token, signing_secret FROM slack_connections FOR UPDATE`)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		org      int64
+		tok, sec string
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.org, &x.tok, &x.sec)
+	})
+	if err != nil {
+		return err
+	}
+	for _, x := range all {
+		tok, c1, err := s.box.Reseal(x.tok)
+		if err != nil {
+			return fmt.Errorf("org %d bot token: %w", x.org, err)
+		}
+		sec, c2, err := s.box.Reseal(x.sec)
+		if err != nil {
+			return fmt.Errorf("org %d signing secret: %w", x.org, err)
+		}
+		if !c1 && !c2 {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE slack_connections SET bot_token = $2, signing_secret = $3 WHERE org_id = $1`, x.org, tok, sec); err != nil {
+			return err
+		}
+		changed[x.org] = true
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/leakwatch/leakwatch/internal/secretbox"
 )
 
 // ErrNotFound is returned when no organisation has the given name or id.
@@ -19,9 +20,11 @@ var ErrNotFound = errors.New("organisation not found")
 
 // Org is a tenant.
 type Org struct {
-	ID              int64
-	Name            string
-	SlackWebhookURL string // secret: never log it
+	ID   int64
+	Name string
+	// SlackConfigured says an incoming-webhook URL is set; the URL is a
+	// credential and only incidents/slack opens it.
+	SlackConfigured bool
 	// DefaultRevocationURL is the revocation endpoint of keys that name none.
 	DefaultRevocationURL string
 	// DefaultMaxAgeDays is the rotation policy of keys that set none; 0: none.
@@ -29,19 +32,29 @@ type Org struct {
 	CreatedAt         time.Time
 }
 
-const selectOrg = `SELECT id, name, slack_webhook_url, default_revocation_url, default_max_age_days, created_at FROM orgs`
+const selectOrg = `SELECT id, name, slack_webhook_url <> '', default_revocation_url, default_max_age_days, created_at FROM orgs`
 
 func scanOrg(row pgx.Row) (Org, error) {
 	var o Org
-	err := row.Scan(&o.ID, &o.Name, &o.SlackWebhookURL, &o.DefaultRevocationURL, &o.DefaultMaxAgeDays, &o.CreatedAt)
+	err := row.Scan(&o.ID, &o.Name, &o.SlackConfigured, &o.DefaultRevocationURL, &o.DefaultMaxAgeDays, &o.CreatedAt)
 	return o, err
 }
 
 // Store reads and writes organisations.
-type Store struct{ pool *pgxpool.Pool }
+type Store struct {
+	pool *pgxpool.Pool
+	box  *secretbox.Box
+}
 
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// WithBox makes the store seal the Slack webhook URLs it writes with box
+// (without a configured key they are stored as given).
+func (s *Store) WithBox(box *secretbox.Box) *Store {
+	s.box = box
+	return s
+}
 
 // Create creates the organisation, or returns the existing one of that name
 // (so scripts can run it repeatedly). created reports which happened.
@@ -56,7 +69,7 @@ func (s *Store) Create(ctx context.Context, name string) (org Org, created bool,
 	org, err = scanOrg(s.pool.QueryRow(ctx, `
 		INSERT INTO orgs (name) VALUES ($1)
 		ON CONFLICT (name) DO NOTHING
-		RETURNING id, name, slack_webhook_url, default_revocation_url, default_max_age_days, created_at`, name))
+		RETURNING id, name, slack_webhook_url <> '', default_revocation_url, default_max_age_days, created_at`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		org, err = s.ByName(ctx, name)
 		return org, false, err
@@ -79,8 +92,9 @@ func (s *Store) ByName(ctx context.Context, name string) (Org, error) {
 	return o, nil
 }
 
-// SetSlackWebhook sets the organisation's Slack incoming-webhook URL; an empty
-// URL turns Slack alerts off.
+// SetSlackWebhook sets the organisation's Slack incoming-webhook URL, sealed
+// where a key is configured (anyone holding the URL can post to the
+// channel); an empty URL turns Slack alerts off.
 func (s *Store) SetSlackWebhook(ctx context.Context, orgID int64, webhookURL string) error {
 	if webhookURL != "" {
 		u, err := url.Parse(webhookURL)
@@ -88,7 +102,11 @@ func (s *Store) SetSlackWebhook(ctx context.Context, orgID int64, webhookURL str
 			return errors.New("slack webhook URL must be an absolute http(s) URL")
 		}
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE orgs SET slack_webhook_url = $2 WHERE id = $1`, orgID, webhookURL)
+	stored, err := s.box.SealIfConfigured(webhookURL)
+	if err != nil {
+		return fmt.Errorf("seal slack webhook of organisation %d: %w", orgID, err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE orgs SET slack_webhook_url = $2 WHERE id = $1`, orgID, stored)
 	if err != nil {
 		return fmt.Errorf("set slack webhook of organisation %d: %w", orgID, err)
 	}

@@ -1,6 +1,6 @@
-// Package secretbox encrypts small secrets at rest (Slack bot tokens and
-// signing secrets, webhook HMAC secrets) with AES-256-GCM under a key from
-// configuration (LEAKWATCH_ENCRYPTION_KEY).
+// Package secretbox encrypts small secrets at rest (Slack bot tokens,
+// signing secrets and incoming-webhook URLs, webhook HMAC secrets) with
+// AES-256-GCM under a key from configuration (LEAKWATCH_ENCRYPTION_KEY).
 //
 // A ciphertext reads "lwsb1:KEYID:BASE64(nonce‖sealed)", where KEYID names
 // the key that sealed it and is bound into the GCM additional data. The
@@ -157,6 +157,43 @@ func (b *Box) Reseal(ciphertext string) (out string, changed bool, err error) {
 	}
 	out, err = b.Seal(plain)
 	return out, err == nil, err
+}
+
+// Sealed reports whether a stored value is a ciphertext from Seal.
+func Sealed(stored string) bool { return strings.HasPrefix(stored, prefix) }
+
+// SealIfConfigured is Seal where a key is configured, and returns plaintext
+// as is where none is: for credentials that worked before encryption
+// existed (Slack incoming-webhook URLs), which a deployment without a key
+// must still be able to set. `leakwatch secrets reseal` seals them once a
+// key is configured.
+func (b *Box) SealIfConfigured(plaintext string) (string, error) {
+	if !b.Configured() {
+		return plaintext, nil
+	}
+	return b.Seal(plaintext)
+}
+
+// OpenStored opens a value stored by SealIfConfigured: a ciphertext is
+// opened, anything else is plaintext stored without a key.
+func (b *Box) OpenStored(stored string) (string, error) {
+	if !Sealed(stored) {
+		return stored, nil
+	}
+	return b.Open(stored)
+}
+
+// ResealStored re-encrypts a value stored by SealIfConfigured under the
+// current key, sealing it if it was stored in plaintext; changed is false
+// when it already was sealed under the current key.
+func (b *Box) ResealStored(stored string) (out string, changed bool, err error) {
+	if stored == "" || Sealed(stored) {
+		return b.Reseal(stored)
+	}
+	if out, err = b.Seal(stored); err != nil {
+		return "", false, err
+	}
+	return out, true, nil
 }
 
 func (b *Box) parse(ciphertext string) (string, cipher.AEAD, []byte, error) {

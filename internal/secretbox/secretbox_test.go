@@ -95,3 +95,50 @@ func TestParse(t *testing.T) {
 		t.Fatalf("seal without key: %v", err)
 	}
 }
+
+// TestStoredValues covers credentials that may be stored in plaintext
+// (set where no key is configured, or before encryption): sealed where a
+// key is, opened either way, and sealed by a reseal.
+func TestStoredValues(t *testing.T) {
+	t.Parallel()
+	box, err := Parse("k1:" + newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var none *Box // no key configured
+	const hook = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"
+
+	plain, err := none.SealIfConfigured(hook)
+	if err != nil || plain != hook {
+		t.Fatalf("without a key: %q, %v", plain, err)
+	}
+	sealed, err := box.SealIfConfigured(hook)
+	if err != nil || !Sealed(sealed) || strings.Contains(sealed, "hooks.slack.com") {
+		t.Fatalf("with a key: %q, %v", sealed, err)
+	}
+	for _, stored := range []string{plain, sealed, ""} {
+		want := hook
+		if stored == "" {
+			want = ""
+		}
+		if got, err := box.OpenStored(stored); err != nil || got != want {
+			t.Errorf("OpenStored(%.12q) = %q, %v", stored, got, err)
+		}
+	}
+	if _, err := none.OpenStored(sealed); !errors.Is(err, ErrNoKey) {
+		t.Errorf("a sealed value without the key: %v", err)
+	}
+
+	re, changed, err := box.ResealStored(plain)
+	if err != nil || !changed || !Sealed(re) {
+		t.Fatalf("reseal plaintext = %q %v %v", re, changed, err)
+	}
+	if got, _ := box.OpenStored(re); got != hook {
+		t.Fatalf("resealed opens to %q", got)
+	}
+	for _, stored := range []string{re, ""} {
+		if _, changed, err := box.ResealStored(stored); changed || err != nil {
+			t.Errorf("ResealStored(%.12q): changed %v, %v", stored, changed, err)
+		}
+	}
+}
