@@ -204,14 +204,6 @@ func (g *Gists) listing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	perPage := 30
-	if v, err := strconv.Atoi(q.Get("per_page")); err == nil && v > 0 {
-		perPage = min(v, 100)
-	}
-	page := 1
-	if v, err := strconv.Atoi(q.Get("page")); err == nil && v > 0 {
-		page = v
-	}
 	var since time.Time
 	if s := q.Get("since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
@@ -238,17 +230,31 @@ func (g *Gists) listing(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	g.writePage(w, r, all)
+}
+
+// writePage answers with the page of all that r asks for (per_page, at
+// most 100, default 30; page from 1), with GitHub's Link header.
+func (g *Gists) writePage(w http.ResponseWriter, r *http.Request, all []map[string]any) {
+	q := r.URL.Query()
+	perPage := 30
+	if v, err := strconv.Atoi(q.Get("per_page")); err == nil && v > 0 {
+		perPage = min(v, 100)
+	}
+	page := 1
+	if v, err := strconv.Atoi(q.Get("page")); err == nil && v > 0 {
+		page = v
+	}
 	start := (page - 1) * perPage
 	items := []map[string]any{}
 	if start < len(all) {
 		items = all[start:min(start+perPage, len(all))]
 	}
-	last := (len(all) + perPage - 1) / perPage
-	if page < last {
+	if last := (len(all) + perPage - 1) / perPage; page < last {
 		link := func(p int, rel string) string {
 			v := q
 			v.Set("page", strconv.Itoa(p))
-			return fmt.Sprintf(`<%s/gists/public?%s>; rel="%s"`, g.URL, v.Encode(), rel)
+			return fmt.Sprintf(`<%s%s?%s>; rel="%s"`, g.URL, r.URL.Path, v.Encode(), rel)
 		}
 		w.Header().Set("Link", link(page+1, "next")+", "+link(last, "last"))
 	}
@@ -288,31 +294,7 @@ func (g *Gists) gistComments(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest/gists/comments#list-gist-comments","status":"404"}`)
 		return
 	}
-	q := r.URL.Query()
-	perPage := 30
-	if v, err := strconv.Atoi(q.Get("per_page")); err == nil && v > 0 {
-		perPage = min(v, 100)
-	}
-	page := 1
-	if v, err := strconv.Atoi(q.Get("page")); err == nil && v > 0 {
-		page = v
-	}
-	all := g.comments[id]
-	start := (page - 1) * perPage
-	items := []map[string]any{}
-	if start < len(all) {
-		items = all[start:min(start+perPage, len(all))]
-	}
-	if last := (len(all) + perPage - 1) / perPage; page < last {
-		link := func(p int, rel string) string {
-			v := q
-			v.Set("page", strconv.Itoa(p))
-			return fmt.Sprintf(`<%s%s?%s>; rel="%s"`, g.URL, r.URL.Path, v.Encode(), rel)
-		}
-		w.Header().Set("Link", link(page+1, "next")+", "+link(last, "last"))
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	json.NewEncoder(w).Encode(items) //nolint:errcheck
+	g.writePage(w, r, g.comments[id])
 }
 
 func (g *Gists) rawFile(w http.ResponseWriter, r *http.Request) {
