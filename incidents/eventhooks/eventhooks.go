@@ -178,6 +178,22 @@ type Notifier struct {
 // NewNotifier returns the timeline hook; see incidents.TimelineNotifier.
 func NewNotifier(riverClient *jobs.Client) *Notifier { return &Notifier{river: riverClient} }
 
+// subscribersTx returns the enabled subscriptions of the incident's
+// organisation that want events of type typ.
+func subscribersTx(ctx context.Context, tx pgx.Tx, incidentID int64, typ string) ([]int64, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT w.id FROM event_webhooks w JOIN incidents i ON i.org_id = w.org_id
+		WHERE i.id = $1 AND w.enabled AND (w.events = '{}' OR $2 = ANY (w.events)) ORDER BY w.id`, incidentID, typ)
+	if err != nil {
+		return nil, fmt.Errorf("find webhook subscriptions: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("find webhook subscriptions: %w", err)
+	}
+	return ids, nil
+}
+
 // TimelineEventTx queues a delivery to every enabled subscription of the
 // incident's organisation that wants the entry's event.
 func (n *Notifier) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, eventID int64, kind string) error {
@@ -189,15 +205,9 @@ func (n *Notifier) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, e
 	if typ == "" {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT w.id FROM event_webhooks w JOIN incidents i ON i.org_id = w.org_id
-		WHERE i.id = $1 AND w.enabled AND (w.events = '{}' OR $2 = ANY (w.events)) ORDER BY w.id`, incidentID, typ)
+	ids, err := subscribersTx(ctx, tx, incidentID, typ)
 	if err != nil {
-		return fmt.Errorf("find webhook subscriptions: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("find webhook subscriptions: %w", err)
+		return err
 	}
 	for _, id := range ids {
 		if _, err := n.river.InsertTx(ctx, tx, DeliverArgs{SubscriptionID: id, EventID: eventID, Type: typ}, nil); err != nil {

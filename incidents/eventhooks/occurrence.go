@@ -31,15 +31,9 @@ func (OccurrenceArgs) InsertOpts() river.InsertOpts {
 // OccurrenceAddedTx queues occurrence.added to every enabled subscription
 // of the incident's organisation that wants it (incidents.OccurrenceNotifier).
 func (n *Notifier) OccurrenceAddedTx(ctx context.Context, tx pgx.Tx, incidentID, occurrenceID int64) error {
-	rows, err := tx.Query(ctx, `
-		SELECT w.id FROM event_webhooks w JOIN incidents i ON i.org_id = w.org_id
-		WHERE i.id = $1 AND w.enabled AND (w.events = '{}' OR $2 = ANY (w.events)) ORDER BY w.id`, incidentID, EventOccurrenceAdded)
+	ids, err := subscribersTx(ctx, tx, incidentID, EventOccurrenceAdded)
 	if err != nil {
-		return fmt.Errorf("find webhook subscriptions: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("find webhook subscriptions: %w", err)
+		return err
 	}
 	for _, id := range ids {
 		if _, err := n.river.InsertTx(ctx, tx, OccurrenceArgs{SubscriptionID: id, OccurrenceID: occurrenceID}, nil); err != nil {
