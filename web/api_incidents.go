@@ -229,13 +229,9 @@ type revocationEndpointRequest struct {
 // apiRevocationEndpointSet configures the org default (no :id) or one key's
 // revocation endpoint. The HMAC secret, if asked for, is shown once.
 func (s *Server) apiRevocationEndpointSet(c echo.Context) error {
-	var keyID int64
-	if c.Param("id") != "" {
-		id, err := pathID(c, "id")
-		if err != nil {
-			return err
-		}
-		keyID = id
+	keyID, err := optionalPathID(c, "id") // none: the organisation's default
+	if err != nil {
+		return err
 	}
 	var req revocationEndpointRequest
 	if err := bindJSON(c, &req); err != nil {
@@ -322,13 +318,9 @@ func (s *Server) apiRevocationEndpointList(c echo.Context) error {
 }
 
 func (s *Server) apiRevocationEndpointDelete(c echo.Context) error {
-	var keyID int64
-	if c.Param("id") != "" {
-		id, err := pathID(c, "id")
-		if err != nil {
-			return err
-		}
-		keyID = id
+	keyID, err := optionalPathID(c, "id") // none: the organisation's default
+	if err != nil {
+		return err
 	}
 	m, _ := CurrentMember(c)
 	if err := s.incidents.DeleteRevocationEndpoint(c.Request().Context(), m.OrgID, keyID); err != nil {

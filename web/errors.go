@@ -139,6 +139,14 @@ func pathID(c echo.Context, name string) (int64, error) {
 	return id, nil
 }
 
+// optionalPathID is pathID for a route that may lack the parameter: 0 then.
+func optionalPathID(c echo.Context, name string) (int64, error) {
+	if c.Param(name) == "" {
+		return 0, nil
+	}
+	return pathID(c, name)
+}
+
 // page holds a cursor-paginated list.
 type page[T any] struct {
 	Items      []T    `json:"items"`
