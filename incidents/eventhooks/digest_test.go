@@ -2,9 +2,6 @@ package eventhooks
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,27 +9,15 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/incidents"
-	"github.com/leakwatch/leakwatch/internal/dbtest"
-	"github.com/leakwatch/leakwatch/internal/jobs"
-	"github.com/leakwatch/leakwatch/internal/secretbox"
 	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 func TestWeeklyDigestWebhook(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, _ := secretbox.Parse("")
-	store := NewStore(pool, box)
-	inc := incidents.NewService(pool, rc, logger)
-	key, _ := webhook.GenerateSigningKey()
-	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), "", logger)
-	ds := NewDigestSweeper(w, rc, inc)
+	h := newHarness(t, "", "")
+	pool, store, inc := h.pool, h.store, h.inc
+	ds := NewDigestSweeper(h.w, h.rc, inc)
 
 	var orgID, keyID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
@@ -58,22 +43,11 @@ func TestWeeklyDigestWebhook(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var raws [][]byte
-	rows, err := pool.Query(ctx, `SELECT args FROM river_job WHERE kind = 'event_webhook_digest'`)
-	if err != nil {
-		t.Fatal(err)
+	args := queued[DigestArgs](t, pool, "event_webhook_digest")
+	if len(args) != 1 {
+		t.Fatalf("%d digests queued, want 1 (only the subscription that asked)", len(args))
 	}
-	for rows.Next() {
-		var raw []byte
-		_ = rows.Scan(&raw)
-		raws = append(raws, raw)
-	}
-	rows.Close()
-	if len(raws) != 1 {
-		t.Fatalf("%d digests queued, want 1 (only the subscription that asked)", len(raws))
-	}
-	var a DigestArgs
-	_ = json.Unmarshal(raws[0], &a)
+	a := args[0]
 	dw := &digestWorker{ds: ds}
 	for range 2 {
 		if err := dw.Work(ctx, &river.Job[DigestArgs]{JobRow: &rivertype.JobRow{}, Args: a}); err != nil {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -26,6 +28,61 @@ import (
 )
 
 var loopback = webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+
+// harness is a database with the package's store, worker and the incidents
+// service, as serve wires them.
+type harness struct {
+	pool  *pgxpool.Pool
+	rc    *jobs.Client
+	store *Store
+	inc   *incidents.Service
+	w     *Worker
+}
+
+// newHarness sets one up; encKey is LEAKWATCH_ENCRYPTION_KEY ("" for none)
+// and baseURL the worker's link base.
+func newHarness(t *testing.T, encKey, baseURL string) harness {
+	t.Helper()
+	pool := dbtest.New(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secretbox.Parse(encKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := NewStore(pool, box)
+	key, err := webhook.GenerateSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), baseURL, logger)
+	return harness{pool: pool, rc: rc, store: store, inc: incidents.NewService(pool, rc, logger), w: w}
+}
+
+// queued returns the arguments of the River jobs of kind, in insertion order.
+func queued[T any](t *testing.T, pool *pgxpool.Pool, kind string) []T {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT args FROM river_job WHERE kind = $1 ORDER BY id`, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raws, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []T
+	for _, raw := range raws {
+		var a T
+		if err := json.Unmarshal(raw, &a); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
 
 // receiver is a subscriber that verifies every request like a real one.
 type receiver struct {
@@ -67,21 +124,9 @@ func newReceiver(t *testing.T) *receiver {
 func TestEventWebhooks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, _ := secretbox.Parse("k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
-	store := NewStore(pool, box)
-	inc := incidents.NewService(pool, rc, logger)
+	h := newHarness(t, "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "https://leakwatch.example")
+	pool, rc, store, inc, w := h.pool, h.rc, h.store, h.inc, h.w
 	inc.SetTimelineNotifier(NewNotifier(rc))
-	key, err := webhook.GenerateSigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), "https://leakwatch.example", logger)
 
 	var orgID, otherOrg, keyID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
@@ -139,23 +184,7 @@ func TestEventWebhooks(t *testing.T) {
 	}
 
 	// Work every queued delivery, twice (a retried job sends nothing new).
-	rows, err := pool.Query(ctx, `SELECT args FROM river_job WHERE kind = 'event_webhook' ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jobsArgs []DeliverArgs
-	for rows.Next() {
-		var raw []byte
-		var a DeliverArgs
-		if err := rows.Scan(&raw); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(raw, &a); err != nil {
-			t.Fatal(err)
-		}
-		jobsArgs = append(jobsArgs, a)
-	}
-	rows.Close()
+	jobsArgs := queued[DeliverArgs](t, pool, "event_webhook")
 	if len(jobsArgs) != 3 { // opened → all, opened; contained → all
 		t.Fatalf("%d deliveries queued, want 3: %+v", len(jobsArgs), jobsArgs)
 	}

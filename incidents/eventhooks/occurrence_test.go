@@ -2,9 +2,6 @@ package eventhooks
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,28 +9,16 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/incidents"
-	"github.com/leakwatch/leakwatch/internal/dbtest"
-	"github.com/leakwatch/leakwatch/internal/jobs"
-	"github.com/leakwatch/leakwatch/internal/secretbox"
 	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 func TestOccurrenceAdded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, _ := secretbox.Parse("")
-	store := NewStore(pool, box)
-	inc := incidents.NewService(pool, rc, logger)
+	h := newHarness(t, "", "")
+	pool, store, inc, w := h.pool, h.store, h.inc, h.w
 	// Through the fan-out, as serve wires it.
-	inc.SetTimelineNotifier(incidents.Notifiers{NewNotifier(rc)})
-	key, _ := webhook.GenerateSigningKey()
-	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), "", logger)
+	inc.SetTimelineNotifier(incidents.Notifiers{NewNotifier(h.rc)})
 
 	var orgID, keyID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
@@ -59,26 +44,12 @@ func TestOccurrenceAdded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows, err := pool.Query(ctx, `SELECT args FROM river_job WHERE kind = 'event_webhook_occurrence' ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var queued []OccurrenceArgs
-	for rows.Next() {
-		var raw []byte
-		var a OccurrenceArgs
-		if err := rows.Scan(&raw); err != nil {
-			t.Fatal(err)
-		}
-		_ = json.Unmarshal(raw, &a)
-		queued = append(queued, a)
-	}
-	rows.Close()
-	if len(queued) != 2 {
-		t.Fatalf("queued %+v, want two occurrence.added", queued)
+	args := queued[OccurrenceArgs](t, pool, "event_webhook_occurrence")
+	if len(args) != 2 {
+		t.Fatalf("queued %+v, want two occurrence.added", args)
 	}
 	ow := &occurrenceWorker{w: w}
-	for _, a := range queued {
+	for _, a := range args {
 		if err := ow.Work(ctx, &river.Job[OccurrenceArgs]{JobRow: &rivertype.JobRow{}, Args: a}); err != nil {
 			t.Fatal(err)
 		}

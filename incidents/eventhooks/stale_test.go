@@ -2,35 +2,20 @@ package eventhooks
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/leakwatch/leakwatch/internal/dbtest"
-	"github.com/leakwatch/leakwatch/internal/jobs"
-	"github.com/leakwatch/leakwatch/internal/secretbox"
 	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 func TestKeyStale(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, _ := secretbox.Parse("")
-	store := NewStore(pool, box) // no encryption key: secrets kept as generated
-	key, _ := webhook.GenerateSigningKey()
-	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), "", logger)
-	sweeper := NewStaleSweeper(w, rc)
+	h := newHarness(t, "", "") // no encryption key: secrets kept as generated
+	pool, store, w := h.pool, h.store, h.w
+	sweeper := NewStaleSweeper(w, h.rc)
 
 	var orgID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
@@ -61,27 +46,13 @@ func TestKeyStale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows, err := pool.Query(ctx, `SELECT args FROM river_job WHERE kind = 'event_webhook_stale'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var queued []StaleArgs
-	for rows.Next() {
-		var raw []byte
-		var a StaleArgs
-		if err := rows.Scan(&raw); err != nil {
-			t.Fatal(err)
-		}
-		_ = json.Unmarshal(raw, &a)
-		queued = append(queued, a)
-	}
-	rows.Close()
-	if len(queued) != 1 {
-		t.Fatalf("queued %+v, want one key.stale for the old key", queued)
+	args := queued[StaleArgs](t, pool, "event_webhook_stale")
+	if len(args) != 1 {
+		t.Fatalf("queued %+v, want one key.stale for the old key", args)
 	}
 	sw := &staleWorker{w: w}
 	for range 2 { // a retried job sends nothing new
-		if err := sw.Work(ctx, &river.Job[StaleArgs]{JobRow: &rivertype.JobRow{}, Args: queued[0]}); err != nil {
+		if err := sw.Work(ctx, &river.Job[StaleArgs]{JobRow: &rivertype.JobRow{}, Args: args[0]}); err != nil {
 			t.Fatal(err)
 		}
 	}
