@@ -292,9 +292,9 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 }
 
 // scanFile scans one file, or stdin for "-": what pre holds of it, or what
-// fr reads, or, where fr cannot, what it reads into buf (grown as needed and returned for reuse: Scan keeps
-// no reference to its input). Files larger than streamThreshold, and
-// stdin, are streamed.
+// fr reads, or, where fr cannot, what it reads into buf (grown as needed
+// and returned for reuse: Scan keeps no reference to its input). Files
+// larger than streamThreshold, and stdin, are streamed.
 func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReader, buf []byte) ([]Finding, []byte, error) {
 	switch {
 	case pre.binary:
