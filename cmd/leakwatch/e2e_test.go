@@ -18,7 +18,6 @@ import (
 	"github.com/leakwatch/leakwatch/internal/auth"
 )
 
-const gharchive = "../../../shared/corpora/github-events/gharchive/2021-07-21-few-hours.json"
 
 // slackReceiver is a fake Slack incoming webhook.
 type slackReceiver struct {
@@ -89,7 +88,7 @@ func TestEndToEnd(t *testing.T) {
 	gh := githubtest.NewServer()
 	defer gh.Close()
 	gh.SetPollInterval(1)
-	recorded, err := githubtest.LoadEvents(gharchive)
+	recorded, err := githubtest.Recorded()
 	if err != nil {
 		t.Fatal(err)
 	}

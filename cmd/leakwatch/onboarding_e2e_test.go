@@ -33,7 +33,7 @@ func TestEndToEndOnboarding(t *testing.T) {
 	gh := githubtest.NewServer()
 	defer gh.Close()
 	gh.SetPollInterval(1)
-	recorded, err := githubtest.LoadEvents(gharchive)
+	recorded, err := githubtest.Recorded()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawler/paste/pastetest"
 )
 
-const recordedGists = "../../../shared/corpora/github-events/pygithub-replay/extracted"
+const recordedGists = "testdata/pygithub-replay"
 
 func newGistSource(t *testing.T, fake *pastetest.Gists) *Gist {
 	t.Helper()

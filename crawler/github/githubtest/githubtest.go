@@ -1,7 +1,6 @@
 // Package githubtest is a fake of the GitHub REST API for tests, in the
 // manner of net/http/httptest: a real HTTP server on loopback serving
-// real-format payloads (start from the recorded events under
-// shared/corpora/github-events).
+// real-format payloads (start from the recorded events: Recorded).
 //
 // Timelines (/events, /orgs/{org}/events, /users/{u}/events/public,
 // /repos/{o}/{r}/events) behave like GitHub's: newest first, at most 300
@@ -21,10 +20,13 @@ package githubtest
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -396,6 +398,27 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.Write(body) //nolint:errcheck
 }
 
+// recordedSample is 800 real public events from GH Archive, 2021-07-21
+// 06:00–09:00 UTC (provenance and licence in testdata/README.md). It is
+// embedded so that tests and `leakwatch demo` replay real payloads without
+// reading anything outside the repository.
+//
+//go:embed testdata/gharchive-2021-07-21-few-hours.json.gz
+var recordedSample []byte
+
+// Recorded returns the embedded GH Archive sample, oldest first.
+func Recorded() ([]json.RawMessage, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(recordedSample))
+	if err != nil {
+		return nil, fmt.Errorf("open recorded sample: %w", err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("read recorded sample: %w", err)
+	}
+	return parseEvents("recorded sample", data)
+}
+
 // LoadEvents reads recorded events from a JSON Lines file (GH Archive) or a
 // JSON array (an API response), oldest first.
 func LoadEvents(path string) ([]json.RawMessage, error) {
@@ -403,6 +426,10 @@ func LoadEvents(path string) ([]json.RawMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
+	return parseEvents(path, data)
+}
+
+func parseEvents(path string, data []byte) ([]json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		var evs []json.RawMessage

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const replay = "../../../../shared/corpora/github-events/pygithub-replay/extracted"
+const replay = "testdata/pygithub-replay"
 
 func get(t *testing.T, url, token string, h map[string]string) (*http.Response, []byte) {
 	t.Helper()
@@ -106,7 +106,7 @@ func TestGistReplay(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
 	if err := s.LoadGistReplay(replay); err != nil {
-		t.Skipf("corpus not available: %v", err)
+		t.Fatal(err)
 	}
 	resp, body := get(t, s.URL+"/gists/public?page=1", "tok", nil)
 	var list []struct {
