@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,14 +54,35 @@ func NewEventsWorker(p *crawler.Pipeline, reg prometheus.Registerer, logger *slo
 	return w
 }
 
+// queueEventsTx queues a poll's new events (oldest first) for the events
+// worker, in the caller's transaction.
+func queueEventsTx(ctx context.Context, tx pgx.Tx, client *jobs.Client, feed string, events []json.RawMessage) error {
+	var params []river.InsertManyParams
+	for i := 0; i < len(events); i += 100 {
+		batch := events[i:min(i+100, len(events))]
+		params = append(params, river.InsertManyParams{Args: EventsArgs{Feed: feed, Events: batch}})
+	}
+	if _, err := client.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("queue events: %w", err)
+	}
+	return nil
+}
+
 // Work scans a batch and queues the fetch jobs its events ask for (pushes,
 // wiki edits, repositories made public). Recording findings is idempotent
 // and fetch jobs are unique, so a retried batch repeats nothing visible.
 func (w *EventsWorker) Work(ctx context.Context, job *river.Job[EventsArgs]) error {
+	return w.handle(ctx, job.Args.Feed, job.Args.Events, job.CreatedAt)
+}
+
+// handle scans raw events read at fetchedAt and queues the fetch jobs they
+// ask for. Every path that brings events (a live poll's job, an archive
+// backfill) goes through it, so they are processed alike.
+func (w *EventsWorker) handle(ctx context.Context, feed string, events []json.RawMessage, fetchedAt time.Time) error {
 	var docs []crawler.Document
 	var follow []river.InsertManyParams
 	seen := map[string]bool{}
-	for _, raw := range job.Args.Events {
+	for _, raw := range events {
 		ev, unknown, err := decodeEvent(raw)
 		if err != nil {
 			w.events.WithLabelValues("", "malformed").Inc()
@@ -95,7 +117,7 @@ func (w *EventsWorker) Work(ctx context.Context, job *river.Job[EventsArgs]) err
 		for _, d := range plan.docs {
 			// The batch was queued in the transaction that committed the
 			// poll, right after the fetch: its creation is the fetch time.
-			d.FetchedAt = job.CreatedAt
+			d.FetchedAt = fetchedAt
 			docs = append(docs, d)
 		}
 		for _, a := range plan.jobs {
@@ -112,11 +134,11 @@ func (w *EventsWorker) Work(ctx context.Context, job *river.Job[EventsArgs]) err
 			return fmt.Errorf("queue fetch jobs: %w", err)
 		}
 		if _, err := client.InsertMany(ctx, follow); err != nil {
-			return fmt.Errorf("queue %d fetch jobs of %s: %w", len(follow), job.Args.Feed, err)
+			return fmt.Errorf("queue %d fetch jobs of %s: %w", len(follow), feed, err)
 		}
 	}
 	if _, err := w.pipeline.Process(ctx, docs); err != nil {
-		return fmt.Errorf("events of %s: %w", job.Args.Feed, err)
+		return fmt.Errorf("events of %s: %w", feed, err)
 	}
 	return nil
 }

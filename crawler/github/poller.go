@@ -31,7 +31,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riverqueue/river"
 
 	"github.com/leakwatch/leakwatch/internal/jobs"
 )
@@ -277,17 +276,12 @@ func (p *Poller) commitFeed(ctx context.Context, b pollBatch) (PollResult, error
 	maxID, etag, oldest := b.maxID, b.etag, b.oldest
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		if len(fresh) > 0 {
-			var params []river.InsertManyParams
 			// Oldest first, so jobs tend to run in event order.
 			for i, j := 0, len(fresh)-1; i < j; i, j = i+1, j-1 {
 				fresh[i], fresh[j] = fresh[j], fresh[i]
 			}
-			for i := 0; i < len(fresh); i += 100 {
-				batch := fresh[i:min(i+100, len(fresh))]
-				params = append(params, river.InsertManyParams{Args: EventsArgs{Feed: feed.Name, Events: batch}})
-			}
-			if _, err := p.river.InsertManyTx(ctx, tx, params); err != nil {
-				return fmt.Errorf("queue events: %w", err)
+			if err := queueEventsTx(ctx, tx, p.river, feed.Name, fresh); err != nil {
+				return err
 			}
 		}
 		// One round trip for the bookkeeping: the poller must keep up with a
