@@ -61,8 +61,8 @@ func Compute(secret []byte, opts ComputeOpts) (Fingerprint, error) {
 		if len(rest) < LongWindow {
 			return Fingerprint{}, fmt.Errorf("compute fingerprint: %w: %d bytes after the provider prefix, need %d (or allow weak secrets)", ErrWeakSecret, len(rest), LongWindow)
 		}
-		if bits := EstimateBits(rest); bits < WeakBits {
-			return Fingerprint{}, fmt.Errorf("compute fingerprint: %w: about %.0f bits of entropy, need %d (or allow weak secrets)", ErrWeakSecret, bits, WeakBits)
+		if bits, bar := strengthOf(prefix, rest); bits < bar {
+			return Fingerprint{}, fmt.Errorf("compute fingerprint: %w: about %.0f bits of entropy, need %.0f (or allow weak secrets)", ErrWeakSecret, bits, bar)
 		}
 	}
 	f := Fingerprint{kind: kindSecret, prefix: prefix, length: len(secret), hash: hashSecret(secret)}
@@ -105,9 +105,41 @@ var weakWords = []string{
 }
 
 // EstimateBits estimates the entropy of s in bits from its character classes,
-// discounting repeats, runs like "abcd"/"1234", dictionary fragments and a
-// skewed character distribution. It is deliberately conservative.
-func EstimateBits(s []byte) float64 {
+// discounting what makes a human-chosen string guessable in the way zxcvbn
+// does: dictionary fragments, repeated fragments, runs like "abcd"/"1234",
+// keyboard walks like "qwerty"/"1qaz2wsx", and a skewed character
+// distribution. Each discount needs more than chance would give a random
+// string of the same alphabet, so random keys of the supported formats (AWS
+// key IDs at 80 bits, hex keys, UUIDs) are never refused: see
+// TestStrengthCheckAcceptsRandomKeys.
+func EstimateBits(s []byte) float64 { return estimateBits(s, 0) }
+
+// base32Alphabet is the alphabet of AWS access key IDs after AKIA/ASIA.
+const base32Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+// machineFormatSlack is how far below WeakBits a secret of a machine-made
+// format may estimate. Such a key has the entropy its generator gave it (an
+// AWS key ID: 80 bits), however it looks; the check is there to refuse
+// placeholders ("AKIAIOSFODNN7EXAMPLE", "AKIAXXXXXXXXXXXXXXXX"), which land
+// far lower. With 16 bits to spare over the bar, chance patterns (a "USER",
+// a walk "IOKJ", a run "FFF") refused 27 in a million random AWS key IDs.
+const machineFormatSlack = 12
+
+// strengthOf estimates the bits of rest, a secret after its provider
+// prefix, and the bar it must pass. A format whose alphabet is known is
+// measured by it: an AWS key ID drawn from base32 often lacks digits by
+// chance, and the class guess would then take 4.7 bits a character where
+// there are 5.
+func strengthOf(prefix string, rest []byte) (bits, bar float64) {
+	if (prefix == "AKIA" || prefix == "ASIA") && len(rest) == 16 && len(bytes.Trim(rest, base32Alphabet)) == 0 {
+		return estimateBits(rest, 32), WeakBits - machineFormatSlack
+	}
+	return estimateBits(rest, 0), WeakBits
+}
+
+// estimateBits is EstimateBits with the alphabet's size given (0: guessed
+// from the character classes present).
+func estimateBits(s []byte, alphabet float64) float64 {
 	if len(s) == 0 {
 		return 0
 	}
@@ -135,8 +167,10 @@ func EstimateBits(s []byte) float64 {
 			hexOnly = false
 		}
 	}
-	alpha := 0.0
-	if hexOnly && !(lower && upper) {
+	alpha := alphabet
+	if alpha > 0 {
+		// known
+	} else if hexOnly && !(lower && upper) {
 		alpha = 16
 		if !lower && !upper {
 			alpha = 10
@@ -190,16 +224,38 @@ func EstimateBits(s []byte) float64 {
 			from = i + 1
 		}
 	}
+	// A repeated fragment of five or more characters ("Summer2024!" twice)
+	// adds almost nothing the second time. Random text repeats a 5-gram
+	// about once in 500,000 samples of 16 base32 characters (a 4-gram: once
+	// in 13,000, too often to discount).
+	for i := 5; i+5 <= len(lowered); i++ {
+		if covered[i] || !strings.Contains(lowered[:i], lowered[i:i+5]) {
+			continue
+		}
+		for j := i; j < i+5; j++ {
+			covered[j] = true
+		}
+		bits += 2
+	}
+	walk := keyboardWalks(lb)
 	for i, c := range s {
 		if covered[i] {
 			continue
 		}
-		if i > 0 {
+		// A character that continues a run of constant step -1, 0 or +1
+		// ("abc", "777", "cba") adds a bit once the run is three long. One
+		// such step alone is chance (1 in 11 pairs of base32): discounting
+		// it refused 1 in 110 random AWS key IDs.
+		if i >= 2 {
 			d := int(c) - int(s[i-1])
-			if d == 0 || d == 1 || d == -1 {
+			if (d == 0 || d == 1 || d == -1) && int(s[i-1])-int(s[i-2]) == d {
 				bits++
 				continue
 			}
+		}
+		if walk[i] {
+			bits += math.Log2(6) // a key next to the previous one
+			continue
 		}
 		bits += perChar
 	}
@@ -220,6 +276,60 @@ func EstimateBits(s []byte) float64 {
 		bits = cap
 	}
 	return bits
+}
+
+// keyboardRows is the QWERTY layout, each row shifted half a key right of
+// the one above, as on a keyboard.
+var keyboardRows = [...]string{"1234567890-=", "qwertyuiop[]", "asdfghjkl;'", "zxcvbnm,./"}
+
+// keyboardAt maps a lower-case key to its row and column (row+1; 0: none).
+var keyboardAt = func() (at [256][2]int8) {
+	for r, row := range keyboardRows {
+		for c := 0; c < len(row); c++ {
+			at[row[c]] = [2]int8{int8(r + 1), int8(c)}
+		}
+	}
+	return at
+}()
+
+// keyboardNeighbours reports whether keys a and b touch on the keyboard:
+// beside each other, or diagonally on the row above or below.
+func keyboardNeighbours(a, b byte) bool {
+	pa, pb := keyboardAt[a], keyboardAt[b]
+	if pa[0] == 0 || pb[0] == 0 || a == b {
+		return false
+	}
+	dr, dc := pb[0]-pa[0], pb[1]-pa[1]
+	switch dr {
+	case 0:
+		return dc == 1 || dc == -1
+	case 1: // the row below sits half a key to the right
+		return dc == 0 || dc == -1
+	case -1:
+		return dc == 0 || dc == 1
+	}
+	return false
+}
+
+// keyboardWalks marks the characters of lowered (ASCII lower case) that
+// continue a walk over neighbouring keys ("qwerty", "1qaz2wsx") of at least
+// four keys, from the walk's third key on. Shorter walks are chance: about
+// one pair in six of random alphanumerics are neighbours.
+func keyboardWalks(lowered []byte) []bool {
+	marked := make([]bool, len(lowered))
+	for start := 0; start < len(lowered); {
+		end := start + 1
+		for end < len(lowered) && keyboardNeighbours(lowered[end-1], lowered[end]) {
+			end++
+		}
+		if end-start >= 4 {
+			for j := start + 2; j < end; j++ {
+				marked[j] = true
+			}
+		}
+		start = end
+	}
+	return marked
 }
 
 // LooksLikeSecret reports whether s looks like a plaintext secret rather than

@@ -59,7 +59,9 @@
 // bits) that leaves nothing useful. Low-entropy secrets cannot be protected
 // by any hash and would also match by accident, so Compute refuses them with
 // ErrWeakSecret: fewer than 16 bytes after the prefix, or an EstimateBits
-// below WeakBits (64). ComputeOpts.AllowWeak overrides; treat the fingerprint
+// below WeakBits (64); an AWS key ID, whose 80 bits come from its generator,
+// is measured over base32 and held to 52, which refuses placeholders and no
+// random key. ComputeOpts.AllowWeak overrides; treat the fingerprint
 // of a weak secret as sensitive. Everything is computable with SHA-256 and
 // 64-bit integer arithmetic, so a browser computes identical fingerprints.
 //

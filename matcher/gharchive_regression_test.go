@@ -1,8 +1,8 @@
 package matcher_test
 
 import (
-	"compress/gzip"
 	"bufio"
+	"compress/gzip"
 	"encoding/json"
 	"os"
 	"testing"

@@ -61,6 +61,10 @@ var browserSecrets = []struct {
 	{"ghp_R8xk2Lq9Zt4Vn7Bw1Yc5Hd3Mf6Jp0Ks2Ea9T", false},
 	{"github_pat_11ABCDEFG0aBcDeFgHiJkL_mNoPqRsTuVwXyZ0123456789abcdefGHIJKLMNOPqrstuvwx", false},
 	{"AKIAZ7QW3ER5TY8UI2OPXK4M", false},
+	// Random AWS key IDs the strength check used to refuse: a chance "USER",
+	// a chance repeat of "7VQV" (matcher.strengthOf).
+	{"AKIALXUSEREAGDLBXRSV", false},
+	{"AKIACNOM7VQVMFFF7VQV", false},
 	{"xoxb-2948573910-5839201748-Kd8Fj3Lq9Wm2Xz7Vb4Nc1Hy6", false},
 	{"sk_live_51HqLyjWDarjtT1zdp7dcXzSx4bYQm9e8", false},
 	{"SG.Zq8Wm3Xr7Tn2Vb5Kc9Hd4L.f0Pq6Ys1Ue_Rk3Jm8Nb2Vc7Xz4Lq9Wt5", false},
@@ -141,7 +145,8 @@ func TestBrowserFingerprintMatchesGo(t *testing.T) {
 		}
 	}
 	// The browser refuses what Go refuses.
-	for _, weak := range []string{"password1234567890", "short", "ghp_" + strings.Repeat("a", 36), " leading-space-Zq8Wm3Xr7Tn2Vb5Kc9"} {
+	for _, weak := range []string{"password1234567890", "short", "ghp_" + strings.Repeat("a", 36), " leading-space-Zq8Wm3Xr7Tn2Vb5Kc9",
+		"AKIAIOSFODNN7EXAMPLE", "1qaz2wsx3edc4rfv", "Summer2024!Summer2024!"} {
 		if _, err := matcher.Compute([]byte(weak), matcher.ComputeOpts{}); err == nil {
 			t.Fatalf("Go accepts %q", weak)
 		}

@@ -151,8 +151,47 @@
     return null;
   }
 
-  // estimateBits mirrors matcher.EstimateBits.
-  function estimateBits(s) {
+  // The QWERTY rows, each half a key right of the one above
+  // (matcher.keyboardRows).
+  const KEYBOARD_ROWS = ["1234567890-=", "qwertyuiop[]", "asdfghjkl;'", "zxcvbnm,./"];
+  const KEYBOARD_AT = new Map();
+  KEYBOARD_ROWS.forEach((row, r) => { for (let c = 0; c < row.length; c++) KEYBOARD_AT.set(row.charCodeAt(c), [r + 1, c]); });
+
+  function keyboardNeighbours(a, b) {
+    const pa = KEYBOARD_AT.get(a), pb = KEYBOARD_AT.get(b);
+    if (!pa || !pb || a === b) return false;
+    const dr = pb[0] - pa[0], dc = pb[1] - pa[1];
+    if (dr === 0) return dc === 1 || dc === -1;
+    if (dr === 1) return dc === 0 || dc === -1;
+    if (dr === -1) return dc === 0 || dc === 1;
+    return false;
+  }
+
+  // keyboardWalks mirrors matcher.keyboardWalks.
+  function keyboardWalks(lowered) {
+    const marked = new Array(lowered.length).fill(false);
+    for (let start = 0; start < lowered.length;) {
+      let end = start + 1;
+      while (end < lowered.length && keyboardNeighbours(lowered[end - 1], lowered[end])) end++;
+      if (end - start >= 4) for (let j = start + 2; j < end; j++) marked[j] = true;
+      start = end;
+    }
+    return marked;
+  }
+
+  const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+  // strengthOf mirrors matcher.strengthOf: [bits, bar].
+  function strengthOf(prefix, rest) {
+    if ((prefix === "AKIA" || prefix === "ASIA") && rest.length === 16 && Array.from(rest).every((c) => BASE32.indexOf(String.fromCharCode(c)) >= 0)) {
+      return [estimateBits(rest, 32), WEAK_BITS - 12];
+    }
+    return [estimateBits(rest), WEAK_BITS];
+  }
+
+  // estimateBits mirrors matcher.estimateBits (alphabet 0 or absent: guessed
+  // from the character classes).
+  function estimateBits(s, alphabet) {
     if (s.length === 0) return 0;
     let lower = false, upper = false, digit = false, other = false, high = false, hexOnly = true;
     for (const c of s) {
@@ -162,8 +201,10 @@
       else if (c >= 0x80) { high = true; hexOnly = false; }
       else { other = true; hexOnly = false; }
     }
-    let alpha = 0;
-    if (hexOnly && !(lower && upper)) {
+    let alpha = alphabet || 0;
+    if (alpha > 0) {
+      // known
+    } else if (hexOnly && !(lower && upper)) {
       alpha = (!lower && !upper) ? 10 : 16;
     } else {
       if (lower) alpha += 26;
@@ -192,12 +233,26 @@
         from = i + 1;
       }
     }
+    // Repeated 5-grams (matcher.estimateBits).
+    const gram = (i) => lowered.slice(i, i + 5).join(",");
+    for (let i = 5; i + 5 <= lowered.length; i++) {
+      if (covered[i]) continue;
+      const g = gram(i);
+      let seen = false;
+      // Go: strings.Contains(lowered[:i], gram): wholly before i.
+      for (let j = 0; j + 5 <= i && !seen; j++) seen = gram(j) === g;
+      if (!seen) continue;
+      for (let j = i; j < i + 5; j++) covered[j] = true;
+      bits += 2;
+    }
+    const walk = keyboardWalks(lowered);
     for (let i = 0; i < s.length; i++) {
       if (covered[i]) continue;
-      if (i > 0) {
+      if (i >= 2) {
         const d = s[i] - s[i - 1];
-        if (d === 0 || d === 1 || d === -1) { bits++; continue; }
+        if ((d === 0 || d === 1 || d === -1) && s[i - 1] - s[i - 2] === d) { bits++; continue; }
       }
+      if (walk[i]) { bits += Math.log2(6); continue; }
       bits += perChar;
     }
     const counts = new Map();
@@ -230,8 +285,8 @@
     if (rest.length < MIN_SECRET_LEN) throw new Error("weak secret: fewer than " + MIN_SECRET_LEN + " bytes after the provider prefix");
     if (!allowWeak) {
       if (rest.length < LONG_WINDOW) throw new Error("weak secret: fewer than " + LONG_WINDOW + " bytes after the provider prefix");
-      const bits = estimateBits(rest);
-      if (bits < WEAK_BITS) throw new Error("weak secret: about " + Math.round(bits) + " bits of entropy, need " + WEAK_BITS);
+      const [bits, bar] = strengthOf(prefix, rest);
+      if (bits < bar) throw new Error("weak secret: about " + Math.round(bits) + " bits of entropy, need " + bar);
     }
     const win = rest.length >= LONG_WINDOW ? windowLong(rest) : windowShort(rest);
     // Kind "t": the 16-byte window is all token characters (matcher.isTokenRun).
