@@ -7,7 +7,8 @@
 // plainly or inside an encoding. Because it matches exact registered
 // secrets rather than patterns, every finding is a true positive by
 // construction. The package is pure Go, standard library only, with no
-// database.
+// database and no system calls: reading file trees for `leakwatch scan` is
+// matcher/files.
 //
 // # Fingerprint format (lw1)
 //

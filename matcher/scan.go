@@ -706,3 +706,10 @@ func cleanPreview(s string) string {
 		return r
 	}, s)
 }
+
+// ScanWithScratch is Scan for a caller that owns memory the scanner may use
+// as scratch: more(n), if not nil, returns at least n bytes outside the Go
+// heap (leakwatch scan's prefaulted mappings), valid until the call returns.
+func (s *Set) ScanWithScratch(doc []byte, more func(n int) []byte) []Finding {
+	return s.scanWith(doc, more)
+}

@@ -18,7 +18,6 @@ import (
 	"github.com/leakwatch/leakwatch/internal/auth"
 )
 
-
 // slackReceiver is a fake Slack incoming webhook.
 type slackReceiver struct {
 	*httptest.Server

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/matcher"
+	"github.com/leakwatch/leakwatch/matcher/files"
 )
 
 const scanUsage = `Usage: leakwatch scan --fingerprints FILE [--format jsonl|sarif] [PATH ...]
@@ -67,18 +68,18 @@ func runScan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return 2
 	}
 	set := matcher.NewSet(fps)
-	opts := matcher.FileScanOpts{Workers: *workers, Stdin: stdin}
+	opts := files.Opts{Workers: *workers, Stdin: stdin}
 	if isTerminal(stderr) {
 		opts.Total, opts.Progress = progressBar(stderr)
 	}
-	found, errs := set.ScanPaths(ctx, paths, opts)
+	found, errs := files.Scan(ctx, set, paths, opts)
 	for _, e := range errs {
 		fmt.Fprintf(stderr, "scan: %v\n", e)
 	}
 	if *format == "sarif" {
-		err = matcher.WriteSARIF(stdout, found)
+		err = files.WriteSARIF(stdout, found)
 	} else {
-		err = matcher.WriteJSONL(stdout, found)
+		err = files.WriteJSONL(stdout, found)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package matcher
+package files
 
 import (
 	"context"

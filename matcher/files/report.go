@@ -1,4 +1,4 @@
-package matcher
+package files
 
 import (
 	"encoding/json"
@@ -23,7 +23,7 @@ type jsonFinding struct {
 }
 
 // WriteJSONL writes one JSON object per finding.
-func WriteJSONL(w io.Writer, found []PathFinding) error {
+func WriteJSONL(w io.Writer, found []Finding) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, f := range found {
@@ -99,7 +99,7 @@ const SARIFRuleID = "leakwatch/registered-secret"
 
 // WriteSARIF writes the findings as a SARIF 2.1.0 log that GitHub code
 // scanning accepts.
-func WriteSARIF(w io.Writer, found []PathFinding) error {
+func WriteSARIF(w io.Writer, found []Finding) error {
 	run := sarifRun{
 		Tool: sarifTool{Driver: sarifDriver{
 			Name:           "leakwatch",

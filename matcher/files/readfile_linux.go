@@ -1,4 +1,4 @@
-package matcher
+package files
 
 import (
 	"errors"
@@ -6,13 +6,12 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
-// errTooLarge sends files over streamThreshold to the streaming path.
+// errTooLarge sends files over the stream threshold to the streaming path.
 var errTooLarge = errors.New("stream it")
-
-// noURing turns io_uring off, for tests of the plain path.
-var noURing = false
 
 // smallRead is the first read of every file: most source files fit.
 const smallRead = 64 << 10
@@ -27,14 +26,16 @@ const smallRead = 64 << 10
 // scanning them; doubling also copies and leaves garbage that holds more
 // fresh pages until a collection.
 type fileReader struct {
-	small   []byte    // the first read; on the Go heap
-	mapped  mappedBuf // larger files
-	arena   mappedBuf // the scanner's scratch when it outgrows the heap; see scratch
-	ring    *uring    // batches of small files; nil until needed
-	noRing  bool      // io_uring is unavailable or failed
-	batch   []fileJob
-	idx     []int
-	closing []int
+	small  []byte    // the first read; on the Go heap
+	mapped mappedBuf // larger files
+	arena  mappedBuf // the scanner's scratch when it outgrows the heap; see scratch
+	ring   *uring    // batches of small files; nil until needed
+	noRing bool      // io_uring is turned off, unavailable or failed
+	// streamAt is the size from which files are streamed, not read whole.
+	streamAt int64
+	batch    []fileJob
+	idx      []int
+	closing  []int
 }
 
 // release unmaps the buffers and closes the ring.
@@ -55,7 +56,7 @@ func (r *fileReader) release() {
 // It also closes up to readBatch of closer's directories in the batch.
 func (r *fileReader) prefetch(js []fileJob, out []prefetched, closer *dirCloser) {
 	clear(out)
-	if r.noRing || noURing || len(js) < 2 {
+	if r.noRing || len(js) < 2 {
 		closer.closeAll()
 		return // one file gains nothing from a ring
 	}
@@ -97,7 +98,7 @@ func (r *fileReader) prefetch(js []fileJob, out []prefetched, closer *dirCloser)
 			}
 		case n < smallRead:
 			out[k] = prefetched{data: data, whole: true}
-		case LooksBinary(data[:8<<10]):
+		case matcher.LooksBinary(data[:8<<10]):
 			out[k] = prefetched{binary: true}
 		default:
 			out[k] = prefetched{data: data} // the head of a larger file
@@ -109,7 +110,7 @@ func (r *fileReader) prefetch(js []fileJob, out []prefetched, closer *dirCloser)
 	}
 }
 
-// read reads the regular file of job j, of at most streamThreshold bytes,
+// read reads the regular file of job j, of at most r.streamAt bytes,
 // with three system calls (openat, read, close) when it fits the first
 // read; os.Open would add four more per file (fcntl calls and a refused
 // epoll registration for the netpoller) and an fstat a fifth. If head is
@@ -144,7 +145,7 @@ func (r *fileReader) read(j fileJob, head []byte) ([]byte, error) {
 		if n < len(r.small) {
 			return r.small[:n], nil
 		}
-		if LooksBinary(r.small[:8<<10]) {
+		if matcher.LooksBinary(r.small[:8<<10]) {
 			return nil, errBinary // the rest would be read for nothing
 		}
 		head = r.small
@@ -152,7 +153,7 @@ func (r *fileReader) read(j fileJob, head []byte) ([]byte, error) {
 	var st unix.Stat_t
 	want := 2 * smallRead
 	if unix.Fstat(fd, &st) == nil {
-		if st.Size >= streamThreshold {
+		if st.Size >= r.streamAt {
 			return nil, errTooLarge
 		}
 		want = max(want, int(st.Size)+1) // +1: a short read then ends it
@@ -163,7 +164,7 @@ func (r *fileReader) read(j fileJob, head []byte) ([]byte, error) {
 	buf := r.mapped.b[:copy(r.mapped.b, head)]
 	for {
 		if len(buf) == len(r.mapped.b) { // the file grew since fstat
-			if int64(len(buf)) >= streamThreshold {
+			if int64(len(buf)) >= r.streamAt {
 				return nil, errTooLarge
 			}
 			if err := r.mapped.grow(2*len(buf), len(buf)); err != nil {

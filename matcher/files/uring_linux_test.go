@@ -1,4 +1,4 @@
-package matcher
+package files
 
 import (
 	"bytes"
@@ -13,9 +13,7 @@ import (
 // TestScanPathsWithoutRing runs TestScanPaths on the plain system-call
 // path, which every file takes where io_uring is unavailable.
 func TestScanPathsWithoutRing(t *testing.T) {
-	noURing = true
-	t.Cleanup(func() { noURing = false })
-	testScanPaths(t)
+	testScanPaths(t, Opts{NoRing: true})
 }
 
 // TestPrefetch checks what one io_uring batch makes of each kind of file:
@@ -58,7 +56,7 @@ func TestPrefetch(t *testing.T) {
 	closer := new(dirCloser)
 	closer.add(done)
 
-	var fr fileReader
+	fr := fileReader{streamAt: streamThresholdDefault}
 	defer fr.release()
 	out := make([]prefetched, len(jobs))
 	fr.prefetch(jobs, out, closer)

@@ -1,14 +1,17 @@
 //go:build !linux
 
-package matcher
+package files
 
 import "errors"
 
-// errTooLarge sends every file to the portable path (see readfile_unix.go).
+// errTooLarge sends every file to the portable path (files.go).
 var errTooLarge = errors.New("use the portable path")
 
 // fileReader sends every file to the portable path.
-type fileReader struct{}
+type fileReader struct {
+	noRing   bool
+	streamAt int64
+}
 
 func (r *fileReader) read(j fileJob, head []byte) ([]byte, error) { return nil, errTooLarge }
 func (r *fileReader) release()                                    {}

@@ -1,8 +1,7 @@
-package matcher
+package files
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,101 +13,18 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
-// LineError reports a refused line of input, by number; it never holds the
-// line's content.
-type LineError struct {
-	Line int
-	Err  error
-}
-
-func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
-func (e *LineError) Unwrap() error { return e.Err }
-
-// maxLineLen bounds an input line of FingerprintLines and ReadFingerprints.
-const maxLineLen = 1 << 20
-
-// FingerprintLines computes the fingerprint of every line of r (one secret
-// per line, a trailing CR dropped), in order. Refused lines are reported as
-// *LineError values in refused; err is set only when reading fails.
-func FingerprintLines(r io.Reader, opts ComputeOpts) (fps []Fingerprint, refused []error, err error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxLineLen)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := bytes.TrimSuffix(sc.Bytes(), []byte{'\r'})
-		if len(line) == 0 {
-			refused = append(refused, &LineError{Line: n, Err: errors.New("empty line")})
-			continue
-		}
-		f, err := Compute(line, opts)
-		if err != nil {
-			refused = append(refused, &LineError{Line: n, Err: err})
-			continue
-		}
-		fps = append(fps, f)
-	}
-	if err := sc.Err(); err != nil {
-		return fps, refused, fmt.Errorf("read secrets after line %d: %w", n, err)
-	}
-	return fps, refused, nil
-}
-
-// ReadFingerprints parses a fingerprint file: one fingerprint per line,
-// blank lines and lines starting with '#' ignored.
-func ReadFingerprints(r io.Reader) ([]Fingerprint, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxLineLen)
-	var fps []Fingerprint
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f, err := ParseFingerprint(line)
-		if err != nil {
-			return nil, &LineError{Line: n, Err: err}
-		}
-		fps = append(fps, f)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read fingerprints after line %d: %w", n, err)
-	}
-	return fps, nil
-}
-
-// LooksBinary reports whether head (the start of a file) is binary: it holds
-// NUL bytes and does not read as UTF-16 text.
-func LooksBinary(head []byte) bool {
-	if bytes.IndexByte(head, 0) < 0 {
-		return false
-	}
-	if bytes.HasPrefix(head, []byte{0xff, 0xfe}) || bytes.HasPrefix(head, []byte{0xfe, 0xff}) {
-		return false
-	}
-	// UTF-16 text of mostly ASCII: NULs at one parity only, none at the other.
-	var nul [2]int
-	for i, c := range head {
-		if c == 0 {
-			nul[i&1]++
-		}
-	}
-	half := len(head) / 2
-	return !(nul[0] == 0 && nul[1] >= half*3/5 || nul[1] == 0 && nul[0] >= half*3/5)
-}
-
-// PathFinding is a Finding in a named file ("-" for standard input).
-type PathFinding struct {
+// Finding is a matcher.Finding in a named file ("-" for standard input).
+type Finding struct {
 	Path string
-	Finding
+	matcher.Finding
 }
 
-// FileScanOpts tunes ScanPaths.
-type FileScanOpts struct {
+// Opts tunes Scan.
+type Opts struct {
 	// Workers is the number of files scanned at once; 0 means GOMAXPROCS.
 	Workers int
 	// Stdin is read for the path "-".
@@ -118,10 +34,15 @@ type FileScanOpts struct {
 	Progress func(done, total int64)
 	// Total, if set, is called once with the total size after the walk.
 	Total func(total int64)
+	// StreamThreshold is the file size above which files are streamed
+	// through matcher.ScanReader rather than read whole (0: 64 MiB).
+	StreamThreshold int64
+	// NoRing reads without io_uring even where the kernel has it.
+	NoRing bool
 }
 
-// streamThreshold is the file size above which files are streamed.
-var streamThreshold = int64(64 << 20) // a variable for tests
+// streamThresholdDefault is Opts.StreamThreshold's default.
+const streamThresholdDefault = 64 << 20
 
 // errBinary reports a binary file found before it was read to the end.
 var errBinary = errors.New("binary")
@@ -161,11 +82,14 @@ func (j fileJob) done() {
 	}
 }
 
-// ScanPaths scans files, directories (recursively, skipping .git) and "-"
-// (standard input) on several goroutines. Binary files are skipped unless
+// Scan scans files, directories (recursively, skipping .git) and "-"
+// (standard input) with set, on several goroutines. Binary files are skipped unless
 // they read as UTF-16. Findings are sorted by path, then offset. Errors for
 // single files are returned in errs; scanning goes on.
-func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) (found []PathFinding, errs []error) {
+func Scan(ctx context.Context, set *matcher.Set, paths []string, opts Opts) (found []Finding, errs []error) {
+	if opts.StreamThreshold <= 0 {
+		opts.StreamThreshold = streamThresholdDefault
+	}
 	var (
 		mu    sync.Mutex // guards found, errs
 		done  atomic.Int64
@@ -241,7 +165,7 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var fr fileReader // reused across this worker's files
+			fr := fileReader{noRing: opts.NoRing, streamAt: opts.StreamThreshold} // reused across this worker's files
 			defer fr.release()
 			var buf []byte // for the portable path, likewise
 			pre := make([]prefetched, readBatch)
@@ -254,9 +178,9 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 						j.done()
 						continue // drain, so the walk can finish
 					}
-					var fs []Finding
+					var fs []matcher.Finding
 					var err error
-					fs, buf, err = s.scanFile(j, pre[k], opts.Stdin, &fr, buf)
+					fs, buf, err = scanFile(set, j, pre[k], opts.Stdin, &fr, buf)
 					var path string
 					if len(fs) > 0 {
 						path = j.fullPath()
@@ -268,7 +192,7 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 						errs = append(errs, err)
 					}
 					for _, f := range fs {
-						found = append(found, PathFinding{Path: path, Finding: f})
+						found = append(found, Finding{Path: path, Finding: f})
 					}
 					if opts.Progress != nil {
 						opts.Progress(d, total.Load())
@@ -282,7 +206,7 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("scan: %w", err))
 	}
-	slices.SortFunc(found, func(a, b PathFinding) int {
+	slices.SortFunc(found, func(a, b Finding) int {
 		if c := strings.Compare(a.Path, b.Path); c != 0 {
 			return c
 		}
@@ -294,13 +218,13 @@ func (s *Set) ScanPaths(ctx context.Context, paths []string, opts FileScanOpts) 
 // scanFile scans one file, or stdin for "-": what pre holds of it, or what
 // fr reads, or, where fr cannot, what it reads into buf (grown as needed
 // and returned for reuse: Scan keeps no reference to its input). Files
-// larger than streamThreshold, and stdin, are streamed.
-func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReader, buf []byte) ([]Finding, []byte, error) {
+// larger than fr.streamAt, and stdin, are streamed.
+func scanFile(s *matcher.Set, j fileJob, pre prefetched, stdin io.Reader, fr *fileReader, buf []byte) ([]matcher.Finding, []byte, error) {
 	switch {
 	case pre.binary:
 		return nil, buf, nil
 	case pre.whole:
-		if LooksBinary(pre.data[:min(len(pre.data), 8<<10)]) {
+		if matcher.LooksBinary(pre.data[:min(len(pre.data), 8<<10)]) {
 			return nil, buf, nil
 		}
 		return s.Scan(pre.data), buf, nil
@@ -317,10 +241,10 @@ func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReade
 		b, err := fr.read(j, pre.data)
 		switch {
 		case err == nil:
-			if LooksBinary(b[:min(len(b), 8<<10)]) {
+			if matcher.LooksBinary(b[:min(len(b), 8<<10)]) {
 				return nil, buf, nil
 			}
-			return s.scanWith(b, fr.scratch), buf, nil
+			return s.ScanWithScratch(b, fr.scratch), buf, nil
 		case errors.Is(err, errBinary):
 			return nil, buf, nil
 		case !errors.Is(err, errTooLarge):
@@ -337,13 +261,13 @@ func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReade
 		}
 		r = f
 	}
-	if size < 0 || size > streamThreshold {
+	if size < 0 || size > fr.streamAt {
 		br := bufio.NewReaderSize(r, 8<<10)
 		head, err := br.Peek(8 << 10)
 		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 			return nil, buf, fmt.Errorf("scan %s: %w", path, err)
 		}
-		if LooksBinary(head) {
+		if matcher.LooksBinary(head) {
 			return nil, buf, nil
 		}
 		fs, err := s.ScanReader(br)
@@ -374,8 +298,8 @@ func (s *Set) scanFile(j fileJob, pre prefetched, stdin io.Reader, fr *fileReade
 			buf = slices.Grow(buf, len(buf)) // the file grew while read
 		}
 	}
-	if LooksBinary(buf[:min(len(buf), 8<<10)]) {
+	if matcher.LooksBinary(buf[:min(len(buf), 8<<10)]) {
 		return nil, buf, nil
 	}
-	return s.scanWith(buf, fr.scratch), buf, nil
+	return s.ScanWithScratch(buf, fr.scratch), buf, nil
 }

@@ -1,4 +1,4 @@
-package matcher
+package files
 
 import (
 	"context"
@@ -19,12 +19,12 @@ import (
 // binary (small and large), UTF-16, under .git, deep, behind a symlink to a
 // file (followed) and to a directory (not), and a FIFO (not scanned, and no
 // hang). Every directory it opened is closed afterwards.
-func TestScanPaths(t *testing.T) { testScanPaths(t) }
+func TestScanPaths(t *testing.T) { testScanPaths(t, Opts{}) }
 
-func testScanPaths(t *testing.T) {
-	old := streamThreshold
-	streamThreshold = 4 << 20
-	t.Cleanup(func() { streamThreshold = old })
+// testScanPaths runs the test with opts (a smaller stream threshold is set).
+func testScanPaths(t *testing.T, opts Opts) {
+	opts.StreamThreshold = 4 << 20
+	opts.Workers = 3
 
 	dir := t.TempDir()
 	write := func(name string, b []byte) {
@@ -63,7 +63,7 @@ func testScanPaths(t *testing.T) {
 	set := testSet(t, ghToken)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	found, errs := set.ScanPaths(ctx, []string{dir}, FileScanOpts{Workers: 3})
+	found, errs := Scan(ctx, set, []string{dir}, opts)
 	if len(errs) > 0 {
 		t.Fatalf("errors: %v", errs)
 	}
@@ -134,9 +134,9 @@ func TestScanPathsRoots(t *testing.T) {
 	ctx := context.Background()
 
 	missing := filepath.Join(dir, "missing")
-	found, errs := set.ScanPaths(ctx, []string{
+	found, errs := Scan(ctx, set, []string{
 		filepath.Join(dir, "file.env"), filepath.Join(dir, "treelink") + "/", missing, filepath.Join(dir, "repo/.git"),
-	}, FileScanOpts{})
+	}, Opts{})
 	var got []string
 	for _, f := range found {
 		rel, _ := filepath.Rel(dir, f.Path)
@@ -163,7 +163,7 @@ func TestScanPathsRoots(t *testing.T) {
 	// With a progress total, the walk comes first and holds no directory
 	// open until the scan.
 	var total, done int64
-	found, errs = set.ScanPaths(ctx, []string{filepath.Join(dir, "many")}, FileScanOpts{
+	found, errs = Scan(ctx, set, []string{filepath.Join(dir, "many")}, Opts{
 		Total: func(n int64) {
 			total = n
 			if n := openFDs(t, dir); n != 0 {
@@ -178,7 +178,7 @@ func TestScanPathsRoots(t *testing.T) {
 
 	cctx, cancel := context.WithCancel(ctx)
 	n := 0
-	_, errs = set.ScanPaths(cctx, []string{filepath.Join(dir, "many")}, FileScanOpts{Workers: 1, Progress: func(done, total int64) {
+	_, errs = Scan(cctx, set, []string{filepath.Join(dir, "many")}, Opts{Workers: 1, Progress: func(done, total int64) {
 		if n++; n == 10 {
 			cancel()
 		}
