@@ -135,7 +135,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	var ghClient *ghcrawler.Client
 	var pasteSources []paste.Source
 	if works {
-		registry = keys.NewRegistry(pool, logger)
+		registry = keys.NewRegistry(pool, logger).WithRotatedRetention(cfg.RotatedRetention)
 		if err := registry.Load(ctx); err != nil {
 			return err
 		}
