@@ -51,6 +51,10 @@ type Finding struct {
 	// at match time by a built-in revoker (e.g. "github-credentials-api"):
 	// the incident is opened directly as contained.
 	Revoked string
+
+	// afterRotation is set by recordTx on a sighting of a secret the key
+	// was rotated away from, or of an eradicated incident's secret.
+	afterRotation bool
 }
 
 // dedupKey identifies a sighting, so recording it twice is a no-op.
@@ -173,27 +177,28 @@ func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
 	}
 
 	switch {
-	case last != nil && last.phase.Open():
-		if err := s.appendTx(ctx, tx, last.id, f, dedup); err != nil {
-			return err
-		}
-		if !dead {
-			if err := s.raiseSeverityTx(ctx, tx, *last, f); err != nil {
-				return err
-			}
-		}
-		if f.Revoked != "" && !dead && last.phase == PhaseIdentified {
-			_, err := s.transitionTx(ctx, tx, last.id, transition{to: PhaseContained, actor: f.Revoked, kind: "revoked", details: map[string]any{"by": f.Revoked}})
-			return err
-		}
-		return nil
-	case last != nil && (dead || (last.fingerprint == f.Fingerprint && last.eradicated)):
-		// The old secret again, after rotation: worth a record, not an alert.
+	case last != nil && (dead || (!last.phase.Open() && last.fingerprint == f.Fingerprint && last.eradicated)):
+		// The old secret again, after rotation: worth a record on the key's
+		// last incident, open or not, but not an alert, a reopening, a
+		// severity change or a containment.
+		f.afterRotation = true
 		if err := s.appendTx(ctx, tx, last.id, f, dedup); err != nil {
 			return err
 		}
 		_, err := s.addEventTx(ctx, tx, last.id, s.now(), ActorSystem, "seen_after_rotation", "", "", map[string]any{"url": f.URL, "source": f.Source})
 		return err
+	case last != nil && last.phase.Open():
+		if err := s.appendTx(ctx, tx, last.id, f, dedup); err != nil {
+			return err
+		}
+		if err := s.raiseSeverityTx(ctx, tx, *last, f); err != nil {
+			return err
+		}
+		if f.Revoked != "" && last.phase == PhaseIdentified {
+			_, err := s.transitionTx(ctx, tx, last.id, transition{to: PhaseContained, actor: f.Revoked, kind: "revoked", details: map[string]any{"by": f.Revoked}})
+			return err
+		}
+		return nil
 	case last != nil && last.fingerprint == f.Fingerprint && (last.phase == PhaseFalsePositive || last.phase == PhaseAcceptedRisk):
 		// The team already judged this secret; keep the sighting, stay quiet.
 		return s.appendTx(ctx, tx, last.id, f, dedup)
@@ -222,12 +227,12 @@ func insertOccurrenceTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Find
 	_, err := tx.Exec(ctx, `
 		INSERT INTO occurrences (incident_id, key_id, dedup_key, source, event_id, event_type, url, repo,
 			commit_sha, path, line, col, encoding, actor, preview, event_at, detected_at, title, fetched_at,
-			private, reach)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+			private, reach, after_rotation)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 		ON CONFLICT (key_id, dedup_key) DO NOTHING`,
 		incidentID, f.KeyID, dedup, f.Source, f.EventID, f.EventType, f.URL, f.Repo,
 		f.Commit, f.Path, f.Line, f.Column, f.Encoding, f.Actor, f.Preview, nullTime(f.EventAt), f.DetectedAt,
-		f.Title, nullTime(f.FetchedAt), f.Private, nullReach(f.Reach))
+		f.Title, nullTime(f.FetchedAt), f.Private, nullReach(f.Reach), f.afterRotation)
 	if err != nil {
 		return fmt.Errorf("insert occurrence: %w", err)
 	}

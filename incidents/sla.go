@@ -57,9 +57,11 @@ func (w *Sweeper) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	return err
 }
 
-// Sweep escalates open incidents not acknowledged within their org's limit
+// Sweep escalates incidents nobody has acted on within their org's limit
 // for their severity (a timeline entry and a notification to the escalation
-// channel), and reminds about incidents that stayed in a phase longer than
+// channel): still identified, not acknowledged, and not contained by a
+// revocation endpoint or a built-in revoker. An incident already contained,
+// rotated or recovered is being handled and is never escalated. It reminds about incidents that stayed in a phase longer than
 // the org's phase limit (again after each further limit). Each incident's
 // change and its notification job commit together; a second sweep finds
 // nothing left to do.
@@ -69,6 +71,7 @@ func (s *Service) Sweep(ctx context.Context) (escalated, reminded int, err error
 		rows, err := tx.Query(ctx, `
 			SELECT i.id, i.severity FROM incidents i LEFT JOIN incident_settings st ON st.org_id = i.org_id
 			WHERE i.state = 'open' AND i.acknowledged_at IS NULL AND i.escalated_at IS NULL
+			  AND i.phase = 'identified' AND i.containment <> 'contained'
 			  AND i.identified_at + make_interval(secs => CASE i.severity
 					WHEN 'critical' THEN coalesce(st.ack_critical_s, $2)
 					WHEN 'high' THEN coalesce(st.ack_high_s, $3)

@@ -26,7 +26,8 @@ func (s *Server) githubFeeds() (*ghcrawler.Feeds, error) {
 }
 
 // apiGitHubHealth reports the public feed and the organisation's watched
-// feeds (last success, lag, events/min, gaps) and the tokens' rate budgets.
+// feeds (last success, lag, events/min, gaps), the tokens' rate budgets and
+// the push-fetch coverage per hour (pushes fetched / pushes seen).
 func (s *Server) apiGitHubHealth(c echo.Context) error {
 	feeds, err := s.githubFeeds()
 	if err != nil {

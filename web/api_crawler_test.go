@@ -70,8 +70,15 @@ func TestAPIGitHubWatchesAndHealth(t *testing.T) {
 	if err := ghcrawler.SaveBudgets(ctx, b.pool, []ghcrawler.TokenBudget{{ID: "tok-abcd1234", Limit: 5000, Remaining: 4000}}); err != nil {
 		t.Fatal(err)
 	}
+	// Push-fetch coverage: 150 of 200 pushes of this hour fetched.
+	if _, err := b.pool.Exec(ctx, `INSERT INTO github_push_coverage (hour, seen, fetched) VALUES (date_trunc('hour', now()), 200, 150)`); err != nil {
+		t.Fatal(err)
+	}
 	var h ghcrawler.Health
 	viewer.mustJSON(http.MethodGet, "/api/v1/github/health", nil, http.StatusOK, &h)
+	if len(h.PushCoverage) != 1 || h.PushCoverage[0].Seen != 200 || h.PushCoverage[0].Fetched != 150 || h.PushCoverage[0].Ratio != 0.75 {
+		t.Fatalf("push coverage %+v", h.PushCoverage)
+	}
 	if len(h.Feeds) != 2 || h.Feeds[0].Feed != "github:events" || h.Feeds[1].Feed != "github:org:acme-corp" || h.Feeds[1].Gaps != 1 || h.Feeds[1].MissedEstimate != 7 {
 		t.Fatalf("health feeds %+v", h.Feeds)
 	}

@@ -67,6 +67,10 @@ type Config struct {
 	Encryption *secretbox.Box
 	// SlackAPIURL is the Slack Web API base ("" : https://slack.com/api/).
 	SlackAPIURL string
+
+	// RotatedRetention: how long a secret a key was rotated away from is
+	// still matched (recorded on the key's last incident, no alert).
+	RotatedRetention time.Duration
 }
 
 // Roles a process can take.
@@ -192,6 +196,8 @@ var settings = []setting{
 	{env: "LEAKWATCH_WORKERS_NOTIFY", def: "4", help: "Concurrent jobs on the notify queue (worker role).", set: intSetting(func(c *Config, n int) { c.WorkersNotify = n })},
 	{env: "LEAKWATCH_KEY_RELOAD_INTERVAL", def: "30s", help: "Full reload of the key registry as a safety net behind change notifications.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.KeyReload = d })},
+	{env: "LEAKWATCH_ROTATED_RETENTION", def: "2160h", help: "How long (default 90 days) a secret a key was rotated away from is still matched: a sighting is recorded on the key's last incident as seen after rotation, with no alert. 0 stops matching it at rotation.",
+		set: durationSetting(func(c *Config, d time.Duration) { c.RotatedRetention = d })},
 	{env: "LEAKWATCH_JOB_TIMEOUT", def: "1m", help: "How long a job may run unless its worker says otherwise (push fetches 10m, repository trees 15m).",
 		set: durationSetting(func(c *Config, d time.Duration) { c.JobTimeout = d })},
 	{env: "LEAKWATCH_JOB_RESCUE_AFTER", def: "16m", help: "A job still marked running this long after it started, because its process died, is run again. Keep it above the longest job timeout (15m), or live jobs run twice.",

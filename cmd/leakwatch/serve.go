@@ -135,21 +135,22 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	var ghClient *ghcrawler.Client
 	var pasteSources []paste.Source
 	if works {
-		registry = keys.NewRegistry(pool, logger)
+		registry = keys.NewRegistry(pool, logger).WithRotatedRetention(cfg.RotatedRetention)
 		if err := registry.Load(ctx); err != nil {
 			return err
 		}
 		pipeline := crawler.NewPipeline(registry, incidentSvc, reg).WithDedup(pool, cfg.ContentDedupTTL).
 			WithRevoker(revoke.NewGitHub(cfg.GitHubAPIURL, nil, nil).
 				WithBudget(revoke.NewPGBudget(pool, "github-credentials-api", revoke.GitHubCallsPerHour)), logger)
-		ghcrawler.AddWorkers(jcfg.Workers, ghcrawler.NewEventsWorker(pipeline, reg, logger))
+		pushCoverage := ghcrawler.NewPushCoverage(pool, reg)
+		ghcrawler.AddWorkers(jcfg.Workers, ghcrawler.NewEventsWorker(pipeline, reg, logger).WithPushCoverage(pushCoverage))
 		if ghClient, err = newGitHubClient(cfg, reg); err != nil {
 			return err
 		}
 		// Severity weighs where a key leaked: the repository's visibility
 		// and reach, asked of GitHub only for documents with findings.
 		pipeline.WithExposer(ghcrawler.NewRepoExposure(ghClient, time.Hour), logger, reg)
-		ghcrawler.AddFetchWorkers(jcfg.Workers, ghcrawler.NewFetcher(ghClient, pipeline, githubFetchConfig(cfg), reg, logger))
+		ghcrawler.AddFetchWorkers(jcfg.Workers, ghcrawler.NewFetcher(ghClient, pipeline, githubFetchConfig(cfg), reg, logger).WithPushCoverage(pushCoverage))
 		if pasteSources, err = newPasteSources(cfg, ghClient); err != nil {
 			return err
 		}

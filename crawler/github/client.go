@@ -22,6 +22,7 @@ type Client struct {
 	Tokens *TokenPool
 	raw    *url.URL
 	http   *http.Client
+	repos  *repoCache
 }
 
 // ClientConfig configures a Client.
@@ -83,7 +84,7 @@ func NewClientWithConfig(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("GitHub raw URL: %w", err)
 	}
 	c.BaseURL = base
-	return &Client{Client: c, Tokens: pool, raw: raw, http: hc}, nil
+	return &Client{Client: c, Tokens: pool, raw: raw, http: hc, repos: newRepoCache(cfg.Now)}, nil
 }
 
 func absURL(s string) (*url.URL, error) {

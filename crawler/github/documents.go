@@ -32,6 +32,9 @@ type eventWork struct {
 	// unknownFields are payload fields the payload type does not declare
 	// (GitHub adds fields; they are counted, then ignored).
 	unknownFields []string
+	// forkee is the repository a ForkEvent created: later pushes to it are
+	// a fork's and wait behind others when budget is short.
+	forkee string
 }
 
 // planEvent decides what to scan for one event.
@@ -119,10 +122,18 @@ func planEvent(ev *gh.Event) (eventWork, error) {
 			}
 		}
 		if p.GetHead() != "" && p.GetHead() != zeroSHA && base.Repo != "" {
+			// The public stream's payload has no repository; webhook-shaped
+			// ones (GitHub Enterprise, archives) do.
+			def := p.GetRepo().GetDefaultBranch()
+			if def == "" {
+				def = p.GetRepo().GetMasterBranch()
+			}
 			w.jobs = append(w.jobs, PushArgs{Repo: base.Repo, Before: p.GetBefore(), Head: p.GetHead(), Ref: p.GetRef(),
-				EventID: base.EventID, Actor: base.Actor, EventAt: base.EventAt})
+				EventID: base.EventID, Actor: base.Actor, EventAt: base.EventAt, DefaultBranch: def, Fork: p.GetRepo().GetFork()})
 		}
-	case *gh.DeleteEvent, *gh.ForkEvent, *gh.WatchEvent, *gh.MemberEvent:
+	case *gh.ForkEvent:
+		w.forkee = p.GetForkee().GetFullName()
+	case *gh.DeleteEvent, *gh.WatchEvent, *gh.MemberEvent:
 		// Recognised; nothing to scan.
 	default:
 		w.known = false

@@ -35,11 +35,21 @@ type EventsWorker struct {
 	events   *prometheus.CounterVec
 	// unknownFields counts top-level event fields this code does not know.
 	unknownFields *prometheus.CounterVec
+	// forks are repositories seen created by ForkEvents (push priority);
+	// pushes counts push-fetch coverage (WithPushCoverage).
+	forks  *forkSet
+	pushes *PushCoverage
+}
+
+// WithPushCoverage makes the worker count the pushes it queues. It returns w.
+func (w *EventsWorker) WithPushCoverage(c *PushCoverage) *EventsWorker {
+	w.pushes = c
+	return w
 }
 
 // NewEventsWorker returns the worker. reg may be nil.
 func NewEventsWorker(p *crawler.Pipeline, reg prometheus.Registerer, logger *slog.Logger) *EventsWorker {
-	w := &EventsWorker{pipeline: p, logger: logger, events: prometheus.NewCounterVec(prometheus.CounterOpts{
+	w := &EventsWorker{pipeline: p, logger: logger, forks: newForkSet(), events: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "leakwatch", Subsystem: "github", Name: "events_total",
 		Help: "GitHub events processed, by type and outcome (scanned, fetched, ignored, unknown, malformed).",
 	}, []string{"type", "outcome"}),
@@ -94,6 +104,7 @@ func (w *EventsWorker) handle(ctx context.Context, feed string, events []json.Ra
 			w.logger.Debug("event has unknown fields", slog.String("event_id", ev.GetID()), slog.Any("fields", unknown))
 		}
 		plan, err := planEvent(ev)
+		w.forks.add(plan.forkee)
 		switch {
 		case err != nil:
 			w.events.WithLabelValues(ev.GetType(), "malformed").Inc()
@@ -124,7 +135,11 @@ func (w *EventsWorker) handle(ctx context.Context, feed string, events []json.Ra
 			// River refuses a batch holding the same unique job twice.
 			if k := uniqueKey(a); !seen[k] {
 				seen[k] = true
-				follow = append(follow, river.InsertManyParams{Args: a})
+				p := river.InsertManyParams{Args: a}
+				if push, ok := a.(PushArgs); ok {
+					p.InsertOpts = pushInsertOpts(push, w.forks)
+				}
+				follow = append(follow, p)
 			}
 		}
 	}
@@ -133,8 +148,13 @@ func (w *EventsWorker) handle(ctx context.Context, feed string, events []json.Ra
 		if err != nil {
 			return fmt.Errorf("queue fetch jobs: %w", err)
 		}
-		if _, err := client.InsertMany(ctx, follow); err != nil {
+		res, err := client.InsertMany(ctx, follow)
+		if err != nil {
 			return fmt.Errorf("queue %d fetch jobs of %s: %w", len(follow), feed, err)
+		}
+		if err := w.pushes.noteSeen(ctx, follow, res); err != nil {
+			// Coverage is a report; losing a count must not re-run the batch.
+			w.logger.Warn("push coverage not counted", slog.Any("error", err))
 		}
 	}
 	if _, err := w.pipeline.Process(ctx, docs); err != nil {

@@ -2,7 +2,6 @@ package github
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -58,12 +57,14 @@ func (r *RepoExposure) Exposure(ctx context.Context, d *crawler.Document) (crawl
 	if hit && now.Sub(c.at) < r.ttl {
 		return c.e, c.known, nil
 	}
-	repo, _, err := r.client.Repositories.Get(ctx, owner, name)
+	// The client's repository cache is shared with the push fetcher: a new
+	// branch's lookup of its default branch answers this one too.
+	repo, err := r.client.repository(ctx, owner, name)
 	switch {
-	case isStatus(err, 404, 451):
+	case isGone(err):
 		c = cachedExposure{at: now}
 	case err != nil:
-		return crawler.Exposure{}, false, fmt.Errorf("get repository %s: %w", d.Repo, err)
+		return crawler.Exposure{}, false, err
 	default:
 		v := repo.GetVisibility()
 		c = cachedExposure{at: now, known: true, e: crawler.Exposure{

@@ -28,6 +28,7 @@ func TestRepoExposure(t *testing.T) {
 	now := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 	re := NewRepoExposure(c, time.Hour)
 	re.now = func() time.Time { return now }
+	c.repos.now = re.now // the client's repository cache, shared with the push fetcher
 
 	tests := []struct {
 		doc   crawler.Document

@@ -190,6 +190,11 @@ type FeedHealth struct {
 type Health struct {
 	Feeds  []FeedHealth  `json:"feeds"`
 	Tokens []TokenBudget `json:"tokens"`
+	// PushCoverage is, for each of the last 24 hours of push events, the
+	// pushes fetched out of those seen: below 1 when the tokens' budget
+	// could not cover every push (the other event types are scanned from
+	// the stream whatever the budget).
+	PushCoverage []PushHour `json:"push_coverage"`
 }
 
 // Health reports on the public feed and the feeds orgID watches (every
@@ -237,6 +242,10 @@ func (s *Feeds) Health(ctx context.Context, orgID int64) (Health, error) {
 		h.Feeds[i].RecentGaps = gaps
 	}
 	h.Tokens, err = s.budgets(ctx)
+	if err != nil {
+		return h, err
+	}
+	h.PushCoverage, err = pushHours(ctx, s.pool, 24)
 	return h, err
 }
 

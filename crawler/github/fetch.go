@@ -90,6 +90,14 @@ type Fetcher struct {
 	skipped  *prometheus.CounterVec
 	files    *prometheus.CounterVec
 	now      func() time.Time
+	coverage *PushCoverage // WithPushCoverage; nil counts nothing
+}
+
+// WithPushCoverage makes the push worker count the pushes it fetched. It
+// returns f.
+func (f *Fetcher) WithPushCoverage(c *PushCoverage) *Fetcher {
+	f.coverage = c
+	return f
 }
 
 // NewFetcher returns a Fetcher. reg may be nil.
@@ -158,6 +166,13 @@ type PushArgs struct {
 	EventID string    `json:"event_id"`
 	Actor   string    `json:"actor"`
 	EventAt time.Time `json:"event_at"`
+	// DefaultBranch is the repository's default branch when the event
+	// says (webhook-shaped payloads carry repository.default_branch): a new
+	// branch is then compared against it without asking GitHub.
+	DefaultBranch string `json:"default_branch,omitempty"`
+	// Fork says the repository is a fork (from the payload, or a ForkEvent
+	// seen earlier); forks wait behind other pushes when budget is short.
+	Fork bool `json:"fork,omitempty"`
 }
 
 func splitRepo(full string) (string, string, error) {
@@ -169,11 +184,15 @@ func splitRepo(full string) (string, string, error) {
 }
 
 // Push fetches every commit of a push and scans the lines each adds.
-// compare before...head lists the commits (paged past 250); a push of one
-// commit is scanned from compare's own file list unless it holds 300 files
-// (compare's cap), else each commit is fetched with all its file pages. A
-// new branch compares against the default branch; a force push whose old
-// head is gone, or a first push, walks back from head (bounded).
+// compare before...head lists the commits (up to 250 in its first, unpaged
+// answer, paged beyond); a push of one commit is scanned from compare's own
+// file list unless it holds 300 files (compare's cap), else each commit is
+// fetched with all its file pages. A plain push of one commit thus costs
+// one request. A new branch compares against the default branch, taken
+// from the event when it says, else from the client's repository cache (one
+// request per repository and hour, shared with exposure lookups); a force
+// push whose old head is gone, or a first push, walks back from head
+// (bounded).
 func (f *Fetcher) Push(ctx context.Context, a PushArgs) (FetchResult, error) {
 	res := FetchResult{Mode: "compare"}
 	owner, name, err := splitRepo(a.Repo)
@@ -183,11 +202,14 @@ func (f *Fetcher) Push(ctx context.Context, a PushArgs) (FetchResult, error) {
 	sink := &docSink{f: f, res: &res}
 	base := a.Before
 	if base == zeroSHA || base == "" {
-		repo, _, err := f.gh.Repositories.Get(ctx, owner, name)
-		if err != nil {
-			return res, fmt.Errorf("get repository %s: %w", a.Repo, err)
+		def := a.DefaultBranch
+		if def == "" {
+			repo, err := f.gh.repository(ctx, owner, name)
+			if err != nil {
+				return res, err
+			}
+			def = repo.GetDefaultBranch()
 		}
-		def := repo.GetDefaultBranch()
 		if def == "" || a.Ref == "refs/heads/"+def {
 			// The default branch itself was created: everything is new.
 			base, res.Mode = "", "walk"
@@ -197,7 +219,9 @@ func (f *Fetcher) Push(ctx context.Context, a PushArgs) (FetchResult, error) {
 	}
 	var shas []string
 	if base != "" {
-		cmp, _, err := f.gh.Repositories.CompareCommits(ctx, owner, name, base, a.Head, &gh.ListOptions{PerPage: commitsPerPage})
+		// Unpaged, compare lists up to 250 commits with the file list: most
+		// pushes need nothing more.
+		cmp, _, err := f.gh.Repositories.CompareCommits(ctx, owner, name, base, a.Head, nil)
 		switch {
 		case isStatus(err, 404, 422):
 			// The old head is unreachable (force push, garbage collected).
@@ -214,10 +238,15 @@ func (f *Fetcher) Push(ctx context.Context, a PushArgs) (FetchResult, error) {
 				}
 				return res, sink.flush(ctx)
 			}
+			have := map[string]bool{}
 			for _, c := range cmp.Commits {
-				shas = append(shas, c.GetSHA())
+				if !have[c.GetSHA()] && len(shas) < f.cfg.MaxPushCommits {
+					have[c.GetSHA()] = true
+					shas = append(shas, c.GetSHA())
+				}
 			}
-			for page := 2; len(shas) < min(total, f.cfg.MaxPushCommits); page++ {
+			// Past 250 commits, page on from the page holding the next one.
+			for page := len(shas)/commitsPerPage + 1; len(shas) < min(total, f.cfg.MaxPushCommits); page++ {
 				more, _, err := f.gh.Repositories.CompareCommits(ctx, owner, name, base, a.Head, &gh.ListOptions{PerPage: commitsPerPage, Page: page})
 				if err != nil {
 					return res, fmt.Errorf("compare %s page %d: %w", a.Repo, page, err)
@@ -226,7 +255,10 @@ func (f *Fetcher) Push(ctx context.Context, a PushArgs) (FetchResult, error) {
 					break
 				}
 				for _, c := range more.Commits {
-					shas = append(shas, c.GetSHA())
+					if !have[c.GetSHA()] && len(shas) < f.cfg.MaxPushCommits {
+						have[c.GetSHA()] = true
+						shas = append(shas, c.GetSHA())
+					}
 				}
 			}
 			if total > len(shas) {
@@ -435,9 +467,9 @@ func (f *Fetcher) Tree(ctx context.Context, a TreeArgs) (FetchResult, error) {
 	if err != nil {
 		return res, err
 	}
-	repo, _, err := f.gh.Repositories.Get(ctx, owner, name)
+	repo, err := f.gh.repository(ctx, owner, name)
 	if err != nil {
-		return res, fmt.Errorf("get repository %s: %w", a.Repo, err)
+		return res, err
 	}
 	branch, _, err := f.gh.Repositories.GetBranch(ctx, owner, name, repo.GetDefaultBranch(), 1)
 	if isStatus(err, 404) {

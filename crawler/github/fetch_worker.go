@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/internal/jobs"
 )
@@ -50,7 +51,7 @@ func fetchOutcome(f *Fetcher, what string, res FetchResult, err error) error {
 		f.logger.Info("rate limited; snoozing", slog.String("job", what), slog.Duration("wait", wait))
 		return river.JobSnooze(max(wait, time.Second))
 	}
-	if isStatus(err, 404, 451) {
+	if isGone(err) {
 		f.logger.Info("gone from GitHub; not retrying", slog.String("job", what), slog.Any("error", err))
 		return river.JobCancel(err)
 	}
@@ -63,13 +64,28 @@ type PushWorker struct {
 	f *Fetcher
 }
 
-// Work implements river.Worker.
+// Work implements river.Worker. A push that finds every token out of
+// budget snoozes until the earliest reset (a snooze uses up no attempt),
+// newest pushes first (pushSnooze), and sends no request meanwhile.
 func (w *PushWorker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
-	res, err := w.f.Push(ctx, job.Args)
-	if err == nil {
+	a := job.Args
+	res, err := w.f.Push(ctx, a)
+	var rl *RateLimitedError
+	switch {
+	case err == nil:
 		_ = river.RecordOutput(ctx, res)
+	case errors.As(err, &rl):
+		w.f.coverage.noteDeferred()
+		return river.JobSnooze(pushSnooze(rl.Until, time.Now(), a.EventAt))
 	}
-	return fetchOutcome(w.f, "push "+job.Args.Repo+"@"+short(job.Args.Head), res, err)
+	out := fetchOutcome(w.f, "push "+a.Repo+"@"+short(a.Head), res, err)
+	var cancel *rivertype.JobCancelError
+	if err == nil || errors.As(out, &cancel) {
+		if cerr := w.f.coverage.noteFetched(ctx, a.EventAt); cerr != nil {
+			w.f.logger.Warn("push coverage not counted", slog.Any("error", cerr))
+		}
+	}
+	return out
 }
 
 // Timeout allows for large pushes walked commit by commit.

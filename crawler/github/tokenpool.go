@@ -60,6 +60,10 @@ type token struct {
 	secret   string
 	inflight int
 	backoff  time.Duration // last secondary-limit backoff
+	// known is set by GitHub's first x-ratelimit-* answer; until then the
+	// budget is a guess (another process may have spent it), so the token
+	// carries one request at a time.
+	known bool
 }
 
 // TokenPool spreads requests over tokens by remaining budget. A token is
@@ -126,6 +130,13 @@ func (p *TokenPool) acquire() (*token, time.Time) {
 			}
 			continue
 		}
+		if !t.known && t.inflight > 0 {
+			// The first answer tells the real budget; wait for it.
+			if earliest.IsZero() || now.Add(50*time.Millisecond).Before(earliest) {
+				earliest = now.Add(50 * time.Millisecond)
+			}
+			continue
+		}
 		if best == nil || t.Remaining > best.Remaining {
 			best = t
 		}
@@ -159,6 +170,7 @@ func (p *TokenPool) observe(t *token, resp *http.Response, body []byte) (limited
 		t.Limit = limit
 	}
 	if errR == nil {
+		t.known = true
 		reset := t.Reset
 		if errS == nil {
 			reset = time.Unix(resetUnix, 0)

@@ -228,3 +228,49 @@ func TestTokenPoolNotModifiedIsFree(t *testing.T) {
 		t.Fatalf("remaining %d after one 200 and five 304s on a budget of 3, want 2", got)
 	}
 }
+
+// TestTokenPoolUnknownBudgetOneAtATime: a token another process has nearly
+// spent is not overspent by a fresh pool's concurrent requests: until
+// GitHub's first answer tells the budget, the token carries one request at
+// a time.
+func TestTokenPoolUnknownBudgetOneAtATime(t *testing.T) {
+	t.Parallel()
+	b := setupPool(t, []string{"shared"}, 4)
+	for range 3 {
+		if err := b.get(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A second process starts with the same token: one request left.
+	c, err := NewClientWithConfig(ClientConfig{BaseURL: b.gh.APIURL(), Tokens: []string{"shared"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, limited := 0, 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := c.Repositories.Get(context.Background(), "octo", "app")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ErrRateLimited):
+				limited++
+			default:
+				t.Errorf("request: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := b.gh.OverBudget(); n != 0 {
+		t.Fatalf("%d requests reached GitHub on an exhausted token", n)
+	}
+	if ok != 1 || limited != 7 {
+		t.Fatalf("%d answered, %d rate limited; want 1 and 7", ok, limited)
+	}
+}

@@ -88,9 +88,17 @@ func (SyncArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: jobs.QueueNotify, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
+// quietKinds are timeline entries kept for the dashboard and the audit
+// trail but never sent to Slack: a secret the key was rotated away from,
+// seen again, is dead (the README promises "recorded, no alert").
+var quietKinds = map[string]bool{"seen_after_rotation": true}
+
 // TimelineEventTx queues the Slack update for a timeline entry in the
 // transaction that wrote it (the incidents package's hook).
 func (s *Service) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, eventID int64, kind string) error {
+	if quietKinds[kind] {
+		return nil
+	}
 	if _, err := s.river.InsertTx(ctx, tx, SyncArgs{IncidentID: incidentID, EventID: eventID}, nil); err != nil {
 		return fmt.Errorf("queue Slack update of incident %d (%s): %w", incidentID, kind, err)
 	}

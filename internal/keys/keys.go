@@ -591,19 +591,22 @@ type activeRef struct {
 	Ref
 	fingerprint string
 	active      bool
+	rotated     bool                // a fingerprint the key was rotated away from
 	parsed      matcher.Fingerprint // filled by the registry
 }
 
 // activeRefs reads the matcher's input: every active key of every
-// organisation, only the columns the registry needs, with the database time
-// the read started.
-func (s *Store) activeRefs(ctx context.Context) (keysRead, error) {
-	return s.refs(ctx, `WHERE state = 'active'`)
+// organisation, only the columns the registry needs, and the fingerprints
+// active keys were rotated away from less than rotated ago, with the
+// database time the read started.
+func (s *Store) activeRefs(ctx context.Context, rotated time.Duration) (keysRead, error) {
+	return s.refs(ctx, time.Time{}, rotated)
 }
 
-// changedRefs reads every key, active or not, updated after since.
-func (s *Store) changedRefs(ctx context.Context, since time.Time) (keysRead, error) {
-	return s.refs(ctx, `WHERE updated_at > $1`, since)
+// changedRefs reads every key, active or not, updated after since, and the
+// recently replaced fingerprints of those that are active.
+func (s *Store) changedRefs(ctx context.Context, since time.Time, rotated time.Duration) (keysRead, error) {
+	return s.refs(ctx, since, rotated)
 }
 
 // keysRead is one consistent read of keys for the matcher.
@@ -611,10 +614,20 @@ type keysRead struct {
 	start   time.Time // database time of the read
 	version int64     // keyset_version the read reflects
 	refs    []activeRef
+	// rotated are fingerprints active keys were rotated away from within
+	// the retention (never a key's current one), one per key and
+	// fingerprint.
+	rotated []activeRef
 }
 
-func (s *Store) refs(ctx context.Context, where string, args ...any) (keysRead, error) {
+// refs reads active keys (since zero) or keys updated after since, with
+// their fingerprints replaced less than rotated ago (none when rotated is 0).
+func (s *Store) refs(ctx context.Context, since time.Time, rotated time.Duration) (keysRead, error) {
 	var r keysRead
+	where, args := `WHERE state = 'active'`, []any{}
+	if !since.IsZero() {
+		where, args = `WHERE updated_at > $1`, []any{since}
+	}
 	// One repeatable-read transaction: the start time, the key-set version
 	// and the keys all come from the same database snapshot.
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -625,14 +638,35 @@ func (s *Store) refs(ctx context.Context, where string, args ...any) (keysRead, 
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
 		r.refs = make([]activeRef, 0, 1024)
 		for rows.Next() {
 			var a activeRef
 			if err := rows.Scan(&a.ID, &a.OrgID, &a.Name, &a.fingerprint, &a.active); err != nil {
+				rows.Close()
 				return err
 			}
 			r.refs = append(r.refs, a)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || rotated <= 0 {
+			return err
+		}
+		rows, err = tx.Query(ctx, `
+			SELECT DISTINCT k.id, k.org_id, k.name, kf.fingerprint
+			FROM key_fingerprints kf JOIN keys k ON k.id = kf.key_id
+			WHERE kf.replaced_at IS NOT NULL AND kf.replaced_at > now() - make_interval(secs => $1)
+			  AND kf.fingerprint <> k.fingerprint AND k.state = 'active'
+			  AND ($2::timestamptz IS NULL OR k.updated_at > $2)`, rotated.Seconds(), nullTime(since))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a := activeRef{active: true, rotated: true}
+			if err := rows.Scan(&a.ID, &a.OrgID, &a.Name, &a.fingerprint); err != nil {
+				return err
+			}
+			r.rotated = append(r.rotated, a)
 		}
 		return rows.Err()
 	})
@@ -640,6 +674,13 @@ func (s *Store) refs(ctx context.Context, where string, args ...any) (keysRead, 
 		return keysRead{}, fmt.Errorf("read keys for the matcher: %w", err)
 	}
 	return r, nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // Active returns every active key of every organisation: the matcher's input.

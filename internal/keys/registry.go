@@ -48,11 +48,20 @@ type Registry struct {
 	logger *slog.Logger
 	cur    atomic.Pointer[Snapshot]
 
-	mu    sync.Mutex // serialises loads and guards what follows
-	keys  map[int64]activeRef
-	fps   map[string]matcher.Fingerprint // the parsed fingerprints of cur
-	since time.Time                      // database time at the start of the last load
+	// rotatedFor is how long a fingerprint a key was rotated away from
+	// stays matchable (0: not at all).
+	rotatedFor time.Duration
+
+	mu      sync.Mutex // serialises loads and guards what follows
+	keys    map[int64]activeRef
+	rotated map[int64][]activeRef          // key id → fingerprints it was rotated away from
+	fps     map[string]matcher.Fingerprint // the parsed fingerprints of cur
+	since   time.Time                      // database time at the start of the last load
 }
+
+// RotatedRetentionDefault is how long a secret a key was rotated away from
+// is still matched: its sightings are recorded, without an alert.
+const RotatedRetentionDefault = 90 * 24 * time.Hour
 
 // changeOverlap is how far back before the last load a refresh looks for
 // changed keys, so a transaction that began before the last load and
@@ -66,15 +75,27 @@ func NewRegistry(pool *pgxpool.Pool, logger *slog.Logger) *Registry {
 	return r
 }
 
+// WithRotatedRetention keeps the fingerprints active keys were rotated away
+// from matchable for d after the rotation (0, the default, drops them at
+// once). A sighting of such a secret then reaches incidents, which records
+// it on the key's last incident as seen after rotation, with no alert.
+// Call it before Load. It returns r.
+func (r *Registry) WithRotatedRetention(d time.Duration) *Registry {
+	r.rotatedFor = max(d, 0)
+	return r
+}
+
 // Current returns the snapshot to scan with.
 func (r *Registry) Current() *Snapshot { return r.cur.Load() }
 
-// Load reads every active key and swaps in a new snapshot: the start-up
-// load and the periodic safety net.
+// Load reads every active key, and the fingerprints they were rotated away
+// from within the retention, and swaps in a new snapshot: the start-up load
+// and the periodic safety net (which also drops fingerprints whose
+// retention has passed).
 func (r *Registry) Load(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	read, err := r.store.activeRefs(ctx)
+	read, err := r.store.activeRefs(ctx, r.rotatedFor)
 	if err != nil {
 		return err
 	}
@@ -88,8 +109,35 @@ func (r *Registry) Load(ctx context.Context) error {
 		keys[k.ID] = k
 		byFP[k.fingerprint] = append(byFP[k.fingerprint], k.Ref)
 	}
-	r.swap(keys, byFP, fps, read)
+	rotated := map[int64][]activeRef{}
+	addRotated(keys, rotated, byFP, read.rotated, r.parse, fps)
+	r.swap(keys, rotated, byFP, fps, read)
 	return nil
+}
+
+// addRotated adds the rotated-away fingerprints of keys still active.
+func addRotated(keys map[int64]activeRef, rotated map[int64][]activeRef, byFP map[string][]Ref, list []activeRef,
+	parse func(*activeRef, map[string]matcher.Fingerprint) bool, fps map[string]matcher.Fingerprint) {
+	for _, k := range list {
+		if _, ok := keys[k.ID]; !ok || !parse(&k, fps) {
+			continue
+		}
+		rotated[k.ID] = append(rotated[k.ID], k)
+		byFP[k.fingerprint] = append(slices.Clip(byFP[k.fingerprint]), k.Ref)
+	}
+}
+
+// removeRef drops key id from the refs of fingerprint fp (and the
+// fingerprint itself when no key is left under it). byFP's slices are
+// shared with the published snapshot, so they are copied before changing.
+func removeRef(byFP map[string][]Ref, fps map[string]matcher.Fingerprint, fp string, id int64) {
+	refs := slices.DeleteFunc(slices.Clone(byFP[fp]), func(x Ref) bool { return x.ID == id })
+	if len(refs) == 0 {
+		delete(byFP, fp)
+		delete(fps, fp)
+	} else {
+		byFP[fp] = refs
+	}
 }
 
 // parse fills k.parsed, from fps when another key has the same
@@ -124,7 +172,7 @@ func (r *Registry) refresh(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	read, err := r.store.changedRefs(ctx, r.since.Add(-changeOverlap))
+	read, err := r.store.changedRefs(ctx, r.since.Add(-changeOverlap), r.rotatedFor)
 	if err != nil {
 		return err
 	}
@@ -142,36 +190,36 @@ func (r *Registry) refresh(ctx context.Context) error {
 	// The snapshot's maps are read concurrently: patch clones. Ref slices
 	// are shared with the old snapshot, so they are copied before changing.
 	keys := maps.Clone(r.keys)
+	rotated := maps.Clone(r.rotated)
 	byFP := maps.Clone(r.cur.Load().byFP)
 	fps := maps.Clone(r.fps)
 	for _, k := range changed {
 		if old, ok := keys[k.ID]; ok {
-			refs := slices.DeleteFunc(slices.Clone(byFP[old.fingerprint]), func(x Ref) bool { return x.ID == k.ID })
-			if len(refs) == 0 {
-				delete(byFP, old.fingerprint)
-				delete(fps, old.fingerprint)
-			} else {
-				byFP[old.fingerprint] = refs
-			}
+			removeRef(byFP, fps, old.fingerprint, k.ID)
 			delete(keys, k.ID)
 		}
+		for _, old := range rotated[k.ID] {
+			removeRef(byFP, fps, old.fingerprint, k.ID)
+		}
+		delete(rotated, k.ID)
 		if !k.active || !r.parse(&k, fps) {
 			continue
 		}
 		keys[k.ID] = k
 		byFP[k.fingerprint] = append(slices.Clip(byFP[k.fingerprint]), k.Ref)
 	}
-	r.swap(keys, byFP, fps, read)
+	addRotated(keys, rotated, byFP, read.rotated, r.parse, fps)
+	r.swap(keys, rotated, byFP, fps, read)
 	return nil
 }
 
 // swap publishes a snapshot of byFP; r.mu is held.
-func (r *Registry) swap(keys map[int64]activeRef, byFP map[string][]Ref, fps map[string]matcher.Fingerprint, read keysRead) {
+func (r *Registry) swap(keys map[int64]activeRef, rotated map[int64][]activeRef, byFP map[string][]Ref, fps map[string]matcher.Fingerprint, read keysRead) {
 	list := make([]matcher.Fingerprint, 0, len(fps))
 	for _, fp := range fps {
 		list = append(list, fp)
 	}
-	r.keys, r.fps, r.since = keys, fps, read.start
+	r.keys, r.rotated, r.fps, r.since = keys, rotated, fps, read.start
 	r.cur.Store(&Snapshot{Set: matcher.NewSet(list), byFP: byFP, Version: read.version})
 }
 

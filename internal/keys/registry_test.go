@@ -138,3 +138,84 @@ func TestRegistryPropagation(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryKeepsRotatedFingerprints: with a retention, a rotation reaches
+// a running registry through change notifications with both secrets
+// matched, the old one still naming its key; retiring the key drops both,
+// and a full reload drops fingerprints replaced longer ago than the
+// retention.
+func TestRegistryKeepsRotatedFingerprints(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool := dbtest.New(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := keys.NewRegistry(pool, logger).WithRotatedRetention(time.Hour)
+	if err := r.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx, time.Hour) }()
+	t.Cleanup(func() { cancel(); <-done })
+	store := keys.NewStore(pool)
+	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	secretA := "ghp_R8xk2Lq9Zt4Vn7Bw1Yc5Hd3Mf6Jp0Ks2Ea9T"
+	secretB := "ghp_Q2wE9rT5yU1iO7pA3sD8fG4hJ6kL0zX2cV5b"
+	refs := func(secret string) []keys.Ref {
+		snap := r.Current()
+		var out []keys.Ref
+		for _, f := range snap.Set.Scan([]byte("token = " + secret + "\n")) {
+			out = append(out, snap.Keys(f.Fingerprint)...)
+		}
+		return out
+	}
+	within := func(what string, cond func() bool) {
+		t.Helper()
+		for start := time.Now(); !cond(); time.Sleep(5 * time.Millisecond) {
+			if time.Since(start) > 2*time.Second {
+				t.Fatalf("%s: registry not updated within 2s", what)
+			}
+		}
+	}
+	k, err := store.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustFP(t, secretA)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	within("registration", func() bool { return len(refs(secretA)) == 1 })
+	if _, err := store.Rotate(ctx, org.ID, k.ID, mustFP(t, secretB)); err != nil {
+		t.Fatal(err)
+	}
+	within("rotation", func() bool {
+		a, b := refs(secretA), refs(secretB)
+		return len(b) == 1 && len(a) == 1 && a[0].ID == k.ID
+	})
+	if err := r.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := refs(secretA); len(a) != 1 || a[0].ID != k.ID {
+		t.Fatalf("full reload within retention: old secret names %v", a)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE key_fingerprints SET replaced_at = now() - interval '2 hours' WHERE replaced_at IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := refs(secretA), refs(secretB); len(a) != 0 || len(b) != 1 {
+		t.Fatalf("past retention: old secret %d refs, current %d", len(a), len(b))
+	}
+	if _, err := pool.Exec(ctx, `UPDATE key_fingerprints SET replaced_at = now() WHERE replaced_at IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SetState(ctx, org.ID, k.ID, keys.StateRetired); err != nil {
+		t.Fatal(err)
+	}
+	within("retirement", func() bool { return len(refs(secretA)) == 0 && len(refs(secretB)) == 0 })
+}

@@ -81,6 +81,7 @@ type Server struct {
 	gistPages    [][]json.RawMessage
 	gistsSince   []json.RawMessage
 	latency      time.Duration
+	window       time.Duration // rate-limit window; 0 is GitHub's hour (SetRateWindow)
 }
 
 // NewServer starts a fake GitHub API. Close it when done.
@@ -247,7 +248,11 @@ func (s *Server) limited(next http.Handler) http.Handler {
 			if tok == "" {
 				limit = min(limit, AnonymousLimit)
 			}
-			b = &budget{limit: limit, remaining: limit, reset: now.Add(time.Hour).Truncate(time.Second)}
+			window := s.window
+			if window <= 0 {
+				window = time.Hour
+			}
+			b = &budget{limit: limit, remaining: limit, reset: now.Add(window).Truncate(time.Second)}
 			s.budgets[tok] = b
 		}
 		h := w.Header()
