@@ -79,6 +79,11 @@ type Occurrence struct {
 	DetectedAt time.Time  `json:"detected_at"`
 	Private    bool       `json:"private"`
 	Reach      *int       `json:"reach"`
+	// Via is "live" or "archive" (backfilled from GH Archive after a gap);
+	// DetectionLagSeconds is event_at → detected_at, hours for archive
+	// sightings.
+	Via                 string   `json:"via"`
+	DetectionLagSeconds *float64 `json:"detection_lag_seconds"`
 }
 
 // Delivery is a revocation request and its attempts.
@@ -176,14 +181,15 @@ func (s *Service) Get(ctx context.Context, orgID, id int64) (Details, error) {
 	}
 	rows, err = s.pool.Query(ctx, `
 		SELECT id, source, event_type, url, repo, commit_sha, path, line, col, encoding, actor, preview, title,
-			event_at, fetched_at, detected_at, private, reach
+			event_at, fetched_at, detected_at, private, reach, via,
+			extract(epoch FROM detected_at - event_at)::float8
 		FROM occurrences WHERE incident_id = $1 ORDER BY id LIMIT 500`, id)
 	if err != nil {
 		return d, fmt.Errorf("load occurrences of incident %d: %w", id, err)
 	}
 	if d.OccurrenceList, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Occurrence, error) {
 		var o Occurrence
-		err := r.Scan(&o.ID, &o.Source, &o.EventType, &o.URL, &o.Repo, &o.Commit, &o.Path, &o.Line, &o.Column, &o.Encoding, &o.Actor, &o.Preview, &o.Title, &o.EventAt, &o.FetchedAt, &o.DetectedAt, &o.Private, &o.Reach)
+		err := r.Scan(&o.ID, &o.Source, &o.EventType, &o.URL, &o.Repo, &o.Commit, &o.Path, &o.Line, &o.Column, &o.Encoding, &o.Actor, &o.Preview, &o.Title, &o.EventAt, &o.FetchedAt, &o.DetectedAt, &o.Private, &o.Reach, &o.Via, &o.DetectionLagSeconds)
 		return o, err
 	}); err != nil {
 		return d, fmt.Errorf("load occurrences of incident %d: %w", id, err)

@@ -81,6 +81,7 @@ type Server struct {
 	gistPages    [][]json.RawMessage
 	gistsSince   []json.RawMessage
 	latency      time.Duration
+	archive      archive // hourly GH Archive files (archive.go)
 }
 
 // NewServer starts a fake GitHub API. Close it when done.
@@ -157,6 +158,9 @@ func (s *Server) Publish(events ...json.RawMessage) { s.PublishTo(PublicEvents, 
 
 // PublishTo adds events to the timeline at path (e.g. "/orgs/acme/events").
 func (s *Server) PublishTo(path string, events ...json.RawMessage) {
+	if path == PublicEvents {
+		s.archive.add(events)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tl := s.timelines[path]
