@@ -336,8 +336,15 @@ func (b *Backfill) queueHoursTx(ctx context.Context, tx pgx.Tx, client *jobs.Cli
 	if len(hours) == 0 {
 		return nil
 	}
-	params := make([]river.InsertManyParams, 0, len(hours))
+	// One job per hour: times read back from PostgreSQL carry another
+	// location than hourOf's, and River refuses a batch with a unique job
+	// twice.
+	utc := map[time.Time]bool{}
 	for h := range hours {
+		utc[h.UTC()] = true
+	}
+	params := make([]river.InsertManyParams, 0, len(utc))
+	for h := range utc {
 		opts := ArchiveHourArgs{}.InsertOpts()
 		if at := h.Add(time.Hour + b.cfg.PublishDelay); at.After(b.cfg.Now()) {
 			opts.ScheduledAt = at
