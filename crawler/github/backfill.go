@@ -27,7 +27,7 @@ const (
 	ArchivePublishDelayDefault = time.Hour
 	ArchiveGiveUpAfterDefault  = 6 * time.Hour
 	ArchiveRetryEveryDefault   = 10 * time.Minute
-	ArchiveRunBudgetDefault    = time.Minute
+	ArchiveRunBudgetDefault    = 40 * time.Second
 	ArchiveChunkLinesDefault   = 20000
 	ArchiveMaxLineDefault      = 8 << 20
 	ArchiveMaxHoursDefault     = 24
@@ -186,9 +186,11 @@ func (w *ArchiveHourWorker) Work(ctx context.Context, job *river.Job[ArchiveHour
 	return w.b.ReadHour(ctx, client, job.Args.Hour)
 }
 
-// Timeout leaves room past the run budget for the last chunk's commit.
+// Timeout leaves room past the run budget for skipping to the saved offset
+// (a run resumes by decompressing the file up to it: gzip cannot seek) and
+// the last chunk's commit: under two minutes with the default budget.
 func (w *ArchiveHourWorker) Timeout(*river.Job[ArchiveHourArgs]) time.Duration {
-	return w.b.cfg.RunBudget + time.Minute
+	return w.b.cfg.RunBudget + 70*time.Second
 }
 
 // ArchivePlanWorker runs the planner.
@@ -464,8 +466,11 @@ func (b *Backfill) ReadHour(ctx context.Context, client *jobs.Client, hour time.
 			return fmt.Errorf("archive hour %s: skip to line %d: %w", name, start, err)
 		}
 	}
+	// The budget counts from here: skipping to the saved offset costs
+	// decompression only, and each run must make real progress.
+	budgetFrom := b.cfg.Now()
 	var minID, maxID int64
-	chunkStart := line
+	chunkStart, runStart := line, line
 	for {
 		raw, oversized, err := lr.next()
 		eof := errors.Is(err, io.EOF)
@@ -476,7 +481,7 @@ func (b *Backfill) ReadHour(ctx context.Context, client *jobs.Client, hour time.
 			b.consume(cs, line, raw, oversized, &minID, &maxID)
 			line++
 		}
-		overBudget := line%256 == 0 && b.cfg.Now().Sub(started) >= b.cfg.RunBudget
+		overBudget := line%256 == 0 && line-runStart >= int64(b.cfg.ChunkLines) && b.cfg.Now().Sub(budgetFrom) >= b.cfg.RunBudget
 		if !eof && line-chunkStart < int64(b.cfg.ChunkLines) && !overBudget {
 			continue
 		}

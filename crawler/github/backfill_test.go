@@ -389,12 +389,14 @@ func TestBackfillUnrecoverable(t *testing.T) {
 
 // TestBackfillWalksBack: a gap whose missed events started in the previous
 // hour reads that hour too (the detection hour's file starts inside the
-// gap), and no further.
+// gap), and no further; a run over its time budget stops after a chunk and
+// the next run resumes from the saved offsets.
 func TestBackfillWalksBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	h := newBackfillHarness(t, nil)
-	b := h.backfill(t, BackfillConfig{RetryEvery: 50 * time.Millisecond})
+	// A run stops after its budget and its first chunk, and the next resumes.
+	b := h.backfill(t, BackfillConfig{RetryEvery: 50 * time.Millisecond, RunBudget: time.Nanosecond, ChunkLines: 64})
 	rc := h.start(t, b)
 	// The burst straddles the hour: the first 50 missed events are in the
 	// hour before.
@@ -409,6 +411,7 @@ func TestBackfillWalksBack(t *testing.T) {
 	next := h.hour.Truncate(time.Hour).Add(time.Hour)
 	equal(t, next.Add(-time.Hour), lo.UTC())
 	equal(t, next, hi.UTC())
+	equal(t, 3, h.gh.ArchiveRequests(), "hour %s in two runs, the hour before in one", ArchiveFileName(next))
 	eventually(t, func() bool { return len(h.rec.all()) == len(planted) }, 20*time.Second, 20*time.Millisecond)
 }
 
