@@ -229,6 +229,7 @@ func (b *Backfill) PeriodicJobs() []*river.PeriodicJob {
 // gauge.
 func (b *Backfill) Plan(ctx context.Context, client *jobs.Client) error {
 	now := b.cfg.Now()
+	var resolved []resolvedGap
 	err := pgx.BeginFunc(ctx, b.cfg.Pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
 			UPDATE crawl_gaps SET state = 'unrecoverable', resolved_at = $2, note = 'GH Archive holds only the public feed'
@@ -305,6 +306,21 @@ func (b *Backfill) Plan(ctx context.Context, client *jobs.Client) error {
 		if err := b.queueHoursTx(ctx, tx, client, hours); err != nil {
 			return err
 		}
+		// A safety net: gaps whose hours are all read but that no hour job
+		// ended (none should remain).
+		rows, err = tx.Query(ctx, `
+			SELECT id FROM crawl_gaps g WHERE g.state = 'open' AND g.hour_lo IS NOT NULL
+				AND NOT EXISTS (SELECT 1 FROM crawl_gap_hours gh WHERE gh.gap_id = g.id AND NOT gh.done)`)
+		if err != nil {
+			return fmt.Errorf("read finished gaps: %w", err)
+		}
+		finished, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("read finished gaps: %w", err)
+		}
+		if resolved, err = resolveGapsTx(ctx, tx, finished, now); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM crawl_live_hours WHERE hour < $1`, now.Add(-archiveKeep)); err != nil {
 			return fmt.Errorf("prune live counts: %w", err)
 		}
@@ -318,6 +334,7 @@ func (b *Backfill) Plan(ctx context.Context, client *jobs.Client) error {
 	if err != nil {
 		return fmt.Errorf("plan archive backfill: %w", err)
 	}
+	b.countResolved(resolved)
 	b.refreshCoverage(ctx)
 	return nil
 }
