@@ -505,12 +505,18 @@ func (b *Backfill) ReadHour(ctx context.Context, client *jobs.Client, hour time.
 		if err := b.flush(ctx, cs, fetched); err != nil {
 			return err
 		}
-		if err := b.saveChunk(ctx, client, hour, cs, line, minID, maxID, eof); err != nil {
+		again, err := b.saveChunk(ctx, client, hour, cs, line, minID, maxID, eof)
+		if err != nil {
 			if errors.Is(err, errMoved) {
 				b.cfg.Logger.Info("archive hour read elsewhere; stopping", slog.String("hour", name))
 				return nil
 			}
 			return err
+		}
+		if again {
+			// A gap attached while this run read the file: read it again for
+			// that gap (a new job would be refused while this one runs).
+			return river.JobSnooze(0)
 		}
 		if eof {
 			return nil
@@ -583,8 +589,9 @@ func (b *Backfill) flush(ctx context.Context, cs []*consumer, fetched time.Time)
 }
 
 // saveChunk saves every consumer's offset and counts up to line, in one
-// transaction; at the end of the file it also finishes the hour's gaps.
-func (b *Backfill) saveChunk(ctx context.Context, client *jobs.Client, hour time.Time, cs []*consumer, line, minID, maxID int64, eof bool) error {
+// transaction; at the end of the file it also finishes the hour's gaps,
+// and says whether a gap attached meanwhile needs the hour read again.
+func (b *Backfill) saveChunk(ctx context.Context, client *jobs.Client, hour time.Time, cs []*consumer, line, minID, maxID int64, eof bool) (again bool, _ error) {
 	now := b.cfg.Now()
 	var done []int64
 	var hourDone bool
@@ -643,17 +650,13 @@ func (b *Backfill) saveChunk(ctx context.Context, client *jobs.Client, hour time
 			return err
 		}
 		// A gap attached while this run read the file still needs it.
-		var left bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM crawl_gap_hours WHERE hour = $1 AND NOT done)`, hour).Scan(&left); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM crawl_gap_hours WHERE hour = $1 AND NOT done)`, hour).Scan(&again); err != nil {
 			return fmt.Errorf("check archive hour: %w", err)
-		}
-		if left {
-			return b.queueHoursTx(ctx, tx, client, map[time.Time]bool{hour: true})
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, c := range cs {
 		if c.gap != 0 {
@@ -668,7 +671,7 @@ func (b *Backfill) saveChunk(ctx context.Context, client *jobs.Client, hour time
 		b.refreshCoverage(ctx)
 	}
 	b.countResolved(resolved)
-	return nil
+	return again, nil
 }
 
 // extendTx widens the gaps that finished an hour when the archive shows

@@ -534,3 +534,46 @@ func TestArchiveHandlerServesPublishedHours(t *testing.T) {
 	equal(t, http.StatusNotFound, code, "the current hour is not published")
 	equal(t, 1, gh.ArchiveEvents(hour.Add(time.Hour)))
 }
+
+// TestBackfillGapAttachedMidRead: a second gap in the hour being read is
+// attached while the first gap's read is under way; the hour is read again
+// for it, and each gap ends backfilled with its own exact counts.
+func TestBackfillGapAttachedMidRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	gate := &gatedArchive{open: make(chan struct{})}
+	h := newBackfillHarness(t, gate)
+	gate.inner = h.gh.ArchiveHandler()
+	b := h.backfill(t, BackfillConfig{ChunkLines: 10})
+	rc := h.start(t, b)
+	planted := h.plantGap(t, 3000)
+	noErr(t, b.Plan(ctx, rc))
+	eventually(t, func() bool {
+		var off int64
+		err := h.pool.QueryRow(ctx, `SELECT line_offset FROM crawl_gap_hours`).Scan(&off)
+		return err == nil && off >= 50
+	}, 20*time.Second, 10*time.Millisecond)
+	planted = append(planted, h.plantGap(t, 3405)...)
+	noErr(t, b.Plan(ctx, rc))
+	close(gate.open)
+	eventually(t, func() bool {
+		var n int
+		err := h.pool.QueryRow(ctx, `SELECT count(*) FROM crawl_gaps WHERE state = 'backfilled'`).Scan(&n)
+		return err == nil && n == 2
+	}, 20*time.Second, 20*time.Millisecond)
+	rows, err := h.pool.Query(ctx, `SELECT archive_found, archive_processed FROM crawl_gaps ORDER BY id`)
+	noErr(t, err)
+	for rows.Next() {
+		var found, processed int64
+		noErr(t, rows.Scan(&found, &processed))
+		equal(t, [2]int64{100, 100}, [2]int64{found, processed})
+	}
+	noErr(t, rows.Err())
+	eventually(t, func() bool {
+		ids := map[string]bool{}
+		for _, f := range h.rec.all() {
+			ids[f.EventID] = true
+		}
+		return len(ids) == len(planted)
+	}, 20*time.Second, 20*time.Millisecond)
+}
