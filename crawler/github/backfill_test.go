@@ -390,7 +390,8 @@ func TestBackfillUnrecoverable(t *testing.T) {
 // TestBackfillWalksBack: a gap whose missed events started in the previous
 // hour reads that hour too (the detection hour's file starts inside the
 // gap), and no further; a run over its time budget stops after a chunk and
-// the next run resumes from the saved offsets.
+// the next run resumes from the saved offsets; an event GH Archive itself
+// lacks is not counted as found.
 func TestBackfillWalksBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -403,9 +404,11 @@ func TestBackfillWalksBack(t *testing.T) {
 	h.hour = h.hour.Add(-50 * time.Second)
 	h.pollAt.set(h.hour.Add(50*time.Second + 10*time.Minute))
 	planted := h.plantGap(t, 9000)
+	// GH Archive missed one of the gap's events itself: the counts say so.
+	h.gh.DropFromArchive(9070)
 	noErr(t, b.Plan(ctx, rc))
 	g := waitGap(t, h, func(g gapRow) bool { return g.state != "open" })
-	equal(t, gapRow{state: "backfilled", found: 100, processed: 100}, g)
+	equal(t, gapRow{state: "backfilled", found: 99, processed: 99}, g)
 	var lo, hi time.Time
 	noErr(t, h.pool.QueryRow(ctx, `SELECT hour_lo, hour_hi FROM crawl_gaps`).Scan(&lo, &hi))
 	next := h.hour.Truncate(time.Hour).Add(time.Hour)
