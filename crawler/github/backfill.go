@@ -410,7 +410,7 @@ func (b *Backfill) ReadHour(ctx context.Context, client *jobs.Client, hour time.
 		return fmt.Errorf("read archive hour %s: %w", ArchiveFileName(hour), err)
 	}
 	if state == "missing" {
-		return b.finishMissing(ctx, client, hour, "")
+		return b.finishMissing(ctx, hour, "")
 	}
 	var cs []*consumer
 	if state == "pending" {
@@ -455,7 +455,7 @@ func (b *Backfill) ReadHour(ctx context.Context, client *jobs.Client, hour time.
 	if err != nil {
 		if !started.Before(hour.Add(time.Hour + b.cfg.GiveUpAfter)) {
 			b.cfg.Logger.Warn("GH Archive hour unavailable; its gaps are unrecoverable", slog.String("hour", name), slog.Any("error", err))
-			return b.finishMissing(ctx, client, hour, "GH Archive file "+name+" unavailable: "+truncate(err.Error(), 200))
+			return b.finishMissing(ctx, hour, "GH Archive file "+name+" unavailable: "+truncate(err.Error(), 200))
 		}
 		if errors.Is(err, errNotPublished) {
 			return river.JobSnooze(b.cfg.RetryEvery)
@@ -761,7 +761,7 @@ func (b *Backfill) countResolved(gs []resolvedGap) {
 
 // finishMissing records an hour as never published (note non-empty) or
 // finishes the gaps attached to an hour already known missing.
-func (b *Backfill) finishMissing(ctx context.Context, client *jobs.Client, hour time.Time, note string) error {
+func (b *Backfill) finishMissing(ctx context.Context, hour time.Time, note string) error {
 	now := b.cfg.Now()
 	var resolved []resolvedGap
 	var newlyMissing bool
