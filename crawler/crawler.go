@@ -43,7 +43,10 @@ type Document struct {
 	EventAt time.Time
 	// FetchedAt is when the text was read from the source (zero: unknown).
 	FetchedAt time.Time
-	Text      []byte
+	// Via is how the text was reached: "" or "live", or "archive" for
+	// events backfilled from GH Archive after a gap.
+	Via  string
+	Text []byte
 }
 
 // Recorder receives findings; incidents.Service is the real one.
@@ -175,7 +178,7 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 					URL: url, Repo: d.Repo, Commit: d.Commit, Path: d.Path,
 					Line: line, Column: m.Column, Encoding: m.Encoding,
 					Actor: d.Actor, Preview: m.Preview, Title: d.Title, Private: d.Private, Reach: d.Reach,
-					EventAt: d.EventAt, FetchedAt: d.FetchedAt, DetectedAt: detected, Revoked: revoked[j],
+					EventAt: d.EventAt, FetchedAt: d.FetchedAt, DetectedAt: detected, Revoked: revoked[j], Via: d.Via,
 				})
 				p.findings.WithLabelValues(d.Source).Inc()
 			}

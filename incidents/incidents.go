@@ -55,6 +55,9 @@ type Finding struct {
 	// afterRotation is set by recordTx on a sighting of a secret the key
 	// was rotated away from, or of an eradicated incident's secret.
 	afterRotation bool
+	// Via is how the sighting was found: "live" (also when empty) or
+	// "archive" (backfilled from GH Archive after a gap in the live feed).
+	Via string
 }
 
 // dedupKey identifies a sighting, so recording it twice is a no-op.
@@ -227,16 +230,24 @@ func insertOccurrenceTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Find
 	_, err := tx.Exec(ctx, `
 		INSERT INTO occurrences (incident_id, key_id, dedup_key, source, event_id, event_type, url, repo,
 			commit_sha, path, line, col, encoding, actor, preview, event_at, detected_at, title, fetched_at,
-			private, reach, after_rotation)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+			private, reach, after_rotation, via)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
 		ON CONFLICT (key_id, dedup_key) DO NOTHING`,
 		incidentID, f.KeyID, dedup, f.Source, f.EventID, f.EventType, f.URL, f.Repo,
 		f.Commit, f.Path, f.Line, f.Column, f.Encoding, f.Actor, f.Preview, nullTime(f.EventAt), f.DetectedAt,
-		f.Title, nullTime(f.FetchedAt), f.Private, nullReach(f.Reach), f.afterRotation)
+		f.Title, nullTime(f.FetchedAt), f.Private, nullReach(f.Reach), f.afterRotation, viaOf(f))
 	if err != nil {
 		return fmt.Errorf("insert occurrence: %w", err)
 	}
 	return nil
+}
+
+// viaOf is how a finding was reached, "live" unless it says otherwise.
+func viaOf(f Finding) string {
+	if f.Via == "" {
+		return "live"
+	}
+	return f.Via
 }
 
 // nullReach stores an unknown reach (0) as NULL.

@@ -82,6 +82,11 @@ type Occurrence struct {
 	// AfterRotation: the secret seen was one the key had been rotated away
 	// from (recorded, no alert).
 	AfterRotation bool `json:"after_rotation"`
+	// Via is "live" or "archive" (backfilled from GH Archive after a gap);
+	// DetectionLagSeconds is event_at → detected_at, hours for archive
+	// sightings.
+	Via                 string   `json:"via"`
+	DetectionLagSeconds *float64 `json:"detection_lag_seconds"`
 }
 
 // Delivery is a revocation request and its attempts.
@@ -179,14 +184,15 @@ func (s *Service) Get(ctx context.Context, orgID, id int64) (Details, error) {
 	}
 	rows, err = s.pool.Query(ctx, `
 		SELECT id, source, event_type, url, repo, commit_sha, path, line, col, encoding, actor, preview, title,
-			event_at, fetched_at, detected_at, private, reach, after_rotation
+			event_at, fetched_at, detected_at, private, reach, after_rotation, via,
+			extract(epoch FROM detected_at - event_at)::float8
 		FROM occurrences WHERE incident_id = $1 ORDER BY id LIMIT 500`, id)
 	if err != nil {
 		return d, fmt.Errorf("load occurrences of incident %d: %w", id, err)
 	}
 	if d.OccurrenceList, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Occurrence, error) {
 		var o Occurrence
-		err := r.Scan(&o.ID, &o.Source, &o.EventType, &o.URL, &o.Repo, &o.Commit, &o.Path, &o.Line, &o.Column, &o.Encoding, &o.Actor, &o.Preview, &o.Title, &o.EventAt, &o.FetchedAt, &o.DetectedAt, &o.Private, &o.Reach, &o.AfterRotation)
+		err := r.Scan(&o.ID, &o.Source, &o.EventType, &o.URL, &o.Repo, &o.Commit, &o.Path, &o.Line, &o.Column, &o.Encoding, &o.Actor, &o.Preview, &o.Title, &o.EventAt, &o.FetchedAt, &o.DetectedAt, &o.Private, &o.Reach, &o.AfterRotation, &o.Via, &o.DetectionLagSeconds)
 		return o, err
 	}); err != nil {
 		return d, fmt.Errorf("load occurrences of incident %d: %w", id, err)

@@ -112,6 +112,8 @@ func New(cfg Config) (*Server, error) {
 				return *v
 			case *int:
 				return *v
+			case *float64:
+				return *v
 			}
 			return p
 		},

@@ -71,6 +71,12 @@ type Config struct {
 	// RotatedRetention: how long a secret a key was rotated away from is
 	// still matched (recorded on the key's last incident, no alert).
 	RotatedRetention time.Duration
+	// GH Archive: backfill of the public feed's gaps and live coverage
+	// (GHArchiveURL "": off).
+	GHArchiveURL          string
+	GHArchivePublishDelay time.Duration
+	GHArchiveGiveUpAfter  time.Duration
+	GHArchiveCoverage     bool
 }
 
 // Roles a process can take.
@@ -243,6 +249,30 @@ var settings = []setting{
 				return nil
 			}
 			return urlSetting(func(c *Config, v string) { c.SlackAPIURL = v })(c, v)
+		}},
+	{env: "LEAKWATCH_GHARCHIVE_URL", def: "https://data.gharchive.org", help: "GH Archive base URL: each gap of the public feed is backfilled from its hourly files (YYYY-MM-DD-H.json.gz). off: no backfill and no coverage.",
+		set: func(c *Config, v string) error {
+			if v == "off" {
+				c.GHArchiveURL = ""
+				return nil
+			}
+			return urlSetting(func(c *Config, v string) { c.GHArchiveURL = v })(c, v)
+		}},
+	{env: "LEAKWATCH_GHARCHIVE_PUBLISH_DELAY", def: "1h", help: "How long after an hour ends its GH Archive file is first asked for (then every 10 minutes).",
+		set: durationSetting(func(c *Config, d time.Duration) { c.GHArchivePublishDelay = d })},
+	{env: "LEAKWATCH_GHARCHIVE_GIVE_UP_AFTER", def: "6h", help: "An hour's GH Archive file still missing this long after the hour ended makes the gaps needing it unrecoverable.",
+		set: durationSetting(func(c *Config, d time.Duration) { c.GHArchiveGiveUpAfter = d })},
+	{env: "LEAKWATCH_GHARCHIVE_COVERAGE", def: "on", help: "on: read every finished hour the poller was live in once from GH Archive, to report live coverage (about 100 MB to 1 GB of download an hour); off: read only hours with gaps.",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "on":
+				c.GHArchiveCoverage = true
+			case "off":
+				c.GHArchiveCoverage = false
+			default:
+				return errors.New("must be on or off")
+			}
+			return nil
 		}},
 }
 

@@ -89,6 +89,22 @@ func (w *EventsWorker) Work(ctx context.Context, job *river.Job[EventsArgs]) err
 // ask for. Every path that brings events (a live poll's job, an archive
 // backfill) goes through it, so they are processed alike.
 func (w *EventsWorker) handle(ctx context.Context, feed string, events []json.RawMessage, fetchedAt time.Time) error {
+	_, err := w.handleVia(ctx, feed, events, fetchedAt, ViaLive)
+	return err
+}
+
+// Ways an event reaches the pipeline, kept on every sighting.
+const (
+	ViaLive    = "live"
+	ViaArchive = "archive"
+)
+
+// handleVia is handle for events reached via (ViaLive, ViaArchive): the
+// documents and fetch jobs carry it so sightings say how they were found.
+// It returns how many events were decoded and planned (malformed ones are
+// counted skips).
+func (w *EventsWorker) handleVia(ctx context.Context, feed string, events []json.RawMessage, fetchedAt time.Time, via string) (int, error) {
+	handled := 0
 	var docs []crawler.Document
 	var follow []river.InsertManyParams
 	seen := map[string]bool{}
@@ -117,6 +133,7 @@ func (w *EventsWorker) handle(ctx context.Context, feed string, events []json.Ra
 			w.unknownFields.WithLabelValues(ev.GetType()).Add(float64(len(plan.unknownFields)))
 			w.logger.Debug("event payload has unknown fields", slog.String("event_id", ev.GetID()), slog.Any("fields", plan.unknownFields))
 		}
+		handled++
 		switch {
 		case len(plan.docs) == 0 && len(plan.jobs) == 0:
 			w.events.WithLabelValues(ev.GetType(), "ignored").Inc()
@@ -129,9 +146,11 @@ func (w *EventsWorker) handle(ctx context.Context, feed string, events []json.Ra
 			// The batch was queued in the transaction that committed the
 			// poll, right after the fetch: its creation is the fetch time.
 			d.FetchedAt = fetchedAt
+			d.Via = via
 			docs = append(docs, d)
 		}
 		for _, a := range plan.jobs {
+			a = withVia(a, via)
 			// River refuses a batch holding the same unique job twice.
 			if k := uniqueKey(a); !seen[k] {
 				seen[k] = true
@@ -146,11 +165,11 @@ func (w *EventsWorker) handle(ctx context.Context, feed string, events []json.Ra
 	if len(follow) > 0 {
 		client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
 		if err != nil {
-			return fmt.Errorf("queue fetch jobs: %w", err)
+			return handled, fmt.Errorf("queue fetch jobs: %w", err)
 		}
 		res, err := client.InsertMany(ctx, follow)
 		if err != nil {
-			return fmt.Errorf("queue %d fetch jobs of %s: %w", len(follow), feed, err)
+			return handled, fmt.Errorf("queue %d fetch jobs of %s: %w", len(follow), feed, err)
 		}
 		if err := w.pushes.noteSeen(ctx, follow, res); err != nil {
 			// Coverage is a report; losing a count must not re-run the batch.
@@ -158,9 +177,29 @@ func (w *EventsWorker) handle(ctx context.Context, feed string, events []json.Ra
 		}
 	}
 	if _, err := w.pipeline.Process(ctx, docs); err != nil {
-		return fmt.Errorf("events of %s: %w", feed, err)
+		return handled, fmt.Errorf("events of %s: %w", feed, err)
 	}
-	return nil
+	return handled, nil
+}
+
+// withVia marks a fetch job with how its event was reached (live jobs stay
+// as they were, so their arguments do not change).
+func withVia(a river.JobArgs, via string) river.JobArgs {
+	if via == "" || via == ViaLive {
+		return a
+	}
+	switch a := a.(type) {
+	case PushArgs:
+		a.Via = via
+		return a
+	case WikiArgs:
+		a.Via = via
+		return a
+	case TreeArgs:
+		a.Via = via
+		return a
+	}
+	return a
 }
 
 // uniqueKey is what makes a fetch job unique (its river:"unique" fields).

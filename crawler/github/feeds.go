@@ -161,11 +161,21 @@ func watchedFeeds(ctx context.Context, pool *pgxpool.Pool) ([]Feed, error) {
 
 // Gap is a recorded stretch of missed events.
 type Gap struct {
+	ID              int64     `json:"id"`
 	Feed            string    `json:"feed"`
 	DetectedAt      time.Time `json:"detected_at"`
 	AfterEventID    int64     `json:"after_event_id"`
 	BeforeEventID   int64     `json:"before_event_id"`
 	EstimatedMissed int64     `json:"estimated_missed"`
+	// State is how the gap ended: "open" while GH Archive is read for it,
+	// "backfilled" or "unrecoverable" (Note says why). ArchiveFound counts
+	// the archived events inside the gap, ArchiveProcessed those that went
+	// through the pipeline.
+	State            string     `json:"state"`
+	ArchiveFound     int64      `json:"archive_found"`
+	ArchiveProcessed int64      `json:"archive_processed"`
+	ResolvedAt       *time.Time `json:"resolved_at"`
+	Note             string     `json:"note,omitempty"`
 }
 
 // FeedHealth is how one feed is doing.
@@ -184,6 +194,15 @@ type FeedHealth struct {
 	Gaps            int64      `json:"gaps"`
 	MissedEstimate  int64      `json:"missed_estimate"`
 	RecentGaps      []Gap      `json:"recent_gaps"`
+	// Gap outcomes (backfill from GH Archive).
+	GapsOpen          int64 `json:"gaps_open"`
+	GapsBackfilled    int64 `json:"gaps_backfilled"`
+	GapsUnrecoverable int64 `json:"gaps_unrecoverable"`
+	// LiveCoverageRatio is events taken live over GH Archive's count, for
+	// the latest hour read (public feed only; null before one is read);
+	// Coverage lists the last 24 hours read, newest first.
+	LiveCoverageRatio *float64       `json:"live_coverage_ratio"`
+	Coverage          []HourCoverage `json:"coverage,omitempty"`
 }
 
 // Health is the crawler's state for the dashboard.
@@ -240,6 +259,22 @@ func (s *Feeds) Health(ctx context.Context, orgID int64) (Health, error) {
 			return h, err
 		}
 		h.Feeds[i].RecentGaps = gaps
+		if err := s.pool.QueryRow(ctx, `
+			SELECT count(*) FILTER (WHERE state = 'open'), count(*) FILTER (WHERE state = 'backfilled'),
+				count(*) FILTER (WHERE state = 'unrecoverable')
+			FROM crawl_gaps WHERE feed = $1`, h.Feeds[i].Feed).Scan(&h.Feeds[i].GapsOpen, &h.Feeds[i].GapsBackfilled, &h.Feeds[i].GapsUnrecoverable); err != nil {
+			return h, fmt.Errorf("count gaps of %s: %w", h.Feeds[i].Feed, err)
+		}
+		if h.Feeds[i].Feed == FeedPublic {
+			cov, err := Coverage(ctx, s.pool, FeedPublic, 24)
+			if err != nil {
+				return h, err
+			}
+			h.Feeds[i].Coverage = cov
+			if len(cov) > 0 {
+				h.Feeds[i].LiveCoverageRatio = cov[0].Ratio
+			}
+		}
 	}
 	h.Tokens, err = s.budgets(ctx)
 	if err != nil {
@@ -252,14 +287,16 @@ func (s *Feeds) Health(ctx context.Context, orgID int64) (Health, error) {
 // Gaps returns a feed's most recent gaps.
 func (s *Feeds) gaps(ctx context.Context, feed string, limit int) ([]Gap, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT feed, detected_at, after_event_id, before_event_id, estimated_missed
+		SELECT id, feed, detected_at, after_event_id, before_event_id, estimated_missed,
+			state, archive_found, archive_processed, resolved_at, note
 		FROM crawl_gaps WHERE feed = $1 ORDER BY detected_at DESC, id DESC LIMIT $2`, feed, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read gaps of %s: %w", feed, err)
 	}
 	gs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Gap, error) {
 		var g Gap
-		err := r.Scan(&g.Feed, &g.DetectedAt, &g.AfterEventID, &g.BeforeEventID, &g.EstimatedMissed)
+		err := r.Scan(&g.ID, &g.Feed, &g.DetectedAt, &g.AfterEventID, &g.BeforeEventID, &g.EstimatedMissed,
+			&g.State, &g.ArchiveFound, &g.ArchiveProcessed, &g.ResolvedAt, &g.Note)
 		return g, err
 	})
 	if err != nil {

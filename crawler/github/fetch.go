@@ -173,6 +173,8 @@ type PushArgs struct {
 	// Fork says the repository is a fork (from the payload, or a ForkEvent
 	// seen earlier); forks wait behind other pushes when budget is short.
 	Fork bool `json:"fork,omitempty"`
+	// Via is "archive" for a push found by GH Archive backfill.
+	Via string `json:"via,omitempty"`
 }
 
 func splitRepo(full string) (string, string, error) {
@@ -335,7 +337,7 @@ func (f *Fetcher) scanCommit(ctx context.Context, sink *docSink, a PushArgs, c *
 	fetched := f.now()
 	base := crawler.Document{
 		Source: "github", EventID: a.EventID, EventType: "PushEvent", Repo: a.Repo, Commit: sha,
-		Actor: author, EventAt: a.EventAt, FetchedAt: fetched,
+		Actor: author, EventAt: a.EventAt, FetchedAt: fetched, Via: a.Via,
 	}
 	if msg := c.GetCommit().GetMessage(); msg != "" {
 		d := base
@@ -396,6 +398,7 @@ type WikiArgs struct {
 	EventID string     `json:"event_id"`
 	Actor   string     `json:"actor"`
 	EventAt time.Time  `json:"event_at"`
+	Via     string     `json:"via,omitempty"`
 }
 
 // WikiPage is one page of a GollumEvent.
@@ -440,7 +443,7 @@ func (f *Fetcher) Wiki(ctx context.Context, a WikiArgs) (FetchResult, error) {
 		}
 		if err := sink.add(ctx, crawler.Document{
 			Source: "github", EventID: a.EventID, EventType: "GollumEvent", Repo: a.Repo, Path: p.Name,
-			Actor: a.Actor, URL: page, EventAt: a.EventAt, FetchedAt: f.now(), Text: body,
+			Actor: a.Actor, URL: page, EventAt: a.EventAt, FetchedAt: f.now(), Via: a.Via, Text: body,
 		}); err != nil {
 			return res, err
 		}
@@ -456,6 +459,7 @@ type TreeArgs struct {
 	EventType string    `json:"event_type"`
 	Actor     string    `json:"actor"`
 	EventAt   time.Time `json:"event_at"`
+	Via       string    `json:"via,omitempty"`
 }
 
 // Tree scans the default branch of a repository within the configured
@@ -528,7 +532,7 @@ func (f *Fetcher) Tree(ctx context.Context, a TreeArgs) (FetchResult, error) {
 		if err := sink.add(ctx, crawler.Document{
 			Source: "github", EventID: a.EventID, EventType: a.EventType, Repo: a.Repo, Commit: sha,
 			Path: e.GetPath(), Actor: a.Actor, URL: BlobURL(a.Repo, sha, e.GetPath()), AnchorLines: true,
-			EventAt: a.EventAt, FetchedAt: f.now(), Text: content,
+			EventAt: a.EventAt, FetchedAt: f.now(), Via: a.Via, Text: content,
 		}); err != nil {
 			return res, err
 		}

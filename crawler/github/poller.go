@@ -290,6 +290,7 @@ func (p *Poller) commitFeed(ctx context.Context, b pollBatch) (PollResult, error
 		if len(fresh) > 0 {
 			batch.Queue(`INSERT INTO crawl_feed_polls (feed, polled_at, events, lag_ms) VALUES ($1, $2, $3, $4)`,
 				feed.Name, fetched, len(fresh), lagMS)
+			queueLiveHours(batch, feed.Name, b.createdAt)
 		}
 		gaps := 0
 		if res.Gap {

@@ -109,7 +109,8 @@ func NewPushCoverage(pool *pgxpool.Pool, reg prometheus.Registerer) *PushCoverag
 	return c
 }
 
-func hourOf(t time.Time) time.Time {
+// pushHour is the hour a push is counted in; a push of unknown time counts now.
+func pushHour(t time.Time) time.Time {
 	if t.IsZero() {
 		t = time.Now()
 	}
@@ -128,7 +129,7 @@ func (c *PushCoverage) noteSeen(ctx context.Context, params []river.InsertManyPa
 		if !ok || i >= len(res) || res[i] == nil || res[i].UniqueSkippedAsDuplicate {
 			continue
 		}
-		hours[hourOf(a.EventAt)]++
+		hours[pushHour(a.EventAt)]++
 	}
 	var n int64
 	b := &pgx.Batch{}
@@ -153,7 +154,7 @@ func (c *PushCoverage) noteFetched(ctx context.Context, eventAt time.Time) error
 		return nil
 	}
 	if _, err := c.pool.Exec(ctx, `INSERT INTO github_push_coverage (hour, fetched) VALUES ($1, 1)
-		ON CONFLICT (hour) DO UPDATE SET fetched = github_push_coverage.fetched + 1`, hourOf(eventAt)); err != nil {
+		ON CONFLICT (hour) DO UPDATE SET fetched = github_push_coverage.fetched + 1`, pushHour(eventAt)); err != nil {
 		return fmt.Errorf("count push fetched: %w", err)
 	}
 	c.fetched.Inc()
@@ -223,7 +224,7 @@ func (c *PushCoverage) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	now := hourOf(time.Now())
+	now := pushHour(time.Now())
 	for _, h := range hs {
 		label := "previous"
 		if h.Hour.Equal(now) {

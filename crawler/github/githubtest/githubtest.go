@@ -82,6 +82,7 @@ type Server struct {
 	gistsSince   []json.RawMessage
 	latency      time.Duration
 	window       time.Duration // rate-limit window; 0 is GitHub's hour (SetRateWindow)
+	archive      archive       // hourly GH Archive files (archive.go)
 }
 
 // NewServer starts a fake GitHub API. Close it when done.
@@ -158,6 +159,9 @@ func (s *Server) Publish(events ...json.RawMessage) { s.PublishTo(PublicEvents, 
 
 // PublishTo adds events to the timeline at path (e.g. "/orgs/acme/events").
 func (s *Server) PublishTo(path string, events ...json.RawMessage) {
+	if path == PublicEvents {
+		s.archive.add(events)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tl := s.timelines[path]
