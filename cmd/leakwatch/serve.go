@@ -142,7 +142,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		pipeline := crawler.NewPipeline(registry, incidentSvc, reg).WithDedup(pool, cfg.ContentDedupTTL).
 			WithRevoker(revoke.NewGitHub(cfg.GitHubAPIURL, nil, nil).
 				WithBudget(revoke.NewPGBudget(pool, "github-credentials-api", revoke.GitHubCallsPerHour)), logger)
-		ghcrawler.AddWorkers(jcfg.Workers, ghcrawler.NewEventsWorker(pipeline, reg, logger))
+		ghcrawler.AddWorkers(jcfg.Workers, ghcrawler.NewEventsWorker(pool, pipeline, reg, logger))
 		if ghClient, err = newGitHubClient(cfg, reg); err != nil {
 			return err
 		}
