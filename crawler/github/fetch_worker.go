@@ -65,14 +65,18 @@ type PushWorker struct {
 
 // Work implements river.Worker.
 func (w *PushWorker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
-	res, err := w.f.Push(ctx, job.Args)
+	res, err := w.f.Push(withSlice(ctx, w.f.cfg.PushTimeout), job.Args)
+	if more, qerr := continueLater(ctx, err); more {
+		err = qerr
+	}
 	if err == nil {
 		_ = river.RecordOutput(ctx, res)
 	}
 	return fetchOutcome(w.f, "push "+job.Args.Repo+"@"+short(job.Args.Head), res, err)
 }
 
-// Timeout allows for large pushes walked commit by commit.
+// Timeout bounds one slice of a push; a longer push goes on in a follow-up
+// job, so a crashed one is re-run within the rescue window.
 func (w *PushWorker) Timeout(*river.Job[PushArgs]) time.Duration { return w.f.cfg.PushTimeout }
 
 // WikiWorker fetches and scans wiki pages.
@@ -98,15 +102,18 @@ type TreeWorker struct {
 
 // Work implements river.Worker.
 func (w *TreeWorker) Work(ctx context.Context, job *river.Job[TreeArgs]) error {
-	res, err := w.f.Tree(ctx, job.Args)
+	res, err := w.f.Tree(withSlice(ctx, w.f.cfg.PushTimeout), job.Args)
+	if more, qerr := continueLater(ctx, err); more {
+		err = qerr
+	}
 	if err == nil {
 		_ = river.RecordOutput(ctx, res)
 	}
 	return fetchOutcome(w.f, "tree "+job.Args.Repo, res, err)
 }
 
-// Timeout allows for the whole bounded tree.
-func (w *TreeWorker) Timeout(*river.Job[TreeArgs]) time.Duration { return 15 * time.Minute }
+// Timeout bounds one slice of a tree, as for pushes.
+func (w *TreeWorker) Timeout(*river.Job[TreeArgs]) time.Duration { return w.f.cfg.PushTimeout }
 
 // AddFetchWorkers registers the push, wiki and tree workers.
 func AddFetchWorkers(ws *river.Workers, f *Fetcher) {
