@@ -56,8 +56,14 @@ func NewFetchWorker(pool *pgxpool.Pool, sources []Source, p *crawler.Pipeline, l
 	return &FetchWorker{sources: m, pacers: pacers, store: NewStore(pool), pipeline: p, logger: logger}
 }
 
-// Timeout bounds one fetch and scan.
-func (w *FetchWorker) Timeout(*river.Job[FetchArgs]) time.Duration { return 2 * time.Minute }
+// Timeout bounds one fetch and scan. It stays within River's rescue window
+// so that a fetch left running by a dead process runs again promptly.
+func (w *FetchWorker) Timeout(*river.Job[FetchArgs]) time.Duration { return jobs.MaxJobTimeout }
+
+// maxPaceWait is the longest a fetch waits in the job for its turn at a
+// paced site; a later turn is waited for as a snooze, which holds no worker
+// and counts against no timeout.
+const maxPaceWait = 10 * time.Second
 
 // Work fetches, deduplicates by content, scans and records the outcome.
 // Recording findings is idempotent, so a retried job repeats nothing
@@ -75,7 +81,10 @@ func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 		return river.JobCancel(err)
 	}
 	if p := w.pacers[a.Source]; p != nil {
-		if err := p.wait(ctx); err != nil {
+		if later := p.wait(ctx, maxPaceWait); later > 0 {
+			return river.JobSnooze(later)
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
