@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/paste"
+	"github.com/leakwatch/leakwatch/internal/jobs"
 	"github.com/leakwatch/leakwatch/internal/secretbox"
 	"github.com/leakwatch/leakwatch/internal/webhook"
 )
@@ -192,7 +193,7 @@ var settings = []setting{
 	{env: "LEAKWATCH_WORKERS_NOTIFY", def: "4", help: "Concurrent jobs on the notify queue (worker role).", set: intSetting(func(c *Config, n int) { c.WorkersNotify = n })},
 	{env: "LEAKWATCH_KEY_RELOAD_INTERVAL", def: "30s", help: "Full reload of the key registry as a safety net behind change notifications.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.KeyReload = d })},
-	{env: "LEAKWATCH_JOB_TIMEOUT", def: "30s", help: "How long a job may run unless its worker says otherwise (push and tree slices: LEAKWATCH_GITHUB_PUSH_TIMEOUT; paste fetches 45s).",
+	{env: "LEAKWATCH_JOB_TIMEOUT", def: "30s", help: "How long a job may run unless its worker says otherwise (push and tree slices: LEAKWATCH_GITHUB_PUSH_TIMEOUT). At most 45s, so a crashed job runs again within two minutes.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.JobTimeout = d })},
 	{env: "LEAKWATCH_JOB_RESCUE_AFTER", def: "60s", help: "A job still marked running this long after it started, because its process died, is run again (River checks every 30s, so a killed process's jobs run again within about 97s at the default). Must be above every job timeout.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.JobRescueAfter = d })},
@@ -262,6 +263,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.JobTimeout == 0 || c.JobRescueAfter <= c.JobTimeout {
 		return Config{}, fmt.Errorf("LEAKWATCH_JOB_RESCUE_AFTER=%s must be longer than LEAKWATCH_JOB_TIMEOUT=%s (which must not be 0)", c.JobRescueAfter, c.JobTimeout)
+	}
+	if c.JobTimeout > jobs.MaxJobTimeout || c.GitHubPushTimeout > jobs.MaxJobTimeout {
+		return Config{}, fmt.Errorf("LEAKWATCH_JOB_TIMEOUT=%s and LEAKWATCH_GITHUB_PUSH_TIMEOUT=%s must be at most %s: longer jobs hold a crash's recovery as long", c.JobTimeout, c.GitHubPushTimeout, jobs.MaxJobTimeout)
 	}
 	if c.GitHubPushTimeout > c.JobRescueAfter {
 		// River would wait for the longer one anyway: crash recovery would

@@ -34,6 +34,9 @@ func (FetchArgs) InsertOpts() river.InsertOpts {
 }
 
 // FetchWorker fetches a paste and hands its texts to the shared pipeline.
+// One fetch and scan runs within the default job timeout
+// (LEAKWATCH_JOB_TIMEOUT), which stays within River's rescue window so that
+// a fetch left running by a dead process runs again promptly.
 type FetchWorker struct {
 	river.WorkerDefaults[FetchArgs]
 	sources  map[string]Source
@@ -55,10 +58,6 @@ func NewFetchWorker(pool *pgxpool.Pool, sources []Source, p *crawler.Pipeline, l
 	}
 	return &FetchWorker{sources: m, pacers: pacers, store: NewStore(pool), pipeline: p, logger: logger}
 }
-
-// Timeout bounds one fetch and scan. It stays within River's rescue window
-// so that a fetch left running by a dead process runs again promptly.
-func (w *FetchWorker) Timeout(*river.Job[FetchArgs]) time.Duration { return jobs.MaxJobTimeout }
 
 // maxPaceWait is the longest a fetch waits in the job for its turn at a
 // paced site; a later turn is waited for as a snooze, which holds no worker

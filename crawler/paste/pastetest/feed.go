@@ -26,6 +26,33 @@ type Feed struct {
 	pastes  []Paste // newest first
 	deleted map[string]bool
 	gone    int // status for deleted pastes' raw text: 404 or 410
+	// hold, while open, keeps raw-text requests waiting (see Hold).
+	hold    chan struct{}
+	holding int
+}
+
+// Hold makes raw-text requests hang, as a stalled site does, until release
+// is called or the client goes away; Holding says how many hang now.
+func (f *Feed) Hold() (release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan struct{})
+	f.hold = ch
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.hold == ch {
+			close(ch)
+			f.hold = nil
+		}
+	}
+}
+
+// Holding returns how many raw-text requests are held now.
+func (f *Feed) Holding() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.holding
 }
 
 // NewFeed starts a fake site serving format.
@@ -167,6 +194,20 @@ func writeXML(w http.ResponseWriter, ctype string, doc any) {
 
 func (f *Feed) raw(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
+	if hold := f.hold; hold != nil {
+		f.holding++
+		f.mu.Unlock()
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+		f.mu.Lock()
+		f.holding--
+		if r.Context().Err() != nil {
+			f.mu.Unlock()
+			return
+		}
+	}
 	defer f.mu.Unlock()
 	f.requests["/raw"]++
 	key := r.PathValue("key")
