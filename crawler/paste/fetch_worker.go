@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/jobs"
@@ -68,6 +69,25 @@ const maxPaceWait = 10 * time.Second
 // Recording findings is idempotent, so a retried job repeats nothing
 // visible.
 func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error {
+	err := w.work(ctx, job)
+	var snooze *rivertype.JobSnoozeError
+	if job.Args.Item.Title != "" && !errors.As(err, &snooze) && (err == nil || job.Attempt >= job.MaxAttempts || isCancel(err)) {
+		// The listing's title (a gist's description, a paste's name) is
+		// text from the site: a job that will not run again forgets it,
+		// since River keeps finished jobs for a day.
+		if _, uerr := w.store.pool.Exec(ctx, `UPDATE river_job SET args = args #- '{item,title}' WHERE id = $1`, job.ID); uerr != nil {
+			w.logger.Error("drop paste title from job", slog.Int64("job_id", job.ID), slog.Any("error", uerr))
+		}
+	}
+	return err
+}
+
+func isCancel(err error) bool {
+	var c *rivertype.JobCancelError
+	return errors.As(err, &c)
+}
+
+func (w *FetchWorker) work(ctx context.Context, job *river.Job[FetchArgs]) error {
 	a := job.Args
 	key := a.Item.Key()
 	log := w.logger.With(slog.String("paste_source", a.Source), slog.String("paste_key", key))

@@ -29,6 +29,15 @@ type Feed struct {
 	// hold, while open, keeps raw-text requests waiting (see Hold).
 	hold    chan struct{}
 	holding int
+	// failRaw raw-text requests still to answer with failStatus.
+	failRaw, failStatus int
+}
+
+// FailRaw makes the next n raw-text requests answer status.
+func (f *Feed) FailRaw(n, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failRaw, f.failStatus = n, status
 }
 
 // Hold makes raw-text requests hang, as a stalled site does, until release
@@ -210,6 +219,11 @@ func (f *Feed) raw(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.mu.Unlock()
 	f.requests["/raw"]++
+	if f.failRaw > 0 {
+		f.failRaw--
+		http.Error(w, http.StatusText(f.failStatus), f.failStatus)
+		return
+	}
 	key := r.PathValue("key")
 	if f.deleted[key] {
 		http.Error(w, "paste not found", f.gone)
