@@ -121,10 +121,10 @@ func TestNoLeakedTextAtRest(t *testing.T) {
 	logs := svc.Logs.String()
 
 	svc = startService(t, map[string]string{
-		"DATABASE_URL":             fx.DBURL,
-		"LEAKWATCH_GITHUB_POLL":    "false",
-		"LEAKWATCH_GITHUB_API_URL": gists.APIURL(),
-		"LEAKWATCH_LOG_LEVEL":      "debug",
+		"DATABASE_URL":                 fx.DBURL,
+		"LEAKWATCH_GITHUB_POLL":        "false",
+		"LEAKWATCH_GITHUB_API_URL":     gists.APIURL(),
+		"LEAKWATCH_LOG_LEVEL":          "debug",
 		"LEAKWATCH_PASTE_SOURCES_FILE": writeSources("gists.json", `{"sources":[{"type":"gist","interval":"1s"}]}`),
 	})
 	eventually(t, "findings in the gist", 60*time.Second, func() bool {
