@@ -144,9 +144,11 @@ func (w *FetchWorker) work(ctx context.Context, job *river.Job[FetchArgs]) error
 
 	docs := make([]crawler.Document, 0, len(parts))
 	var detail string
-	for _, part := range parts {
+	for i, part := range parts {
 		if part.Truncated {
-			detail = fmt.Sprintf("%q scanned up to the size limit (%d bytes)", part.Name, len(part.Text))
+			// The detail is stored: name the part by position, since its
+			// name (a paste's title) is text from the site.
+			detail = fmt.Sprintf("part %d of %d scanned up to the size limit (%d bytes)", i+1, len(parts), len(part.Text))
 		}
 		docs = append(docs, crawler.Document{
 			Source: a.Source, EventID: key, EventType: src.Kind(),
