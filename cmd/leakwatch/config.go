@@ -193,7 +193,7 @@ var settings = []setting{
 	{env: "LEAKWATCH_WORKERS_NOTIFY", def: "4", help: "Concurrent jobs on the notify queue (worker role).", set: intSetting(func(c *Config, n int) { c.WorkersNotify = n })},
 	{env: "LEAKWATCH_KEY_RELOAD_INTERVAL", def: "30s", help: "Full reload of the key registry as a safety net behind change notifications.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.KeyReload = d })},
-	{env: "LEAKWATCH_JOB_TIMEOUT", def: "30s", help: "How long a job may run unless its worker says otherwise (push and tree slices: LEAKWATCH_GITHUB_PUSH_TIMEOUT). At most 45s, so a crashed job runs again within two minutes.",
+	{env: "LEAKWATCH_JOB_TIMEOUT", def: "30s", help: "How long a job may run unless its worker says otherwise (push and tree slices: LEAKWATCH_GITHUB_PUSH_TIMEOUT). At most 1m, so a crashed job runs again within two minutes.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.JobTimeout = d })},
 	{env: "LEAKWATCH_JOB_RESCUE_AFTER", def: "60s", help: "A job still marked running this long after it started, because its process died, is run again (River checks every 30s, so a killed process's jobs run again within about 97s at the default). Must be above every job timeout.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.JobRescueAfter = d })},

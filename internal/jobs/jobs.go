@@ -38,7 +38,9 @@ const FetchCooldown = 10 * time.Millisecond
 // RecoveryBound(RescueAfterDefault), about 97 s: the README's bound.
 const (
 	RescueAfterDefault = 60 * time.Second
-	MaxJobTimeout      = 45 * time.Second
+	// MaxJobTimeout is the longest timeout a job may have: incident,
+	// Slack and webhook jobs use it; crawl jobs stay at 30-45 s.
+	MaxJobTimeout = time.Minute
 	// RescuerInterval is how often River's leader looks for stuck jobs.
 	RescuerInterval = 30 * time.Second
 	// LeaderTakeover is how long River's leadership stays with a dead
@@ -116,9 +118,9 @@ type retryPolicy struct {
 }
 
 // NextRetry implements river.ClientRetryPolicy. River asks it both when a
-// job fails and when its rescuer finds a job still marked running; only
-// the rescuer sees a job that started longer than rescueAfter ago, because
-// every job's timeout is shorter.
+// job fails and when its rescuer finds a job still marked running; a job
+// that started at least rescueAfter ago is the rescuer's (or one that ran
+// into a timeout as long as the window, which may as well retry at once).
 func (p *retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 	if job.State == rivertype.JobStateRunning && job.AttemptedAt != nil && time.Since(*job.AttemptedAt) >= p.rescueAfter {
 		return time.Now().UTC()
