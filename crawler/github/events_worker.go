@@ -131,6 +131,14 @@ func (w *EventsWorker) Work(ctx context.Context, job *river.Job[EventsArgs]) err
 		}
 	}
 	if err := w.handle(ctx, job.Args.Feed, events, job.CreatedAt); err != nil {
+		if job.Args.Batch != 0 && job.Attempt >= job.MaxAttempts {
+			// River discards the job now; its text must not stay behind.
+			w.logger.Error("event batch dropped after its last attempt", slog.Int64("batch", job.Args.Batch),
+				slog.Int("events", len(events)), slog.Any("error", err))
+			if _, derr := w.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM github_event_batches WHERE id = $1`, job.Args.Batch); derr != nil {
+				return fmt.Errorf("%w (and delete event batch %d: %w)", err, job.Args.Batch, derr)
+			}
+		}
 		return err
 	}
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {

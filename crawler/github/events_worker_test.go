@@ -111,3 +111,57 @@ func TestEventBatchesLeaveNoText(t *testing.T) {
 		}
 	}
 }
+
+// alwaysFailing is a recorder whose database never answers.
+type alwaysFailing struct{}
+
+func (alwaysFailing) Record(context.Context, []incidents.Finding) error {
+	return errors.New("database went away")
+}
+
+// TestDiscardedEventBatchLeavesNoText: a batch whose job fails its last
+// attempt is discarded by River; its payloads go with it.
+func TestDiscardedEventBatchLeavesNoText(t *testing.T) {
+	t.Parallel()
+	b := setup(t, FetchConfig{})
+	ctx := context.Background()
+	workers := river.NewWorkers()
+	AddWorkers(workers, NewEventsWorker(b.pool, crawler.NewPipeline(b.registry, alwaysFailing{}, nil), nil, b.logger))
+	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger, Workers: workers, Scan: 1, TestOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal([]json.RawMessage{githubtest.CommentEvent(9001, "octo/app", "u", "token "+b.secret, time.Now().UTC())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := b.pool.QueryRow(ctx, `INSERT INTO github_event_batches (feed, events) VALUES ('github:events', $1) RETURNING id`, string(raw)).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Insert(ctx, EventsArgs{Feed: "github:events", Batch: id}, &river.InsertOpts{MaxAttempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rc.Stop(context.Background()) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var state string
+		var batches int
+		if err := b.pool.QueryRow(ctx, `SELECT (SELECT state::text FROM river_job), (SELECT count(*) FROM github_event_batches)`).Scan(&state, &batches); err != nil {
+			t.Fatal(err)
+		}
+		if state == "discarded" {
+			if batches != 0 {
+				t.Fatalf("%d batches left by a discarded job", batches)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s, want discarded", state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
