@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -162,6 +163,10 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 		detected := p.now()
 		revoked := p.revokeDocument(ctx, d, found)
 		p.expose(ctx, d)
+		// Titles and paths travel with the finding into the incident, its
+		// alerts and webhooks: a key in an issue title or a paste's name
+		// must not travel with them.
+		title, path := redactKeys(snap.Set, d.Title), redactKeys(snap.Set, d.Path)
 		for j, m := range found {
 			line := m.Line
 			if d.LineMap != nil && line >= 1 && line <= len(d.LineMap) {
@@ -175,9 +180,9 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 				out = append(out, incidents.Finding{
 					KeyID: k.ID, OrgID: k.OrgID, Fingerprint: m.Fingerprint,
 					Source: d.Source, EventID: d.EventID, EventType: d.EventType,
-					URL: url, Repo: d.Repo, Commit: d.Commit, Path: d.Path,
+					URL: url, Repo: d.Repo, Commit: d.Commit, Path: path,
 					Line: line, Column: m.Column, Encoding: m.Encoding,
-					Actor: d.Actor, Preview: m.Preview, Title: d.Title, Private: d.Private, Reach: d.Reach,
+					Actor: d.Actor, Preview: m.Preview, Title: title, Private: d.Private, Reach: d.Reach,
 					EventAt: d.EventAt, FetchedAt: d.FetchedAt, DetectedAt: detected, Revoked: revoked[j], Via: d.Via,
 				})
 				p.findings.WithLabelValues(d.Source).Inc()
@@ -191,4 +196,34 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 		return 0, fmt.Errorf("record %d findings: %w", len(out), err)
 	}
 	return len(out), nil
+}
+
+// redactKeys replaces every registered key found in a short text (a title,
+// a path) with asterisks, as previews do.
+func redactKeys(set *matcher.Set, s string) string {
+	if s == "" {
+		return s
+	}
+	found := set.Scan([]byte(s))
+	if len(found) == 0 {
+		return s
+	}
+	hidden := make([]bool, len(s))
+	for _, f := range found {
+		for k := max(f.Offset, 0); k < f.Offset+f.Length && k < len(s); k++ {
+			hidden[k] = true
+		}
+	}
+	var out strings.Builder
+	for k := 0; k < len(s); k++ {
+		if !hidden[k] {
+			out.WriteByte(s[k])
+			continue
+		}
+		out.WriteString("********")
+		for k+1 < len(s) && hidden[k+1] {
+			k++
+		}
+	}
+	return out.String()
 }

@@ -184,3 +184,27 @@ func value(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestPipelineRedactsKeysInTitles: a key in an issue title or a paste's
+// name is found in the text and recorded, but the finding's title and path
+// carry asterisks in its place, like previews.
+func TestPipelineRedactsKeysInTitles(t *testing.T) {
+	t.Parallel()
+	_, reg, tok := tokenRegistry(t, "ci token")
+	rec := &recorder{}
+	p := NewPipeline(reg, rec, nil)
+	title := "please rotate " + tok + " now"
+	n, err := p.Process(context.Background(), []Document{
+		{Source: "github", EventID: "1", Title: title, Text: []byte(title)},
+		{Source: "pastesite", EventID: "2", Title: "env", Path: "token=" + tok, Text: []byte("x=" + tok)},
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("Process = %d, %v; want 2 findings", n, err)
+	}
+	if got := rec.fs[0].Title; got != "please rotate ******** now" {
+		t.Errorf("title = %q", got)
+	}
+	if got := rec.fs[1].Path; got != "token=********" || rec.fs[1].Title != "env" {
+		t.Errorf("path = %q, title = %q", got, rec.fs[1].Title)
+	}
+}

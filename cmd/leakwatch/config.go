@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/paste"
+	"github.com/leakwatch/leakwatch/internal/jobs"
 	"github.com/leakwatch/leakwatch/internal/secretbox"
 	"github.com/leakwatch/leakwatch/internal/webhook"
 )
@@ -168,7 +169,7 @@ var settings = []setting{
 		set: intSetting(func(c *Config, n int) { c.GitHubTreeMaxFiles = n })},
 	{env: "LEAKWATCH_GITHUB_TREE_MAX_BYTES", def: "20971520", help: "At most this many bytes of a repository made public are scanned.",
 		set: byteSetting(func(c *Config, n int) { c.GitHubTreeMaxBytes = n })},
-	{env: "LEAKWATCH_GITHUB_PUSH_TIMEOUT", def: "10m", help: "How long one push job (every commit of a push) may run. A push job left running by a crashed process is run again only after this long, so it bounds the delay a crash adds.",
+	{env: "LEAKWATCH_GITHUB_PUSH_TIMEOUT", def: "45s", help: "How long one slice of a push or repository-tree job may run; after two thirds of it the rest goes to a follow-up job. At most LEAKWATCH_JOB_RESCUE_AFTER, which a crashed job waits for in any case.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.GitHubPushTimeout = d })},
 	{env: "LEAKWATCH_CONTENT_DEDUP_TTL", def: "1h", help: "How long scanned content is remembered by hash, so the same patch pushed to many forks is scanned once (0: no de-duplication).",
 		set: durationSetting(func(c *Config, d time.Duration) { c.ContentDedupTTL = d })},
@@ -204,9 +205,9 @@ var settings = []setting{
 		set: durationSetting(func(c *Config, d time.Duration) { c.KeyReload = d })},
 	{env: "LEAKWATCH_ROTATED_RETENTION", def: "2160h", help: "How long (default 90 days) a secret a key was rotated away from is still matched: a sighting is recorded on the key's last incident as seen after rotation, with no alert. 0 stops matching it at rotation.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.RotatedRetention = d })},
-	{env: "LEAKWATCH_JOB_TIMEOUT", def: "1m", help: "How long a job may run unless its worker says otherwise (push fetches 10m, repository trees 15m).",
+	{env: "LEAKWATCH_JOB_TIMEOUT", def: "30s", help: "How long a job may run unless its worker says otherwise (push and tree slices: LEAKWATCH_GITHUB_PUSH_TIMEOUT). At most 1m, so a crashed job runs again within two minutes.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.JobTimeout = d })},
-	{env: "LEAKWATCH_JOB_RESCUE_AFTER", def: "16m", help: "A job still marked running this long after it started, because its process died, is run again. Keep it above the longest job timeout (15m), or live jobs run twice.",
+	{env: "LEAKWATCH_JOB_RESCUE_AFTER", def: "60s", help: "A job still marked running this long after it started, because its process died, is run again (River checks every 30s, so a killed process's jobs run again within about 97s at the default). Must be above every job timeout.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.JobRescueAfter = d })},
 	{env: "LEAKWATCH_SHUTDOWN_TIMEOUT", def: "8s", help: "How long running work may take to finish on SIGTERM before it is cancelled.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.ShutdownTimeout = d })},
@@ -298,6 +299,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.JobTimeout == 0 || c.JobRescueAfter <= c.JobTimeout {
 		return Config{}, fmt.Errorf("LEAKWATCH_JOB_RESCUE_AFTER=%s must be longer than LEAKWATCH_JOB_TIMEOUT=%s (which must not be 0)", c.JobRescueAfter, c.JobTimeout)
+	}
+	if c.JobTimeout > jobs.MaxJobTimeout || c.GitHubPushTimeout > jobs.MaxJobTimeout {
+		return Config{}, fmt.Errorf("LEAKWATCH_JOB_TIMEOUT=%s and LEAKWATCH_GITHUB_PUSH_TIMEOUT=%s must be at most %s: longer jobs hold a crash's recovery as long", c.JobTimeout, c.GitHubPushTimeout, jobs.MaxJobTimeout)
+	}
+	if c.GitHubPushTimeout > c.JobRescueAfter {
+		// River would wait for the longer one anyway: crash recovery would
+		// take as long as a push slice.
+		return Config{}, fmt.Errorf("LEAKWATCH_GITHUB_PUSH_TIMEOUT=%s must not be longer than LEAKWATCH_JOB_RESCUE_AFTER=%s", c.GitHubPushTimeout, c.JobRescueAfter)
 	}
 	return c, nil
 }

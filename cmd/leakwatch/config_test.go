@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leakwatch/leakwatch/internal/jobs"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -40,6 +42,16 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("timeout = %v", c.ShutdownTimeout)
 			}
 		}},
+		{name: "crash recovery within two minutes", env: nil, check: func(t *testing.T, c Config) {
+			if c.JobRescueAfter != jobs.RescueAfterDefault || c.JobTimeout > jobs.MaxJobTimeout || c.GitHubPushTimeout > jobs.MaxJobTimeout {
+				t.Errorf("rescue after %s, job timeout %s, push timeout %s; want %s and timeouts within %s",
+					c.JobRescueAfter, c.JobTimeout, c.GitHubPushTimeout, jobs.RescueAfterDefault, jobs.MaxJobTimeout)
+			}
+			if b := jobs.RecoveryBound(c.JobRescueAfter); b > 2*time.Minute {
+				t.Errorf("a killed process's jobs run again within %s, want 2m", b)
+			}
+		}},
+		{name: "push slice longer than rescue", env: map[string]string{"LEAKWATCH_GITHUB_PUSH_TIMEOUT": "5m"}, wantErr: "LEAKWATCH_GITHUB_PUSH_TIMEOUT"},
 		{name: "job rescue before timeout", env: map[string]string{"LEAKWATCH_JOB_TIMEOUT": "5m", "LEAKWATCH_JOB_RESCUE_AFTER": "2m"}, wantErr: "LEAKWATCH_JOB_RESCUE_AFTER"},
 		{name: "bad role", env: map[string]string{"LEAKWATCH_ROLES": "web,cook"}, wantErr: "LEAKWATCH_ROLES"},
 		{name: "bad addr", env: map[string]string{"LEAKWATCH_HTTP_ADDR": "8080"}, wantErr: "LEAKWATCH_HTTP_ADDR"},

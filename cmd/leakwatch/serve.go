@@ -143,7 +143,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			WithRevoker(revoke.NewGitHub(cfg.GitHubAPIURL, nil, nil).
 				WithBudget(revoke.NewPGBudget(pool, "github-credentials-api", revoke.GitHubCallsPerHour)), logger)
 		pushCoverage := ghcrawler.NewPushCoverage(pool, reg)
-		eventsWorker := ghcrawler.NewEventsWorker(pipeline, reg, logger).WithPushCoverage(pushCoverage)
+		eventsWorker := ghcrawler.NewEventsWorker(pool, pipeline, reg, logger).WithPushCoverage(pushCoverage)
 		ghcrawler.AddWorkers(jcfg.Workers, eventsWorker)
 		if bf := newGitHubBackfill(cfg, pool, eventsWorker, reg, logger); bf != nil {
 			// Every working process enqueues the planner when it leads; the

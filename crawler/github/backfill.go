@@ -27,7 +27,7 @@ const (
 	ArchivePublishDelayDefault = time.Hour
 	ArchiveGiveUpAfterDefault  = 6 * time.Hour
 	ArchiveRetryEveryDefault   = 10 * time.Minute
-	ArchiveRunBudgetDefault    = 40 * time.Second
+	ArchiveRunBudgetDefault    = 30 * time.Second
 	ArchiveChunkLinesDefault   = 20000
 	ArchiveMaxLineDefault      = 8 << 20
 	ArchiveMaxHoursDefault     = 24
@@ -186,11 +186,13 @@ func (w *ArchiveHourWorker) Work(ctx context.Context, job *river.Job[ArchiveHour
 	return w.b.ReadHour(ctx, client, job.Args.Hour)
 }
 
-// Timeout leaves room past the run budget for skipping to the saved offset
-// (a run resumes by decompressing the file up to it: gzip cannot seek) and
-// the last chunk's commit: under two minutes with the default budget.
+// Timeout is the longest any job may take (jobs.MaxJobTimeout), so that a
+// run of a crashed process is rescued within the recovery bound. A run
+// resumes by decompressing the file up to its saved offset (gzip cannot
+// seek) and stops 10 s before the deadline, so an hour of up to about 5 GB
+// of JSON (a real GH Archive hour is 1–1.5 GB) is read in one-minute runs.
 func (w *ArchiveHourWorker) Timeout(*river.Job[ArchiveHourArgs]) time.Duration {
-	return w.b.cfg.RunBudget + 70*time.Second
+	return jobs.MaxJobTimeout
 }
 
 // ArchivePlanWorker runs the planner.
@@ -486,6 +488,9 @@ func (b *Backfill) ReadHour(ctx context.Context, client *jobs.Client, hour time.
 	// The budget counts from here: skipping to the saved offset costs
 	// decompression only, and each run must make real progress.
 	budgetFrom := b.cfg.Now()
+	// A run also stops short of its job's deadline, so that a long skip
+	// cannot make it lose the chunk it is reading.
+	deadline, hasDeadline := ctx.Deadline()
 	var minID, maxID int64
 	chunkStart, runStart := line, line
 	for {
@@ -498,7 +503,8 @@ func (b *Backfill) ReadHour(ctx context.Context, client *jobs.Client, hour time.
 			b.consume(cs, line, raw, oversized, &minID, &maxID)
 			line++
 		}
-		overBudget := line%256 == 0 && line-runStart >= int64(b.cfg.ChunkLines) && b.cfg.Now().Sub(budgetFrom) >= b.cfg.RunBudget
+		overBudget := line%256 == 0 && line-runStart >= int64(b.cfg.ChunkLines) &&
+			(b.cfg.Now().Sub(budgetFrom) >= b.cfg.RunBudget || hasDeadline && time.Until(deadline) < 10*time.Second)
 		if !eof && line-chunkStart < int64(b.cfg.ChunkLines) && !overBudget {
 			continue
 		}

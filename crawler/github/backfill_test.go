@@ -134,7 +134,7 @@ func newBackfillHarness(t *testing.T, archive http.Handler) *backfillHarness {
 	h.tee = &teeRecorder{rec: h.rec}
 	h.pipeline = crawler.NewPipeline(h.registry, h.tee, nil)
 	h.fetcher = NewFetcher(h.client, h.pipeline, FetchConfig{}, nil, h.logger)
-	h.ew = NewEventsWorker(h.pipeline, nil, h.logger)
+	h.ew = NewEventsWorker(h.pool, h.pipeline, nil, h.logger)
 	h.hour = time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
 	h.pollAt = newClock(h.hour.Add(30 * time.Minute))
 	h.poller = NewPoller(PollerConfig{Client: h.client, Pool: h.pool, Logger: h.logger, NoWatches: true, Now: h.pollAt.now})

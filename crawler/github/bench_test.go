@@ -116,7 +116,7 @@ func runCrawl(b *testing.B, rate float64, total int, pollEvery time.Duration) cr
 	}
 	pipeline := crawler.NewPipeline(reg, rec, nil).WithDedup(pool, dedupTTL)
 	workers := river.NewWorkers()
-	AddWorkers(workers, NewEventsWorker(pipeline, nil, logger))
+	AddWorkers(workers, NewEventsWorker(pool, pipeline, nil, logger))
 	AddFetchWorkers(workers, NewFetcher(client, pipeline, FetchConfig{}, nil, logger))
 	crawlWorkers := 64
 	if n, err := strconv.Atoi(os.Getenv("BENCH_CRAWL_WORKERS")); err == nil && n > 0 {

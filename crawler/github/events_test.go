@@ -162,7 +162,7 @@ func TestCrawlThroughRiver(t *testing.T) {
 	)
 
 	workers := river.NewWorkers()
-	AddWorkers(workers, NewEventsWorker(b.pipeline, nil, b.logger))
+	AddWorkers(workers, NewEventsWorker(b.pool, b.pipeline, nil, b.logger))
 	AddFetchWorkers(workers, b.fetcher)
 	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger, Workers: workers, Scan: 2, Crawl: 2, TestOnly: true})
 	if err != nil {

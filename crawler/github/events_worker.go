@@ -3,22 +3,30 @@ package github
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/jobs"
 )
 
-// EventsArgs carries up to 100 raw events from one poll.
+// EventsArgs points at a batch of up to 100 raw events from one poll, kept
+// in github_event_batches until the job ends: River keeps finished jobs'
+// arguments for a day, and event payloads hold leaked text.
 type EventsArgs struct {
-	Feed   string            `json:"feed"`
-	Events []json.RawMessage `json:"events"`
+	Feed  string `json:"feed"`
+	Batch int64  `json:"batch"`
+	// Events is how jobs queued before batches existed carried the
+	// payloads; it is removed from the job when the job completes.
+	Events []json.RawMessage `json:"events,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -30,6 +38,7 @@ func (EventsArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue:
 // EventsWorker turns events into documents and hands them to the pipeline.
 type EventsWorker struct {
 	river.WorkerDefaults[EventsArgs]
+	pool     *pgxpool.Pool
 	pipeline *crawler.Pipeline
 	logger   *slog.Logger
 	events   *prometheus.CounterVec
@@ -47,9 +56,10 @@ func (w *EventsWorker) WithPushCoverage(c *PushCoverage) *EventsWorker {
 	return w
 }
 
-// NewEventsWorker returns the worker. reg may be nil.
-func NewEventsWorker(p *crawler.Pipeline, reg prometheus.Registerer, logger *slog.Logger) *EventsWorker {
-	w := &EventsWorker{pipeline: p, logger: logger, forks: newForkSet(), events: prometheus.NewCounterVec(prometheus.CounterOpts{
+// NewEventsWorker returns the worker; pool holds the event batches. reg may
+// be nil.
+func NewEventsWorker(pool *pgxpool.Pool, p *crawler.Pipeline, reg prometheus.Registerer, logger *slog.Logger) *EventsWorker {
+	w := &EventsWorker{pool: pool, pipeline: p, logger: logger, forks: newForkSet(), events: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "leakwatch", Subsystem: "github", Name: "events_total",
 		Help: "GitHub events processed, by type and outcome (scanned, fetched, ignored, unknown, malformed).",
 	}, []string{"type", "outcome"}),
@@ -64,13 +74,39 @@ func NewEventsWorker(p *crawler.Pipeline, reg prometheus.Registerer, logger *slo
 	return w
 }
 
-// queueEventsTx queues a poll's new events (oldest first) for the events
-// worker, in the caller's transaction.
+// eventsTimeout bounds one batch: 100 events scanned in memory and the
+// findings recorded take well under a second.
+const eventsTimeout = 30 * time.Second
+
+// queueEventsTx keeps a poll's new events (oldest first) in batches of 100
+// and queues a job per batch for the events worker, all in the caller's
+// transaction. The jobs carry the batch ids, never the payloads.
 func queueEventsTx(ctx context.Context, tx pgx.Tx, client *jobs.Client, feed string, events []json.RawMessage) error {
-	var params []river.InsertManyParams
+	var batches []string
 	for i := 0; i < len(events); i += 100 {
-		batch := events[i:min(i+100, len(events))]
-		params = append(params, river.InsertManyParams{Args: EventsArgs{Feed: feed, Events: batch}})
+		b, err := json.Marshal(events[i:min(i+100, len(events))])
+		if err != nil {
+			return fmt.Errorf("encode event batch: %w", err)
+		}
+		batches = append(batches, string(b))
+	}
+	if len(batches) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO github_event_batches (feed, events)
+		SELECT $1, e::json FROM unnest($2::text[]) WITH ORDINALITY AS t (e, n) ORDER BY n
+		RETURNING id`, feed, batches)
+	if err != nil {
+		return fmt.Errorf("keep event batches of %s: %w", feed, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("keep event batches of %s: %w", feed, err)
+	}
+	params := make([]river.InsertManyParams, len(ids))
+	for i, id := range ids {
+		params[i] = river.InsertManyParams{Args: EventsArgs{Feed: feed, Batch: id}}
 	}
 	if _, err := client.InsertManyTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("queue events: %w", err)
@@ -78,11 +114,57 @@ func queueEventsTx(ctx context.Context, tx pgx.Tx, client *jobs.Client, feed str
 	return nil
 }
 
-// Work scans a batch and queues the fetch jobs its events ask for (pushes,
-// wiki edits, repositories made public). Recording findings is idempotent
-// and fetch jobs are unique, so a retried batch repeats nothing visible.
+// Timeout keeps a batch well inside the rescue window.
+func (w *EventsWorker) Timeout(*river.Job[EventsArgs]) time.Duration { return eventsTimeout }
+
+// Work loads the job's batch, scans it, queues the fetch jobs its events ask
+// for (pushes, wiki edits, repositories made public), then deletes the batch
+// in the transaction that completes the job: a retry after a crash still
+// finds it, a completed job leaves no text behind. Recording findings is
+// idempotent and fetch jobs are unique, so a retried batch repeats nothing
+// visible.
 func (w *EventsWorker) Work(ctx context.Context, job *river.Job[EventsArgs]) error {
-	return w.handle(ctx, job.Args.Feed, job.Args.Events, job.CreatedAt)
+	events := job.Args.Events
+	if job.Args.Batch != 0 {
+		var raw []byte
+		err := w.pool.QueryRow(ctx, `SELECT events FROM github_event_batches WHERE id = $1`, job.Args.Batch).Scan(&raw)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Deleted only with the job's completion: nothing left to do.
+			w.logger.Warn("event batch already handled", slog.Int64("batch", job.Args.Batch), slog.Int64("job_id", job.ID))
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("load event batch %d: %w", job.Args.Batch, err)
+		}
+		if err := json.Unmarshal(raw, &events); err != nil {
+			return fmt.Errorf("decode event batch %d: %w", job.Args.Batch, err)
+		}
+	}
+	if err := w.handle(ctx, job.Args.Feed, events, job.CreatedAt); err != nil {
+		if job.Args.Batch != 0 && job.Attempt >= job.MaxAttempts {
+			// River discards the job now; its text must not stay behind.
+			w.logger.Error("event batch dropped after its last attempt", slog.Int64("batch", job.Args.Batch),
+				slog.Int("events", len(events)), slog.Any("error", err))
+			if _, derr := w.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM github_event_batches WHERE id = $1`, job.Args.Batch); derr != nil {
+				return fmt.Errorf("%w (and delete event batch %d: %w)", err, job.Args.Batch, derr)
+			}
+		}
+		return err
+	}
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if job.Args.Batch != 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM github_event_batches WHERE id = $1`, job.Args.Batch); err != nil {
+				return fmt.Errorf("delete event batch %d: %w", job.Args.Batch, err)
+			}
+		} else if _, err := tx.Exec(ctx, `UPDATE river_job SET args = args - 'events' WHERE id = $1`, job.ID); err != nil {
+			return fmt.Errorf("drop events of job %d: %w", job.ID, err)
+		}
+		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+			return fmt.Errorf("complete events job %d: %w", job.ID, err)
+		}
+		return nil
+	})
+	return err
 }
 
 // handle scans raw events read at fetchedAt and queues the fetch jobs they

@@ -28,6 +28,9 @@ const (
 	docBatch        = 256
 )
 
+// PushTimeoutDefault is the default FetchConfig.PushTimeout.
+const PushTimeoutDefault = 45 * time.Second
+
 // FetchConfig bounds what the fetch jobs read.
 type FetchConfig struct {
 	// MaxPatchBytes: a file whose patch is larger is skipped and counted
@@ -46,9 +49,10 @@ type FetchConfig struct {
 	TreeMaxFileBytes int64
 	// WikiMaxBytes bounds one wiki page (default 1 MB).
 	WikiMaxBytes int64
-	// PushTimeout bounds one push job (default 10 minutes, for large pushes
-	// walked commit by commit). River re-runs a push job left running by a
-	// process that died only once this much time has passed since it started.
+	// PushTimeout bounds one slice of a push or tree job (default 45 s); what
+	// is left after two thirds of it goes to a follow-up job. River re-runs a
+	// job left running by a process that died only once this much time has
+	// passed since it started, so it must stay within the rescue window.
 	PushTimeout time.Duration
 }
 
@@ -75,7 +79,7 @@ func (c FetchConfig) withDefaults() FetchConfig {
 		c.WikiMaxBytes = 1 << 20
 	}
 	if c.PushTimeout <= 0 {
-		c.PushTimeout = 10 * time.Minute
+		c.PushTimeout = PushTimeoutDefault
 	}
 	return c
 }
@@ -175,6 +179,9 @@ type PushArgs struct {
 	Fork bool `json:"fork,omitempty"`
 	// Via is "archive" for a push found by GH Archive backfill.
 	Via string `json:"via,omitempty"`
+	// Commits, in a follow-up job, are the push's commits still to scan
+	// (see fetch_slice.go).
+	Commits []string `json:"commits,omitempty" river:"unique"`
 }
 
 func splitRepo(full string) (string, string, error) {
@@ -203,6 +210,10 @@ func (f *Fetcher) Push(ctx context.Context, a PushArgs) (FetchResult, error) {
 	}
 	sink := &docSink{f: f, res: &res}
 	base := a.Before
+	if len(a.Commits) > 0 {
+		res.Mode = "continued"
+		return res, f.scanCommits(ctx, sink, owner, name, a, a.Commits)
+	}
 	if base == zeroSHA || base == "" {
 		def := a.DefaultBranch
 		if def == "" {
@@ -291,17 +302,31 @@ func (f *Fetcher) Push(ctx context.Context, a PushArgs) (FetchResult, error) {
 			opts.Page = resp.NextPage
 		}
 	}
-	for _, sha := range shas {
+	return res, f.scanCommits(ctx, sink, owner, name, a, shas)
+}
+
+// scanCommits fetches and scans commits one by one; when the job's slice is
+// over it records what it found and hands the rest to a follow-up job.
+func (f *Fetcher) scanCommits(ctx context.Context, sink *docSink, owner, name string, a PushArgs, shas []string) error {
+	for i, sha := range shas {
+		if i > 0 && sliceOver(ctx) {
+			if err := sink.flush(ctx); err != nil {
+				return err
+			}
+			next := a
+			next.Commits = shas[i:]
+			return &moreWork{Next: next}
+		}
 		c, files, err := f.commit(ctx, owner, name, sha)
 		if err != nil {
-			return res, err
+			return err
 		}
-		res.Commits++
+		sink.res.Commits++
 		if err := f.scanCommit(ctx, sink, a, c, files); err != nil {
-			return res, err
+			return err
 		}
 	}
-	return res, sink.flush(ctx)
+	return sink.flush(ctx)
 }
 
 // commit fetches a commit with every page of its files.
@@ -460,6 +485,12 @@ type TreeArgs struct {
 	Actor     string    `json:"actor"`
 	EventAt   time.Time `json:"event_at"`
 	Via       string    `json:"via,omitempty"`
+	// A follow-up job (see fetch_slice.go) goes on in Commit's tree after
+	// path After, with Files and Bytes already counted against the bounds.
+	Commit string `json:"commit,omitempty" river:"unique"`
+	After  string `json:"after,omitempty" river:"unique"`
+	Files  int    `json:"files,omitempty"`
+	Bytes  int64  `json:"bytes,omitempty"`
 }
 
 // Tree scans the default branch of a repository within the configured
@@ -471,41 +502,53 @@ func (f *Fetcher) Tree(ctx context.Context, a TreeArgs) (FetchResult, error) {
 	if err != nil {
 		return res, err
 	}
-	repo, err := f.gh.repository(ctx, owner, name)
-	if err != nil {
-		return res, err
+	sha := a.Commit
+	if sha == "" {
+		repo, err := f.gh.repository(ctx, owner, name)
+		if err != nil {
+			return res, err
+		}
+		branch, _, err := f.gh.Repositories.GetBranch(ctx, owner, name, repo.GetDefaultBranch(), 1)
+		if isStatus(err, 404) {
+			// An empty repository has no branch yet.
+			return res, nil
+		}
+		if err != nil {
+			return res, fmt.Errorf("get branch %s of %s: %w", repo.GetDefaultBranch(), a.Repo, err)
+		}
+		sha = branch.GetCommit().GetSHA()
 	}
-	branch, _, err := f.gh.Repositories.GetBranch(ctx, owner, name, repo.GetDefaultBranch(), 1)
-	if isStatus(err, 404) {
-		// An empty repository has no branch yet.
-		return res, nil
-	}
-	if err != nil {
-		return res, fmt.Errorf("get branch %s of %s: %w", repo.GetDefaultBranch(), a.Repo, err)
-	}
-	sha := branch.GetCommit().GetSHA()
 	tree, _, err := f.gh.Git.GetTree(ctx, owner, name, sha, true)
 	if err != nil {
 		return res, fmt.Errorf("get tree of %s@%s: %w", a.Repo, short(sha), err)
 	}
-	if tree.GetTruncated() {
+	if tree.GetTruncated() && a.After == "" {
 		res.Truncated++
 	}
 	entries := tree.Entries
 	sort.SliceStable(entries, func(i, j int) bool { return entries[i].GetPath() < entries[j].GetPath() })
 	sink := &docSink{f: f, res: &res}
-	var total int64
+	total, files, started, lastPath := a.Bytes, a.Files, false, a.After
 	for _, e := range entries {
-		if e.GetType() != "blob" {
+		if e.GetType() != "blob" || (a.After != "" && e.GetPath() <= a.After) {
 			continue
 		}
+		if started && sliceOver(ctx) {
+			if err := sink.flush(ctx); err != nil {
+				return res, err
+			}
+			next := a
+			next.Commit, next.After, next.Files, next.Bytes = sha, lastPath, files, total
+			return res, &moreWork{Next: next}
+		}
+		started, lastPath = true, e.GetPath()
 		size := int64(e.GetSize())
 		if size > f.cfg.TreeMaxFileBytes {
 			res.SkippedLarge++
 			f.skipped.WithLabelValues("tree", "large").Inc()
 			continue
 		}
-		if res.Files >= f.cfg.TreeMaxFiles || total+size > f.cfg.TreeMaxBytes {
+		if files >= f.cfg.TreeMaxFiles || total+size > f.cfg.TreeMaxBytes {
 			res.Truncated++
 			f.skipped.WithLabelValues("tree", "tree_bound").Inc()
 			continue
@@ -528,6 +571,7 @@ func (f *Fetcher) Tree(ctx context.Context, a TreeArgs) (FetchResult, error) {
 			continue
 		}
 		res.Files++
+		files++
 		f.files.WithLabelValues("tree").Inc()
 		if err := sink.add(ctx, crawler.Document{
 			Source: "github", EventID: a.EventID, EventType: a.EventType, Repo: a.Repo, Commit: sha,

@@ -69,7 +69,11 @@ type PushWorker struct {
 // newest pushes first (pushSnooze), and sends no request meanwhile.
 func (w *PushWorker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
 	a := job.Args
-	res, err := w.f.Push(ctx, a)
+	res, err := w.f.Push(withSlice(ctx, w.f.cfg.PushTimeout), a)
+	more, qerr := continueLater(ctx, err)
+	if more {
+		err = qerr // the rest of the push goes on in a follow-up job
+	}
 	var rl *RateLimitedError
 	switch {
 	case err == nil:
@@ -80,7 +84,7 @@ func (w *PushWorker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
 	}
 	out := fetchOutcome(w.f, "push "+a.Repo+"@"+short(a.Head), res, err)
 	var cancel *rivertype.JobCancelError
-	if err == nil || errors.As(out, &cancel) {
+	if (err == nil && !more) || errors.As(out, &cancel) {
 		if cerr := w.f.coverage.noteFetched(ctx, a.EventAt); cerr != nil {
 			w.f.logger.Warn("push coverage not counted", slog.Any("error", cerr))
 		}
@@ -88,7 +92,8 @@ func (w *PushWorker) Work(ctx context.Context, job *river.Job[PushArgs]) error {
 	return out
 }
 
-// Timeout allows for large pushes walked commit by commit.
+// Timeout bounds one slice of a push; a longer push goes on in a follow-up
+// job, so a crashed one is re-run within the rescue window.
 func (w *PushWorker) Timeout(*river.Job[PushArgs]) time.Duration { return w.f.cfg.PushTimeout }
 
 // WikiWorker fetches and scans wiki pages.
@@ -114,15 +119,18 @@ type TreeWorker struct {
 
 // Work implements river.Worker.
 func (w *TreeWorker) Work(ctx context.Context, job *river.Job[TreeArgs]) error {
-	res, err := w.f.Tree(ctx, job.Args)
+	res, err := w.f.Tree(withSlice(ctx, w.f.cfg.PushTimeout), job.Args)
+	if more, qerr := continueLater(ctx, err); more {
+		err = qerr
+	}
 	if err == nil {
 		_ = river.RecordOutput(ctx, res)
 	}
 	return fetchOutcome(w.f, "tree "+job.Args.Repo, res, err)
 }
 
-// Timeout allows for the whole bounded tree.
-func (w *TreeWorker) Timeout(*river.Job[TreeArgs]) time.Duration { return 15 * time.Minute }
+// Timeout bounds one slice of a tree, as for pushes.
+func (w *TreeWorker) Timeout(*river.Job[TreeArgs]) time.Duration { return w.f.cfg.PushTimeout }
 
 // AddFetchWorkers registers the push, wiki and tree workers.
 func AddFetchWorkers(ws *river.Workers, f *Fetcher) {

@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/leakwatch/leakwatch/internal/database"
 	"github.com/leakwatch/leakwatch/internal/jobs"
 )
 
@@ -455,6 +456,9 @@ func (p *Poller) lead(ctx context.Context) error {
 	// the pool holding it.
 	conn := pc.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx))
+	if err := database.KeepSessionAlive(ctx, conn); err != nil {
+		return err
+	}
 	var got bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(leaderLock)).Scan(&got); err != nil {
 		return fmt.Errorf("take poller lock: %w", err)

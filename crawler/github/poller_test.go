@@ -32,12 +32,14 @@ func comments(from, to int64) []json.RawMessage {
 	return out
 }
 
-// queuedEvents counts events handed to River and distinct event ids.
+// queuedEvents counts events handed to River (kept in batches until their
+// jobs end) and distinct event ids.
 func queuedEvents(t *testing.T, b testBundle) (total, distinct int) {
 	t.Helper()
 	err := b.pool.QueryRow(context.Background(), `
 		SELECT count(*), count(DISTINCT e->>'id')
-		FROM river_job j, jsonb_array_elements(j.args->'events') e WHERE j.kind = 'github_events'`).Scan(&total, &distinct)
+		FROM river_job j JOIN github_event_batches b ON b.id = (j.args->>'batch')::bigint, json_array_elements(b.events) e
+		WHERE j.kind = 'github_events'`).Scan(&total, &distinct)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestPushBudgetQueue(t *testing.T) {
 	}
 	cov := NewPushCoverage(b.pool, nil)
 	workers := river.NewWorkers()
-	AddWorkers(workers, NewEventsWorker(b.pipeline, nil, b.logger).WithPushCoverage(cov))
+	AddWorkers(workers, NewEventsWorker(b.pool, b.pipeline, nil, b.logger).WithPushCoverage(cov))
 	AddFetchWorkers(workers, NewFetcher(client, b.pipeline, FetchConfig{}, nil, b.logger).WithPushCoverage(cov))
 	// One crawl worker: the order in which pushes are fetched is River's.
 	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger, Workers: workers, Scan: 1, Crawl: 1})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/jobs"
@@ -34,6 +35,9 @@ func (FetchArgs) InsertOpts() river.InsertOpts {
 }
 
 // FetchWorker fetches a paste and hands its texts to the shared pipeline.
+// One fetch and scan runs within the default job timeout
+// (LEAKWATCH_JOB_TIMEOUT), which stays within River's rescue window so that
+// a fetch left running by a dead process runs again promptly.
 type FetchWorker struct {
 	river.WorkerDefaults[FetchArgs]
 	sources  map[string]Source
@@ -56,13 +60,34 @@ func NewFetchWorker(pool *pgxpool.Pool, sources []Source, p *crawler.Pipeline, l
 	return &FetchWorker{sources: m, pacers: pacers, store: NewStore(pool), pipeline: p, logger: logger}
 }
 
-// Timeout bounds one fetch and scan.
-func (w *FetchWorker) Timeout(*river.Job[FetchArgs]) time.Duration { return 2 * time.Minute }
+// maxPaceWait is the longest a fetch waits in the job for its turn at a
+// paced site; a later turn is waited for as a snooze, which holds no worker
+// and counts against no timeout.
+const maxPaceWait = 10 * time.Second
 
 // Work fetches, deduplicates by content, scans and records the outcome.
 // Recording findings is idempotent, so a retried job repeats nothing
 // visible.
 func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error {
+	err := w.work(ctx, job)
+	var snooze *rivertype.JobSnoozeError
+	if job.Args.Item.Title != "" && !errors.As(err, &snooze) && (err == nil || job.Attempt >= job.MaxAttempts || isCancel(err)) {
+		// The listing's title (a gist's description, a paste's name) is
+		// text from the site: a job that will not run again forgets it,
+		// since River keeps finished jobs for a day.
+		if _, uerr := w.store.pool.Exec(ctx, `UPDATE river_job SET args = args #- '{item,title}' WHERE id = $1`, job.ID); uerr != nil {
+			w.logger.Error("drop paste title from job", slog.Int64("job_id", job.ID), slog.Any("error", uerr))
+		}
+	}
+	return err
+}
+
+func isCancel(err error) bool {
+	var c *rivertype.JobCancelError
+	return errors.As(err, &c)
+}
+
+func (w *FetchWorker) work(ctx context.Context, job *river.Job[FetchArgs]) error {
 	a := job.Args
 	key := a.Item.Key()
 	log := w.logger.With(slog.String("paste_source", a.Source), slog.String("paste_key", key))
@@ -75,7 +100,10 @@ func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 		return river.JobCancel(err)
 	}
 	if p := w.pacers[a.Source]; p != nil {
-		if err := p.wait(ctx); err != nil {
+		if later := p.wait(ctx, maxPaceWait); later > 0 {
+			return river.JobSnooze(later)
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
@@ -116,9 +144,11 @@ func (w *FetchWorker) Work(ctx context.Context, job *river.Job[FetchArgs]) error
 
 	docs := make([]crawler.Document, 0, len(parts))
 	var detail string
-	for _, part := range parts {
+	for i, part := range parts {
 		if part.Truncated {
-			detail = fmt.Sprintf("%q scanned up to the size limit (%d bytes)", part.Name, len(part.Text))
+			// The detail is stored: name the part by position, since its
+			// name (a paste's title) is text from the site.
+			detail = fmt.Sprintf("part %d of %d scanned up to the size limit (%d bytes)", i+1, len(parts), len(part.Text))
 		}
 		docs = append(docs, crawler.Document{
 			Source: a.Source, EventID: key, EventType: src.Kind(),

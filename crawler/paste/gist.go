@@ -163,7 +163,7 @@ func (g *Gist) Fetch(ctx context.Context, it Item) ([]Part, error) {
 		page = it.URL
 	}
 	var parts []Part
-	for _, name := range names {
+	for i, name := range names {
 		f := j.Files[name]
 		if f.Filename == "" {
 			f.Filename = name
@@ -172,7 +172,8 @@ func (g *Gist) Fetch(ctx context.Context, it Item) ([]Part, error) {
 		if f.Truncated || int64(len(f.Content)) < f.Size {
 			body, truncated, err := g.raw(ctx, f.RawURL)
 			if err != nil {
-				return nil, fmt.Errorf("gist %s file %q: %w", it.ID, f.Filename, err)
+				// Errors are stored; a file name is text from the site.
+				return nil, fmt.Errorf("gist %s file %d: %w", it.ID, i+1, err)
 			}
 			p.Text, p.Truncated = body, truncated
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/internal/database"
 	"github.com/leakwatch/leakwatch/internal/jobs"
 )
 
@@ -202,6 +203,10 @@ func tryLock(ctx context.Context, pool *pgxpool.Pool, source string) (*pgx.Conn,
 		return nil, false, fmt.Errorf("acquire lock connection: %w", err)
 	}
 	conn := pc.Hijack()
+	if err := database.KeepSessionAlive(ctx, conn); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, false, err
+	}
 	var got bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(source)).Scan(&got); err != nil {
 		conn.Close(context.WithoutCancel(ctx))

@@ -39,18 +39,24 @@ type pacer struct {
 	next  time.Time
 }
 
-// wait blocks until this caller's turn, or ctx ends.
-func (p *pacer) wait(ctx context.Context) error {
+// wait blocks until this caller's turn, or ctx ends. A turn further away
+// than maxWait is not taken: wait returns at once how long until the next
+// free turn, for the caller to come back then.
+func (p *pacer) wait(ctx context.Context, maxWait time.Duration) time.Duration {
 	p.mu.Lock()
 	now := time.Now()
 	turn := now
 	if p.next.After(now) {
 		turn = p.next
 	}
+	if d := turn.Sub(now); d > maxWait {
+		p.mu.Unlock()
+		return d
+	}
 	p.next = turn.Add(p.every)
 	p.mu.Unlock()
 	if d := turn.Sub(now); d > 0 {
 		sleep(ctx, d)
 	}
-	return ctx.Err()
+	return 0
 }

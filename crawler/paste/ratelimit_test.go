@@ -47,13 +47,22 @@ func TestRateLimitedFetchIsSnoozedNotFailed(t *testing.T) {
 
 func TestPacerSpacesFetches(t *testing.T) {
 	t.Parallel()
-	p := &pacer{every: time.Hour}
+	p := &pacer{every: 150 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := p.wait(ctx); err != nil {
-		t.Fatalf("first turn: %v", err)
+	start := time.Now()
+	if later := p.wait(ctx, time.Second); later != 0 || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("first turn: come back in %s after %s, want at once", later, time.Since(start))
 	}
-	cancel() // the second turn is an hour away: only cancellation ends it
-	if err := p.wait(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("second turn = %v, want to wait (cancelled)", err)
+	if later := p.wait(ctx, time.Second); later != 0 || time.Since(start) < 150*time.Millisecond {
+		t.Fatalf("second turn after %s (come back in %s), want a wait of 150ms", time.Since(start), later)
+	}
+	// A turn further away than the caller may wait is not taken: the job
+	// snoozes instead of holding a worker past its timeout.
+	if later := p.wait(ctx, 100*time.Millisecond); later <= 100*time.Millisecond || later > 150*time.Millisecond {
+		t.Fatalf("third turn: come back in %s, want 100-150ms", later)
+	}
+	cancel()
+	if later := p.wait(ctx, time.Second); later != 0 || ctx.Err() == nil {
+		t.Fatalf("cancelled wait = %s", later)
 	}
 }

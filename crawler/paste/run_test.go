@@ -47,3 +47,61 @@ func TestRunThroughRiver(t *testing.T) {
 		t.Fatalf("finding = %+v", f)
 	}
 }
+
+// TestSurvivorTakesOverSourceLock runs two processes' pollers of one source
+// (each with its own copy of the site, to tell them apart). When the
+// leader's process dies, its session and so its advisory lock go with it,
+// and the survivor must lead within its 5 s retry.
+func TestSurvivorTakesOverSourceLock(t *testing.T) {
+	t.Parallel()
+	fakeA, fakeB := pastetest.NewFeed(pastetest.FormatRSS), pastetest.NewFeed(pastetest.FormatRSS)
+	defer fakeA.Close()
+	defer fakeB.Close()
+	cfgA, cfgB := feedConfig(t, fakeA, pastetest.FormatRSS), feedConfig(t, fakeB, pastetest.FormatRSS)
+	cfgA.Interval, cfgB.Interval = Duration(200*time.Millisecond), Duration(200*time.Millisecond)
+	srcA, srcB := NewFeed(cfgA, fakeA.Client()), NewFeed(cfgB, fakeB.Client())
+	b := setup(t, srcA)
+
+	ctxA, killA := context.WithCancel(b.ctx)
+	defer killA()
+	ctxB, stopB := context.WithCancel(b.ctx)
+	defer stopB()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopB()
+	wg.Go(func() { b.poller(srcA).Run(ctxA) })
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("A to lead", func() bool { return fakeA.Requests("/recent") > 0 })
+	wg.Go(func() { b.poller(srcB).Run(ctxB) })
+	time.Sleep(1500 * time.Millisecond)
+	if n := fakeB.Requests("/recent"); n != 0 {
+		t.Fatalf("B listed %d times while A leads", n)
+	}
+
+	// kill -9: the server ends A's session (the socket closes) before A's
+	// code could unlock anything.
+	var killed int
+	if err := b.pool.QueryRow(b.ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	killA()
+	if killed != 1 {
+		t.Fatalf("%d lock sessions ended, want A's", killed)
+	}
+	at := time.Now()
+	waitFor("B to take over", func() bool { return fakeB.Requests("/recent") > 0 })
+	t.Logf("B leads %s after A's session died", time.Since(at).Round(10*time.Millisecond))
+	if d := time.Since(at); d > 7*time.Second {
+		t.Fatalf("B took over after %s, want within its 5 s retry", d)
+	}
+}

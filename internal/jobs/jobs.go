@@ -3,6 +3,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,32 @@ const (
 // FetchCooldown is the shortest pause between two fetches of new jobs from
 // one queue.
 const FetchCooldown = 10 * time.Millisecond
+
+// Crash recovery. River's rescuer (run by the leader every 30 s) re-runs a
+// job left running by a dead process once both RescueAfter and the job's
+// own timeout have passed since it started. Every job's timeout is at most
+// MaxJobTimeout, and a dead leader's successor is elected well within the
+// rescue window, so after a kill -9 a running job runs again within
+// RecoveryBound(RescueAfterDefault), about 97 s: the README's bound.
+const (
+	RescueAfterDefault = 60 * time.Second
+	// MaxJobTimeout is the longest timeout a job may have: incident,
+	// Slack and webhook jobs use it; crawl jobs stay at 30-45 s.
+	MaxJobTimeout = time.Minute
+	// RescuerInterval is how often River's leader looks for stuck jobs.
+	RescuerInterval = 30 * time.Second
+	// LeaderTakeover is how long River's leadership stays with a dead
+	// process (its 15 s lease) plus one election round.
+	LeaderTakeover = 21 * time.Second
+	// SchedulerInterval is how often River's leader makes retries available.
+	SchedulerInterval = 5 * time.Second
+)
+
+// RecoveryBound is the longest a job left running by a killed process
+// waits before it runs again, with rescue after the given window.
+func RecoveryBound(rescueAfter time.Duration) time.Duration {
+	return max(rescueAfter, MaxJobTimeout, LeaderTakeover) + RescuerInterval + SchedulerInterval + 2*time.Second
+}
 
 // Client is the River client type used throughout Leakwatch.
 type Client = river.Client[pgx.Tx]
@@ -59,6 +86,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		FetchCooldown:        FetchCooldown,
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
+		RetryPolicy:          &retryPolicy{rescueAfter: cmp.Or(cfg.RescueAfter, time.Hour)},
 		TestOnly:             cfg.TestOnly,
 	}
 	if cfg.Workers != nil {
@@ -79,6 +107,25 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("create river client: %w", err)
 	}
 	return c, nil
+}
+
+// retryPolicy is River's, except that a job rescued from a dead process runs
+// again at once: it did not fail, and River's backoff (attempt⁴ seconds)
+// would add minutes to a crash's recovery for a job on its third attempt.
+type retryPolicy struct {
+	river.DefaultClientRetryPolicy
+	rescueAfter time.Duration
+}
+
+// NextRetry implements river.ClientRetryPolicy. River asks it both when a
+// job fails and when its rescuer finds a job still marked running; a job
+// that started at least rescueAfter ago is the rescuer's (or one that ran
+// into a timeout as long as the window, which may as well retry at once).
+func (p *retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	if job.State == rivertype.JobStateRunning && job.AttemptedAt != nil && time.Since(*job.AttemptedAt) >= p.rescueAfter {
+		return time.Now().UTC()
+	}
+	return p.DefaultClientRetryPolicy.NextRetry(job)
 }
 
 // Metrics counts worked jobs by kind and outcome, and times them.

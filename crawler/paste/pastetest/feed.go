@@ -26,6 +26,42 @@ type Feed struct {
 	pastes  []Paste // newest first
 	deleted map[string]bool
 	gone    int // status for deleted pastes' raw text: 404 or 410
+	// hold, while open, keeps raw-text requests waiting (see Hold).
+	hold    chan struct{}
+	holding int
+	// failRaw raw-text requests still to answer with failStatus.
+	failRaw, failStatus int
+}
+
+// FailRaw makes the next n raw-text requests answer status.
+func (f *Feed) FailRaw(n, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failRaw, f.failStatus = n, status
+}
+
+// Hold makes raw-text requests hang, as a stalled site does, until release
+// is called or the client goes away; Holding says how many hang now.
+func (f *Feed) Hold() (release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan struct{})
+	f.hold = ch
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.hold == ch {
+			close(ch)
+			f.hold = nil
+		}
+	}
+}
+
+// Holding returns how many raw-text requests are held now.
+func (f *Feed) Holding() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.holding
 }
 
 // NewFeed starts a fake site serving format.
@@ -167,8 +203,27 @@ func writeXML(w http.ResponseWriter, ctype string, doc any) {
 
 func (f *Feed) raw(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
+	if hold := f.hold; hold != nil {
+		f.holding++
+		f.mu.Unlock()
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+		f.mu.Lock()
+		f.holding--
+		if r.Context().Err() != nil {
+			f.mu.Unlock()
+			return
+		}
+	}
 	defer f.mu.Unlock()
 	f.requests["/raw"]++
+	if f.failRaw > 0 {
+		f.failRaw--
+		http.Error(w, http.StatusText(f.failStatus), f.failStatus)
+		return
+	}
 	key := r.PathValue("key")
 	if f.deleted[key] {
 		http.Error(w, "paste not found", f.gone)
