@@ -10,7 +10,8 @@ package web
 //   - s.requireRole(role) lets through a signed-in member (session cookie)
 //     or an API token of the current organisation whose role is at least
 //     role; otherwise 401 (no identity) or 403 (role too low). Read tokens
-//     act as viewers, write tokens as admins.
+//     act as viewers, write tokens as admins, never above the current role
+//     of the member who created them (auth.Token.Role).
 //   - CurrentMember(c) returns the Member (OrgID, UserID, TokenID, Role,
 //     Actor) after requireRole. Scope every query by Member.OrgID.
 //   - s.audit(c, action, objectType, objectID, details) appends to the audit
