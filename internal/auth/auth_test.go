@@ -3,7 +3,9 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/leakwatch/leakwatch/internal/audit"
@@ -317,5 +319,71 @@ func TestTokenBoundToCreator(t *testing.T) {
 	}
 	if _, _, err := s.CreateToken(ctx, org.ID+1, admin.ID, "elsewhere", auth.ScopeWrite); !errors.Is(err, auth.ErrInvalid) {
 		t.Fatalf("token in an organisation the creator is not in = %v", err)
+	}
+}
+
+// TestSignInThrottleParallel: guesses sent at once are each counted before
+// any is checked, so a burst gets no more checks than the limits; and the
+// throttle on one (account, IP) pair does not lock the account's owner
+// out from their own IP.
+func TestSignInThrottleParallel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	s := auth.NewStore(pool, auth.Config{Argon: cheap})
+	u, _, err := s.EnsureUser(ctx, "victim@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPassword(ctx, u.ID, "the real long password"); err != nil {
+		t.Fatal(err)
+	}
+	burst := func(n int, email func(i int) string, ip string) (checked, throttled int) {
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.SignIn(ctx, email(i), "a wrong guess!", ip)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			switch {
+			case errors.Is(err, auth.ErrInvalidCredentials):
+				checked++
+			case errors.Is(err, auth.ErrThrottled):
+				throttled++
+			default:
+				t.Fatalf("guess: %v", err)
+			}
+		}
+		return checked, throttled
+	}
+	for _, tc := range []struct {
+		name        string
+		n           int
+		email       func(int) string
+		ip          string
+		wantChecked int
+	}{
+		{"one account from one IP", 40, func(int) string { return "victim@example.com" }, "203.0.113.1", 5},
+		{"many accounts from one IP", 100, func(i int) string { return fmt.Sprintf("u%d@example.com", i) }, "203.0.113.2", 20},
+	} {
+		checked, throttled := burst(tc.n, tc.email, tc.ip)
+		if checked != tc.wantChecked || throttled != tc.n-tc.wantChecked {
+			t.Errorf("%s: %d checked, %d throttled; want %d checked", tc.name, checked, throttled, tc.wantChecked)
+		}
+	}
+	// The attacker's IP stays locked, even with the right password…
+	if _, err := s.SignIn(ctx, "victim@example.com", "the real long password", "203.0.113.1"); !errors.Is(err, auth.ErrThrottled) {
+		t.Fatalf("right password from the guessing IP = %v, want throttled", err)
+	}
+	// …but the owner, from their own IP, signs in.
+	if got, err := s.SignIn(ctx, "victim@example.com", "the real long password", "198.51.100.20"); err != nil || got.ID != u.ID {
+		t.Fatalf("right password from another IP = %+v %v", got, err)
 	}
 }
