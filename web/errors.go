@@ -53,6 +53,8 @@ func toAPIError(err error) (*apiError, bool) {
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
 		return &apiError{http.StatusTooManyRequests, "throttled", auth.ErrThrottled.Error()}, true
+	case errors.Is(err, auth.ErrBusy):
+		return &apiError{http.StatusServiceUnavailable, "busy", auth.ErrBusy.Error()}, true
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return &apiError{http.StatusUnauthorized, "invalid_credentials", auth.ErrInvalidCredentials.Error()}, true
 	case errors.Is(err, auth.ErrNotFound), errors.Is(err, keys.ErrNotFound), errors.Is(err, orgs.ErrNotFound):
@@ -91,6 +93,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if !ok {
 		s.logger.Error("request failed", slog.String("path", c.Path()), slog.Any("error", err))
 		ae = &apiError{http.StatusInternalServerError, "internal", "internal error"}
+	}
+	if ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusTooManyRequests {
+		c.Response().Header().Set("Retry-After", "1")
 	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(ae.Status)
