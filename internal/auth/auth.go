@@ -133,10 +133,10 @@ func (p Page) limit() int64 {
 type Store struct {
 	pool  *pgxpool.Pool
 	cfg   Config
-	dummy string       // a password hash verified for unknown users, to even out timing
+	dummy string // a password hash verified for unknown users, to even out timing
 	// checks holds one token per running password check (Config.MaxConcurrentChecks).
 	checks chan struct{}
-	actor *audit.Entry // set by As: who makes the changes
+	actor  *audit.Entry // set by As: who makes the changes
 }
 
 // As returns a copy of s that records the changes it makes to tokens,
