@@ -34,6 +34,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -227,7 +228,7 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 // signed-in user), IP and user agent. Stores that audit inside their own
 // transactions take it (keys.Store.As).
 func (s *Server) actor(c echo.Context) audit.Entry {
-	e := audit.Entry{IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 512)}
+	e := audit.Entry{IP: c.RealIP(), UserAgent: userAgent(c)}
 	if m, ok := CurrentMember(c); ok {
 		e.OrgID, e.ActorUser, e.ActorToken, e.Actor = m.OrgID, m.UserID, m.TokenID, m.Actor
 	} else if u, ok := currentUser(c); ok {
@@ -252,11 +253,21 @@ func (s *Server) audit(c echo.Context, action, objectType string, objectID any, 
 	return nil
 }
 
+// userAgent is the request's User-Agent as text PostgreSQL stores: a
+// header may carry bytes that are not UTF-8.
+func userAgent(c echo.Context) string {
+	return truncate(strings.ToValidUTF8(strings.ReplaceAll(c.Request().UserAgent(), "\x00", ""), "?"), 512)
+}
+
+// truncate cuts s to at most n bytes, never inside a UTF-8 sequence.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // setSessionCookie starts the browser session.

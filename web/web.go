@@ -60,8 +60,14 @@ type Config struct {
 	EventHooks *eventhooks.Store
 	// BaseURL is the public URL of the dashboard, used in invitation and
 	// sign-in links. Session cookies are Secure when it is https.
-	BaseURL  string
-	Checks   []Check
+	BaseURL string
+	// MaxBodyBytes bounds every request body (default
+	// MaxBodyBytesDefault); ReadHeaderTimeout and ReadTimeout are those of
+	// HTTPServer (defaults ReadHeaderTimeoutDefault, ReadTimeoutDefault).
+	MaxBodyBytes      int64
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	Checks            []Check
 	Gatherer prometheus.Gatherer
 	Registry prometheus.Registerer
 	Logger   *slog.Logger
@@ -88,6 +94,10 @@ type Server struct {
 	github        *ghcrawler.Feeds
 	slack         *slack.Service
 	eventHooks    *eventhooks.Store
+
+	maxBody           int64
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
 }
 
 // New builds the server and its routes; templates are parsed here so a
@@ -133,6 +143,16 @@ func New(cfg Config) (*Server, error) {
 		secureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		checks:        cfg.Checks, logger: cfg.Logger, static: static, openAPIDoc: openAPIDoc, paste: cfg.Paste,
 		github: cfg.GitHub, slack: cfg.Slack, eventHooks: cfg.EventHooks,
+		maxBody: cfg.MaxBodyBytes, readHeaderTimeout: cfg.ReadHeaderTimeout, readTimeout: cfg.ReadTimeout,
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = MaxBodyBytesDefault
+	}
+	if s.readHeaderTimeout <= 0 {
+		s.readHeaderTimeout = ReadHeaderTimeoutDefault
+	}
+	if s.readTimeout <= 0 {
+		s.readTimeout = ReadTimeoutDefault
 	}
 	if s.mailer == nil {
 		s.mailer = LogMailer{Logger: cfg.Logger}
@@ -148,6 +168,7 @@ func New(cfg Config) (*Server, error) {
 		ReferrerPolicy:        "same-origin", // never leak URLs to other sites; keeps Origin on our own forms
 		ContentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
 	}))
+	e.Use(s.boundInput) // before authenticate, which reads the CSRF form field
 	e.Use(s.authenticate)
 	s.routes(cfg.Gatherer)
 	return s, nil
