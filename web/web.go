@@ -68,9 +68,9 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	Checks            []Check
-	Gatherer prometheus.Gatherer
-	Registry prometheus.Registerer
-	Logger   *slog.Logger
+	Gatherer          prometheus.Gatherer
+	Registry          prometheus.Registerer
+	Logger            *slog.Logger
 }
 
 // Server is the HTTP server.
