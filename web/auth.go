@@ -42,8 +42,22 @@ import (
 	"github.com/leakwatch/leakwatch/internal/auth"
 )
 
-// SessionCookie is the name of the session cookie.
-const SessionCookie = "lw_session"
+// SessionCookie is the name of the session cookie over plain http (local
+// development); SecureSessionCookie its name when the base URL is https.
+// Browsers accept a __Host- cookie only with Secure, Path=/ and no Domain,
+// so no sibling subdomain or plain-http page can set or shadow it.
+const (
+	SessionCookie       = "lw_session"
+	SecureSessionCookie = "__Host-lw_session"
+)
+
+// sessionCookie is the session cookie's name on this server.
+func (s *Server) sessionCookie() string {
+	if s.secureCookies {
+		return SecureSessionCookie
+	}
+	return SessionCookie
+}
 
 const (
 	ctxMember  = "lw.member"
@@ -142,7 +156,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return apiErr(http.StatusForbidden, "csrf", "cross-site request refused")
 			}
 		}
-		ck, err := c.Cookie(SessionCookie)
+		ck, err := c.Cookie(s.sessionCookie())
 		if err != nil || ck.Value == "" {
 			return next(c)
 		}
@@ -273,14 +287,14 @@ func truncate(s string, n int) string {
 // setSessionCookie starts the browser session.
 func (s *Server) setSessionCookie(c echo.Context, token string, expires time.Time) {
 	c.SetCookie(&http.Cookie{
-		Name: SessionCookie, Value: token, Path: "/", Expires: expires,
+		Name: s.sessionCookie(), Value: token, Path: "/", Expires: expires,
 		HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode,
 	})
 }
 
 func (s *Server) clearSessionCookie(c echo.Context) {
 	c.SetCookie(&http.Cookie{
-		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		Name: s.sessionCookie(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode,
 	})
 }

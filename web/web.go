@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -168,6 +169,18 @@ func New(cfg Config) (*Server, error) {
 		ReferrerPolicy:        "same-origin", // never leak URLs to other sites; keeps Origin on our own forms
 		ContentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
 	}))
+	if s.secureCookies {
+		// Served over https: browsers must never fall back to http here
+		// (RFC 6797). Set here, not by echo's Secure middleware, which
+		// only does so for requests it sees arrive over TLS, and TLS is
+		// usually ended by a proxy in front.
+		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				c.Response().Header().Set("Strict-Transport-Security", "max-age=63072000")
+				return next(c)
+			}
+		})
+	}
 	e.Use(s.boundInput) // before authenticate, which reads the CSRF form field
 	e.Use(s.authenticate)
 	s.routes(cfg.Gatherer)
@@ -183,7 +196,15 @@ func (s *Server) routes(g prometheus.Gatherer) {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
+	metrics := echo.WrapHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	e.GET("/metrics", func(c echo.Context) error {
+		// Metrics add up every tenant (open incidents, sources): operators'
+		// business, not the public's.
+		if !fromOperator(c) {
+			return echo.ErrNotFound
+		}
+		return metrics(c)
+	})
 	e.GET("/static/:file", s.static.serve)
 
 	// Pages.
@@ -282,20 +303,46 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok\n")
 }
 
+// readyz answers 200 or 503 to anyone (load balancers need that), with
+// each check's error only for operators: errors name the database's user,
+// name and address. Failing checks are logged for everyone else.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
+	detail := fromOperator(c)
 	status := http.StatusOK
 	out := map[string]string{}
 	for _, ch := range s.checks {
 		if err := ch.Func(ctx); err != nil {
 			status = http.StatusServiceUnavailable
-			out[ch.Name] = err.Error()
+			out[ch.Name] = "failing"
+			if detail {
+				out[ch.Name] = err.Error()
+			} else {
+				s.logger.Warn("readiness check failing", slog.String("check", ch.Name), slog.Any("error", err))
+			}
 		} else {
 			out[ch.Name] = "ok"
 		}
 	}
 	return c.JSON(status, out)
+}
+
+// fromOperator reports whether a request comes from this host itself and
+// not through a proxy: only then does it see probe errors and metrics.
+// A reverse proxy on the same host adds forwarding headers, so what it
+// passes on from the internet does not count.
+func fromOperator(c echo.Context) bool {
+	h := c.Request().Header
+	if h.Get("X-Forwarded-For") != "" || h.Get("Forwarded") != "" || h.Get("X-Real-Ip") != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+	if err != nil {
+		host = c.Request().RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 type httpMetrics struct {
