@@ -131,3 +131,32 @@ func TestReadTimeout(t *testing.T) {
 		t.Fatalf("%d sessions, %v: the stalled sign-in went through", n, err)
 	}
 }
+
+// TestBadTextInForm: a browser posting a form with a NUL byte or invalid
+// UTF-8 gets a 400 page that says what is wrong and whose Back link returns
+// to the filled-in form; nothing is registered.
+func TestBadTextInForm(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "admin@example.com", org.ID, auth.RoleAdmin)
+	c := b.signIn(t, "admin@example.com")
+	for _, body := range []string{"name=a%00b&fingerprint=x", "name=caf%e9&fingerprint=x", "notes=%c3%28"} {
+		req, _ := http.NewRequest(http.MethodPost, b.ts.URL+"/keys", strings.NewReader(body+"&csrf_token="+c.csrf))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html")
+		resp, err := c.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(out), "not valid UTF-8") || !strings.Contains(string(out), "data-back") {
+			t.Fatalf("%s = %d %s", body, resp.StatusCode, out)
+		}
+	}
+	var n int
+	if err := b.pool.QueryRow(t.Context(), `SELECT count(*) FROM keys`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d keys, %v", n, err)
+	}
+}
