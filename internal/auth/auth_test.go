@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
@@ -330,7 +331,9 @@ func TestSignInThrottleParallel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := dbtest.New(t)
-	s := auth.NewStore(pool, auth.Config{Argon: cheap})
+	// A slow machine must not turn guesses into ErrBusy: this tests the
+	// throttle (TestSignInBusy tests the slots).
+	s := auth.NewStore(pool, auth.Config{Argon: cheap, CheckWait: time.Minute})
 	u, _, err := s.EnsureUser(ctx, "victim@example.com")
 	if err != nil {
 		t.Fatal(err)
