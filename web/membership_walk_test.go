@@ -63,6 +63,16 @@ func TestMembershipWalk(t *testing.T) {
 		sessions[0].mustJSON(http.MethodPost, "/api/v1/tokens", map[string]string{"name": "read " + name, "scope": auth.ScopeRead}, http.StatusCreated, &read)
 		sessions[0].mustJSON(http.MethodPost, "/api/v1/tokens", map[string]string{"name": "write " + name, "scope": auth.ScopeWrite}, http.StatusCreated, &write)
 
+		// Every token list names the creator.
+		var list page[auth.Token]
+		owner.mustJSON(http.MethodGet, "/api/v1/tokens", nil, http.StatusOK, &list)
+		if len(list.Items) == 0 || list.Items[0].ID != write.Token.ID || list.Items[0].CreatedByEmail != email {
+			t.Fatalf("%s: token list %+v", name, list.Items)
+		}
+		if status, _, html := owner.page("/tokens"); status != http.StatusOK || !strings.Contains(html, email) {
+			t.Fatalf("%s: tokens page = %d, lacks the creator %s", name, status, email)
+		}
+
 		if tc.to == "" {
 			owner.mustJSON(http.MethodDelete, "/api/v1/members/"+itoa(u.ID), nil, http.StatusNoContent, nil)
 		} else {
