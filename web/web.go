@@ -6,6 +6,7 @@ package web
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
@@ -96,6 +97,7 @@ type Server struct {
 	slack         *slack.Service
 	eventHooks    *eventhooks.Store
 
+	gatherer          prometheus.Gatherer
 	maxBody           int64
 	readHeaderTimeout time.Duration
 	readTimeout       time.Duration
@@ -144,7 +146,7 @@ func New(cfg Config) (*Server, error) {
 		secureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		checks:        cfg.Checks, logger: cfg.Logger, static: static, openAPIDoc: openAPIDoc, paste: cfg.Paste,
 		github: cfg.GitHub, slack: cfg.Slack, eventHooks: cfg.EventHooks,
-		maxBody: cfg.MaxBodyBytes, readHeaderTimeout: cfg.ReadHeaderTimeout, readTimeout: cfg.ReadTimeout,
+		gatherer: cfg.Gatherer, maxBody: cfg.MaxBodyBytes, readHeaderTimeout: cfg.ReadHeaderTimeout, readTimeout: cfg.ReadTimeout,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = MaxBodyBytesDefault
@@ -307,9 +309,16 @@ func (s *Server) healthz(c echo.Context) error {
 // each check's error only for operators: errors name the database's user,
 // name and address. Failing checks are logged for everyone else.
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
-	defer cancel()
 	detail := fromOperator(c)
+	status, out := s.readiness(c.Request().Context(), detail)
+	return c.JSON(status, out)
+}
+
+// readiness runs the checks: each is "ok", or its error with detail, else
+// "failing" (and the error is logged).
+func (s *Server) readiness(ctx context.Context, detail bool) (int, map[string]string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	status := http.StatusOK
 	out := map[string]string{}
 	for _, ch := range s.checks {
@@ -325,7 +334,27 @@ func (s *Server) readyz(c echo.Context) error {
 			out[ch.Name] = "ok"
 		}
 	}
-	return c.JSON(status, out)
+	return status, out
+}
+
+// OpsHandler serves operators on a listener of their own (not exposed to
+// the internet): /metrics, /readyz with each check's error, and /healthz,
+// to whoever reaches it, e.g. a Prometheus in another pod.
+func (s *Server) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	g := s.gatherer
+	if g == nil {
+		g = prometheus.NewRegistry()
+	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		status, out := s.readiness(r.Context(), true)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	return mux
 }
 
 // fromOperator reports whether a request comes from this host itself and

@@ -67,6 +67,9 @@ type Config struct {
 	Encryption *secretbox.Box
 	// SlackAPIURL is the Slack Web API base ("" : https://slack.com/api/).
 	SlackAPIURL string
+	// OpsAddr is where operators' endpoints (/metrics, detailed /readyz)
+	// listen; "" serves them on HTTPAddr to local requests only.
+	OpsAddr string
 }
 
 // Roles a process can take.
@@ -237,6 +240,17 @@ var settings = []setting{
 				return nil
 			}
 			return urlSetting(func(c *Config, v string) { c.SlackAPIURL = v })(c, v)
+		}},
+	{env: "LEAKWATCH_OPS_ADDR", help: "Address of the operators' listener (/metrics, /readyz with errors, /healthz); keep it off the internet. Unset: those details are served on LEAKWATCH_HTTP_ADDR to requests from the host itself only.",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return errors.New("must be host:port, e.g. 127.0.0.1:9090")
+			}
+			c.OpsAddr = v
+			return nil
 		}},
 }
 

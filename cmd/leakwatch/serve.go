@@ -248,6 +248,17 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	logger.Info("web listening", slog.String("addr", ln.Addr().String()))
+	if cfg.OpsAddr != "" {
+		opsLn, err := net.Listen("tcp", cfg.OpsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.OpsAddr, err)
+		}
+		opsSrv := srv.HTTPServer()
+		opsSrv.Handler = srv.OpsHandler()
+		go func() { _ = opsSrv.Serve(opsLn) }()
+		defer opsSrv.Close()
+		logger.Info("ops listening", slog.String("addr", opsLn.Addr().String()))
+	}
 	if started != nil {
 		started(ln.Addr().String())
 	}
