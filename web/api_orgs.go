@@ -126,11 +126,8 @@ func (s *Server) apiOrgDelete(c echo.Context) error {
 	if c.QueryParam("confirm") != o.Name {
 		return apiErr(http.StatusBadRequest, "invalid", "confirm does not match the organisation's name")
 	}
-	// Audit first: the entry must exist even though the org is gone after.
-	if err := s.audit(c, "org.delete", "org", o.ID, map[string]any{"name": o.Name}); err != nil {
-		return err
-	}
-	if err := s.orgs.Delete(ctx, o.ID); err != nil {
+	// The entry commits with the deletion: neither happens without the other.
+	if err := s.orgs.As(s.actor(c)).Delete(ctx, o.ID); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

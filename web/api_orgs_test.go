@@ -63,3 +63,32 @@ func TestOrgUpdateAllOrNothing(t *testing.T) {
 		t.Fatalf("renamed without an audit entry to %q", o.Name)
 	}
 }
+
+// TestOrgDeleteAudited: deleting an organisation and its audit entry commit
+// together.
+func TestOrgDeleteAudited(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	org := b.mustOrg(t, "doomed")
+	b.mustUser(t, "owner@example.com", org.ID, auth.RoleOwner)
+	c := b.signIn(t, "owner@example.com")
+	if _, err := b.pool.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := c.do(http.MethodDelete, "/api/v1/org?confirm=doomed", nil); status != http.StatusInternalServerError {
+		t.Fatalf("delete without audit = %d", status)
+	}
+	if _, err := b.orgs.ByID(ctx, org.ID); err != nil {
+		t.Fatalf("deleted without an audit entry: %v", err)
+	}
+	if _, err := b.pool.Exec(ctx, `DROP TRIGGER refuse ON audit_log`); err != nil {
+		t.Fatal(err)
+	}
+	c.mustJSON(http.MethodDelete, "/api/v1/org?confirm=doomed", nil, http.StatusNoContent, nil)
+	var n int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'org.delete' AND org_id = $1 AND details->>'name' = 'doomed'`, org.ID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d org.delete entries, %v", n, err)
+	}
+}

@@ -306,14 +306,27 @@ func (s *Store) SetKeyDefaults(ctx context.Context, id int64, revocationURL stri
 }
 
 // Delete deletes the organisation with everything it owns (keys, incidents,
-// memberships, tokens). The audit log keeps its record.
+// memberships, tokens). The audit log keeps its record: with As, the entry
+// is written in the deletion's own transaction.
 func (s *Store) Delete(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM orgs WHERE id = $1`, id)
-	if err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var name string
+		err := tx.QueryRow(ctx, `DELETE FROM orgs WHERE id = $1 RETURNING name`, id).Scan(&name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if s.actor == nil {
+			return nil
+		}
+		e := *s.actor
+		e.OrgID, e.Action, e.ObjectType, e.ObjectID, e.Details = id, "org.delete", "org", strconv.FormatInt(id, 10), map[string]any{"name": name}
+		return audit.Write(ctx, tx, e)
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("delete organisation %d: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return err
 }
