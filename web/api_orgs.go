@@ -86,61 +86,28 @@ type orgUpdateRequest struct {
 }
 
 // apiOrgUpdate changes settings: integrations and key defaults need admin,
-// renaming needs owner.
+// renaming needs owner. Every field is checked before anything changes,
+// and the change commits with its audit entry (orgs.Store.Update).
 func (s *Server) apiOrgUpdate(c echo.Context) error {
 	var req orgUpdateRequest
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	ctx := c.Request().Context()
-	o, err := s.orgs.ByID(ctx, m.OrgID)
+	if req.Name != nil && !m.Role.AtLeast(auth.RoleOwner) {
+		return apiErr(http.StatusForbidden, "forbidden", "renaming the organisation needs the owner role")
+	}
+	o, err := s.orgs.As(s.actor(c)).Update(c.Request().Context(), m.OrgID, orgs.Update{
+		Name: req.Name, DefaultRevocationURL: req.DefaultRevocationURL, DefaultMaxAgeDays: req.DefaultMaxAgeDays,
+		SlackWebhookURL: req.SlackWebhookURL,
+	})
+	if errors.Is(err, orgs.ErrInvalid) {
+		return apiErr(http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), orgs.ErrInvalid.Error()+": "))
+	}
 	if err != nil {
 		return err
 	}
-	changed := map[string]any{}
-	if req.Name != nil {
-		if !m.Role.AtLeast(auth.RoleOwner) {
-			return apiErr(http.StatusForbidden, "forbidden", "renaming the organisation needs the owner role")
-		}
-		if err := s.orgs.Rename(ctx, o.ID, *req.Name); err != nil {
-			if errors.Is(err, orgs.ErrNameTaken) {
-				return err
-			}
-			return apiErr(http.StatusBadRequest, "invalid", err.Error())
-		}
-		changed["name"] = strings.TrimSpace(*req.Name)
-	}
-	if req.DefaultRevocationURL != nil || req.DefaultMaxAgeDays != nil {
-		rev, age := o.DefaultRevocationURL, o.DefaultMaxAgeDays
-		if req.DefaultRevocationURL != nil {
-			rev = strings.TrimSpace(*req.DefaultRevocationURL)
-			changed["default_revocation_url"] = rev
-		}
-		if req.DefaultMaxAgeDays != nil {
-			age = *req.DefaultMaxAgeDays
-			changed["default_max_age_days"] = age
-		}
-		if err := s.orgs.SetKeyDefaults(ctx, o.ID, rev, age); err != nil {
-			return apiErr(http.StatusBadRequest, "invalid", err.Error())
-		}
-	}
-	if req.SlackWebhookURL != nil {
-		if err := s.orgs.SetSlackWebhook(ctx, o.ID, strings.TrimSpace(*req.SlackWebhookURL)); err != nil {
-			if errors.Is(err, orgs.ErrNotFound) {
-				return err
-			}
-			return apiErr(http.StatusBadRequest, "invalid", err.Error())
-		}
-		// The URL is a secret: audit only that it changed.
-		changed["slack_webhook"] = *req.SlackWebhookURL != ""
-	}
-	if len(changed) > 0 {
-		if err := s.audit(c, "org.update", "org", o.ID, changed); err != nil {
-			return err
-		}
-	}
-	return s.apiOrgGet(c)
+	return c.JSON(http.StatusOK, toOrgJSON(o))
 }
 
 func (s *Server) apiOrgDelete(c echo.Context) error {
@@ -159,11 +126,8 @@ func (s *Server) apiOrgDelete(c echo.Context) error {
 	if c.QueryParam("confirm") != o.Name {
 		return apiErr(http.StatusBadRequest, "invalid", "confirm does not match the organisation's name")
 	}
-	// Audit first: the entry must exist even though the org is gone after.
-	if err := s.audit(c, "org.delete", "org", o.ID, map[string]any{"name": o.Name}); err != nil {
-		return err
-	}
-	if err := s.orgs.Delete(ctx, o.ID); err != nil {
+	// The entry commits with the deletion: neither happens without the other.
+	if err := s.orgs.As(s.actor(c)).Delete(ctx, o.ID); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -26,7 +26,7 @@ type meResponse struct {
 
 // startSession signs the user in: a new session, its cookie, an audit entry.
 func (s *Server) startSession(c echo.Context, u auth.User, orgID int64, method string) (auth.Session, error) {
-	token, sess, err := s.auth.NewSession(c.Request().Context(), u.ID, orgID, c.RealIP(), c.Request().UserAgent())
+	token, sess, err := s.auth.NewSession(c.Request().Context(), u.ID, orgID, c.RealIP(), userAgent(c))
 	if err != nil {
 		return auth.Session{}, err
 	}

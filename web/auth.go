@@ -10,7 +10,8 @@ package web
 //   - s.requireRole(role) lets through a signed-in member (session cookie)
 //     or an API token of the current organisation whose role is at least
 //     role; otherwise 401 (no identity) or 403 (role too low). Read tokens
-//     act as viewers, write tokens as admins.
+//     act as viewers, write tokens as admins, never above the current role
+//     of the member who created them (auth.Token.Role).
 //   - CurrentMember(c) returns the Member (OrgID, UserID, TokenID, Role,
 //     Actor) after requireRole. Scope every query by Member.OrgID.
 //   - s.audit(c, action, objectType, objectID, details) appends to the audit
@@ -33,6 +34,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -40,8 +42,22 @@ import (
 	"github.com/leakwatch/leakwatch/internal/auth"
 )
 
-// SessionCookie is the name of the session cookie.
-const SessionCookie = "lw_session"
+// SessionCookie is the name of the session cookie over plain http (local
+// development); SecureSessionCookie its name when the base URL is https.
+// Browsers accept a __Host- cookie only with Secure, Path=/ and no Domain,
+// so no sibling subdomain or plain-http page can set or shadow it.
+const (
+	SessionCookie       = "lw_session"
+	SecureSessionCookie = "__Host-lw_session"
+)
+
+// sessionCookie is the session cookie's name on this server.
+func (s *Server) sessionCookie() string {
+	if s.secureCookies {
+		return SecureSessionCookie
+	}
+	return SessionCookie
+}
 
 const (
 	ctxMember  = "lw.member"
@@ -140,7 +156,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return apiErr(http.StatusForbidden, "csrf", "cross-site request refused")
 			}
 		}
-		ck, err := c.Cookie(SessionCookie)
+		ck, err := c.Cookie(s.sessionCookie())
 		if err != nil || ck.Value == "" {
 			return next(c)
 		}
@@ -226,7 +242,7 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 // signed-in user), IP and user agent. Stores that audit inside their own
 // transactions take it (keys.Store.As).
 func (s *Server) actor(c echo.Context) audit.Entry {
-	e := audit.Entry{IP: c.RealIP(), UserAgent: truncate(c.Request().UserAgent(), 512)}
+	e := audit.Entry{IP: c.RealIP(), UserAgent: userAgent(c)}
 	if m, ok := CurrentMember(c); ok {
 		e.OrgID, e.ActorUser, e.ActorToken, e.Actor = m.OrgID, m.UserID, m.TokenID, m.Actor
 	} else if u, ok := currentUser(c); ok {
@@ -251,24 +267,34 @@ func (s *Server) audit(c echo.Context, action, objectType string, objectID any, 
 	return nil
 }
 
+// userAgent is the request's User-Agent as text PostgreSQL stores: a
+// header may carry bytes that are not UTF-8.
+func userAgent(c echo.Context) string {
+	return truncate(strings.ToValidUTF8(strings.ReplaceAll(c.Request().UserAgent(), "\x00", ""), "?"), 512)
+}
+
+// truncate cuts s to at most n bytes, never inside a UTF-8 sequence.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // setSessionCookie starts the browser session.
 func (s *Server) setSessionCookie(c echo.Context, token string, expires time.Time) {
 	c.SetCookie(&http.Cookie{
-		Name: SessionCookie, Value: token, Path: "/", Expires: expires,
+		Name: s.sessionCookie(), Value: token, Path: "/", Expires: expires,
 		HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode,
 	})
 }
 
 func (s *Server) clearSessionCookie(c echo.Context) {
 	c.SetCookie(&http.Cookie{
-		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		Name: s.sessionCookie(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode,
 	})
 }

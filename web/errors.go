@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
 	"github.com/leakwatch/leakwatch/internal/auth"
@@ -49,10 +50,24 @@ func toAPIError(err error) (*apiError, bool) {
 		}
 		return &apiError{Status: he.Code, Code: code, Message: msg}, true
 	}
+	// Text PostgreSQL cannot store, or a value outside a column's rule,
+	// is the client's doing: validation should have caught it, but it is
+	// never a 500.
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "22021", "22P05": // character_not_in_repertoire, untranslatable_character
+			return errBadText.(*apiError), true
+		case "22001", "22003", "23514": // string too long, numeric out of range, check violation
+			return &apiError{http.StatusBadRequest, "invalid", "a value is out of range"}, true
+		}
+	}
 	msg := err.Error()
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
 		return &apiError{http.StatusTooManyRequests, "throttled", auth.ErrThrottled.Error()}, true
+	case errors.Is(err, auth.ErrBusy):
+		return &apiError{http.StatusServiceUnavailable, "busy", auth.ErrBusy.Error()}, true
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return &apiError{http.StatusUnauthorized, "invalid_credentials", auth.ErrInvalidCredentials.Error()}, true
 	case errors.Is(err, auth.ErrNotFound), errors.Is(err, keys.ErrNotFound), errors.Is(err, orgs.ErrNotFound):
@@ -92,6 +107,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		s.logger.Error("request failed", slog.String("path", c.Path()), slog.Any("error", err))
 		ae = &apiError{http.StatusInternalServerError, "internal", "internal error"}
 	}
+	if ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusTooManyRequests {
+		c.Response().Header().Set("Retry-After", "1")
+	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(ae.Status)
 	} else if !isAPI(c) && strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
@@ -111,12 +129,15 @@ func bindJSON(c echo.Context, v any) error {
 	if !strings.HasPrefix(ct, "application/json") {
 		return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, MaxBodyBytesDefault))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
+		var mbe *http.MaxBytesError
 		switch {
+		case errors.As(err, &mbe):
+			return errTooLarge(mbe.Limit)
 		case errors.As(err, &te):
 			return apiErr(http.StatusBadRequest, "invalid", fmt.Sprintf("field %q must be %s", te.Field, te.Type.String()))
 		case errors.As(err, &se):

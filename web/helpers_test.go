@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +45,7 @@ func setup(t *testing.T) *testBundle {
 	pool := dbtest.New(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := &testBundle{
-		pool: pool, auth: auth.NewStore(pool, auth.Config{Argon: testArgon}), orgs: orgs.NewStore(pool),
+		pool: pool, auth: auth.NewStore(pool, auth.Config{Argon: testArgon, CheckWait: time.Minute}), orgs: orgs.NewStore(pool),
 		keys: keys.NewStore(pool), audit: audit.NewStore(pool), logger: logger,
 	}
 	srv, err := New(Config{

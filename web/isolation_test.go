@@ -46,14 +46,18 @@ func TestIsolationWalk(t *testing.T) {
 	attacker := b.mustOrg(t, "attacker-org")
 	actors := map[string]*client{"anonymous": b.client(t)}
 	actorRole := map[string]string{"anonymous": "public"}
+	var attackerOwner auth.User
 	for _, r := range []auth.Role{auth.RoleOwner, auth.RoleAdmin, auth.RoleResponder, auth.RoleViewer} {
 		email := string(r) + "@attacker.example"
-		b.mustUser(t, email, attacker.ID, r)
+		u := b.mustUser(t, email, attacker.ID, r)
+		if r == auth.RoleOwner {
+			attackerOwner = u
+		}
 		actors[string(r)] = b.signIn(t, email)
 		actorRole[string(r)] = string(r)
 	}
 	for _, scope := range []string{auth.ScopeRead, auth.ScopeWrite} {
-		value, _, err := b.auth.CreateToken(ctx, attacker.ID, 0, "attacker "+scope, scope)
+		value, _, err := b.auth.CreateToken(ctx, attacker.ID, attackerOwner.ID, "attacker "+scope, scope)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -39,12 +41,30 @@ func (s *Server) render(c echo.Context, status int, name, title string, data map
 	return c.Render(status, name, data)
 }
 
-// safeNext keeps post-sign-in redirects on this site.
+// safeNext keeps post-sign-in redirects on this site: only a path of our
+// own, parsed as a URL, is accepted; anything else goes to the default.
+// Browsers drop tabs and newlines from URLs and read a backslash as a
+// slash (WHATWG URL standard), so "/\t/evil.example/" or "/\\evil.example"
+// would leave the site: control characters and backslashes are refused
+// before parsing, and so is a path starting with "//".
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/incidents"
+	const fallback = "/incidents"
+	if next == "" || len(next) > 2048 || !utf8.ValidString(next) {
+		return fallback
 	}
-	return next
+	for _, r := range next {
+		if unicode.IsControl(r) || r == '\\' || unicode.IsSpace(r) {
+			return fallback
+		}
+	}
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return fallback
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.EscapedPath(), "/") || strings.HasPrefix(u.EscapedPath(), "//") {
+		return fallback
+	}
+	return u.String()
 }
 
 func (s *Server) signinPage(c echo.Context) error {
@@ -53,10 +73,14 @@ func (s *Server) signinPage(c echo.Context) error {
 
 func (s *Server) signinSubmit(c echo.Context) error {
 	u, err := s.auth.SignIn(c.Request().Context(), c.FormValue("email"), c.FormValue("password"), c.RealIP())
-	if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrThrottled) {
+	if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrThrottled) || errors.Is(err, auth.ErrBusy) {
 		status := http.StatusUnauthorized
 		if errors.Is(err, auth.ErrThrottled) {
 			status = http.StatusTooManyRequests
+		}
+		if errors.Is(err, auth.ErrBusy) {
+			status = http.StatusServiceUnavailable
+			c.Response().Header().Set("Retry-After", "1")
 		}
 		return s.render(c, status, "signin.html", "Sign in", map[string]any{
 			"Next": c.FormValue("next"), "Error": err.Error(), "Email": c.FormValue("email"), "OIDC": s.oidc != nil,

@@ -6,10 +6,12 @@ package web
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -60,11 +62,17 @@ type Config struct {
 	EventHooks *eventhooks.Store
 	// BaseURL is the public URL of the dashboard, used in invitation and
 	// sign-in links. Session cookies are Secure when it is https.
-	BaseURL  string
-	Checks   []Check
-	Gatherer prometheus.Gatherer
-	Registry prometheus.Registerer
-	Logger   *slog.Logger
+	BaseURL string
+	// MaxBodyBytes bounds every request body (default
+	// MaxBodyBytesDefault); ReadHeaderTimeout and ReadTimeout are those of
+	// HTTPServer (defaults ReadHeaderTimeoutDefault, ReadTimeoutDefault).
+	MaxBodyBytes      int64
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	Checks            []Check
+	Gatherer          prometheus.Gatherer
+	Registry          prometheus.Registerer
+	Logger            *slog.Logger
 }
 
 // Server is the HTTP server.
@@ -88,6 +96,11 @@ type Server struct {
 	github        *ghcrawler.Feeds
 	slack         *slack.Service
 	eventHooks    *eventhooks.Store
+
+	gatherer          prometheus.Gatherer
+	maxBody           int64
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
 }
 
 // New builds the server and its routes; templates are parsed here so a
@@ -135,6 +148,16 @@ func New(cfg Config) (*Server, error) {
 		secureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		checks:        cfg.Checks, logger: cfg.Logger, static: static, openAPIDoc: openAPIDoc, paste: cfg.Paste,
 		github: cfg.GitHub, slack: cfg.Slack, eventHooks: cfg.EventHooks,
+		gatherer: cfg.Gatherer, maxBody: cfg.MaxBodyBytes, readHeaderTimeout: cfg.ReadHeaderTimeout, readTimeout: cfg.ReadTimeout,
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = MaxBodyBytesDefault
+	}
+	if s.readHeaderTimeout <= 0 {
+		s.readHeaderTimeout = ReadHeaderTimeoutDefault
+	}
+	if s.readTimeout <= 0 {
+		s.readTimeout = ReadTimeoutDefault
 	}
 	if s.mailer == nil {
 		s.mailer = LogMailer{Logger: cfg.Logger}
@@ -150,6 +173,19 @@ func New(cfg Config) (*Server, error) {
 		ReferrerPolicy:        "same-origin", // never leak URLs to other sites; keeps Origin on our own forms
 		ContentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
 	}))
+	if s.secureCookies {
+		// Served over https: browsers must never fall back to http here
+		// (RFC 6797). Set here, not by echo's Secure middleware, which
+		// only does so for requests it sees arrive over TLS, and TLS is
+		// usually ended by a proxy in front.
+		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				c.Response().Header().Set("Strict-Transport-Security", "max-age=63072000")
+				return next(c)
+			}
+		})
+	}
+	e.Use(s.boundInput) // before authenticate, which reads the CSRF form field
 	e.Use(s.authenticate)
 	s.routes(cfg.Gatherer)
 	return s, nil
@@ -164,7 +200,15 @@ func (s *Server) routes(g prometheus.Gatherer) {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
+	metrics := echo.WrapHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	e.GET("/metrics", func(c echo.Context) error {
+		// Metrics add up every tenant (open incidents, sources): operators'
+		// business, not the public's.
+		if !fromOperator(c) {
+			return echo.ErrNotFound
+		}
+		return metrics(c)
+	})
 	e.GET("/static/:file", s.static.serve)
 
 	// Pages.
@@ -263,20 +307,73 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok\n")
 }
 
+// readyz answers 200 or 503 to anyone (load balancers need that), with
+// each check's error only for operators: errors name the database's user,
+// name and address. Failing checks are logged for everyone else.
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	detail := fromOperator(c)
+	status, out := s.readiness(c.Request().Context(), detail)
+	return c.JSON(status, out)
+}
+
+// readiness runs the checks: each is "ok", or its error with detail, else
+// "failing" (and the error is logged).
+func (s *Server) readiness(ctx context.Context, detail bool) (int, map[string]string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	status := http.StatusOK
 	out := map[string]string{}
 	for _, ch := range s.checks {
 		if err := ch.Func(ctx); err != nil {
 			status = http.StatusServiceUnavailable
-			out[ch.Name] = err.Error()
+			out[ch.Name] = "failing"
+			if detail {
+				out[ch.Name] = err.Error()
+			} else {
+				s.logger.Warn("readiness check failing", slog.String("check", ch.Name), slog.Any("error", err))
+			}
 		} else {
 			out[ch.Name] = "ok"
 		}
 	}
-	return c.JSON(status, out)
+	return status, out
+}
+
+// OpsHandler serves operators on a listener of their own (not exposed to
+// the internet): /metrics, /readyz with each check's error, and /healthz,
+// to whoever reaches it, e.g. a Prometheus in another pod.
+func (s *Server) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	g := s.gatherer
+	if g == nil {
+		g = prometheus.NewRegistry()
+	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		status, out := s.readiness(r.Context(), true)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	return mux
+}
+
+// fromOperator reports whether a request comes from this host itself and
+// not through a proxy: only then does it see probe errors and metrics.
+// A reverse proxy on the same host adds forwarding headers, so what it
+// passes on from the internet does not count.
+func fromOperator(c echo.Context) bool {
+	h := c.Request().Header
+	if h.Get("X-Forwarded-For") != "" || h.Get("Forwarded") != "" || h.Get("X-Real-Ip") != "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+	if err != nil {
+		host = c.Request().RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 type httpMetrics struct {

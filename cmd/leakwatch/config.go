@@ -78,6 +78,9 @@ type Config struct {
 	GHArchivePublishDelay time.Duration
 	GHArchiveGiveUpAfter  time.Duration
 	GHArchiveCoverage     bool
+	// OpsAddr is where operators' endpoints (/metrics, detailed /readyz)
+	// listen; "" serves them on HTTPAddr to local requests only.
+	OpsAddr string
 }
 
 // Roles a process can take.
@@ -273,6 +276,17 @@ var settings = []setting{
 			default:
 				return errors.New("must be on or off")
 			}
+			return nil
+		}},
+	{env: "LEAKWATCH_OPS_ADDR", help: "Address of the operators' listener (/metrics, /readyz with errors, /healthz); keep it off the internet. Unset: those details are served on LEAKWATCH_HTTP_ADDR to requests from the host itself only.",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return errors.New("must be host:port, e.g. 127.0.0.1:9090")
+			}
+			c.OpsAddr = v
 			return nil
 		}},
 }

@@ -54,11 +54,19 @@ func TestKeysImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeToken, _, err := authStore.CreateToken(ctx, org.ID, 0, "ci", auth.ScopeWrite)
+	// Tokens act with their creator's rights: an admin makes them.
+	admin, _, err := authStore.EnsureUser(ctx, "admin@acme.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readToken, _, err := authStore.CreateToken(ctx, org.ID, 0, "ro", auth.ScopeRead)
+	if _, _, err := authStore.AddMember(ctx, org.ID, admin.ID, auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	writeToken, _, err := authStore.CreateToken(ctx, org.ID, admin.ID, "ci", auth.ScopeWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readToken, _, err := authStore.CreateToken(ctx, org.ID, admin.ID, "ro", auth.ScopeRead)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,15 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 			strings.Contains(m, `leakwatch_paste_source_state{kind="feed",source="pastesite",state="ok"} 1`)
 	})
 	// The same through the API, for a read-only token.
-	token, _, err := auth.NewStore(pool, auth.Config{}).CreateToken(ctx, org.ID, 0, "monitoring", auth.ScopeRead)
+	authStore := auth.NewStore(pool, auth.Config{})
+	viewer, _, err := authStore.EnsureUser(ctx, "monitoring@acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := authStore.AddMember(ctx, org.ID, viewer.ID, auth.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := authStore.CreateToken(ctx, org.ID, viewer.ID, "monitoring", auth.ScopeRead)
 	if err != nil {
 		t.Fatal(err)
 	}

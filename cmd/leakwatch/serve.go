@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -253,10 +252,21 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := srv.HTTPServer() // with read timeouts: a stalled body is cut off
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	logger.Info("web listening", slog.String("addr", ln.Addr().String()))
+	if cfg.OpsAddr != "" {
+		opsLn, err := net.Listen("tcp", cfg.OpsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.OpsAddr, err)
+		}
+		opsSrv := srv.HTTPServer()
+		opsSrv.Handler = srv.OpsHandler()
+		go func() { _ = opsSrv.Serve(opsLn) }()
+		defer opsSrv.Close()
+		logger.Info("ops listening", slog.String("addr", opsLn.Addr().String()))
+	}
 	if started != nil {
 		started(ln.Addr().String())
 	}

@@ -59,6 +59,7 @@ var (
 	ErrConflict           = errors.New("already exists")
 	ErrInvalidCredentials = errors.New("invalid email or password")
 	ErrThrottled          = errors.New("too many failed sign-in attempts; try again later")
+	ErrBusy               = errors.New("too many sign-ins at once; try again in a moment")
 	ErrExpired            = errors.New("expired or already used")
 	ErrLastOwner          = errors.New("an organisation must keep at least one owner")
 	ErrSignInFirst        = errors.New("an account with this email address exists: sign in first, then open the invitation link again")
@@ -70,10 +71,16 @@ type Config struct {
 	LinkTTL       time.Duration // one-time sign-in links; default 24h
 	InvitationTTL time.Duration // default 7 days
 	Argon         ArgonParams   // default ArgonDefault
-	// Failures allowed per account and per IP within ThrottleWindow.
+	// Failures allowed per (account, IP) pair and per IP within
+	// ThrottleWindow; see SignIn for why not per account across IPs.
 	MaxFailuresPerAccount int // default 5
 	MaxFailuresPerIP      int // default 20
 	ThrottleWindow        time.Duration
+	// MaxConcurrentChecks bounds the argon2id password checks running at
+	// once (each takes Argon.Memory); CheckWait is how long an attempt
+	// waits for a slot before ErrBusy.
+	MaxConcurrentChecks int           // default 4
+	CheckWait           time.Duration // default 500ms
 }
 
 func (c Config) withDefaults() Config {
@@ -98,6 +105,12 @@ func (c Config) withDefaults() Config {
 	if c.ThrottleWindow == 0 {
 		c.ThrottleWindow = 15 * time.Minute
 	}
+	if c.MaxConcurrentChecks <= 0 {
+		c.MaxConcurrentChecks = 4
+	}
+	if c.CheckWait <= 0 {
+		c.CheckWait = 500 * time.Millisecond
+	}
 	return c
 }
 
@@ -120,8 +133,10 @@ func (p Page) limit() int64 {
 type Store struct {
 	pool  *pgxpool.Pool
 	cfg   Config
-	dummy string       // a password hash verified for unknown users, to even out timing
-	actor *audit.Entry // set by As: who makes the changes
+	dummy string // a password hash verified for unknown users, to even out timing
+	// checks holds one token per running password check (Config.MaxConcurrentChecks).
+	checks chan struct{}
+	actor  *audit.Entry // set by As: who makes the changes
 }
 
 // As returns a copy of s that records the changes it makes to tokens,
@@ -148,7 +163,7 @@ func (s *Store) auditTx(ctx context.Context, tx pgx.Tx, orgID int64, action, obj
 func NewStore(pool *pgxpool.Pool, cfg Config) *Store {
 	cfg = cfg.withDefaults()
 	dummy, _ := HashPassword("not-a-real-password-0123456789", cfg.Argon)
-	return &Store{pool: pool, cfg: cfg, dummy: dummy}
+	return &Store{pool: pool, cfg: cfg, dummy: dummy, checks: make(chan struct{}, cfg.MaxConcurrentChecks)}
 }
 
 // Config returns the effective configuration.

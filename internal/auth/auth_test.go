@@ -3,8 +3,11 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
@@ -153,18 +156,28 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	value, tok, err := s.CreateToken(ctx, org.ID, 0, "ci", auth.ScopeRead)
+	owner, _, err := s.EnsureUser(ctx, "owner@acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddMember(ctx, org.ID, owner.ID, auth.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateToken(ctx, org.ID, 0, "nobody's", auth.ScopeRead); !errors.Is(err, auth.ErrInvalid) {
+		t.Fatalf("token without a creator = %v", err)
+	}
+	value, tok, err := s.CreateToken(ctx, org.ID, owner.ID, "ci", auth.ScopeRead)
 	if err != nil || !strings.HasPrefix(value, auth.TokenPrefix) || len(value) != len(auth.TokenPrefix)+43 || tok.LastUsedAt != nil {
 		t.Fatalf("CreateToken = %q %+v %v", value, tok, err)
 	}
-	if tok.Role() != auth.RoleViewer || !strings.HasPrefix(value, tok.Display) {
+	if tok.ScopeRole() != auth.RoleViewer || tok.CreatedByEmail != "owner@acme.example" || !strings.HasPrefix(value, tok.Display) {
 		t.Fatalf("token %+v", tok)
 	}
-	if _, _, err := s.CreateToken(ctx, org.ID, 0, "ci", "admin"); !errors.Is(err, auth.ErrInvalid) {
+	if _, _, err := s.CreateToken(ctx, org.ID, owner.ID, "ci", "admin"); !errors.Is(err, auth.ErrInvalid) {
 		t.Fatalf("bad scope = %v", err)
 	}
 	got, err := s.TokenByValue(ctx, value)
-	if err != nil || got.ID != tok.ID || got.LastUsedAt == nil {
+	if err != nil || got.ID != tok.ID || got.LastUsedAt == nil || got.Role() != auth.RoleViewer {
 		t.Fatalf("TokenByValue = %+v %v", got, err)
 	}
 	if _, err := s.RevokeToken(ctx, org.ID+1, tok.ID); !errors.Is(err, auth.ErrNotFound) {
@@ -198,7 +211,7 @@ func TestAuditedChanges(t *testing.T) {
 	if _, _, err := base.AddMember(ctx, org.ID, u.ID, auth.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
-	_, tok, err := s.CreateToken(ctx, org.ID, 0, "ci", auth.ScopeRead)
+	_, tok, err := s.CreateToken(ctx, org.ID, u.ID, "ci", auth.ScopeRead)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +247,7 @@ func TestAuditedChanges(t *testing.T) {
 		CREATE TRIGGER refuse BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse()`); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateToken(ctx, org.ID, 0, "sneaky", auth.ScopeWrite); err == nil {
+	if _, _, err := s.CreateToken(ctx, org.ID, u.ID, "sneaky", auth.ScopeWrite); err == nil {
 		t.Fatal("a token was created without its audit entry")
 	}
 	if err := s.RemoveMember(ctx, org.ID, u.ID); err == nil {
@@ -245,5 +258,135 @@ func TestAuditedChanges(t *testing.T) {
 	}
 	if m, err := base.Membership(ctx, org.ID, u.ID); err != nil || m.Role != auth.RoleResponder {
 		t.Fatalf("bob = %+v %v", m, err)
+	}
+}
+
+// TestTokenBoundToCreator: a token acts with the lesser of its scope and its
+// creator's current role, and removing the creator revokes it.
+func TestTokenBoundToCreator(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	s := auth.NewStore(pool, auth.Config{Argon: cheap})
+	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _, _ := s.EnsureUser(ctx, "owner@acme.example")
+	admin, _, _ := s.EnsureUser(ctx, "admin@acme.example")
+	if _, _, err := s.AddMember(ctx, org.ID, owner.ID, auth.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddMember(ctx, org.ID, admin.ID, auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	write, _, err := s.CreateToken(ctx, org.ID, admin.ID, "ci", auth.ScopeWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		role auth.Role
+		want auth.Role
+	}{
+		{auth.RoleOwner, auth.RoleAdmin}, // a write token never acts as owner
+		{auth.RoleAdmin, auth.RoleAdmin},
+		{auth.RoleResponder, auth.RoleResponder},
+		{auth.RoleViewer, auth.RoleViewer},
+	} {
+		if _, err := s.SetRole(ctx, org.ID, admin.ID, tc.role); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.TokenByValue(ctx, write)
+		if err != nil || got.Role() != tc.want {
+			t.Fatalf("creator %s: token role %q, %v; want %q", tc.role, got.Role(), err, tc.want)
+		}
+	}
+	if err := s.RemoveMember(ctx, org.ID, admin.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TokenByValue(ctx, write); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("token of a removed member = %v", err)
+	}
+	ts, err := s.Tokens(ctx, org.ID, auth.Page{})
+	if err != nil || len(ts) != 1 || ts[0].RevokedAt == nil || ts[0].CreatedByEmail != "admin@acme.example" {
+		t.Fatalf("tokens after removal = %+v %v", ts, err)
+	}
+	// Coming back does not bring a revoked token back.
+	if _, _, err := s.AddMember(ctx, org.ID, admin.ID, auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TokenByValue(ctx, write); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatalf("revoked token after re-joining = %v", err)
+	}
+	if _, _, err := s.CreateToken(ctx, org.ID+1, admin.ID, "elsewhere", auth.ScopeWrite); !errors.Is(err, auth.ErrInvalid) {
+		t.Fatalf("token in an organisation the creator is not in = %v", err)
+	}
+}
+
+// TestSignInThrottleParallel: guesses sent at once are each counted before
+// any is checked, so a burst gets no more checks than the limits; and the
+// throttle on one (account, IP) pair does not lock the account's owner
+// out from their own IP.
+func TestSignInThrottleParallel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	// A slow machine must not turn guesses into ErrBusy: this tests the
+	// throttle (TestSignInBusy tests the slots).
+	s := auth.NewStore(pool, auth.Config{Argon: cheap, CheckWait: time.Minute})
+	u, _, err := s.EnsureUser(ctx, "victim@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPassword(ctx, u.ID, "the real long password"); err != nil {
+		t.Fatal(err)
+	}
+	burst := func(n int, email func(i int) string, ip string) (checked, throttled int) {
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.SignIn(ctx, email(i), "a wrong guess!", ip)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			switch {
+			case errors.Is(err, auth.ErrInvalidCredentials):
+				checked++
+			case errors.Is(err, auth.ErrThrottled):
+				throttled++
+			default:
+				t.Fatalf("guess: %v", err)
+			}
+		}
+		return checked, throttled
+	}
+	for _, tc := range []struct {
+		name        string
+		n           int
+		email       func(int) string
+		ip          string
+		wantChecked int
+	}{
+		{"one account from one IP", 40, func(int) string { return "victim@example.com" }, "203.0.113.1", 5},
+		{"many accounts from one IP", 100, func(i int) string { return fmt.Sprintf("u%d@example.com", i) }, "203.0.113.2", 20},
+	} {
+		checked, throttled := burst(tc.n, tc.email, tc.ip)
+		if checked != tc.wantChecked || throttled != tc.n-tc.wantChecked {
+			t.Errorf("%s: %d checked, %d throttled; want %d checked", tc.name, checked, throttled, tc.wantChecked)
+		}
+	}
+	// The attacker's IP stays locked, even with the right password…
+	if _, err := s.SignIn(ctx, "victim@example.com", "the real long password", "203.0.113.1"); !errors.Is(err, auth.ErrThrottled) {
+		t.Fatalf("right password from the guessing IP = %v, want throttled", err)
+	}
+	// …but the owner, from their own IP, signs in.
+	if got, err := s.SignIn(ctx, "victim@example.com", "the real long password", "198.51.100.20"); err != nil || got.ID != u.ID {
+		t.Fatalf("right password from another IP = %+v %v", got, err)
 	}
 }

@@ -18,26 +18,46 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
-// SignIn checks an email and password. After too many recent failures for
-// the account or the IP it refuses with ErrThrottled without checking. An
-// unknown email costs the same work as a wrong password.
+// SignIn checks an email and password.
+//
+// Throttling, designed against both guessing and lockout:
+//   - Each attempt is recorded before its password is checked, in a
+//     transaction that holds a lock on the client's IP while it counts
+//     that IP's recent failures and inserts the attempt. Parallel guesses
+//     from one IP therefore queue on the lock and each sees the ones before
+//     it: no burst gets more checks than the limits allow.
+//   - The limits are MaxFailuresPerAccount per (account, IP) pair and
+//     MaxFailuresPerIP per IP across accounts. There is deliberately no
+//     account-wide limit across IPs: such a limit lets anyone lock an
+//     account by failing a few times, and the real owner, signing in from
+//     their own IP, would be refused with the right password. A guesser
+//     spreading over many IPs still gets only a few argon2id checks per IP
+//     and account per window against a 12-character minimum password.
+//   - At most MaxConcurrentChecks argon2id checks (19 MiB each) run at
+//     once; an attempt that cannot get a slot within CheckWait is refused
+//     with ErrBusy, its attempt withdrawn, without touching the hash.
+//
+// An unknown email costs the same work as a wrong password. A success
+// clears the pair's failures.
 func (s *Store) SignIn(ctx context.Context, email, password, ip string) (User, error) {
 	email, err := NormaliseEmail(email)
 	if err != nil {
 		return User{}, ErrInvalidCredentials
 	}
 	since := time.Now().Add(-s.cfg.ThrottleWindow)
-	var byAccount, byIP int
-	err = s.pool.QueryRow(ctx, `
-		SELECT count(*) FILTER (WHERE email = $1), count(*) FILTER (WHERE ip = $2)
-		FROM login_attempts WHERE NOT succeeded AND attempted_at > $3 AND (email = $1 OR ip = $2)`,
-		email, ip, since).Scan(&byAccount, &byIP)
+	attemptID, err := s.recordAttempt(ctx, email, ip, since)
 	if err != nil {
-		return User{}, fmt.Errorf("sign in: count failures: %w", err)
+		return User{}, err
 	}
-	if byAccount >= s.cfg.MaxFailuresPerAccount || byIP >= s.cfg.MaxFailuresPerIP {
-		return User{}, ErrThrottled
+	release, err := s.acquireCheck(ctx)
+	if err != nil {
+		// Not checked: the attempt does not count against the caller.
+		if _, derr := s.pool.Exec(context.WithoutCancel(ctx), `DELETE FROM login_attempts WHERE id = $1`, attemptID); derr != nil {
+			return User{}, fmt.Errorf("sign in: withdraw attempt: %w", derr)
+		}
+		return User{}, err
 	}
+	defer release()
 	var u User
 	var hash string
 	err = s.pool.QueryRow(ctx, `SELECT id, email, name, password_hash <> '', created_at, password_hash FROM users WHERE email = $1`, email).
@@ -54,8 +74,12 @@ func (s *Store) SignIn(ctx context.Context, email, password, ip string) (User, e
 	} else {
 		_, _ = VerifyPassword(password, s.dummy)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO login_attempts (email, ip, succeeded) VALUES ($1, $2, $3)`, email, ip, ok); err != nil {
-		return User{}, fmt.Errorf("sign in: record attempt: %w", err)
+	if ok {
+		if _, err := s.pool.Exec(ctx, `
+			WITH done AS (UPDATE login_attempts SET succeeded = true WHERE id = $1)
+			DELETE FROM login_attempts WHERE email = $2 AND ip = $3 AND NOT succeeded AND id <> $1`, attemptID, email, ip); err != nil {
+			return User{}, fmt.Errorf("sign in: record success: %w", err)
+		}
 	}
 	// Attempts older than the window no longer count: drop this account's
 	// and this IP's, so the table stays bounded without a sweeper.
@@ -66,6 +90,51 @@ func (s *Store) SignIn(ctx context.Context, email, password, ip string) (User, e
 		return User{}, ErrInvalidCredentials
 	}
 	return u, nil
+}
+
+// recordAttempt counts the recent failures of the (email, IP) pair and of
+// the IP and, if both are under their limits, records this attempt as a
+// failure (SignIn marks it a success after the check). The transaction
+// lock on the IP makes count and insert one step for parallel attempts.
+func (s *Store) recordAttempt(ctx context.Context, email, ip string, since time.Time) (int64, error) {
+	var id int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('leakwatch.login_attempts.ip:' || $1, 0))`, ip); err != nil {
+			return fmt.Errorf("lock attempts of %s: %w", ip, err)
+		}
+		var byPair, byIP int
+		if err := tx.QueryRow(ctx, `
+			SELECT count(*) FILTER (WHERE email = $1), count(*)
+			FROM login_attempts WHERE ip = $2 AND NOT succeeded AND attempted_at > $3`, email, ip, since).Scan(&byPair, &byIP); err != nil {
+			return fmt.Errorf("count failures: %w", err)
+		}
+		if byPair >= s.cfg.MaxFailuresPerAccount || byIP >= s.cfg.MaxFailuresPerIP {
+			return ErrThrottled
+		}
+		return tx.QueryRow(ctx, `INSERT INTO login_attempts (email, ip, succeeded) VALUES ($1, $2, false) RETURNING id`, email, ip).Scan(&id)
+	})
+	if errors.Is(err, ErrThrottled) {
+		return 0, ErrThrottled
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sign in: record attempt: %w", err)
+	}
+	return id, nil
+}
+
+// acquireCheck takes one of the MaxConcurrentChecks password-check slots,
+// waiting at most CheckWait.
+func (s *Store) acquireCheck(ctx context.Context) (release func(), err error) {
+	t := time.NewTimer(s.cfg.CheckWait)
+	defer t.Stop()
+	select {
+	case s.checks <- struct{}{}:
+		return func() { <-s.checks }, nil
+	case <-t.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // NewSession starts a session for the user and returns its cookie value,

@@ -214,8 +214,8 @@ func (s *Store) SetRole(ctx context.Context, orgID, userID int64, role Role) (Me
 	return m, err
 }
 
-// RemoveMember removes the user from the organisation and ends their
-// sessions there. The last owner cannot be removed.
+// RemoveMember removes the user from the organisation, revokes the API
+// tokens they created there and ends their sessions' work there. The last owner cannot be removed.
 func (s *Store) RemoveMember(ctx context.Context, orgID, userID int64) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := lockMembership(ctx, tx, orgID, userID)
@@ -230,7 +230,13 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID int64) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, userID); err != nil {
 			return fmt.Errorf("remove member: %w", err)
 		}
-		if err := s.auditTx(ctx, tx, orgID, "member.remove", "user", userID, map[string]any{"role": cur}); err != nil {
+		// The API tokens they created lent them their rights: revoke them
+		// in the same transaction, so none outlives the membership.
+		tag, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE org_id = $1 AND created_by = $2 AND revoked_at IS NULL`, orgID, userID)
+		if err != nil {
+			return fmt.Errorf("revoke tokens of removed member: %w", err)
+		}
+		if err := s.auditTx(ctx, tx, orgID, "member.remove", "user", userID, map[string]any{"role": cur, "tokens_revoked": tag.RowsAffected()}); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE sessions SET org_id = NULL WHERE org_id = $1 AND user_id = $2`, orgID, userID)

@@ -6,17 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/secretbox"
 )
 
 // ErrNotFound is returned when no organisation has the given name or id.
 var ErrNotFound = errors.New("organisation not found")
+
+// ErrInvalid wraps a validation failure; its message is safe to show.
+var ErrInvalid = errors.New("invalid input")
 
 // Org is a tenant.
 type Org struct {
@@ -42,8 +48,17 @@ func scanOrg(row pgx.Row) (Org, error) {
 
 // Store reads and writes organisations.
 type Store struct {
-	pool *pgxpool.Pool
-	box  *secretbox.Box
+	pool  *pgxpool.Pool
+	box   *secretbox.Box
+	actor *audit.Entry // set by As: who makes the changes
+}
+
+// As returns a copy of s that records the changes Update makes in the
+// audit log, inside the change's own transaction, as made by e.
+func (s *Store) As(e audit.Entry) *Store {
+	c := *s
+	c.actor = &e
+	return &c
 }
 
 // NewStore returns a Store on pool.
@@ -96,11 +111,8 @@ func (s *Store) ByName(ctx context.Context, name string) (Org, error) {
 // where a key is configured (anyone holding the URL can post to the
 // channel); an empty URL turns Slack alerts off.
 func (s *Store) SetSlackWebhook(ctx context.Context, orgID int64, webhookURL string) error {
-	if webhookURL != "" {
-		u, err := url.Parse(webhookURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return errors.New("slack webhook URL must be an absolute http(s) URL")
-		}
+	if err := checkSlackWebhook(webhookURL); err != nil {
+		return err
 	}
 	stored, err := s.box.SealIfConfigured(webhookURL)
 	if err != nil {
@@ -114,6 +126,126 @@ func (s *Store) SetSlackWebhook(ctx context.Context, orgID int64, webhookURL str
 		return fmt.Errorf("organisation %d: %w", orgID, ErrNotFound)
 	}
 	return nil
+}
+
+func checkSlackWebhook(webhookURL string) error {
+	if webhookURL != "" {
+		u, err := url.Parse(webhookURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return errors.New("slack webhook URL must be an absolute http(s) URL")
+		}
+	}
+	return nil
+}
+
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return "", errors.New("organisation name must have 1 to 200 characters")
+	}
+	return name, nil
+}
+
+func checkKeyDefaults(revocationURL string, maxAgeDays int) error {
+	if revocationURL != "" {
+		u, err := url.Parse(revocationURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return errors.New("default revocation URL must be an absolute http(s) URL")
+		}
+	}
+	if maxAgeDays < 0 || maxAgeDays > 36500 {
+		return errors.New("default maximum key age must be between 0 and 36500 days")
+	}
+	return nil
+}
+
+// Update is a partial change of an organisation's settings: nil fields
+// stay as they are.
+type Update struct {
+	Name                 *string
+	DefaultRevocationURL *string
+	DefaultMaxAgeDays    *int
+	SlackWebhookURL      *string // a credential: sealed, and audited only as set or cleared
+}
+
+// Update validates every field of u first and then applies them all in
+// one transaction with their audit entry (with As): a request with one bad
+// field changes nothing. Errors wrapping ErrInvalid carry a safe message.
+func (s *Store) Update(ctx context.Context, id int64, u Update) (Org, error) {
+	changed := map[string]any{}
+	var name, rev, slackStored string
+	var err error
+	if u.Name != nil {
+		if name, err = checkName(*u.Name); err != nil {
+			return Org{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		changed["name"] = name
+	}
+	if u.DefaultRevocationURL != nil {
+		rev = strings.TrimSpace(*u.DefaultRevocationURL)
+		if err := checkKeyDefaults(rev, 0); err != nil {
+			return Org{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		changed["default_revocation_url"] = rev
+	}
+	if u.DefaultMaxAgeDays != nil {
+		if err := checkKeyDefaults("", *u.DefaultMaxAgeDays); err != nil {
+			return Org{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		changed["default_max_age_days"] = *u.DefaultMaxAgeDays
+	}
+	if u.SlackWebhookURL != nil {
+		hook := strings.TrimSpace(*u.SlackWebhookURL)
+		if err := checkSlackWebhook(hook); err != nil {
+			return Org{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		if slackStored, err = s.box.SealIfConfigured(hook); err != nil {
+			return Org{}, fmt.Errorf("seal slack webhook of organisation %d: %w", id, err)
+		}
+		changed["slack_webhook"] = hook != ""
+	}
+	var o Org
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE orgs SET
+				name = CASE WHEN $2 THEN $3 ELSE name END,
+				default_revocation_url = CASE WHEN $4 THEN $5 ELSE default_revocation_url END,
+				default_max_age_days = CASE WHEN $6 THEN $7 ELSE default_max_age_days END,
+				slack_webhook_url = CASE WHEN $8 THEN $9 ELSE slack_webhook_url END
+			WHERE id = $1`, id,
+			u.Name != nil, name, u.DefaultRevocationURL != nil, rev,
+			u.DefaultMaxAgeDays != nil, derefInt(u.DefaultMaxAgeDays), u.SlackWebhookURL != nil, slackStored)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
+		}
+		if len(changed) > 0 && s.actor != nil {
+			e := *s.actor
+			e.OrgID, e.Action, e.ObjectType, e.ObjectID, e.Details = id, "org.update", "org", strconv.FormatInt(id, 10), changed
+			if err := audit.Write(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		o, err = scanOrg(tx.QueryRow(ctx, selectOrg+` WHERE id = $1`, id))
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return Org{}, ErrNameTaken
+	}
+	if err != nil {
+		return Org{}, fmt.Errorf("update organisation %d: %w", id, err)
+	}
+	return o, nil
+}
+
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // ByID returns the organisation with that id.
@@ -174,14 +306,27 @@ func (s *Store) SetKeyDefaults(ctx context.Context, id int64, revocationURL stri
 }
 
 // Delete deletes the organisation with everything it owns (keys, incidents,
-// memberships, tokens). The audit log keeps its record.
+// memberships, tokens). The audit log keeps its record: with As, the entry
+// is written in the deletion's own transaction.
 func (s *Store) Delete(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM orgs WHERE id = $1`, id)
-	if err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var name string
+		err := tx.QueryRow(ctx, `DELETE FROM orgs WHERE id = $1 RETURNING name`, id).Scan(&name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if s.actor == nil {
+			return nil
+		}
+		e := *s.actor
+		e.OrgID, e.Action, e.ObjectType, e.ObjectID, e.Details = id, "org.delete", "org", strconv.FormatInt(id, 10), map[string]any{"name": name}
+		return audit.Write(ctx, tx, e)
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("delete organisation %d: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return err
 }

@@ -21,3 +21,12 @@ document.addEventListener("submit", async function (ev) {
     if (msg) msg.textContent = e.message;
   }
 });
+
+// "Back" on an error page returns to the form as it was filled in (the
+// browser keeps a form's input in its history) instead of a blank page.
+document.addEventListener("click", function (ev) {
+  const a = ev.target.closest && ev.target.closest("a[data-back]");
+  if (!a || history.length < 2) return;
+  ev.preventDefault();
+  history.back();
+});
