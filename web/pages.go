@@ -21,6 +21,7 @@ func (s *Server) render(c echo.Context, status int, name, title string, data map
 		data = map[string]any{}
 	}
 	data["Title"] = title
+	data["DemoSlack"] = s.demoSlack != nil
 	if sess, ok := currentSession(c); ok {
 		data["CSRF"] = sess.CSRFToken
 	}

@@ -65,6 +65,9 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	Registry prometheus.Registerer
 	Logger   *slog.Logger
+	// DemoSlack, set only by `leakwatch demo`, lists what its Slack sink
+	// received, shown at /demo/slack and linked from the navigation.
+	DemoSlack func() []DemoSlackMessage
 }
 
 // Server is the HTTP server.
@@ -88,6 +91,7 @@ type Server struct {
 	github        *ghcrawler.Feeds
 	slack         *slack.Service
 	eventHooks    *eventhooks.Store
+	demoSlack     func() []DemoSlackMessage
 }
 
 // New builds the server and its routes; templates are parsed here so a
@@ -132,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 		mailer: cfg.Mailer, oidc: cfg.OIDC, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		secureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		checks:        cfg.Checks, logger: cfg.Logger, static: static, openAPIDoc: openAPIDoc, paste: cfg.Paste,
-		github: cfg.GitHub, slack: cfg.Slack, eventHooks: cfg.EventHooks,
+		github: cfg.GitHub, slack: cfg.Slack, eventHooks: cfg.EventHooks, demoSlack: cfg.DemoSlack,
 	}
 	if s.mailer == nil {
 		s.mailer = LogMailer{Logger: cfg.Logger}
@@ -140,6 +144,8 @@ func New(cfg Config) (*Server, error) {
 	e.HTTPErrorHandler = s.errorHandler
 
 	e.Use(middleware.Recover())
+	e.Use(middleware.RequestID())
+	e.Use(requestLog(cfg.Logger))
 	e.Use(newHTTPMetrics(cfg.Registry))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:         "0",
@@ -192,6 +198,9 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.GET("/tokens", s.tokensPage, admin)
 	e.POST("/tokens", s.tokenCreateSubmit, admin, s.requireUser)
 	e.POST("/tokens/:id/revoke", s.tokenRevokeSubmit, admin)
+	if s.demoSlack != nil {
+		e.GET("/demo/slack", s.demoSlackPage, viewer)
+	}
 
 	// JSON API.
 	api := e.Group("/api/v1")
