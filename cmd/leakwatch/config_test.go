@@ -25,6 +25,21 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
+		{name: "base URL follows the served port", env: map[string]string{"LEAKWATCH_HTTP_ADDR": ":9090"}, check: func(t *testing.T, c Config) {
+			if c.BaseURL != "http://localhost:9090" {
+				t.Errorf("base URL = %q", c.BaseURL)
+			}
+		}},
+		{name: "base URL follows the served host", env: map[string]string{"LEAKWATCH_HTTP_ADDR": "127.0.0.1:8181"}, check: func(t *testing.T, c Config) {
+			if c.BaseURL != "http://127.0.0.1:8181" {
+				t.Errorf("base URL = %q", c.BaseURL)
+			}
+		}},
+		{name: "base URL set", env: map[string]string{"LEAKWATCH_HTTP_ADDR": ":9090", "LEAKWATCH_BASE_URL": "https://lw.example.com/"}, check: func(t *testing.T, c Config) {
+			if c.BaseURL != "https://lw.example.com" {
+				t.Errorf("base URL = %q", c.BaseURL)
+			}
+		}},
 		{name: "roles", env: map[string]string{"LEAKWATCH_ROLES": "web, worker"}, check: func(t *testing.T, c Config) {
 			if !c.Has(RoleWeb) || !c.Has(RoleWorker) || c.Has(RoleCrawler) {
 				t.Errorf("roles = %v", c.Roles)

@@ -48,7 +48,7 @@ func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		if m.Applied {
 			state = "applied"
 		}
-		fmt.Fprintf(stdout, "  river %03d %-22s %s\n", m.Version, m.Name, state)
+		fmt.Fprintf(stdout, "  river %03d %-48s %s\n", m.Version, m.Name, state)
 	}
 	fmt.Fprintln(stdout, "Leakwatch:")
 	all, err := migrations.Status(ctx, db.Pool)
