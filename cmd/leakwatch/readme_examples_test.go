@@ -275,4 +275,3 @@ func (s *slackOverProxy) saw(sub string) bool {
 	}
 	return false
 }
-
