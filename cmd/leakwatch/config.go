@@ -119,7 +119,7 @@ var settings = []setting{
 			c.EmbeddedPGPort = uint32(n)
 			return nil
 		}},
-	{env: "LEAKWATCH_AUTO_MIGRATE", def: "true", help: "Apply migrations when serve starts; if false, serve refuses an outdated schema.",
+	{env: "LEAKWATCH_AUTO_MIGRATE", def: "true", help: "Apply pending migrations when serve, or a command that needs the schema (orgs, tokens, keys add, secrets), starts; if false, they refuse an outdated schema and name `leakwatch migrate`.",
 		set: boolSetting(func(c *Config, b bool) { c.AutoMigrate = b })},
 	{env: "LEAKWATCH_HTTP_ADDR", def: ":8080", help: "Address the web role listens on.",
 		set: func(c *Config, v string) error {
