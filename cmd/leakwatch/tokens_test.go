@@ -220,3 +220,15 @@ func (h *slackHooks) last() string {
 	}
 	return h.posts[len(h.posts)-1]
 }
+
+// TestOrgsCreateWithoutAutoMigrate: with LEAKWATCH_AUTO_MIGRATE=false a
+// command needing the schema refuses an empty database and names the fix.
+func TestOrgsCreateWithoutAutoMigrate(t *testing.T) {
+	t.Setenv("DATABASE_URL", emptyDatabase(t))
+	t.Setenv("LEAKWATCH_LOG_LEVEL", "error")
+	t.Setenv("LEAKWATCH_AUTO_MIGRATE", "false")
+	code, _, errOut := runCLI(t, "", "orgs", "create", "acme")
+	if code != 1 || !strings.Contains(errOut, "run `leakwatch migrate`") || strings.Contains(errOut, "does not exist") {
+		t.Fatalf("orgs create on an empty database without auto-migration = %d: %s", code, errOut)
+	}
+}
