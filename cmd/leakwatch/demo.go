@@ -48,7 +48,8 @@ one waits for a human, one is seen again after rotation.
 It uses its own database, leakwatch_demo (or DATABASE_URL's name + "_demo"),
 dropped and created afresh at every start: running it again starts over.
 The dashboard listens on LEAKWATCH_HTTP_ADDR (default 127.0.0.1:8080).
-Ctrl-C stops everything.
+The service logs only warnings and errors unless LEAKWATCH_LOG_LEVEL is
+set. Ctrl-C stops everything.
 `
 
 // demoSettings are the settings `demo` reads; every other one it sets itself.
@@ -406,15 +407,36 @@ type slackSink struct {
 func newSlackSink() *slackSink {
 	s := &slackSink{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m struct {
+		type textObj struct {
 			Text string `json:"text"`
+		}
+		var m struct {
+			Text   string `json:"text"`
+			Blocks []struct {
+				Text   *textObj  `json:"text"`
+				Fields []textObj `json:"fields"`
+			} `json:"blocks"`
 		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&m); err != nil || m.Text == "" {
 			http.Error(w, "invalid_payload", http.StatusBadRequest)
 			return
 		}
+		// Show what a person would read: the blocks' text, else the fallback.
+		var parts []string
+		for _, b := range m.Blocks {
+			if b.Text != nil && b.Text.Text != "" {
+				parts = append(parts, b.Text.Text)
+			}
+			for _, f := range b.Fields {
+				parts = append(parts, f.Text)
+			}
+		}
+		text := strings.Join(parts, "\n")
+		if text == "" {
+			text = m.Text
+		}
 		s.mu.Lock()
-		s.msgs = append(s.msgs, web.DemoSlackMessage{At: time.Now(), Text: m.Text})
+		s.msgs = append(s.msgs, web.DemoSlackMessage{At: time.Now(), Text: text})
 		s.mu.Unlock()
 		io.WriteString(w, "ok") //nolint:errcheck
 	}))
