@@ -49,7 +49,12 @@ func safeNext(next string) string {
 }
 
 func (s *Server) signinPage(c echo.Context) error {
-	return s.render(c, http.StatusOK, "signin.html", "Sign in", map[string]any{"Next": c.QueryParam("next"), "OIDC": s.oidc != nil})
+	// A new installation has nobody to sign in: say how to begin.
+	exists, err := s.orgs.Any(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "signin.html", "Sign in", map[string]any{"Next": c.QueryParam("next"), "OIDC": s.oidc != nil, "NoOrgs": !exists})
 }
 
 func (s *Server) signinSubmit(c echo.Context) error {
