@@ -132,15 +132,15 @@ func runDemoService(ctx context.Context, cfg Config, logger *slog.Logger, stdout
 	if err != nil {
 		return err
 	}
-	if port == "0" {
-		// The sign-in link and Slack links need the port before serving.
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return err
-		}
-		cfg.HTTPAddr = ln.Addr().String()
-		ln.Close()
+	// Take the address before resetting the database, and hold it: a demo
+	// already running there keeps its database. Port 0 is resolved now,
+	// since the sign-in and Slack links need the port before serving.
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s (is a demo or serve already running there? set LEAKWATCH_HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
+	defer ln.Close() // serve closes it first; this covers an early return
+	cfg.HTTPAddr = ln.Addr().String()
 	cfg.BaseURL = baseURLFor(cfg.HTTPAddr)
 
 	name := demoDatabaseName(cfg.DatabaseURL)
@@ -160,7 +160,7 @@ func runDemoService(ctx context.Context, cfg Config, logger *slog.Logger, stdout
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, logger, func(string) { close(started) }, serveOpts{db: db, demoSlack: sink.Messages})
+		done <- serve(ctx, cfg, logger, func(string) { close(started) }, serveOpts{db: db, listener: ln, demoSlack: sink.Messages})
 	}()
 	select {
 	case <-started:

@@ -73,6 +73,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 // database it opened (and reset) itself, and its Slack sink's page.
 type serveOpts struct {
 	db        *database.DB
+	listener  net.Listener
 	demoSlack func() []web.DemoSlackMessage
 }
 
@@ -247,9 +248,11 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	ln := opts.listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		}
 	}
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
