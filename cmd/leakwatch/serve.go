@@ -70,7 +70,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 }
 
 // serveOpts is what `leakwatch demo` adds to the production wiring: a
-// database it opened (and reset) itself, and its Slack sink's page.
+// database it opened (and reset) itself, the address it already holds, and
+// its Slack sink's page. Zero: serve opens and listens itself.
 type serveOpts struct {
 	db        *database.DB
 	listener  net.Listener
