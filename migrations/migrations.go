@@ -213,3 +213,31 @@ func RiverVersionTag() string {
 	}
 	return strconv.Itoa(len(rm.AllVersions()))
 }
+
+// RiverMigration is one of River's own schema steps (rivermigrate).
+type RiverMigration struct {
+	Version int
+	Name    string
+	Applied bool
+}
+
+// RiverStatus lists River's migrations and whether each is applied.
+func RiverStatus(ctx context.Context, pool *pgxpool.Pool) ([]RiverMigration, error) {
+	rm, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return nil, fmt.Errorf("river migrator: %w", err)
+	}
+	existing, err := rm.ExistingVersions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read river migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	for _, m := range existing {
+		applied[m.Version] = true
+	}
+	var out []RiverMigration
+	for _, m := range rm.AllVersions() {
+		out = append(out, RiverMigration{Version: m.Version, Name: m.Name, Applied: applied[m.Version]})
+	}
+	return out, nil
+}

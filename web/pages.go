@@ -23,6 +23,7 @@ func (s *Server) render(c echo.Context, status int, name, title string, data map
 		data = map[string]any{}
 	}
 	data["Title"] = title
+	data["DemoSlack"] = s.demoSlack != nil
 	if sess, ok := currentSession(c); ok {
 		data["CSRF"] = sess.CSRFToken
 	}
@@ -68,7 +69,12 @@ func safeNext(next string) string {
 }
 
 func (s *Server) signinPage(c echo.Context) error {
-	return s.render(c, http.StatusOK, "signin.html", "Sign in", map[string]any{"Next": c.QueryParam("next"), "OIDC": s.oidc != nil})
+	// A new installation has nobody to sign in: say how to begin.
+	exists, err := s.orgs.Any(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "signin.html", "Sign in", map[string]any{"Next": c.QueryParam("next"), "OIDC": s.oidc != nil, "NoOrgs": !exists})
 }
 
 func (s *Server) signinSubmit(c echo.Context) error {

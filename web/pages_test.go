@@ -192,3 +192,26 @@ func TestMembersPage(t *testing.T) {
 		t.Fatalf("owner = %+v %v", m, err)
 	}
 }
+
+// TestSigninFirstRunHint: until an organisation exists nobody can sign in,
+// so the sign-in page names the command that creates the first one.
+func TestSigninFirstRunHint(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	page := func() string {
+		resp, err := http.Get(b.ts.URL + "/signin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	if p := page(); !strings.Contains(p, "leakwatch orgs create acme --owner you@example.com") {
+		t.Fatalf("no first-run hint on a new installation:\n%s", p)
+	}
+	b.mustOrg(t, "acme")
+	if p := page(); strings.Contains(p, `id="first-run"`) {
+		t.Fatalf("first-run hint shown although an organisation exists")
+	}
+}

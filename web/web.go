@@ -73,6 +73,9 @@ type Config struct {
 	Gatherer          prometheus.Gatherer
 	Registry          prometheus.Registerer
 	Logger            *slog.Logger
+	// DemoSlack, set only by `leakwatch demo`, lists what its Slack sink
+	// received, shown at /demo/slack and linked from the navigation.
+	DemoSlack func() []DemoSlackMessage
 }
 
 // Server is the HTTP server.
@@ -101,6 +104,7 @@ type Server struct {
 	maxBody           int64
 	readHeaderTimeout time.Duration
 	readTimeout       time.Duration
+	demoSlack         func() []DemoSlackMessage
 }
 
 // New builds the server and its routes; templates are parsed here so a
@@ -147,7 +151,7 @@ func New(cfg Config) (*Server, error) {
 		mailer: cfg.Mailer, oidc: cfg.OIDC, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		secureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		checks:        cfg.Checks, logger: cfg.Logger, static: static, openAPIDoc: openAPIDoc, paste: cfg.Paste,
-		github: cfg.GitHub, slack: cfg.Slack, eventHooks: cfg.EventHooks,
+		github: cfg.GitHub, slack: cfg.Slack, eventHooks: cfg.EventHooks, demoSlack: cfg.DemoSlack,
 		gatherer: cfg.Gatherer, maxBody: cfg.MaxBodyBytes, readHeaderTimeout: cfg.ReadHeaderTimeout, readTimeout: cfg.ReadTimeout,
 	}
 	if s.maxBody <= 0 {
@@ -165,6 +169,8 @@ func New(cfg Config) (*Server, error) {
 	e.HTTPErrorHandler = s.errorHandler
 
 	e.Use(middleware.Recover())
+	e.Use(middleware.RequestID())
+	e.Use(requestLog(cfg.Logger))
 	e.Use(newHTTPMetrics(cfg.Registry))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:         "0",
@@ -238,6 +244,9 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.GET("/tokens", s.tokensPage, admin)
 	e.POST("/tokens", s.tokenCreateSubmit, admin, s.requireUser)
 	e.POST("/tokens/:id/revoke", s.tokenRevokeSubmit, admin)
+	if s.demoSlack != nil {
+		e.GET("/demo/slack", s.demoSlackPage, viewer)
+	}
 
 	// JSON API.
 	api := e.Group("/api/v1")

@@ -133,7 +133,7 @@ var settings = []setting{
 			c.EmbeddedPGPort = uint32(n)
 			return nil
 		}},
-	{env: "LEAKWATCH_AUTO_MIGRATE", def: "true", help: "Apply migrations when serve starts; if false, serve refuses an outdated schema.",
+	{env: "LEAKWATCH_AUTO_MIGRATE", def: "true", help: "Apply pending migrations when serve, or a command that needs the schema (orgs, tokens, keys add, secrets), starts; if false, they refuse an outdated schema and name `leakwatch migrate`.",
 		set: boolSetting(func(c *Config, b bool) { c.AutoMigrate = b })},
 	{env: "LEAKWATCH_HTTP_ADDR", def: ":8080", help: "Address the web role listens on.",
 		set: func(c *Config, v string) error {
@@ -143,8 +143,13 @@ var settings = []setting{
 			c.HTTPAddr = v
 			return nil
 		}},
-	{env: "LEAKWATCH_BASE_URL", def: "http://localhost:8080", help: "Public URL of the dashboard, used in links sent out (Slack).",
-		set: urlSetting(func(c *Config, v string) { c.BaseURL = strings.TrimRight(v, "/") })},
+	{env: "LEAKWATCH_BASE_URL", help: "Public URL of the dashboard, used in links sent out (Slack, sign-in links). Unset: the address served, http://localhost:PORT with LEAKWATCH_HTTP_ADDR's port (or its host, if it names one).",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			return urlSetting(func(c *Config, v string) { c.BaseURL = strings.TrimRight(v, "/") })(c, v)
+		}},
 	{env: "LEAKWATCH_GITHUB_API_URL", def: "https://api.github.com/", help: "GitHub REST API base URL.",
 		set: urlSetting(func(c *Config, v string) { c.GitHubAPIURL = v })},
 	{env: "LEAKWATCH_GITHUB_TOKENS", secret: true, help: "Comma-separated GitHub tokens the crawler spreads its requests over. Unset: unauthenticated (60 requests/hour).",
@@ -311,6 +316,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("%s=%q: %w", s.env, v, err)
 		}
 	}
+	if c.BaseURL == "" {
+		// Links must reach the port actually served, not a guessed one.
+		c.BaseURL = baseURLFor(c.HTTPAddr)
+	}
 	if c.JobTimeout == 0 || c.JobRescueAfter <= c.JobTimeout {
 		return Config{}, fmt.Errorf("LEAKWATCH_JOB_RESCUE_AFTER=%s must be longer than LEAKWATCH_JOB_TIMEOUT=%s (which must not be 0)", c.JobRescueAfter, c.JobTimeout)
 	}
@@ -436,9 +445,15 @@ func defaultDataDir() string {
 }
 
 // settingsHelp lists every setting for `leakwatch help`.
-func settingsHelp() string {
+func settingsHelp() string { return settingsHelpFor(allSettings...) }
+
+// settingsHelpFor lists the named settings ("*": all), in the table's order.
+func settingsHelpFor(names ...string) string {
 	var b strings.Builder
 	for _, s := range settings {
+		if !slices.Contains(names, "*") && !slices.Contains(names, s.env) {
+			continue
+		}
 		def := s.def
 		if def == "" {
 			def = "(unset)"

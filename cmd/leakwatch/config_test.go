@@ -27,6 +27,21 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
+		{name: "base URL follows the served port", env: map[string]string{"LEAKWATCH_HTTP_ADDR": ":9090"}, check: func(t *testing.T, c Config) {
+			if c.BaseURL != "http://localhost:9090" {
+				t.Errorf("base URL = %q", c.BaseURL)
+			}
+		}},
+		{name: "base URL follows the served host", env: map[string]string{"LEAKWATCH_HTTP_ADDR": "127.0.0.1:8181"}, check: func(t *testing.T, c Config) {
+			if c.BaseURL != "http://127.0.0.1:8181" {
+				t.Errorf("base URL = %q", c.BaseURL)
+			}
+		}},
+		{name: "base URL set", env: map[string]string{"LEAKWATCH_HTTP_ADDR": ":9090", "LEAKWATCH_BASE_URL": "https://lw.example.com/"}, check: func(t *testing.T, c Config) {
+			if c.BaseURL != "https://lw.example.com" {
+				t.Errorf("base URL = %q", c.BaseURL)
+			}
+		}},
 		{name: "roles", env: map[string]string{"LEAKWATCH_ROLES": "web, worker"}, check: func(t *testing.T, c Config) {
 			if !c.Has(RoleWeb) || !c.Has(RoleWorker) || c.Has(RoleCrawler) {
 				t.Errorf("roles = %v", c.Roles)
@@ -99,13 +114,46 @@ func TestHelpListsEverySetting(t *testing.T) {
 			t.Errorf("help lacks command %s", name)
 		}
 	}
-	for _, name := range []string{"serve", "migrate", "keys", "orgs", "fingerprint", "scan", "version"} {
-		var out strings.Builder
-		run(t.Context(), []string{name, "--help"}, strings.NewReader(""), &out, &out)
-		for _, s := range settings {
-			if !strings.Contains(out.String(), s.env) {
-				t.Errorf("%s --help lacks %s", name, s.env)
+}
+
+// TestCommandHelp: every command's --help exits 0 and lists the settings it
+// reads and no other; subcommands show their own usage, not their siblings'.
+func TestCommandHelp(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args    []string
+		want    []string // in the output
+		notWant []string
+	}{
+		{[]string{"serve", "--help"}, []string{"--roles", "LEAKWATCH_GITHUB_TOKENS", "LEAKWATCH_WEBHOOK_TIMEOUT"}, nil},
+		{[]string{"demo", "--help"}, []string{"leakwatch_demo", "LEAKWATCH_HTTP_ADDR", "DATABASE_URL"}, []string{"LEAKWATCH_GITHUB_TOKENS", "LEAKWATCH_BASE_URL"}},
+		{[]string{"migrate", "--help"}, []string{"status", "DATABASE_URL"}, []string{"LEAKWATCH_GITHUB_TOKENS", "LEAKWATCH_HTTP_ADDR"}},
+		{[]string{"orgs", "create", "--help"}, []string{"--owner", "--json", "LEAKWATCH_BASE_URL", "DATABASE_URL"}, []string{"set-slack", "--webhook-url", "LEAKWATCH_GITHUB_TOKENS"}},
+		{[]string{"orgs", "set-slack", "--help"}, []string{"--webhook-url", "hooks.slack.com"}, []string{"--owner", "LEAKWATCH_GITHUB_TOKENS"}},
+		{[]string{"orgs", "set-revocation", "--help"}, []string{"--url", "--hmac"}, []string{"--owner", "LEAKWATCH_GITHUB_TOKENS"}},
+		{[]string{"tokens", "create", "--help"}, []string{"--org", "--scope", "--name", "DATABASE_URL"}, []string{"LEAKWATCH_GITHUB_TOKENS"}},
+		{[]string{"secrets", "reseal", "--help"}, []string{"LEAKWATCH_ENCRYPTION_KEY", "DATABASE_URL"}, []string{"LEAKWATCH_GITHUB_TOKENS"}},
+		{[]string{"keys", "--help"}, []string{"keys import", "keys add"}, []string{"LEAKWATCH_GITHUB_TOKENS"}},
+		{[]string{"fingerprint", "--help"}, []string{"--allow-weak"}, []string{"DATABASE_URL"}},
+		{[]string{"scan", "--help"}, []string{"--fingerprints"}, []string{"DATABASE_URL"}},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			var out, errOut strings.Builder
+			if code := run(t.Context(), tc.args, strings.NewReader(""), &out, &errOut); code != 0 {
+				t.Fatalf("exit %d; stderr:\n%s", code, errOut.String())
 			}
-		}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(out.String()+errOut.String(), w) {
+					t.Errorf("output has %q:\n%s%s", w, out.String(), errOut.String())
+				}
+			}
+		})
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leakwatch/leakwatch/internal/database"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/matcher"
@@ -38,11 +37,8 @@ const keysUsage = `Usage:
 
 func runKeys(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || wantsHelp(args[:1]) {
-		fmt.Fprintln(stderr, keysUsage)
-		if len(args) > 0 {
-			return 0
-		}
-		return 2
+		fmt.Fprintln(stdoutOr(len(args) > 0, stdout, stderr), keysUsage)
+		return exitHelp(len(args) > 0)
 	}
 	switch args[0] {
 	case "add":
@@ -61,11 +57,8 @@ func runKeysAdd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	name := fs.String("name", "", "key name (required)")
 	allowWeak := fs.Bool("allow-weak", false, "register a low-entropy secret anyway")
 	fs.Usage = func() { fmt.Fprintln(stderr, keysUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, keysUsage+"\n\nFlags:\n", stdout, stderr); !ok {
+		return code
 	}
 	if *org == "" || *name == "" {
 		fs.Usage()
@@ -86,7 +79,7 @@ func runKeysAdd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if !ok {
 		return 2
 	}
-	db, err := database.Open(ctx, dbConfig(cfg), newLogger(cfg, stderr))
+	db, err := openSchema(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch keys add:", err)
 		return 1
@@ -132,11 +125,8 @@ func runKeysImport(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	csvPath := fs.String("csv", "", "CSV file of metadata, one row per secret")
 	allowWeak := fs.Bool("allow-weak", false, "register low-entropy secrets anyway")
 	fs.Usage = func() { fmt.Fprintln(stderr, keysUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, keysUsage+"\n\nFlags:\n", stdout, stderr); !ok {
+		return code
 	}
 	if *tokenFile != "" {
 		b, err := os.ReadFile(*tokenFile)

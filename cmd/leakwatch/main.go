@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -21,19 +22,30 @@ var version = ""
 type command struct {
 	summary string
 	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+	// settings are the environment variables the command reads, listed by
+	// its --help; allSettings for serve.
+	settings []string
 }
+
+// dbSettings are read by every command that opens the database.
+var dbSettings = []string{"DATABASE_URL", "LEAKWATCH_DATA_DIR", "LEAKWATCH_EMBEDDED_PG_PORT", "LEAKWATCH_AUTO_MIGRATE", "LEAKWATCH_LOG_FORMAT", "LEAKWATCH_LOG_LEVEL"}
+
+// allSettings marks a command reading every setting.
+var allSettings = []string{"*"}
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":       {"run the service (roles: web, worker, crawler)", runServeCommand},
-		"migrate":     {"apply database migrations; `migrate status` lists them", runMigrate},
-		"keys":        {"register keys by fingerprint: `keys import --api URL --token T` (secrets on stdin), `keys add`", runKeys},
-		"orgs":        {"manage organisations: `orgs create NAME --owner EMAIL`, `orgs set-slack NAME`", runOrgs},
-		"fingerprint": {"print the fingerprint of each secret read from stdin", runFingerprint},
-		"scan":        {"scan files for registered secrets", runScan},
-		"secrets":     {"re-encrypt stored secrets after rotating LEAKWATCH_ENCRYPTION_KEY: `secrets reseal`", runSecrets},
-		"version":     {"print the version", runVersion},
-		"help":        {"list commands and every setting", runHelp},
+		"serve":       {"run the service (roles: web, worker, crawler)", runServeCommand, allSettings},
+		"demo":        {"run the whole product offline against simulated GitHub, paste site, Slack and revocation endpoint", runDemo, demoSettings},
+		"migrate":     {"apply database migrations; `migrate status` lists them", runMigrate, dbSettings},
+		"keys":        {"register keys by fingerprint: `keys import --api URL --token T` (secrets on stdin), `keys add`", runKeys, dbSettings},
+		"orgs":        {"manage organisations: `orgs create NAME --owner EMAIL`, `orgs set-slack`, `orgs set-revocation`", runOrgs, append(slices.Clone(dbSettings), "LEAKWATCH_HTTP_ADDR", "LEAKWATCH_BASE_URL", "LEAKWATCH_ENCRYPTION_KEY")},
+		"tokens":      {"create API tokens: `tokens create --org ORG --scope read|write --name N`", runTokens, dbSettings},
+		"fingerprint": {"print the fingerprint of each secret read from stdin", runFingerprint, nil},
+		"scan":        {"scan files for registered secrets", runScan, nil},
+		"secrets":     {"re-encrypt stored secrets after rotating LEAKWATCH_ENCRYPTION_KEY: `secrets reseal`", runSecrets, append(slices.Clone(dbSettings), "LEAKWATCH_ENCRYPTION_KEY")},
+		"version":     {"print the version", runVersion, nil},
+		"help":        {"list commands and every setting", runHelp, nil},
 	}
 }
 
@@ -74,9 +86,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	code := cmd.run(ctx, args[1:], stdin, stdout, stderr)
-	if name != "help" && wantsHelp(args[1:]) {
-		// Every command's help ends with every setting, so no command hides one.
-		fmt.Fprintf(stdout, "\nSettings (environment variables):\n%s", settingsHelp())
+	if code == 0 && len(cmd.settings) > 0 && wantsHelp(args[1:]) {
+		// A command's help ends with the settings it reads, and only those.
+		fmt.Fprintf(stdout, "\nSettings it reads (environment variables):\n%s", settingsHelpFor(cmd.settings...))
 	}
 	return code
 }

@@ -11,7 +11,7 @@ import (
 
 func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if wantsHelp(args) {
-		fmt.Fprintln(stdout, "Usage: leakwatch migrate [status]\n\nApplies pending migrations (River's and Leakwatch's), or lists them with `status`.")
+		fmt.Fprintln(stdout, "Usage: leakwatch migrate [status]\n\nApplies pending migrations (River's, then Leakwatch's), or lists both sets with `status`.")
 		return 0
 	}
 	if len(args) > 1 || (len(args) == 1 && args[0] != "status") {
@@ -37,6 +37,20 @@ func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		fmt.Fprintln(stdout, "migrations applied")
 		return 0
 	}
+	river, err := migrations.RiverStatus(ctx, db.Pool)
+	if err != nil {
+		fmt.Fprintln(stderr, "leakwatch migrate status:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "River (job queue):")
+	for _, m := range river {
+		state := "pending"
+		if m.Applied {
+			state = "applied"
+		}
+		fmt.Fprintf(stdout, "  river %03d %-48s %s\n", m.Version, m.Name, state)
+	}
+	fmt.Fprintln(stdout, "Leakwatch:")
 	all, err := migrations.Status(ctx, db.Pool)
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch migrate status:", err)
@@ -47,7 +61,7 @@ func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		if m.AppliedAt != nil {
 			state = "applied " + m.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
 		}
-		fmt.Fprintf(stdout, "%-32s %s\n", m.Name, state)
+		fmt.Fprintf(stdout, "  %-38s %s\n", m.Name, state)
 	}
 	if err := migrations.Check(ctx, db.Pool); err != nil {
 		fmt.Fprintln(stdout, err)

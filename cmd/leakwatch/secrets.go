@@ -7,7 +7,6 @@ import (
 
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/slack"
-	"github.com/leakwatch/leakwatch/internal/database"
 )
 
 const secretsUsage = `Usage: leakwatch secrets reseal
@@ -23,11 +22,12 @@ configured. Rotating the key:
   4. drop old:<old key> from the setting and restart`
 
 func runSecrets(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	if wantsHelp(args) {
+		fmt.Fprintln(stdout, secretsUsage)
+		return 0
+	}
 	if len(args) != 1 || args[0] != "reseal" {
 		fmt.Fprintln(stderr, secretsUsage)
-		if len(args) == 1 && wantsHelp(args) {
-			return 0
-		}
 		return 2
 	}
 	cfg, ok := loadConfigOrFail(stderr)
@@ -38,7 +38,7 @@ func runSecrets(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		fmt.Fprintln(stderr, "leakwatch secrets reseal: LEAKWATCH_ENCRYPTION_KEY is not set")
 		return 2
 	}
-	db, err := database.Open(ctx, dbConfig(cfg), newLogger(cfg, stderr))
+	db, err := openSchema(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
 		return 1

@@ -37,17 +37,9 @@ import (
 
 func runServeCommand(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	roles := fs.String("roles", "", "roles to take, overriding LEAKWATCH_ROLES: any of web,worker,crawler")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: leakwatch serve [--roles web,worker,crawler]\n\nRuns the service until SIGINT or SIGTERM.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args, "Usage: leakwatch serve [--roles web,worker,crawler]\n\nRuns the service until SIGINT or SIGTERM.\n\nFlags:\n", stdout, stderr); !ok {
+		return code
 	}
 	cfg, ok := loadConfigOrFail(stderr)
 	if !ok {
@@ -73,12 +65,28 @@ func runServeCommand(ctx context.Context, args []string, _ io.Reader, stdout, st
 // crawlers, River (soft stop, then hard after the deadline), the pool.
 // started, if not nil, is called with the web address once serving.
 func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(addr string)) error {
+	return serve(ctx, cfg, logger, started, serveOpts{})
+}
+
+// serveOpts is what `leakwatch demo` adds to the production wiring: a
+// database it opened (and reset) itself, the address it already holds, and
+// its Slack sink's page. Zero: serve opens and listens itself.
+type serveOpts struct {
+	db        *database.DB
+	listener  net.Listener
+	demoSlack func() []web.DemoSlackMessage
+}
+
+func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(addr string), opts serveOpts) error {
 	logger.Info("starting leakwatch", slog.String("version", versionString()), slog.String("roles", strings.Join(cfg.Roles, ",")))
-	db, err := database.Open(ctx, dbConfig(cfg), logger)
-	if err != nil {
-		return err
+	db := opts.db
+	if db == nil {
+		var err error
+		if db, err = database.Open(ctx, dbConfig(cfg), logger); err != nil {
+			return err
+		}
+		defer db.Close()
 	}
-	defer db.Close()
 	pool := db.Pool
 
 	if cfg.AutoMigrate {
@@ -243,19 +251,21 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger, Paste: paste.NewStore(pool),
 		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool).WithBox(cfg.Encryption), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx).OnStateTx(incidentSvc.KeyStateChangedTx), Audit: audit.NewStore(pool),
 		BaseURL: cfg.BaseURL, OIDC: oidc, GitHub: ghcrawler.NewFeeds(pool),
-		Slack: slackSvc, EventHooks: eventHooks,
+		Slack: slackSvc, EventHooks: eventHooks, DemoSlack: opts.demoSlack,
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	ln := opts.listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		}
 	}
 	httpSrv := srv.HTTPServer() // with read timeouts: a stalled body is cut off
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	logger.Info("web listening", slog.String("addr", ln.Addr().String()))
+	logger.Info("web listening", slog.String("addr", ln.Addr().String()), slog.String("dashboard", cfg.BaseURL+"/incidents"))
 	if cfg.OpsAddr != "" {
 		opsLn, err := net.Listen("tcp", cfg.OpsAddr)
 		if err != nil {
@@ -266,6 +276,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		go func() { _ = opsSrv.Serve(opsLn) }()
 		defer opsSrv.Close()
 		logger.Info("ops listening", slog.String("addr", opsLn.Addr().String()))
+	}
+	if opts.demoSlack == nil {
+		nextStep(ctx, orgs.NewStore(pool), logger)
 	}
 	if started != nil {
 		started(ln.Addr().String())
@@ -283,6 +296,19 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		logger.Warn("http shutdown", slog.Any("error", err))
 	}
 	return nil
+}
+
+// nextStep tells a new installation what to do first: with no organisation
+// nobody can sign in, so the sign-in page alone is a dead end.
+func nextStep(ctx context.Context, store *orgs.Store, logger *slog.Logger) {
+	exists, err := store.Any(ctx)
+	if err != nil {
+		logger.Warn("count organisations", slog.Any("error", err))
+		return
+	}
+	if !exists {
+		logger.Info("no organisation yet; create one and its owner's sign-in link with: leakwatch orgs create acme --owner you@example.com")
+	}
 }
 
 // stopRiver lets running jobs finish until the deadline, then cancels them.

@@ -61,6 +61,7 @@ type Poller struct {
 	// cps caches checkpoints: while this process leads, only it writes them.
 	cps       map[string]checkpoint
 	notBefore map[string]time.Time // feed → rate-limited until
+	failing   map[string]bool      // feed → its last poll failed (logged once per change)
 	lastPoll  map[string]time.Time
 	lastSave  time.Time
 	lastPrune time.Time
@@ -135,7 +136,7 @@ func NewPoller(cfg PollerConfig) *Poller {
 	}
 	return &Poller{gh: cfg.Client, pool: cfg.Pool, river: cfg.River, feed: Feed{Name: cfg.Feed, Path: cfg.Path},
 		watches: !cfg.NoWatches, minInterval: cfg.MinInterval, logger: cfg.Logger, now: cfg.Now,
-		m: newPollMetrics(cfg.Registerer), cps: map[string]checkpoint{}, notBefore: map[string]time.Time{}, lastPoll: map[string]time.Time{}}
+		m: newPollMetrics(cfg.Registerer), cps: map[string]checkpoint{}, notBefore: map[string]time.Time{}, lastPoll: map[string]time.Time{}, failing: map[string]bool{}}
 }
 
 type checkpoint struct {
@@ -551,14 +552,28 @@ func (p *Poller) pollDue(ctx context.Context, feeds []Feed) (time.Duration, erro
 			if errors.As(err, &rl) {
 				backoff = max(time.Until(rl.Until), time.Second)
 				p.logger.Warn("rate limited; feed waits for a token", slog.String("feed", f.Name), slog.Time("until", rl.Until))
-			} else {
-				p.logger.Error("poll failed", slog.String("feed", f.Name), slog.Any("error", err))
 			}
 			p.mu.Lock()
 			p.notBefore[f.Name] = p.now().Add(backoff)
+			repeat := p.failing[f.Name]
+			p.failing[f.Name] = true
 			p.mu.Unlock()
+			// No network fails every poll the same way: say it when it
+			// starts, not every minute (the poll metrics count each one).
+			if rl == nil && repeat {
+				p.logger.Debug("poll failed again", slog.String("feed", f.Name), slog.Any("error", err))
+			} else if rl == nil {
+				p.logger.Error("poll failed; retrying every minute, logged again when it recovers", slog.String("feed", f.Name), slog.Any("error", err))
+			}
 			wait = min(wait, backoff)
 			continue
+		}
+		p.mu.Lock()
+		recovered := p.failing[f.Name]
+		delete(p.failing, f.Name)
+		p.mu.Unlock()
+		if recovered {
+			p.logger.Info("poll recovered", slog.String("feed", f.Name))
 		}
 		p.logger.Debug("polled", slog.String("feed", f.Name), slog.Int("events", res.Events), slog.Bool("not_modified", res.NotModified), slog.Bool("gap", res.Gap), slog.Duration("took", took))
 		iv := res.Interval

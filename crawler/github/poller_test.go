@@ -4,8 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,4 +274,89 @@ func TestOnlyOneLeader(t *testing.T) {
 	if total, distinct := queuedEvents(t, b); total != 60 || distinct != 60 {
 		t.Fatalf("queued %d events (%d distinct), want 60 once each", total, distinct)
 	}
+}
+
+// TestPollFailureLoggedOncePerChange: a feed that fails every poll (no
+// network) logs one error when it starts failing and one line when it
+// recovers, not one per poll.
+func TestPollFailureLoggedOncePerChange(t *testing.T) {
+	t.Parallel()
+	b := setup(t, FetchConfig{})
+	var down atomic.Bool
+	target, err := url.Parse(b.gh.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "upstream unreachable", http.StatusBadGateway)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	client, err := NewClientWithConfig(ClientConfig{BaseURL: front.URL + "/", RawURL: front.URL + "/raw/", Tokens: []string{"t1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncLog
+	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPoller(PollerConfig{Client: client, Pool: b.pool, River: rc, Logger: slog.New(slog.NewTextHandler(&logs, nil)), NoWatches: true})
+	clock := time.Now()
+	p.now = func() time.Time { return clock }
+	ctx := context.Background()
+	b.gh.Publish(comments(1, 3)...)
+
+	down.Store(true)
+	for range 4 {
+		if _, err := p.pollDue(ctx, []Feed{p.feed}); err != nil {
+			t.Fatal(err)
+		}
+		clock = clock.Add(2 * time.Minute) // past the failure backoff
+	}
+	if n := b.gh.Requests("/events"); n != 0 {
+		t.Fatalf("the fake was reached %d times while down", n)
+	}
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
+		t.Fatalf("%d error lines for 4 failed polls, want 1:\n%s", n, logs.String())
+	}
+	down.Store(false)
+	for range 2 {
+		if _, err := p.pollDue(ctx, []Feed{p.feed}); err != nil {
+			t.Fatal(err)
+		}
+		clock = clock.Add(2 * time.Minute)
+	}
+	if n := strings.Count(logs.String(), "poll recovered"); n != 1 || b.gh.Requests("/events") == 0 {
+		t.Fatalf("%d recovery lines, %d polls after recovery:\n%s", n, b.gh.Requests("/events"), logs.String())
+	}
+	down.Store(true)
+	if _, err := p.pollDue(ctx, []Feed{p.feed}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 2 {
+		t.Fatalf("a new failure after recovery logged %d errors in all, want 2:\n%s", n, logs.String())
+	}
+}
+
+// syncLog is a log sink safe for concurrent writers.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -31,6 +31,11 @@ type Config struct {
 	DataDir      string // where the embedded server keeps its data
 	EmbeddedPort uint32 // port for the embedded server
 	MaxConns     int32
+	// Name is the database to use on the server (default DefaultName, or
+	// the URL's own). With Reset it is dropped and created afresh, which is
+	// how `leakwatch demo` starts over without touching the real database.
+	Name  string
+	Reset bool
 }
 
 // DB is an open pool plus whatever must be stopped with it.
@@ -50,6 +55,28 @@ func (db *DB) Close() {
 
 // Open connects according to cfg.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
+	name := cfg.Name
+	if name == "" {
+		name = DefaultName
+	}
+	if cfg.URL != "" && (cfg.Name != "" || cfg.Reset) {
+		// The URL names the server (its database may not exist yet); the
+		// database is name, created from the maintenance database.
+		maint, err := url.Parse(cfg.URL)
+		if err != nil {
+			return nil, errors.New("parse database URL: invalid connection string")
+		}
+		maint.Path = "/postgres"
+		dbURL, err := prepareDatabase(ctx, maint.String(), name, cfg.Reset)
+		if err != nil {
+			return nil, err
+		}
+		pool, err := NewPool(ctx, dbURL, cfg.MaxConns)
+		if err != nil {
+			return nil, err
+		}
+		return &DB{Pool: pool, URL: Redact(dbURL)}, nil
+	}
 	if cfg.URL != "" {
 		pool, err := NewPool(ctx, cfg.URL, cfg.MaxConns)
 		if err != nil {
@@ -62,7 +89,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
 		if !answers(ctx, base) {
 			continue
 		}
-		dbURL, err := ensureDatabase(ctx, base, DefaultName)
+		dbURL, err := prepareDatabase(ctx, base, name, cfg.Reset)
 		if err != nil {
 			return nil, err
 		}
@@ -79,13 +106,20 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded PostgreSQL (set DATABASE_URL to use another server): %w", err)
 	}
-	pool, err := NewPool(ctx, srv.url, cfg.MaxConns)
+	dbURL := srv.url
+	if name != DefaultName || cfg.Reset {
+		if dbURL, err = prepareDatabase(ctx, srv.url, name, cfg.Reset); err != nil {
+			srv.stop()
+			return nil, err
+		}
+	}
+	pool, err := NewPool(ctx, dbURL, cfg.MaxConns)
 	if err != nil {
 		srv.stop()
 		return nil, err
 	}
-	logger.Info("embedded PostgreSQL running", slog.String("database_url", Redact(srv.url)))
-	return &DB{Pool: pool, URL: Redact(srv.url), embedded: srv}, nil
+	logger.Info("embedded PostgreSQL running", slog.String("database_url", Redact(dbURL)))
+	return &DB{Pool: pool, URL: Redact(dbURL), embedded: srv}, nil
 }
 
 // NewPool opens and pings a pool.
@@ -149,6 +183,23 @@ func answers(ctx context.Context, dbURL string) bool {
 	}
 	conn.Close(ctx)
 	return true
+}
+
+// prepareDatabase drops name first when reset, then ensures it exists.
+func prepareDatabase(ctx context.Context, serverURL, name string, reset bool) (string, error) {
+	if reset {
+		conn, err := pgx.Connect(ctx, serverURL)
+		if err != nil {
+			return "", fmt.Errorf("connect to %s: %w", Redact(serverURL), err)
+		}
+		// WITH (FORCE) ends sessions a previous run left behind (PostgreSQL 13+).
+		_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		conn.Close(ctx)
+		if err != nil {
+			return "", fmt.Errorf("drop database %s: %w", name, err)
+		}
+	}
+	return ensureDatabase(ctx, serverURL, name)
 }
 
 // ensureDatabase creates name on the server behind maintURL if it is missing

@@ -77,7 +77,7 @@ type Config struct {
 // NewClient builds the River client.
 func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 	rc := &river.Config{
-		Logger:                      cfg.Logger,
+		Logger:                      routineToDebug(cfg.Logger),
 		CompletedJobRetentionPeriod: 24 * time.Hour,
 		// River starts at most MaxWorkers jobs per fetch; with its default
 		// 100 ms cooldown 64 crawl workers cap a queue at about 640 jobs/s,

@@ -95,6 +95,16 @@ func (s *Store) Create(ctx context.Context, name string) (org Org, created bool,
 	return org, true, nil
 }
 
+// Any reports whether at least one organisation exists (a new installation
+// has none, and `serve` then says how to create one).
+func (s *Store) Any(ctx context.Context) (bool, error) {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orgs)`).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look for organisations: %w", err)
+	}
+	return exists, nil
+}
+
 // ByName returns the organisation called name.
 func (s *Store) ByName(ctx context.Context, name string) (Org, error) {
 	o, err := scanOrg(s.pool.QueryRow(ctx, selectOrg+` WHERE name = $1`, name))
