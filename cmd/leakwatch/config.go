@@ -26,6 +26,7 @@ type Config struct {
 	EmbeddedPGPort  uint32
 	AutoMigrate     bool
 	HTTPAddr        string
+	OpsAddr         string // operators' listener (health, metrics, River UI); "off": none
 	BaseURL         string
 	GitHubAPIURL    string
 	GitHubTokens    []string
@@ -127,6 +128,16 @@ var settings = []setting{
 				return errors.New("must be host:port, e.g. :8080")
 			}
 			c.HTTPAddr = v
+			return nil
+		}},
+	{env: "LEAKWATCH_OPS_ADDR", def: opsAddrDefault, help: "Address of the operators' listener, on every role: /healthz, /readyz with detail, /metrics and River UI at /ops/river. Keep it off the public network. off: no listener.",
+		set: func(c *Config, v string) error {
+			if v != opsOff {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return errors.New("must be host:port, e.g. :9090, or off")
+				}
+			}
+			c.OpsAddr = v
 			return nil
 		}},
 	{env: "LEAKWATCH_BASE_URL", def: "http://localhost:8080", help: "Public URL of the dashboard, used in links sent out (Slack).",

@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"fingerprint": {"print the fingerprint of each secret read from stdin", runFingerprint},
 		"scan":        {"scan files for registered secrets", runScan},
 		"secrets":     {"re-encrypt stored secrets after rotating LEAKWATCH_ENCRYPTION_KEY: `secrets reseal`", runSecrets},
+		"probe":       {"exit 0 if the ops listener is ready (container healthchecks): `probe [--path /healthz] [URL]`", runProbe},
 		"version":     {"print the version", runVersion},
 		"help":        {"list commands and every setting", runHelp},
 	}

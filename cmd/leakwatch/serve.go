@@ -196,6 +196,19 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		startPastePollers(bgCtx, &bg, pasteSources, pool, riverClient, logger)
 	}
 
+	ops := opsDeps{Pool: pool, River: riverClient, Registry: reg, Roles: cfg.Roles, Logger: logger}
+	if works {
+		ops.RiverRunning = &riverRunning
+	}
+	if cfg.Has(RoleCrawler) && cfg.GitHubPoll {
+		ops.GitHubLeader = githubLeader(reg)
+	}
+	stopOps, err := startOps(cfg.OpsAddr, ops)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
+
 	if !cfg.Has(RoleWeb) {
 		<-ctx.Done()
 		logger.Info("shutting down")
@@ -233,7 +246,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		}
 	}
 	srv, err := web.New(web.Config{
-		Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger, Paste: paste.NewStore(pool),
+		Incidents: incidentSvc, Checks: publicChecks(checks), Gatherer: reg, Registry: reg, Logger: logger, Paste: paste.NewStore(pool),
 		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool).WithBox(cfg.Encryption), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx).OnStateTx(incidentSvc.KeyStateChangedTx), Audit: audit.NewStore(pool),
 		BaseURL: cfg.BaseURL, OIDC: oidc, GitHub: ghcrawler.NewFeeds(pool),
 		Slack: slackSvc, EventHooks: eventHooks,
