@@ -49,11 +49,13 @@ type opsDeps struct {
 	Logger       *slog.Logger
 }
 
-// startOps serves the ops listener on addr ("off": none) until stop is
+// startOps serves the ops listener on addr ("off" or "": none) until stop is
 // called. It also registers the River queue depth gauges, which the
 // worker autoscaler reads.
 func startOps(addr string, d opsDeps) (stop func(), err error) {
-	if addr == opsOff {
+	// A Config built by hand (tests, demo) leaves it empty: no listener
+	// rather than one on a random port.
+	if addr == "" || addr == opsOff {
 		return func() {}, nil
 	}
 	d.Registry.MustRegister(jobs.NewDepthCollector(d.River, 10*time.Second))
