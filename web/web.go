@@ -6,7 +6,6 @@ package web
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
@@ -346,26 +345,6 @@ func (s *Server) readiness(ctx context.Context, detail bool) (int, map[string]st
 		}
 	}
 	return status, out
-}
-
-// OpsHandler serves operators on a listener of their own (not exposed to
-// the internet): /metrics, /readyz with each check's error, and /healthz,
-// to whoever reaches it, e.g. a Prometheus in another pod.
-func (s *Server) OpsHandler() http.Handler {
-	mux := http.NewServeMux()
-	g := s.gatherer
-	if g == nil {
-		g = prometheus.NewRegistry()
-	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		status, out := s.readiness(r.Context(), true)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(out)
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	return mux
 }
 
 // fromOperator reports whether a request comes from this host itself and

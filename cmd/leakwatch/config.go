@@ -27,6 +27,7 @@ type Config struct {
 	EmbeddedPGPort  uint32
 	AutoMigrate     bool
 	HTTPAddr        string
+	OpsAddr         string // operators' listener (health, metrics, River UI); "off": none
 	BaseURL         string
 	GitHubAPIURL    string
 	GitHubTokens    []string
@@ -78,9 +79,6 @@ type Config struct {
 	GHArchivePublishDelay time.Duration
 	GHArchiveGiveUpAfter  time.Duration
 	GHArchiveCoverage     bool
-	// OpsAddr is where operators' endpoints (/metrics, detailed /readyz)
-	// listen; "" serves them on HTTPAddr to local requests only.
-	OpsAddr string
 }
 
 // Roles a process can take.
@@ -141,6 +139,16 @@ var settings = []setting{
 				return errors.New("must be host:port, e.g. :8080")
 			}
 			c.HTTPAddr = v
+			return nil
+		}},
+	{env: "LEAKWATCH_OPS_ADDR", def: opsAddrDefault, help: "Address of the operators' listener, on every role: /healthz, /readyz with detail, /metrics and River UI at /ops/river. Keep it off the public network. off: no listener.",
+		set: func(c *Config, v string) error {
+			if v != opsOff {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return errors.New("must be host:port, e.g. :9090, or off")
+				}
+			}
+			c.OpsAddr = v
 			return nil
 		}},
 	{env: "LEAKWATCH_BASE_URL", help: "Public URL of the dashboard, used in links sent out (Slack, sign-in links). Unset: the address served, http://localhost:PORT with LEAKWATCH_HTTP_ADDR's port (or its host, if it names one).",
@@ -281,17 +289,6 @@ var settings = []setting{
 			default:
 				return errors.New("must be on or off")
 			}
-			return nil
-		}},
-	{env: "LEAKWATCH_OPS_ADDR", help: "Address of the operators' listener (/metrics, /readyz with errors, /healthz); keep it off the internet. Unset: those details are served on LEAKWATCH_HTTP_ADDR to requests from the host itself only.",
-		set: func(c *Config, v string) error {
-			if v == "" {
-				return nil
-			}
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return errors.New("must be host:port, e.g. 127.0.0.1:9090")
-			}
-			c.OpsAddr = v
 			return nil
 		}},
 }

@@ -57,6 +57,7 @@ func TestKilledMidCrawlResumes(t *testing.T) {
 	env := append(os.Environ(),
 		"DATABASE_URL="+dbURL,
 		"LEAKWATCH_HTTP_ADDR=127.0.0.1:0",
+		"LEAKWATCH_OPS_ADDR=127.0.0.1:0",
 		"LEAKWATCH_GITHUB_API_URL="+gh.APIURL(),
 		"LEAKWATCH_GITHUB_TOKENS=t1,t2",
 		"LEAKWATCH_GITHUB_MIN_POLL_INTERVAL=50ms",

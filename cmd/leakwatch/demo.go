@@ -71,6 +71,11 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if os.Getenv("LEAKWATCH_HTTP_ADDR") == "" {
 		cfg.HTTPAddr = "127.0.0.1:8080"
 	}
+	if os.Getenv("LEAKWATCH_OPS_ADDR") == "" {
+		// One process on a newcomer's machine: the ops port is for
+		// deployments, and :9090 may well be taken by something else.
+		cfg.OpsAddr = opsOff
+	}
 	if os.Getenv("LEAKWATCH_LOG_LEVEL") == "" {
 		// The demo's own lines tell the story; the service's go to stderr
 		// only when something is wrong.

@@ -44,6 +44,7 @@ func commands() map[string]command {
 		"fingerprint": {"print the fingerprint of each secret read from stdin", runFingerprint, nil},
 		"scan":        {"scan files for registered secrets", runScan, nil},
 		"secrets":     {"re-encrypt stored secrets after rotating LEAKWATCH_ENCRYPTION_KEY: `secrets reseal`", runSecrets, append(slices.Clone(dbSettings), "LEAKWATCH_ENCRYPTION_KEY")},
+		"probe":       {"exit 0 if the ops listener is ready (container healthchecks): `probe [--path /healthz] [URL]`", runProbe, []string{"LEAKWATCH_OPS_ADDR"}},
 		"version":     {"print the version", runVersion, nil},
 		"help":        {"list commands and every setting", runHelp, nil},
 	}

@@ -42,6 +42,7 @@ func TestEndToEndOnboarding(t *testing.T) {
 	env := map[string]string{
 		"DATABASE_URL":                       dbURL,
 		"LEAKWATCH_HTTP_ADDR":                "127.0.0.1:0",
+		"LEAKWATCH_OPS_ADDR":                 "127.0.0.1:0",
 		"LEAKWATCH_GITHUB_API_URL":           gh.APIURL(),
 		"LEAKWATCH_GITHUB_TOKENS":            "test-token-1",
 		"LEAKWATCH_GITHUB_MIN_POLL_INTERVAL": "100ms",

@@ -82,6 +82,7 @@ func TestReadmeExamples(t *testing.T) {
 		"LEAKWATCH_BIN="+bin,
 		"DATABASE_URL="+emptyDatabase(t),
 		"LEAKWATCH_HTTP_ADDR="+addr,
+		"LEAKWATCH_OPS_ADDR=127.0.0.1:0",
 		"LEAKWATCH_LOG_LEVEL=warn",
 		"LEAKWATCH_GITHUB_API_URL="+gh.APIURL(),
 		"LEAKWATCH_GITHUB_RAW_URL="+gh.RawURL(),

@@ -211,6 +211,19 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		startPastePollers(bgCtx, &bg, pasteSources, pool, riverClient, logger)
 	}
 
+	ops := opsDeps{Pool: pool, River: riverClient, Registry: reg, Roles: cfg.Roles, Logger: logger}
+	if works {
+		ops.RiverRunning = &riverRunning
+	}
+	if cfg.Has(RoleCrawler) && cfg.GitHubPoll {
+		ops.GitHubLeader = githubLeader(reg)
+	}
+	stopOps, err := startOps(cfg.OpsAddr, ops)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
+
 	if !cfg.Has(RoleWeb) {
 		<-ctx.Done()
 		logger.Info("shutting down")
@@ -266,17 +279,6 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	logger.Info("web listening", slog.String("addr", ln.Addr().String()), slog.String("dashboard", cfg.BaseURL+"/incidents"))
-	if cfg.OpsAddr != "" {
-		opsLn, err := net.Listen("tcp", cfg.OpsAddr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.OpsAddr, err)
-		}
-		opsSrv := srv.HTTPServer()
-		opsSrv.Handler = srv.OpsHandler()
-		go func() { _ = opsSrv.Serve(opsLn) }()
-		defer opsSrv.Close()
-		logger.Info("ops listening", slog.String("addr", opsLn.Addr().String()))
-	}
 	if opts.demoSlack == nil {
 		nextStep(ctx, orgs.NewStore(pool), logger)
 	}

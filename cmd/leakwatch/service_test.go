@@ -56,6 +56,9 @@ func startService(t *testing.T, env map[string]string) *service {
 	if _, ok := env["LEAKWATCH_HTTP_ADDR"]; !ok {
 		env["LEAKWATCH_HTTP_ADDR"] = "127.0.0.1:0"
 	}
+	if _, ok := env["LEAKWATCH_OPS_ADDR"]; !ok {
+		env["LEAKWATCH_OPS_ADDR"] = "127.0.0.1:0" // tests run side by side
+	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
