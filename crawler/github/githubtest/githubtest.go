@@ -4,9 +4,13 @@
 //
 // Timelines (/events, /orgs/{org}/events, /users/{u}/events/public,
 // /repos/{o}/{r}/events) behave like GitHub's: newest first, at most 300
-// events, pages of per_page (default 30, max 100) linked with Link headers,
-// an ETag per page honoured through If-None-Match (304, not counted against
-// the rate limit), X-Poll-Interval, and x-ratelimit-* headers.
+// events, pages of per_page (default 30, max 100) linked with Link headers
+// and cut from the live timeline at request time (so they shift between a
+// poll's requests), an ETag per page honoured through If-None-Match (304,
+// not counted against the rate limit), X-Poll-Interval (60, as GitHub
+// sends), and x-ratelimit-* headers. StartStream publishes a stream at
+// GitHub's rate from the recorded events; Served lists every event a
+// timeline carried, and Usage what each token spent.
 //
 // Every token (the Authorization header; none is "anonymous", 60/hour) has
 // its own budget; a request beyond it gets GitHub's 403. Secondary limits
@@ -85,6 +89,7 @@ type Server struct {
 	streams      []*Stream
 	served       map[string][]ServedEvent
 	keepRaw      bool
+	onTimeline   func(r *http.Request)
 }
 
 // TokenUsage is what one token ("" for none) spent.
@@ -182,6 +187,14 @@ func (s *Server) Publish(events ...json.RawMessage) { s.PublishTo(PublicEvents, 
 // PublishTo adds events to the timeline at path (e.g. "/orgs/acme/events").
 func (s *Server) PublishTo(path string, events ...json.RawMessage) {
 	s.publish(path, events, servedOf(events))
+}
+
+// OnTimelineRequest calls fn before each timeline request is served (tests
+// publish between a poll's page requests with it); nil removes it.
+func (s *Server) OnTimelineRequest(fn func(r *http.Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onTimeline = fn
 }
 
 // Requests returns how many requests reached path (e.g. "/events").
@@ -397,6 +410,12 @@ func (s *Server) setLink(w http.ResponseWriter, r *http.Request, perPage, page, 
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	perPage, page := pageParams(r, 30, 100)
+	s.mu.Lock()
+	hook := s.onTimeline
+	s.mu.Unlock()
+	if hook != nil {
+		hook(r)
+	}
 	s.mu.Lock()
 	tl := s.timelines[r.URL.Path]
 	interval := s.pollInterval
