@@ -368,10 +368,17 @@ func (p *Poller) fetchFeed(ctx context.Context, feed Feed) (pollBatch, error) {
 			break
 		}
 	}
-	if hasPageHoles(cp.lastID, first, spans, holes) && p.confirmStill(ctx, feed, p1.etag) {
-		// The timeline did not move while the pages were read: they lie
-		// edge to edge, and only ids GitHub never served fall between.
-		holes = keepCheckpointHole(cp.lastID, first, spans, holes)
+	if hasPageHoles(cp.lastID, first, spans, holes) {
+		still, charged := p.confirmStill(ctx, feed, p1.etag)
+		if charged {
+			res.Requests++
+		}
+		if still {
+			// The timeline did not move while the pages were read: they
+			// lie edge to edge, and only ids GitHub never served fall
+			// between.
+			holes = keepCheckpointHole(cp.lastID, first, spans, holes)
+		}
 	}
 	fetched := p.now()
 	for _, h := range holes {
@@ -433,12 +440,12 @@ func keepCheckpointHole(lastID int64, first bool, spans []span, holes []hole) []
 // timeline did not move while the other pages were read. On GitHub ids are
 // sparse (private events take ids too), so two adjacent pages read from a
 // still timeline share no event and look like a hole.
-func (p *Poller) confirmStill(ctx context.Context, feed Feed, etag string) bool {
+func (p *Poller) confirmStill(ctx context.Context, feed Feed, etag string) (still, charged bool) {
 	if etag == "" {
-		return false
+		return false, false
 	}
 	pg := p.readPage(ctx, feed, 1, etag)
-	return pg.err == nil && !pg.isNew
+	return pg.err == nil && !pg.isNew, pg.isNew
 }
 
 // commitFeed queues a batch's events and saves its checkpoint and holes in
