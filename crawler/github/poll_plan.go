@@ -241,7 +241,9 @@ func (c cadence) after(st *feedState, start time.Time, res PollResult, err error
 				}
 			}
 		}
-		target := c.max
+		// Until the rate is known (two polls), probe as fast as allowed:
+		// the stream may already be running at full speed.
+		target := c.min
 		if st.rate > 0 {
 			target = time.Duration(pageFill * pageSize / st.rate * float64(time.Second))
 		}

@@ -27,7 +27,7 @@ func tokenNames(n int) []string {
 }
 
 // streamBundle is a test bundle whose client spreads over n tokens.
-func streamBundle(t *testing.T, tokens int) testBundle {
+func streamBundle(t testing.TB, tokens int) testBundle {
 	t.Helper()
 	b := setup(t, FetchConfig{})
 	c, err := NewClientWithConfig(ClientConfig{BaseURL: b.gh.APIURL(), RawURL: b.gh.RawURL(), Tokens: tokenNames(tokens)})
@@ -36,7 +36,7 @@ func streamBundle(t *testing.T, tokens int) testBundle {
 	return b
 }
 
-func newModePoller(t *testing.T, b testBundle, cfg PollerConfig) *Poller {
+func newModePoller(t testing.TB, b testBundle, cfg PollerConfig) *Poller {
 	t.Helper()
 	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger})
 	require.NoError(t, err)
@@ -45,7 +45,7 @@ func newModePoller(t *testing.T, b testBundle, cfg PollerConfig) *Poller {
 }
 
 // queuedIDs returns every event id handed to River, with how often.
-func queuedIDs(t *testing.T, b testBundle) map[int64]int {
+func queuedIDs(t testing.TB, b testBundle) map[int64]int {
 	t.Helper()
 	rows, err := b.pool.Query(context.Background(), `
 		SELECT (e->>'id')::bigint FROM river_job j, jsonb_array_elements(j.args->'events') e WHERE j.kind = 'github_events'`)
@@ -62,7 +62,7 @@ func queuedIDs(t *testing.T, b testBundle) map[int64]int {
 }
 
 // recordedGaps returns the feed's gaps, oldest first.
-func recordedGaps(t *testing.T, b testBundle) []Gap {
+func recordedGaps(t testing.TB, b testBundle) []Gap {
 	t.Helper()
 	rows, err := b.pool.Query(context.Background(), `
 		SELECT feed, detected_at, after_event_id, before_event_id, estimated_missed FROM crawl_gaps ORDER BY after_event_id`)
@@ -81,7 +81,7 @@ func recordedGaps(t *testing.T, b testBundle) []Gap {
 // was queued twice, every event queued was served, and every event served
 // after fromID, up to the feed's checkpoint, was queued or lies inside a
 // recorded gap.
-func requireAccounted(t *testing.T, b testBundle, fromID int64) (served, queued, inGaps int) {
+func requireAccounted(t testing.TB, b testBundle, fromID int64) (served, queued, inGaps int) {
 	t.Helper()
 	var toID int64
 	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT COALESCE(max(last_event_id), 0) FROM crawl_feeds`).Scan(&toID))
@@ -125,7 +125,7 @@ func requireAccounted(t *testing.T, b testBundle, fromID int64) (served, queued,
 
 // runUntilCaughtUp runs the poller while the stream publishes for d, then
 // until it has taken the last event served, and stops it.
-func runUntilCaughtUp(t *testing.T, b testBundle, p *Poller, st *githubtest.Stream, d time.Duration) time.Duration {
+func runUntilCaughtUp(t testing.TB, b testBundle, p *Poller, st *githubtest.Stream, d time.Duration) time.Duration {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -150,7 +150,7 @@ func runUntilCaughtUp(t *testing.T, b testBundle, p *Poller, st *githubtest.Stre
 
 // seed puts one event on the timeline and polls it, so every later event
 // is owed (a first poll owes nothing older than what it finds).
-func seed(t *testing.T, b testBundle, p *Poller, id int64) {
+func seed(t testing.TB, b testBundle, p *Poller, id int64) {
 	t.Helper()
 	b.gh.Publish(githubtest.CommentEvent(id, "octo/app", "u", "seed", time.Now()))
 	res, err := p.PollOnce(context.Background())
@@ -404,7 +404,7 @@ func TestPollerRateLimited403(t *testing.T) {
 }
 
 // gatherCounter reads a counter vector's values by label set.
-func gatherCounter(t *testing.T, c *prometheus.CounterVec) map[string]float64 {
+func gatherCounter(t testing.TB, c *prometheus.CounterVec) map[string]float64 {
 	t.Helper()
 	ch := make(chan prometheus.Metric, 64)
 	c.Collect(ch)
