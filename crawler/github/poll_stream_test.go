@@ -40,7 +40,10 @@ func newModePoller(t testing.TB, b testBundle, cfg PollerConfig) *Poller {
 	t.Helper()
 	rc, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger})
 	require.NoError(t, err)
-	cfg.Client, cfg.Pool, cfg.River, cfg.Logger, cfg.NoWatches = b.client, b.pool, rc, b.logger, true
+	cfg.Client, cfg.Pool, cfg.River, cfg.NoWatches = b.client, b.pool, rc, true
+	if cfg.Logger == nil {
+		cfg.Logger = b.logger
+	}
 	return NewPoller(cfg)
 }
 
@@ -124,7 +127,8 @@ func requireAccounted(t testing.TB, b testBundle, fromID int64) (served, queued,
 }
 
 // runUntilCaughtUp runs the poller while the stream publishes for d, then
-// until it has taken the last event served, and stops it.
+// until it has taken the last event served (obey mode: up to a minute
+// later), and stops it.
 func runUntilCaughtUp(t testing.TB, b testBundle, p *Poller, st *githubtest.Stream, d time.Duration) time.Duration {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -135,7 +139,7 @@ func runUntilCaughtUp(t testing.TB, b testBundle, p *Poller, st *githubtest.Stre
 	time.Sleep(d)
 	st.Stop()
 	last := st.NextID() - 1
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(75 * time.Second)
 	for time.Now().Before(deadline) {
 		var got int64
 		require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT COALESCE(max(last_event_id), 0) FROM crawl_feeds`).Scan(&got))

@@ -2,13 +2,16 @@
 //
 // One Poller leads across all processes (a PostgreSQL advisory lock) and
 // reads every feed: the global /events timeline and the extra feeds
-// organisations watch (their GitHub organisation, people, repositories). It
-// uses conditional requests (ETag, If-None-Match: a 304 costs no rate
-// limit), all three pages of a timeline, GitHub's pace (X-Poll-Interval) and
-// a TokenPool. New events are handed to River in the same transaction that
-// advances the feed's checkpoint, so a crash loses nothing and repeats
-// nothing visible; when a poll's pages share no event with the previous
-// poll, the gap is recorded and counted, never silent.
+// organisations watch (their GitHub organisation, people, repositories).
+// By default it paces itself to the stream, as GH Archive's crawler does:
+// a conditional page-1 probe (a 304 costs no rate limit) every 250 ms to
+// 2 s, pages 2 and 3 only while a hole is left down to the checkpoint,
+// within a share of the TokenPool's budget (PollObey follows GitHub's
+// X-Poll-Interval instead). New events are merged by id and handed to River
+// in the same transaction that advances the feed's checkpoint, so a crash
+// loses nothing and repeats nothing visible; every range of ids no page
+// covered, between polls or between the pages of one poll, is recorded as
+// a gap and counted, never silent.
 //
 // Event jobs scan the text events carry and queue fetch jobs for what they
 // only point at: every commit of a push (added lines, with new-file line
@@ -399,6 +402,14 @@ func (p *Poller) fetchFeed(ctx context.Context, feed Feed) (pollBatch, error) {
 		p.m.polls.WithLabelValues(feed.Name, "partial").Inc()
 	}
 	p.remember(feed, checkpoint{lastID: maxID, etag: p1.etag, interval: res.Interval, next: fetched.Add(res.Interval)})
+	// Remembered now, not at commit, for the next poll may be fetched while
+	// this one commits. Should the commit fail, the saved checkpoint is read
+	// again and is below these ids, so they are taken again.
+	p.mu.Lock()
+	for _, f := range fresh {
+		recent.add(f.id)
+	}
+	p.mu.Unlock()
 	return pollBatch{feed: feed, cp: cp, res: res, commit: true, fresh: fresh, holes: holes, maxID: maxID,
 		etag: p1.etag, fetched: fetched, lagMS: lagMS}, nil
 }
@@ -491,13 +502,6 @@ func (p *Poller) commitFeed(ctx context.Context, b pollBatch) (PollResult, error
 		p.forget(feed)
 		return res, fmt.Errorf("save checkpoint of %s: %w", feed.Name, err)
 	}
-	p.mu.Lock()
-	if st := p.states[feed.Name]; st != nil {
-		for _, f := range b.fresh {
-			st.recent.add(f.id)
-		}
-	}
-	p.mu.Unlock()
 	p.m.polls.WithLabelValues(feed.Name, "new").Inc()
 	p.m.events.WithLabelValues(feed.Name).Add(float64(len(b.fresh)))
 	p.m.lastOK.WithLabelValues(feed.Name).Set(float64(fetched.Unix()))
@@ -694,16 +698,7 @@ func (p *Poller) lead(ctx context.Context) error {
 	// wait on the watched feeds' polls and commits.
 	mainCtx, stopMain := context.WithCancel(ctx)
 	var mainDone sync.WaitGroup
-	mainDone.Go(func() {
-		for mainCtx.Err() == nil {
-			wait, err := p.pollDue(mainCtx, []Feed{p.feed})
-			if err != nil && mainCtx.Err() == nil {
-				p.logger.Error("poll public feed", slog.Any("error", err))
-				wait = time.Second
-			}
-			sleep(mainCtx, wait)
-		}
-	})
+	mainDone.Go(func() { p.runMain(mainCtx) })
 	defer func() { stopMain(); mainDone.Wait() }()
 	var feeds []Feed
 	var checked time.Time
@@ -765,47 +760,119 @@ func (p *Poller) cadenceOf(f Feed) cadence {
 func (p *Poller) pollDue(ctx context.Context, feeds []Feed) (time.Duration, error) {
 	wait := 5 * time.Second // picks up new watches
 	for _, f := range feeds {
-		cp, err := p.cachedCheckpoint(ctx, f)
+		st, due, err := p.dueIn(ctx, f)
 		if err != nil {
 			return 0, err
 		}
-		st := p.state(f, cp)
-		now := p.now()
-		p.mu.Lock()
-		due := st.next
-		p.mu.Unlock()
-		if b := p.budget.wait(now); b > 0 && now.Add(b).After(due) {
-			due = now.Add(b)
-		}
-		if due.After(now) {
-			wait = min(wait, due.Sub(now))
+		if due > 0 {
+			wait = min(wait, due)
 			continue
 		}
-		started := now
+		started := p.now()
 		res, err := p.PollFeed(ctx, f)
 		if ctx.Err() != nil {
 			return 0, nil
 		}
-		p.budget.spend(p.now(), res.Requests)
-		var limitedUntil time.Time
-		var rl *RateLimitedError
-		if errors.As(err, &rl) {
-			limitedUntil = rl.Until
-			p.logger.Warn("rate limited; feed waits for a token", slog.String("feed", f.Name), slog.Time("until", rl.Until))
-		} else if err != nil {
-			p.logger.Error("poll failed", slog.String("feed", f.Name), slog.Any("error", err))
-		}
-		p.mu.Lock()
-		next := p.cadenceOf(f).after(st, started, res, err, limitedUntil)
-		st.next = started.Add(next)
-		p.mu.Unlock()
-		if err == nil {
-			p.logger.Debug("polled", slog.String("feed", f.Name), slog.Int("events", res.Events), slog.Bool("not_modified", res.NotModified),
-				slog.Int("pages", res.Pages), slog.Int("gaps", res.Gaps), slog.Duration("next", next))
-		}
-		wait = min(wait, max(st.next.Sub(p.now()), time.Millisecond))
+		wait = min(wait, p.scheduleNext(f, st, started, res, err))
 	}
 	return wait, nil
+}
+
+// runMain polls the main feed until ctx ends. Each poll's commit runs
+// while the next poll is fetched, so a slow database does not stretch the
+// period; a poll is committed only after the one before it, and when that
+// one failed it is dropped and the feed starts again from the saved
+// checkpoint.
+func (p *Poller) runMain(ctx context.Context) {
+	f := p.feed
+	var pending chan error
+	settle := func() bool {
+		if pending == nil {
+			return true
+		}
+		err := <-pending
+		pending = nil
+		if err != nil {
+			p.logger.Error("poll failed", slog.String("feed", f.Name), slog.Any("error", err))
+			return false
+		}
+		return true
+	}
+	defer settle()
+	for ctx.Err() == nil {
+		st, due, err := p.dueIn(ctx, f)
+		if err != nil {
+			p.logger.Error("poll public feed", slog.Any("error", err))
+			due = time.Second
+		}
+		if due > 0 {
+			sleep(ctx, due)
+			continue
+		}
+		started := p.now()
+		b, err := p.fetchFeed(ctx, f)
+		if ctx.Err() != nil {
+			return
+		}
+		if !settle() {
+			// The poll before failed to commit: this one started from a
+			// checkpoint that was never saved.
+			p.forget(f)
+			p.mu.Lock()
+			st.next = time.Time{}
+			p.mu.Unlock()
+			continue
+		}
+		if err == nil && b.commit {
+			pending = make(chan error, 1)
+			go func() {
+				_, err := p.commitFeed(ctx, b)
+				pending <- err
+			}()
+		}
+		p.scheduleNext(f, st, started, b.res, err)
+	}
+}
+
+// dueIn returns a feed's state and how long until it may be polled (its
+// cadence, and the polling budget).
+func (p *Poller) dueIn(ctx context.Context, f Feed) (*feedState, time.Duration, error) {
+	cp, err := p.cachedCheckpoint(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	st := p.state(f, cp)
+	now := p.now()
+	p.mu.Lock()
+	due := st.next
+	p.mu.Unlock()
+	if b := p.budget.wait(now); b > 0 && now.Add(b).After(due) {
+		due = now.Add(b)
+	}
+	return st, max(due.Sub(now), 0), nil
+}
+
+// scheduleNext books a poll's cost and sets when the feed is due again;
+// it returns the time until then.
+func (p *Poller) scheduleNext(f Feed, st *feedState, started time.Time, res PollResult, err error) time.Duration {
+	p.budget.spend(p.now(), res.Requests)
+	var limitedUntil time.Time
+	var rl *RateLimitedError
+	if errors.As(err, &rl) {
+		limitedUntil = rl.Until
+		p.logger.Warn("rate limited; feed waits for a token", slog.String("feed", f.Name), slog.Time("until", rl.Until))
+	} else if err != nil {
+		p.logger.Error("poll failed", slog.String("feed", f.Name), slog.Any("error", err))
+	}
+	p.mu.Lock()
+	next := p.cadenceOf(f).after(st, started, res, err, limitedUntil)
+	st.next = started.Add(next)
+	p.mu.Unlock()
+	if err == nil {
+		p.logger.Debug("polled", slog.String("feed", f.Name), slog.Int("events", res.Events), slog.Bool("not_modified", res.NotModified),
+			slog.Int("pages", res.Pages), slog.Int("gaps", res.Gaps), slog.Duration("took", p.now().Sub(started)), slog.Duration("next", next))
+	}
+	return max(st.next.Sub(p.now()), time.Millisecond)
 }
 
 // housekeeping saves token budgets for the dashboard and prunes poll stats.
