@@ -86,21 +86,11 @@ func (s *Server) StartStream(opts StreamOpts) (*Stream, error) {
 	st := &Stream{s: s, opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, 7)), next: opts.FirstID,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if opts.Make == nil {
-		recorded, err := Recorded()
+		t, err := recordedTemplates()
 		if err != nil {
 			return nil, err
 		}
-		for _, raw := range recorded {
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &m); err != nil {
-				return nil, fmt.Errorf("recorded event: %w", err)
-			}
-			if string(m["type"]) == `"PushEvent"` {
-				st.pushes = append(st.pushes, m)
-			} else {
-				st.others = append(st.others, m)
-			}
-		}
+		st.pushes, st.others = t.pushes, t.others
 	}
 	s.mu.Lock()
 	s.streams = append(s.streams, st)
@@ -223,6 +213,30 @@ func (st *Stream) event(id int64, at time.Time) (json.RawMessage, string) {
 	typ, _ := strconv.Unquote(string(tmpl["type"]))
 	return raw, typ
 }
+
+type templates struct{ pushes, others []map[string]json.RawMessage }
+
+// recordedTemplates splits the recorded events once into pushes and the
+// rest; streams copy a template before changing it.
+var recordedTemplates = sync.OnceValues(func() (templates, error) {
+	var t templates
+	recorded, err := Recorded()
+	if err != nil {
+		return t, err
+	}
+	for _, raw := range recorded {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return t, fmt.Errorf("recorded event: %w", err)
+		}
+		if string(m["type"]) == `"PushEvent"` {
+			t.pushes = append(t.pushes, m)
+		} else {
+			t.others = append(t.others, m)
+		}
+	}
+	return t, nil
+})
 
 // KeepServedRaw makes Served keep each event's JSON (for tests that build
 // archive files from what was served); off by default to bound memory.
