@@ -1,7 +1,9 @@
 package github
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -122,4 +124,32 @@ func TestPollBudget(t *testing.T) {
 	require.Zero(t, b.wait(t0.Add(time.Hour)))
 	b.spend(t0.Add(time.Hour), 41)
 	require.Greater(t, b.wait(t0.Add(time.Hour)), time.Duration(0))
+}
+
+// TestPollerLogsPlan: at start the poller says how much of the stream its
+// tokens' polling budget covers, and warns when it is not the whole stream.
+func TestPollerLogsPlan(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		tokens int
+		mode   string
+		want   string
+	}{
+		{20, PollAdaptive, `level=INFO msg="GitHub polling plan" mode=adaptive tokens=20 poll_budget_per_hour=15000 budget_share=0.15 coverable_events_per_second=375`},
+		{2, PollAdaptive, `level=WARN msg="the GitHub tokens' polling budget covers less than GitHub's public stream`},
+		{20, PollObey, `level=WARN msg="polling GitHub's public events at X-Poll-Interval (60 s)`},
+	} {
+		var buf bytes.Buffer
+		c, err := NewClientWithConfig(ClientConfig{BaseURL: "http://127.0.0.1:1/", Tokens: tokenNames(tc.tokens)})
+		require.NoError(t, err)
+		p := NewPoller(PollerConfig{Client: c, Mode: tc.mode, Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			}}))})
+		p.logPlan()
+		require.Contains(t, buf.String(), tc.want)
+	}
 }
