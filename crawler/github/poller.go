@@ -818,6 +818,7 @@ func (p *Poller) runMain(ctx context.Context) {
 			// The poll before failed to commit: this one started from a
 			// checkpoint that was never saved.
 			p.forget(f)
+			p.budget.spend(p.now(), b.res.Requests)
 			p.mu.Lock()
 			st.next = time.Time{}
 			p.mu.Unlock()
