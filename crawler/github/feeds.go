@@ -176,8 +176,6 @@ type FeedHealth struct {
 	LastError       string     `json:"last_error,omitempty"`
 	LastErrorAt     *time.Time `json:"last_error_at,omitempty"`
 	LastEventID     int64      `json:"last_event_id"`
-	// PollIntervalS is GitHub's X-Poll-Interval; the adaptive poller's own
-	// period is far shorter.
 	PollIntervalS   int        `json:"poll_interval_s"`
 	LagSeconds      *float64   `json:"lag_seconds"` // newest event's created_at → fetched, last poll with events
 	LagP50Seconds   *float64   `json:"lag_p50_seconds"`
