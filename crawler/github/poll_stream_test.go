@@ -338,25 +338,40 @@ func TestPollerBudgetHoldsBack(t *testing.T) {
 }
 
 // TestPollerObeyMode follows X-Poll-Interval, measured from each poll's
-// start.
+// start: never sooner, and not much later.
 func TestPollerObeyMode(t *testing.T) {
 	t.Parallel()
 	b := streamBundle(t, 4)
 	b.gh.SetPollInterval(1)
+	var mu sync.Mutex
+	var polls []time.Time
+	b.gh.OnTimelineRequest(func(r *http.Request) {
+		if r.URL.Query().Get("page") == "1" {
+			mu.Lock()
+			polls = append(polls, time.Now())
+			mu.Unlock()
+		}
+	})
 	p := newModePoller(t, b, PollerConfig{Mode: PollObey})
 	st, err := b.gh.StartStream(githubtest.StreamOpts{Rate: 20})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { p.Run(ctx) })
-	time.Sleep(2500 * time.Millisecond)
+	time.Sleep(3500 * time.Millisecond)
 	cancel()
 	wg.Wait()
 	st.Stop()
-	// Polls at 0, 1 and 2 s, one page each (20 events a second).
-	n := b.gh.Requests("/events")
-	require.GreaterOrEqual(t, n, 3)
-	require.LessOrEqual(t, n, 4)
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, len(polls), 2)
+	for i := 1; i < len(polls); i++ {
+		d := polls[i].Sub(polls[i-1])
+		require.GreaterOrEqual(t, d, 950*time.Millisecond, "poll %d came %v after the one before: sooner than X-Poll-Interval", i, d)
+		require.Less(t, d, 2500*time.Millisecond, "poll %d came %v after the one before", i, d)
+	}
+	// One page a poll: 20 events a second fit in page 1.
+	require.Equal(t, len(polls), b.gh.Requests("/events"))
 }
 
 // TestPollerBacksOff: a failing feed is retried after 1 s, 2 s, 4 s, and
