@@ -278,7 +278,7 @@ func (s *Server) publish(path string, events []json.RawMessage, served []ServedE
 	}
 	s.timelines[path] = out
 	for i := range served {
-		if served[i].Type == "" || (s.keepRaw && served[i].Raw == nil) {
+		if served[i].Type == "" {
 			var h struct {
 				Type string `json:"type"`
 			}
