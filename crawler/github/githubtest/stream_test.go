@@ -105,3 +105,24 @@ func TestStreamAnonymousLimit(t *testing.T) {
 		t.Fatalf("anonymous usage %+v", u)
 	}
 }
+
+// TestServedKeepsPublished: events given to Publish are listed by Served
+// with their id, type and created_at, and their JSON when asked (an archive
+// built from them matches what the timeline carried).
+func TestServedKeepsPublished(t *testing.T) {
+	t.Parallel()
+	s := NewServer()
+	defer s.Close()
+	at := time.Date(2026, 12, 4, 13, 0, 5, 0, time.UTC)
+	s.Publish(CommentEvent(7, "octo/app", "u", "one", at))
+	s.KeepServedRaw(true)
+	s.Publish(PushEvent(8, "octo/app", "u", "refs/heads/main", SHA("a"), SHA("b"), at))
+	got := s.Served("")
+	if len(got) != 2 || got[0].ID != 7 || got[0].Type != "IssueCommentEvent" || !got[0].CreatedAt.Equal(at) || got[0].Raw != nil ||
+		got[1].ID != 8 || got[1].Type != "PushEvent" || len(got[1].Raw) == 0 {
+		t.Fatalf("served %+v", got)
+	}
+	if len(s.Served("/orgs/acme/events")) != 0 {
+		t.Fatal("another timeline's events listed")
+	}
+}
