@@ -79,6 +79,10 @@ type Config struct {
 	GHArchivePublishDelay time.Duration
 	GHArchiveGiveUpAfter  time.Duration
 	GHArchiveCoverage     bool
+	// GitHub events poller: adaptive or obey, and the share of the tokens'
+	// hourly budget polling may spend.
+	GitHubPollMode  string
+	GitHubPollShare float64
 }
 
 // Roles a process can take.
@@ -177,6 +181,23 @@ var settings = []setting{
 		set: boolSetting(func(c *Config, b bool) { c.GitHubPoll = b })},
 	{env: "LEAKWATCH_GITHUB_MIN_POLL_INTERVAL", def: "0s", help: "Poll at least this often even if GitHub asks for longer (0: GitHub's X-Poll-Interval). For tests and fakes.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.GitHubMinPoll = d })},
+	{env: "LEAKWATCH_GITHUB_POLL_MODE", def: "adaptive", help: "How the public events feed is paced: adaptive (probe page 1 every 0.25-2 s as the stream's rate asks, within the polling budget) or obey (GitHub's X-Poll-Interval, 60 s: about 5% of the stream is seen).",
+		set: func(c *Config, v string) error {
+			if v != "adaptive" && v != "obey" {
+				return errors.New("must be adaptive or obey")
+			}
+			c.GitHubPollMode = v
+			return nil
+		}},
+	{env: "LEAKWATCH_GITHUB_POLL_BUDGET_SHARE", def: "0.15", help: "Share of the GitHub tokens' hourly budget the events poller may spend (304s are free); the rest is left for fetching pushes.",
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 || f > 1 {
+				return errors.New("must be a number in (0, 1]")
+			}
+			c.GitHubPollShare = f
+			return nil
+		}},
 	{env: "LEAKWATCH_GITHUB_RAW_URL", def: "https://raw.githubusercontent.com/", help: "Host serving raw GitHub content (wiki pages are read from wiki/{owner}/{repo}/{page}.md).",
 		set: urlSetting(func(c *Config, v string) { c.GitHubRawURL = v })},
 	{env: "LEAKWATCH_GITHUB_MAX_PATCH_BYTES", def: "1048576", help: "A pushed file whose patch is larger is skipped and counted, not scanned.",

@@ -23,7 +23,8 @@ func TestLoadConfig(t *testing.T) {
 		wantErr string // substring; the variable's name must be in it
 	}{
 		{name: "defaults", env: nil, check: func(t *testing.T, c Config) {
-			if c.HTTPAddr != ":8080" || c.GitHubAPIURL != "https://api.github.com/" || !c.AutoMigrate || len(c.Roles) != 3 || c.LogFormat != "text" {
+			if c.HTTPAddr != ":8080" || c.GitHubAPIURL != "https://api.github.com/" || !c.AutoMigrate || len(c.Roles) != 3 || c.LogFormat != "text" ||
+				c.GitHubPollMode != "adaptive" || c.GitHubPollShare != 0.15 {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
@@ -72,6 +73,13 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad addr", env: map[string]string{"LEAKWATCH_HTTP_ADDR": "8080"}, wantErr: "LEAKWATCH_HTTP_ADDR"},
 		{name: "bad log format", env: map[string]string{"LEAKWATCH_LOG_FORMAT": "xml"}, wantErr: "LEAKWATCH_LOG_FORMAT"},
 		{name: "bad log level", env: map[string]string{"LEAKWATCH_LOG_LEVEL": "loud"}, wantErr: "LEAKWATCH_LOG_LEVEL"},
+		{name: "poll mode and budget", env: map[string]string{"LEAKWATCH_GITHUB_POLL_MODE": "obey", "LEAKWATCH_GITHUB_POLL_BUDGET_SHARE": "0.3"}, check: func(t *testing.T, c Config) {
+			if c.GitHubPollMode != "obey" || c.GitHubPollShare != 0.3 {
+				t.Fatalf("poll mode %q, share %v", c.GitHubPollMode, c.GitHubPollShare)
+			}
+		}},
+		{name: "bad poll mode", env: map[string]string{"LEAKWATCH_GITHUB_POLL_MODE": "fast"}, wantErr: "LEAKWATCH_GITHUB_POLL_MODE"},
+		{name: "bad poll budget share", env: map[string]string{"LEAKWATCH_GITHUB_POLL_BUDGET_SHARE": "1.5"}, wantErr: "LEAKWATCH_GITHUB_POLL_BUDGET_SHARE"},
 		{name: "bad bool", env: map[string]string{"LEAKWATCH_AUTO_MIGRATE": "maybe"}, wantErr: "LEAKWATCH_AUTO_MIGRATE"},
 		{name: "bad api url", env: map[string]string{"LEAKWATCH_GITHUB_API_URL": "api.github.com"}, wantErr: "LEAKWATCH_GITHUB_API_URL"},
 		{name: "bad database url", env: map[string]string{"DATABASE_URL": "mysql://u:hunter2@h/db"}, wantErr: "DATABASE_URL"},

@@ -204,6 +204,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		poller := ghcrawler.NewPoller(ghcrawler.PollerConfig{
 			Client: ghClient, Pool: pool, River: riverClient, Feed: ghcrawler.FeedPublic, Path: "events",
 			MinInterval: cfg.GitHubMinPoll, Logger: logger, Registerer: reg,
+			Mode: cfg.GitHubPollMode, BudgetShare: cfg.GitHubPollShare,
 		})
 		bg.Go(func() { poller.Run(bgCtx) })
 	}

@@ -97,6 +97,20 @@ func NewTokenPool(secrets []string, now func() time.Time) *TokenPool {
 	return p
 }
 
+// Size returns how many tokens the pool holds (1 when unauthenticated).
+func (p *TokenPool) Size() int { return len(p.tokens) }
+
+// HourlyLimit returns the requests per hour all tokens together may send.
+func (p *TokenPool) HourlyLimit() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, t := range p.tokens {
+		n += t.Limit
+	}
+	return n
+}
+
 // Authenticated reports whether the pool has tokens.
 func (p *TokenPool) Authenticated() bool { return p.tokens[0].secret != "" }
 

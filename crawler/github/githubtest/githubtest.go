@@ -4,9 +4,13 @@
 //
 // Timelines (/events, /orgs/{org}/events, /users/{u}/events/public,
 // /repos/{o}/{r}/events) behave like GitHub's: newest first, at most 300
-// events, pages of per_page (default 30, max 100) linked with Link headers,
-// an ETag per page honoured through If-None-Match (304, not counted against
-// the rate limit), X-Poll-Interval, and x-ratelimit-* headers.
+// events, pages of per_page (default 30, max 100) linked with Link headers
+// and cut from the live timeline at request time (so they shift between a
+// poll's requests), an ETag per page honoured through If-None-Match (304,
+// not counted against the rate limit), X-Poll-Interval (60, as GitHub
+// sends), and x-ratelimit-* headers. StartStream publishes a stream at
+// GitHub's rate from the recorded events; Served lists every event a
+// timeline carried, and Usage what each token spent.
 //
 // Every token (the Authorization header; none is "anonymous", 60/hour) has
 // its own budget; a request beyond it gets GitHub's 403. Secondary limits
@@ -83,6 +87,20 @@ type Server struct {
 	latency      time.Duration
 	window       time.Duration // rate-limit window; 0 is GitHub's hour (SetRateWindow)
 	archive      archive       // hourly GH Archive files (archive.go)
+	usage        map[string]*TokenUsage
+	streams      []*Stream
+	served       map[string][]ServedEvent
+	keepRaw      bool
+	onTimeline   func(r *http.Request)
+}
+
+// TokenUsage is what one token ("" for none) spent.
+type TokenUsage struct {
+	Requests    int            // every request that reached the server
+	Charged     int            // requests that cost budget (not 304s, not 403s)
+	NotModified int            // 304s: free
+	Limited     int            // 403s for a spent budget
+	ByPath      map[string]int // requests by URL path
 }
 
 // NewServer starts a fake GitHub API. Close it when done.
@@ -91,7 +109,7 @@ func NewServer() *Server {
 		timelines: map[string][]json.RawMessage{}, pollInterval: 60, limit: DefaultLimit,
 		budgets: map[string]*budget{}, requests: map[string]int{}, byToken: map[string]int{},
 		repos: map[string]*repo{}, wiki: map[string][]byte{}, gists: map[string]json.RawMessage{},
-		revokeLeft: -1,
+		revokeLeft: -1, usage: map[string]*TokenUsage{}, served: map[string][]ServedEvent{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /events", s.events)
@@ -111,6 +129,17 @@ func NewServer() *Server {
 	mux.HandleFunc("GET /gists/{id}", s.gist)
 	s.Server = httptest.NewServer(s.limited(mux))
 	return s
+}
+
+// Close stops every stream, then the server.
+func (s *Server) Close() {
+	s.mu.Lock()
+	streams := s.streams
+	s.mu.Unlock()
+	for _, st := range streams {
+		st.Stop()
+	}
+	s.Server.Close()
 }
 
 // APIURL is the base URL to give a go-github client (trailing slash included).
@@ -159,25 +188,15 @@ func (s *Server) Publish(events ...json.RawMessage) { s.PublishTo(PublicEvents, 
 
 // PublishTo adds events to the timeline at path (e.g. "/orgs/acme/events").
 func (s *Server) PublishTo(path string, events ...json.RawMessage) {
-	if path == PublicEvents {
-		s.archive.add(events)
-	}
+	s.publish(path, events, servedOf(events))
+}
+
+// OnTimelineRequest calls fn before each timeline request is served (tests
+// publish between a poll's page requests with it); nil removes it.
+func (s *Server) OnTimelineRequest(fn func(r *http.Request)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tl := s.timelines[path]
-	// Prepend in one allocation: newest first.
-	n := len(events)
-	out := make([]json.RawMessage, 0, min(n+len(tl), TimelineMax))
-	for i := n - 1; i >= 0 && len(out) < TimelineMax; i-- {
-		out = append(out, events[i])
-	}
-	for _, ev := range tl {
-		if len(out) >= TimelineMax {
-			break
-		}
-		out = append(out, ev)
-	}
-	s.timelines[path] = out
+	s.onTimeline = fn
 }
 
 // Requests returns how many requests reached path (e.g. "/events").
@@ -194,6 +213,22 @@ func (s *Server) RequestsByToken() map[string]int {
 	out := make(map[string]int, len(s.byToken))
 	for k, v := range s.byToken {
 		out[k] = v
+	}
+	return out
+}
+
+// Usage returns what each token ("" for none) spent.
+func (s *Server) Usage() map[string]TokenUsage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]TokenUsage, len(s.usage))
+	for k, u := range s.usage {
+		c := *u
+		c.ByPath = make(map[string]int, len(u.ByPath))
+		for p, n := range u.ByPath {
+			c.ByPath[p] = n
+		}
+		out[k] = c
 	}
 	return out
 }
@@ -245,6 +280,13 @@ func (s *Server) limited(next http.Handler) http.Handler {
 		s.mu.Lock()
 		s.requests[r.URL.Path]++
 		s.byToken[tok]++
+		u := s.usage[tok]
+		if u == nil {
+			u = &TokenUsage{ByPath: map[string]int{}}
+			s.usage[tok] = u
+		}
+		u.Requests++
+		u.ByPath[r.URL.Path]++
 		b := s.budgets[tok]
 		now := time.Now()
 		if b == nil || !now.Before(b.reset) {
@@ -280,6 +322,7 @@ func (s *Server) limited(next http.Handler) http.Handler {
 		}
 		if b.remaining <= 0 {
 			s.overBudget++
+			u.Limited++
 			setRate()
 			s.mu.Unlock()
 			writeJSON(w, http.StatusForbidden, map[string]string{
@@ -290,11 +333,14 @@ func (s *Server) limited(next http.Handler) http.Handler {
 		}
 		// Charged now; a 304 refunds below (it costs nothing on GitHub).
 		b.remaining--
+		u.Charged++
 		setRate()
 		s.mu.Unlock()
 		rw := &refundWriter{ResponseWriter: w, refund: func() {
 			s.mu.Lock()
 			b.remaining++
+			u.Charged--
+			u.NotModified++
 			h.Set("X-RateLimit-Remaining", strconv.Itoa(b.remaining))
 			h.Set("X-RateLimit-Used", strconv.Itoa(b.limit-b.remaining))
 			s.mu.Unlock()
@@ -370,6 +416,12 @@ func (s *Server) setLink(w http.ResponseWriter, r *http.Request, perPage, page, 
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	perPage, page := pageParams(r, 30, 100)
+	s.mu.Lock()
+	hook := s.onTimeline
+	s.mu.Unlock()
+	if hook != nil {
+		hook(r)
+	}
 	s.mu.Lock()
 	tl := s.timelines[r.URL.Path]
 	interval := s.pollInterval
