@@ -122,6 +122,9 @@ func (s *Server) apiOrgUpdate(c echo.Context) error {
 			changed["default_max_age_days"] = age
 		}
 		if err := s.orgs.SetKeyDefaults(ctx, o.ID, rev, age); err != nil {
+			if ae := urlRefused(err); ae != nil {
+				return ae
+			}
 			return apiErr(http.StatusBadRequest, "invalid", err.Error())
 		}
 	}
@@ -129,6 +132,9 @@ func (s *Server) apiOrgUpdate(c echo.Context) error {
 		if err := s.orgs.SetSlackWebhook(ctx, o.ID, strings.TrimSpace(*req.SlackWebhookURL)); err != nil {
 			if errors.Is(err, orgs.ErrNotFound) {
 				return err
+			}
+			if ae := urlRefused(err); ae != nil {
+				return ae
 			}
 			return apiErr(http.StatusBadRequest, "invalid", err.Error())
 		}

@@ -73,7 +73,7 @@ func runOrgs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return 1
 	}
 	defer db.Close()
-	store := orgs.NewStore(db.Pool).WithBox(cfg.Encryption)
+	store := orgs.NewStore(db.Pool).WithBox(cfg.Encryption).WithGuard(outboundGuard(cfg))
 	switch sub {
 	case "create":
 		o, created, err := store.Create(ctx, name)

@@ -113,11 +113,12 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	if err != nil {
 		return err
 	}
-	incidentSvc := incidents.NewService(pool, riverClient, logger).WithBox(cfg.Encryption)
+	out := newOutbound(cfg)
+	incidentSvc := incidents.NewService(pool, riverClient, logger).WithBox(cfg.Encryption).WithGuard(outboundGuard(cfg))
 	incidentSvc.RegisterMetrics(reg)
 	// Without LEAKWATCH_WEBHOOK_SIGNING_KEY, a key is generated once and kept
 	// in the database, so every replica signs alike.
-	signingKeys, err := webhook.LoadOrCreateKeys(ctx, pool, cfg.WebhookSigningKeys)
+	signingKeys, err := webhook.LoadOrCreateKeys(ctx, pool, cfg.Encryption, cfg.WebhookSigningKeys)
 	if err != nil {
 		return err
 	}
@@ -125,8 +126,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	// Every timeline entry reaches Slack and the event webhooks through this
 	// one hook.
 	slackSvc := slack.NewService(pool, slack.NewStore(pool, cfg.Encryption), riverClient, incidentSvc,
-		slack.Config{APIURL: cfg.SlackAPIURL, BaseURL: cfg.BaseURL, Logger: logger})
-	eventHooks := eventhooks.NewStore(pool, cfg.Encryption)
+		slack.Config{APIURL: cfg.SlackAPIURL, BaseURL: cfg.BaseURL, Logger: logger,
+			HTTPClient: out.slack})
+	eventHooks := eventhooks.NewStore(pool, cfg.Encryption).WithGuard(outboundGuard(cfg))
 	incidentSvc.SetTimelineNotifier(incidents.Notifiers{slackSvc, eventhooks.NewNotifier(riverClient)})
 
 	// Every working process registers every worker: River refuses to insert
@@ -140,7 +142,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			return err
 		}
 		pipeline := crawler.NewPipeline(registry, incidentSvc, reg).WithDedup(pool, cfg.ContentDedupTTL).
-			WithRevoker(revoke.NewGitHub(cfg.GitHubAPIURL, nil, nil).
+			WithRevoker(revoke.NewGitHub(cfg.GitHubAPIURL, out.githubRevoke, nil).
 				WithBudget(revoke.NewPGBudget(pool, "github-credentials-api", revoke.GitHubCallsPerHour)), logger)
 		ghcrawler.AddWorkers(jcfg.Workers, ghcrawler.NewEventsWorker(pipeline, reg, logger))
 		if ghClient, err = newGitHubClient(cfg, reg); err != nil {
@@ -150,12 +152,11 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		// and reach, asked of GitHub only for documents with findings.
 		pipeline.WithExposer(ghcrawler.NewRepoExposure(ghClient, time.Hour), logger, reg)
 		ghcrawler.AddFetchWorkers(jcfg.Workers, ghcrawler.NewFetcher(ghClient, pipeline, githubFetchConfig(cfg), reg, logger))
-		if pasteSources, err = newPasteSources(cfg, ghClient); err != nil {
+		if pasteSources, err = newPasteSources(cfg, ghClient, out.paste); err != nil {
 			return err
 		}
 		paste.AddWorkers(jcfg.Workers, paste.NewFetchWorker(pool, pasteSources, pipeline, logger))
-		guard := webhook.Guard{Allow: cfg.WebhookAllowNets}
-		sender := webhook.NewSender(webhook.NewHTTPClient(guard, cfg.WebhookTimeout), guard, &signingKeys[0], nil)
+		sender := webhook.NewSender(out.hooks, out.guard, &signingKeys[0], nil)
 		incidents.AddWorkers(jcfg.Workers, incidents.NewRevoker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
 		slack.AddWorkers(jcfg.Workers, slackSvc)
 		hookWorker := eventhooks.NewWorker(pool, eventHooks, sender, cfg.BaseURL, logger)
@@ -227,6 +228,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		oidc, err = web.NewOIDC(ctx, web.OIDCConfig{
 			Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
 			RedirectURL: cfg.BaseURL + "/auth/oidc/callback",
+			HTTPClient:  out.oidc,
 		})
 		if err != nil {
 			return err
@@ -234,7 +236,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	}
 	srv, err := web.New(web.Config{
 		Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger, Paste: paste.NewStore(pool),
-		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool).WithBox(cfg.Encryption), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx).OnStateTx(incidentSvc.KeyStateChangedTx), Audit: audit.NewStore(pool),
+		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool).WithBox(cfg.Encryption).WithGuard(outboundGuard(cfg)), Keys: keys.NewStore(pool).WithGuard(outboundGuard(cfg)).OnRotateTx(incidentSvc.KeyRotatedTx).OnStateTx(incidentSvc.KeyStateChangedTx), Audit: audit.NewStore(pool),
 		BaseURL: cfg.BaseURL, OIDC: oidc, GitHub: ghcrawler.NewFeeds(pool),
 		Slack: slackSvc, EventHooks: eventHooks,
 	})
@@ -265,6 +267,41 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		logger.Warn("http shutdown", slog.Any("error", err))
 	}
 	return nil
+}
+
+// outboundGuard is the deployment's one guard on outgoing requests: every
+// client Serve builds (Slack, event and revocation webhooks, GitHub, paste
+// sites, OIDC discovery) dials through it. Operator-configured URLs are
+// trusted to name the right service but not to reach private addresses
+// unless LEAKWATCH_WEBHOOK_ALLOW_NETS says so.
+func outboundGuard(cfg Config) webhook.Guard { return webhook.Guard{Allow: cfg.WebhookAllowNets} }
+
+// outbound holds the HTTP clients of every outgoing request type, all built
+// by webhook.NewHTTPClient on the deployment's guard (the GitHub API client
+// wraps webhook.NewTransport, see newGitHubClient).
+type outbound struct {
+	guard webhook.Guard
+	// hooks posts event webhooks and revocation requests: never redirected.
+	hooks *http.Client
+	// slack posts to the Web API and incoming webhooks: never redirected.
+	slack *http.Client
+	// githubRevoke reports leaked GitHub tokens: never redirected.
+	githubRevoke *http.Client
+	// paste and oidc fetch from sites that may move content: a few
+	// redirects, each hop checked again.
+	paste, oidc *http.Client
+}
+
+func newOutbound(cfg Config) outbound {
+	g := outboundGuard(cfg)
+	return outbound{
+		guard:        g,
+		hooks:        webhook.NewHTTPClient(g, cfg.WebhookTimeout),
+		slack:        webhook.NewHTTPClient(g, 10*time.Second),
+		githubRevoke: webhook.NewHTTPClient(g, 10*time.Second),
+		paste:        webhook.FollowRedirects(webhook.NewHTTPClient(g, 30*time.Second), g, 3),
+		oidc:         webhook.FollowRedirects(webhook.NewHTTPClient(g, 15*time.Second), g, 3),
+	}
 }
 
 // stopRiver lets running jobs finish until the deadline, then cancels them.

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leakwatch/leakwatch/internal/audit"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 	"github.com/leakwatch/leakwatch/matcher"
 )
 
@@ -102,7 +102,15 @@ type Store struct {
 	pool     *pgxpool.Pool
 	onRotate func(ctx context.Context, tx pgx.Tx, keyID int64) error
 	onState  func(ctx context.Context, tx pgx.Tx, keyID int64, state string) error
-	actor    *audit.Entry // set by As: who makes the changes
+	actor    *audit.Entry   // set by As: who makes the changes
+	guard    *webhook.Guard // checks revocation URLs (WithGuard)
+}
+
+// WithGuard makes the store refuse revocation URLs the deployment's
+// outgoing-request guard would never reach. It returns s.
+func (s *Store) WithGuard(g webhook.Guard) *Store {
+	s.guard = &g
+	return s
 }
 
 // As returns a copy of s that records each change it makes in the audit
@@ -225,15 +233,18 @@ func checkMaxAge(n int) error {
 }
 
 // CheckRevocationURL validates a revocation endpoint: empty, or an absolute
-// http(s) URL.
-func CheckRevocationURL(v string) (string, error) {
+// http(s) URL that g (nil: the form only, see webhook.Guard.CheckTarget)
+// lets requests reach.
+func CheckRevocationURL(g *webhook.Guard, v string) (string, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return "", nil
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(v) > 2000 {
+	if len(v) > 2000 {
 		return "", invalid("revocation_url must be an absolute http(s) URL")
+	}
+	if err := g.CheckTarget(v); err != nil {
+		return "", fmt.Errorf("%w: revocation_url: %w", ErrInvalid, err)
 	}
 	return v, nil
 }
@@ -274,7 +285,7 @@ func (s *Store) Register(ctx context.Context, orgID int64, p Params) (Key, error
 	if err := checkMaxAge(p.MaxAgeDays); err != nil {
 		return Key{}, err
 	}
-	rev, err := CheckRevocationURL(p.RevocationURL)
+	rev, err := CheckRevocationURL(s.guard, p.RevocationURL)
 	if err != nil {
 		return Key{}, err
 	}
@@ -411,7 +422,7 @@ func (s *Store) Edit(ctx context.Context, orgID, id int64, u Update) (Key, error
 		cur.MaxAgeDays = *u.MaxAgeDays
 	}
 	if u.RevocationURL != nil {
-		if cur.RevocationURL, err = CheckRevocationURL(*u.RevocationURL); err != nil {
+		if cur.RevocationURL, err = CheckRevocationURL(s.guard, *u.RevocationURL); err != nil {
 			return Key{}, err
 		}
 	}

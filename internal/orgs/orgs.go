@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 // ErrNotFound is returned when no organisation has the given name or id.
@@ -42,8 +42,9 @@ func scanOrg(row pgx.Row) (Org, error) {
 
 // Store reads and writes organisations.
 type Store struct {
-	pool *pgxpool.Pool
-	box  *secretbox.Box
+	pool  *pgxpool.Pool
+	box   *secretbox.Box
+	guard *webhook.Guard // checks the URLs set (WithGuard)
 }
 
 // NewStore returns a Store on pool.
@@ -53,6 +54,14 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // (without a configured key they are stored as given).
 func (s *Store) WithBox(box *secretbox.Box) *Store {
 	s.box = box
+	return s
+}
+
+// WithGuard makes the store check the URLs it is given against the
+// deployment's outgoing-request guard, so a URL no request may reach is
+// refused when it is set, not when it is first used.
+func (s *Store) WithGuard(g webhook.Guard) *Store {
+	s.guard = &g
 	return s
 }
 
@@ -97,9 +106,8 @@ func (s *Store) ByName(ctx context.Context, name string) (Org, error) {
 // channel); an empty URL turns Slack alerts off.
 func (s *Store) SetSlackWebhook(ctx context.Context, orgID int64, webhookURL string) error {
 	if webhookURL != "" {
-		u, err := url.Parse(webhookURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return errors.New("slack webhook URL must be an absolute http(s) URL")
+		if err := s.guard.CheckTarget(webhookURL); err != nil {
+			return fmt.Errorf("slack webhook URL: %w", err)
 		}
 	}
 	stored, err := s.box.SealIfConfigured(webhookURL)
@@ -155,9 +163,8 @@ func (s *Store) Rename(ctx context.Context, id int64, name string) error {
 // keys that set none.
 func (s *Store) SetKeyDefaults(ctx context.Context, id int64, revocationURL string, maxAgeDays int) error {
 	if revocationURL != "" {
-		u, err := url.Parse(revocationURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return errors.New("default revocation URL must be an absolute http(s) URL")
+		if err := s.guard.CheckTarget(revocationURL); err != nil {
+			return fmt.Errorf("default revocation URL: %w", err)
 		}
 	}
 	if maxAgeDays < 0 || maxAgeDays > 36500 {
