@@ -107,6 +107,9 @@ func (s *Server) apiOrgUpdate(c echo.Context) error {
 			if errors.Is(err, orgs.ErrNameTaken) {
 				return err
 			}
+			if ae := plaintextRefused(err); ae != nil {
+				return ae
+			}
 			return apiErr(http.StatusBadRequest, "invalid", err.Error())
 		}
 		changed["name"] = strings.TrimSpace(*req.Name)

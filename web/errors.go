@@ -15,6 +15,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // apiError is an error with a status, a stable code and a message safe to
@@ -54,6 +55,9 @@ func toAPIError(err error) (*apiError, bool) {
 	if ae := urlRefused(err); ae != nil {
 		return ae, true
 	}
+	if ae := plaintextRefused(err); ae != nil {
+		return ae, true
+	}
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
 		return &apiError{http.StatusTooManyRequests, "throttled", auth.ErrThrottled.Error()}, true
@@ -89,6 +93,16 @@ func urlRefused(err error) *apiError {
 		msg = strings.TrimPrefix(msg, lead)
 	}
 	return &apiError{http.StatusUnprocessableEntity, "invalid_url", msg}
+}
+
+// plaintextRefused is the 422 for free text holding what looks like a
+// plaintext secret (nil for other errors). The message names the field,
+// never the value.
+func plaintextRefused(err error) *apiError {
+	if !errors.Is(err, matcher.ErrPlaintextSecret) {
+		return nil
+	}
+	return &apiError{http.StatusUnprocessableEntity, "plaintext_secret", afterSentinel(err.Error())}
 }
 
 // afterSentinel drops the "invalid input: " lead of a validation message.

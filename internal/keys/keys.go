@@ -156,32 +156,10 @@ func checkName(name string) (string, error) {
 	if name == "" || len(name) > 200 {
 		return "", invalid("name must have 1 to 200 characters")
 	}
-	if containsSecret(name) {
-		return "", invalid("name looks like it holds a plaintext secret; never send the secret")
+	if err := matcher.CheckFreeText("name", name); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return name, nil
-}
-
-// containsSecret reports whether free text holds something that looks like
-// a plaintext secret: a token with a known provider prefix, a PEM private
-// key, or a long high-entropy word that is not a URL or path. Names such
-// as "deploy-bot" must pass, so short words are never suspect.
-func containsSecret(s string) bool {
-	if strings.Contains(s, "PRIVATE KEY-----") {
-		return true
-	}
-	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(" \t\r\n\"'`=,;()[]{}<>", r) }) {
-		if len(w) < matcher.MinSecretLen+4 || !matcher.LooksLikeSecret(w) {
-			continue
-		}
-		if fp, err := matcher.Compute([]byte(w), matcher.ComputeOpts{AllowWeak: true}); err == nil && fp.Prefix() != "" {
-			return true
-		}
-		if len(w) >= 24 && !strings.ContainsAny(w, "/.:@") && matcher.EstimateBits([]byte(w)) >= 100 {
-			return true
-		}
-	}
-	return false
 }
 
 func checkEnv(env string) (string, error) {
@@ -199,8 +177,8 @@ func checkText(field, v string, max int) (string, error) {
 	if len(v) > max {
 		return "", invalid("%s is longer than %d bytes", field, max)
 	}
-	if containsSecret(v) {
-		return "", invalid("%s looks like it holds a plaintext secret; never send the secret", field)
+	if err := matcher.CheckFreeText(field, v); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return v, nil
 }
@@ -214,6 +192,9 @@ func checkTags(tags []string) ([]string, error) {
 		}
 		if len(t) > 64 || strings.ContainsAny(t, ", \t\r\n") {
 			return nil, invalid("tags must be at most 64 characters without spaces or commas")
+		}
+		if err := matcher.CheckFreeText("a tag", t); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/leakwatch/leakwatch/internal/secretbox"
 	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // ErrNotFound is returned when no organisation has the given name or id.
@@ -74,6 +75,9 @@ func (s *Store) Create(ctx context.Context, name string) (org Org, created bool,
 	}
 	if len(name) > 200 {
 		return Org{}, false, errors.New("organisation name is longer than 200 characters")
+	}
+	if err := matcher.CheckFreeText("organisation name", name); err != nil {
+		return Org{}, false, err
 	}
 	org, err = scanOrg(s.pool.QueryRow(ctx, `
 		INSERT INTO orgs (name) VALUES ($1)
@@ -144,6 +148,9 @@ func (s *Store) Rename(ctx context.Context, id int64, name string) error {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
 		return errors.New("organisation name must have 1 to 200 characters")
+	}
+	if err := matcher.CheckFreeText("organisation name", name); err != nil {
+		return err
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE orgs SET name = $2 WHERE id = $1`, id, name)
 	var pgErr *pgconn.PgError
