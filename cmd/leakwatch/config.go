@@ -217,7 +217,7 @@ var settings = []setting{
 			c.WebhookSigningKeys = keys
 			return err
 		}},
-	{env: "LEAKWATCH_WEBHOOK_ALLOW_NETS", help: "Comma-separated CIDR prefixes outgoing webhooks may reach although private, loopback or link-local (e.g. 10.0.0.0/8 for an internal revocation service). Unset: public addresses only.",
+	{env: "LEAKWATCH_WEBHOOK_ALLOW_NETS", help: "Comma-separated CIDR prefixes every outgoing request (webhooks, Slack, GitHub, paste sites, OIDC) may reach although private, loopback, link-local or shared (e.g. 10.0.0.0/8 for an internal revocation service or GitHub Enterprise). Unset: public addresses only.",
 		set: func(c *Config, v string) error {
 			nets, err := webhook.ParseAllowlist(v)
 			c.WebhookAllowNets = nets
