@@ -133,7 +133,10 @@ func (g *Guard) CheckTarget(raw string) error {
 		return g.CheckURL(raw)
 	}
 	if err := (Guard{}).CheckURL(raw); err != nil {
-		u, _ := url.Parse(raw)
+		u, perr := url.Parse(raw)
+		if perr != nil {
+			return err
+		}
 		if _, perr := netip.ParseAddr(u.Hostname()); perr == nil && errors.Is(err, ErrForbiddenAddress) {
 			return nil
 		}
@@ -144,8 +147,8 @@ func (g *Guard) CheckTarget(raw string) error {
 
 // NewHTTPClient is the one constructor of HTTP clients for outgoing
 // requests: Slack (Web API, incoming and escalation webhooks), event
-// webhooks, revocation requests, OIDC discovery, paste fetches and GH
-// Archive downloads all use it. Its client dials only addresses g allows
+// webhooks, revocation requests, OIDC discovery and paste fetches use it;
+// the GitHub API and GH Archive clients wrap its NewTransport. Its client dials only addresses g allows
 // (checked on the address actually dialled, after DNS), uses no proxy, and
 // never follows redirects: a 3xx is the answer, so an allowed host cannot
 // bounce a request to an internal one.

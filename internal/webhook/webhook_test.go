@@ -191,6 +191,8 @@ func TestCheckTarget(t *testing.T) {
 		{"http://user:pw@example.com/", true, true, true},
 		{"ftp://example.com/", true, true, true},
 		{"http:///nohost", true, true, true},
+		{"http://%zz/", true, true, true},
+		{"://missing-scheme", true, true, true},
 	}
 	for _, tt := range tests {
 		for _, g := range []struct {
