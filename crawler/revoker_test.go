@@ -4,12 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/revoke"
 	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 // TestPipelineRevoker: a plainly leaked GitHub token is revoked through the
@@ -28,7 +31,7 @@ func TestPipelineRevoker(t *testing.T) {
 	fake := githubtest.NewServer()
 	t.Cleanup(fake.Close)
 	svc := incidents.NewService(pool, rc, logger)
-	p := NewPipeline(reg, svc, nil).WithRevoker(revoke.NewGitHub(fake.APIURL(), nil, nil), logger)
+	p := NewPipeline(reg, svc, nil).WithRevoker(revoke.NewGitHub(fake.APIURL(), webhook.NewHTTPClient(webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 10*time.Second), nil), logger)
 
 	text := "export GITHUB_TOKEN=" + tok + "\n# again\nTOKEN=" + tok + "\n"
 	n, err := p.Process(ctx, []Document{{Source: "github", EventID: "42", Repo: "octo/app", Path: "env.sh", URL: "https://github.com/octo/app/blob/abc/env.sh", Text: []byte(text)}})

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/leakwatch/leakwatch/internal/audit"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // Actor is who performs an action: a member through the API, or Leakwatch
@@ -36,6 +37,18 @@ type Review struct {
 
 func (r Review) complete() bool {
 	return strings.TrimSpace(r.RootCause) != "" && strings.TrimSpace(r.LeakVector) != "" && strings.TrimSpace(r.FollowUps) != ""
+}
+
+// checkFreeText refuses notes, reasons and reviews holding what looks like
+// a plaintext secret (field, value pairs): the timeline reaches Slack, the
+// event webhooks and the dashboard, and Leakwatch never keeps a secret.
+func checkFreeText(fieldValues ...string) error {
+	for i := 0; i+1 < len(fieldValues); i += 2 {
+		if err := matcher.CheckFreeText(fieldValues[i], fieldValues[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // inOrgTx checks the incident exists and belongs to the actor's org.
@@ -103,6 +116,9 @@ func (s *Service) AddNote(ctx context.Context, id int64, a Actor, note string) e
 	if note == "" || len(note) > 4000 {
 		return fmt.Errorf("note must be 1 to 4000 characters: %w", ErrReasonRequired)
 	}
+	if err := checkFreeText("note", note); err != nil {
+		return err
+	}
 	return s.act(ctx, id, a, "add note to", func(tx pgx.Tx) error {
 		_, err := s.addEventTx(ctx, tx, id, s.now(), a.Name, "note", "", "", map[string]any{"note": note})
 		return err
@@ -112,6 +128,9 @@ func (s *Service) AddNote(ctx context.Context, id int64, a Actor, note string) e
 // MarkContained records that a human revoked or disabled the secret, for
 // keys without automation (or when automation said "manual").
 func (s *Service) MarkContained(ctx context.Context, id int64, a Actor, note string) error {
+	if err := checkFreeText("note", note); err != nil {
+		return err
+	}
 	return s.act(ctx, id, a, "mark contained", func(tx pgx.Tx) error {
 		_, err := s.transitionTx(ctx, tx, id, transition{to: PhaseContained, actor: a.Name, kind: "marked_contained", details: map[string]any{"note": note}})
 		return err
@@ -180,6 +199,9 @@ func (s *Service) KeyRotatedTx(ctx context.Context, tx pgx.Tx, keyID int64) erro
 
 // ConfirmRecovery records that systems run on the new secret.
 func (s *Service) ConfirmRecovery(ctx context.Context, id int64, a Actor, note string) error {
+	if err := checkFreeText("note", note); err != nil {
+		return err
+	}
 	return s.act(ctx, id, a, "confirm recovery of", func(tx pgx.Tx) error {
 		_, err := s.transitionTx(ctx, tx, id, transition{to: PhaseRecovered, actor: a.Name, details: map[string]any{"note": note}})
 		return err
@@ -190,6 +212,9 @@ func (s *Service) ConfirmRecovery(ctx context.Context, id int64, a Actor, note s
 func (s *Service) Close(ctx context.Context, id int64, a Actor, r Review) error {
 	if !r.complete() {
 		return ErrReviewRequired
+	}
+	if err := checkFreeText("root_cause", r.RootCause, "leak_vector", r.LeakVector, "follow_ups", r.FollowUps); err != nil {
+		return err
 	}
 	return s.act(ctx, id, a, "close", func(tx pgx.Tx) error {
 		_, err := s.transitionTx(ctx, tx, id, transition{
@@ -217,6 +242,9 @@ func (s *Service) sideExit(ctx context.Context, id int64, a Actor, to Phase, rea
 	if reason == "" {
 		return ErrReasonRequired
 	}
+	if err := checkFreeText("reason", reason); err != nil {
+		return err
+	}
 	return s.act(ctx, id, a, string(to), func(tx pgx.Tx) error {
 		_, err := s.transitionTx(ctx, tx, id, transition{
 			to: to, actor: a.Name, details: map[string]any{"reason": reason},
@@ -228,6 +256,9 @@ func (s *Service) sideExit(ctx context.Context, id int64, a Actor, to Phase, rea
 
 // Reopen puts a closed incident back to identified, restarting containment.
 func (s *Service) Reopen(ctx context.Context, id int64, a Actor, reason string) error {
+	if err := checkFreeText("reason", reason); err != nil {
+		return err
+	}
 	return s.act(ctx, id, a, "reopen", func(tx pgx.Tx) error {
 		var cur Phase
 		if err := tx.QueryRow(ctx, `SELECT phase FROM incidents WHERE id = $1`, id).Scan(&cur); err != nil {

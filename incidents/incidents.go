@@ -83,7 +83,15 @@ type Service struct {
 	keysMu      sync.RWMutex
 	webhookKeys []webhook.PublicKey
 
-	box *secretbox.Box // seals the escalation Slack URL (WithBox)
+	box   *secretbox.Box // seals the escalation Slack URL (WithBox)
+	guard *webhook.Guard // checks the URLs set (WithGuard)
+}
+
+// WithGuard makes the service refuse escalation and revocation URLs the
+// deployment's outgoing-request guard would never reach, when they are set.
+func (s *Service) WithGuard(g webhook.Guard) *Service {
+	s.guard = &g
+	return s
 }
 
 // NewService returns a Service. river may be an insert-only client.

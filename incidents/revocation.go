@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/secretbox"
 	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
@@ -92,16 +93,21 @@ func endpointForTx(ctx context.Context, tx pgx.Tx, keyID int64) (*endpoint, erro
 // per-endpoint HMAC secret is generated and returned, once; without, requests
 // carry only the Ed25519 signature.
 func (s *Service) SetRevocationEndpoint(ctx context.Context, orgID, keyID int64, rawURL string, hmac bool) (string, error) {
-	// Addresses are checked at delivery time, against the deployment's
-	// allowlist; here only the form.
-	if err := (webhook.Guard{}).CheckURL(rawURL); err != nil && !errors.Is(err, webhook.ErrForbiddenAddress) {
-		return "", fmt.Errorf("%w: %v", ErrInvalidEndpoint, err)
+	// Checked now against the deployment's guard (WithGuard), and again
+	// on the address dialled at delivery time.
+	if err := s.guard.CheckTarget(rawURL); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidEndpoint, err)
 	}
-	secret := ""
+	secret, stored := "", ""
 	if hmac {
 		var err error
 		if secret, err = webhook.GenerateSecret(); err != nil {
 			return "", err
+		}
+		// Sealed like the other credentials where a key is configured;
+		// `leakwatch secrets reseal` seals those stored before.
+		if stored, err = s.box.SealIfConfigured(secret); err != nil {
+			return "", fmt.Errorf("seal revocation endpoint secret: %w", err)
 		}
 	}
 	var key *int64
@@ -121,7 +127,7 @@ func (s *Service) SetRevocationEndpoint(ctx context.Context, orgID, keyID int64,
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO revocation_endpoints (org_id, key_id, url, hmac_secret) VALUES ($1, $2, $3, $4)`,
-			orgID, key, rawURL, secret)
+			orgID, key, rawURL, stored)
 		return err
 	})
 	if err != nil {
@@ -248,7 +254,11 @@ func (r *Revoker) Work(ctx context.Context, job *river.Job[RevokeArgs]) error {
 		return nil
 	}
 
-	res := r.sender.Send(ctx, webhook.Message{ID: d.MessageID, URL: ep.url, Body: d.Payload, HMACSecret: ep.secret})
+	secret, err := s.box.OpenStored(ep.secret)
+	if err != nil {
+		return fmt.Errorf("open HMAC secret of the revocation endpoint of incident %d: %w", a.IncidentID, err)
+	}
+	res := r.sender.Send(ctx, webhook.Message{ID: d.MessageID, URL: ep.url, Body: d.Payload, HMACSecret: secret})
 	now = s.now()
 	var answer RevocationResponse
 	if res.OK() {
@@ -337,6 +347,51 @@ type EndpointInfo struct {
 	HMAC      bool      `json:"hmac"`
 	Enabled   bool      `json:"enabled"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// ResealRevocationSecrets re-encrypts every revocation endpoint's HMAC
+// secret under the current encryption key, sealing those stored in
+// plaintext (before a key was configured), and returns how many changed.
+func (s *Service) ResealRevocationSecrets(ctx context.Context) (int, error) {
+	if !s.box.Configured() {
+		return 0, secretbox.ErrNoKey
+	}
+	n := 0
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, hmac_secret FROM revocation_endpoints WHERE hmac_secret <> '' ORDER BY id FOR UPDATE`)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id     int64
+			secret string
+		}
+		all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+			var x row
+			return x, r.Scan(&x.id, &x.secret)
+		})
+		if err != nil {
+			return err
+		}
+		for _, x := range all {
+			out, changed, err := s.box.ResealStored(x.secret)
+			if err != nil {
+				return fmt.Errorf("revocation endpoint %d: %w", x.id, err)
+			}
+			if !changed {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `UPDATE revocation_endpoints SET hmac_secret = $2 WHERE id = $1`, x.id, out); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reseal revocation endpoint secrets: %w", err)
+	}
+	return n, nil
 }
 
 // RevocationEndpoints lists the organisation's endpoints.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 // ErrInvalidSettings is returned for out-of-range workflow settings.
@@ -63,9 +65,11 @@ func (s *Service) SetSettings(ctx context.Context, orgID int64, st Settings, cle
 		}
 	}
 	if st.EscalationSlackURL != "" {
-		u, err := url.Parse(st.EscalationSlackURL)
-		if err != nil || u.Scheme != "https" || u.Host == "" {
-			return Settings{}, fmt.Errorf("%w: escalation_slack_url must be an https URL", ErrInvalidSettings)
+		if err := s.guard.CheckTarget(st.EscalationSlackURL); err != nil {
+			return Settings{}, fmt.Errorf("%w: escalation_slack_url: %w", ErrInvalidSettings, err)
+		}
+		if u, err := url.Parse(st.EscalationSlackURL); err != nil || u.Scheme != "https" {
+			return Settings{}, fmt.Errorf("%w: escalation_slack_url: %w: must be an https URL", ErrInvalidSettings, webhook.ErrInvalidURL)
 		}
 	}
 	// The URL is a credential: sealed where a key is configured.

@@ -652,7 +652,10 @@ func preview(doc []byte, h hit, all []hit) string {
 	var l, r strings.Builder
 	writeRedacted(&l, doc, ws, h.off, all)
 	writeRedacted(&r, doc, end, we, all)
-	left2, right2 := cleanPreview(l.String()), cleanPreview(r.String())
+	// Other secrets on the line (an AWS secret key after its registered
+	// key ID, a password, a bearer token) are masked too.
+	left2 := maskPreview(cleanPreview(l.String()), ws > ls, false)
+	right2 := maskPreview(cleanPreview(r.String()), false, we < le)
 	// Masks of other hits may be longer than the bytes they hide: trim
 	// again, on rune boundaries.
 	for len(left2)+len(rep)+len(right2) > previewMax {

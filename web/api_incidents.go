@@ -242,6 +242,9 @@ func (s *Server) apiRevocationEndpointSet(c echo.Context) error {
 	if errors.Is(err, incidents.ErrNotFound) {
 		return apiErr(http.StatusNotFound, "not_found", "not found")
 	}
+	if ae := urlRefused(err); ae != nil {
+		return ae
+	}
 	if errors.Is(err, incidents.ErrInvalidEndpoint) {
 		return apiErr(http.StatusBadRequest, "invalid", err.Error())
 	}
@@ -289,6 +292,9 @@ func (s *Server) apiIncidentSettingsSet(c echo.Context) error {
 		}
 	}
 	st, err := s.incidents.SetSettings(ctx, m.OrgID, req.Settings, req.ClearEscalation)
+	if ae := urlRefused(err); ae != nil {
+		return ae
+	}
 	if errors.Is(err, incidents.ErrInvalidSettings) {
 		return apiErr(http.StatusBadRequest, "invalid", err.Error())
 	}

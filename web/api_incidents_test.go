@@ -158,7 +158,7 @@ func TestIncidentAPI(t *testing.T) {
 	if s, _ := resp.do(http.MethodPut, "/api/v1/revocation-endpoint", map[string]any{"url": "https://revoke.acme.example/hook"}); s != http.StatusForbidden {
 		t.Fatalf("responder sets endpoint = %d", s)
 	}
-	if s, _ := adminC.do(http.MethodPut, "/api/v1/revocation-endpoint", map[string]any{"url": "ftp://x"}); s != http.StatusBadRequest {
+	if s, _ := adminC.do(http.MethodPut, "/api/v1/revocation-endpoint", map[string]any{"url": "ftp://x"}); s != http.StatusUnprocessableEntity {
 		t.Fatalf("ftp endpoint = %d", s)
 	}
 	var eps struct {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/jobs"
 	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 const (
@@ -43,7 +45,8 @@ func withIntegrations(t *testing.T, b *testBundle) *slacktest.Server {
 		t.Fatal(err)
 	}
 	inc := incidents.NewService(b.pool, rc, b.logger)
-	b.srv.slack = slack.NewService(b.pool, slack.NewStore(b.pool, box), rc, inc, slack.Config{APIURL: fake.APIURL(), Logger: b.logger})
+	b.srv.slack = slack.NewService(b.pool, slack.NewStore(b.pool, box), rc, inc, slack.Config{APIURL: fake.APIURL(), Logger: b.logger,
+		HTTPClient: webhook.NewHTTPClient(webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 10*time.Second)})
 	b.srv.eventHooks = eventhooks.NewStore(b.pool, box)
 	return fake
 }
@@ -89,7 +92,15 @@ func TestSlackIntegrationAPI(t *testing.T) {
 		strings.Contains(stored, itToken) || strings.Contains(stored, itSecret) {
 		t.Fatalf("secrets stored in the clear (%v)", err)
 	}
-	admin.mustJSON(http.MethodPost, "/api/v1/integrations/slack/test", nil, http.StatusNoContent, nil)
+	admin.mustJSON(http.MethodPost, "/api/v1/integrations/slack/test", nil, http.StatusAccepted, nil)
+	// The answer is only "queued"; the queued job sends the message.
+	var testArgs slack.TestArgs
+	if err := b.pool.QueryRow(context.Background(), `SELECT args FROM river_job WHERE kind = 'slack_test' ORDER BY id DESC LIMIT 1`).Scan(&testArgs); err != nil || testArgs.OrgID != org.ID {
+		t.Fatalf("test job %+v (%v)", testArgs, err)
+	}
+	if err := b.srv.slack.SendTest(context.Background(), testArgs.OrgID, testArgs.RequestedBy); err != nil {
+		t.Fatal(err)
+	}
 	if top := fake.TopLevel("C0ALERTS"); len(top) != 1 || !strings.Contains(top[0].Text, "admin@acme.example") {
 		t.Fatalf("test message %+v", top)
 	}

@@ -48,7 +48,7 @@ func TestKeysAPI(t *testing.T) {
 		t.Fatalf("secret field = %d %s", status, body)
 	}
 	status, body = c.do(http.MethodPost, "/api/v1/keys", map[string]any{"name": "deploy", "fingerprint": fingerprint(t, secrets[0]), "notes": secrets[1]})
-	if status != http.StatusBadRequest || bytes.Contains(body, []byte(secrets[1][4:])) {
+	if status != http.StatusUnprocessableEntity || errorCode(t, body) != "plaintext_secret" || bytes.Contains(body, []byte(secrets[1][4:])) {
 		t.Fatalf("secret in notes = %d %s", status, body)
 	}
 	status, body = c.do(http.MethodPost, "/api/v1/keys", map[string]any{"name": "deploy", "fingerprint": "lw1:s:ghp_:40:zz"})

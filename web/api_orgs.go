@@ -101,6 +101,12 @@ func (s *Server) apiOrgUpdate(c echo.Context) error {
 		Name: req.Name, DefaultRevocationURL: req.DefaultRevocationURL, DefaultMaxAgeDays: req.DefaultMaxAgeDays,
 		SlackWebhookURL: req.SlackWebhookURL,
 	})
+	if ae := urlRefused(err); ae != nil {
+		return ae
+	}
+	if ae := plaintextRefused(err); ae != nil {
+		return ae
+	}
 	if errors.Is(err, orgs.ErrInvalid) {
 		return apiErr(http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), orgs.ErrInvalid.Error()+": "))
 	}

@@ -24,14 +24,19 @@ func TestOrgUpdateAllOrNothing(t *testing.T) {
 		}
 		return n
 	}
-	for _, body := range []map[string]any{
-		{"name": "renamed", "default_revocation_url": "ftp://bad"},
-		{"name": "renamed", "default_max_age_days": -1},
-		{"name": "renamed", "slack_webhook_url": "gopher://x"},
-		{"default_revocation_url": "https://ok.example/revoke", "name": ""},
+	for _, tc := range []struct {
+		body   map[string]any
+		status int
+		code   string
+	}{
+		{map[string]any{"name": "renamed", "default_revocation_url": "ftp://bad"}, http.StatusUnprocessableEntity, "invalid_url"},
+		{map[string]any{"name": "renamed", "default_max_age_days": -1}, http.StatusBadRequest, "invalid"},
+		{map[string]any{"name": "renamed", "slack_webhook_url": "gopher://x"}, http.StatusUnprocessableEntity, "invalid_url"},
+		{map[string]any{"default_revocation_url": "https://ok.example/revoke", "name": ""}, http.StatusBadRequest, "invalid"},
 	} {
+		body := tc.body
 		status, out := c.do(http.MethodPatch, "/api/v1/org", body)
-		if status != http.StatusBadRequest || errorCode(t, out) != "invalid" {
+		if status != tc.status || errorCode(t, out) != tc.code {
 			t.Fatalf("PATCH %v = %d %s", body, status, out)
 		}
 		o, err := b.orgs.ByID(ctx, org.ID)

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 func (s *Server) apiTokenList(c echo.Context) error {
@@ -34,6 +35,10 @@ type tokenCreated struct {
 func (s *Server) apiTokenCreate(c echo.Context) error {
 	var req tokenCreateRequest
 	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	// Token names are free text shown to the whole organisation.
+	if err := matcher.CheckFreeText("name", req.Name); err != nil {
 		return err
 	}
 	m, _ := CurrentMember(c)

@@ -15,6 +15,8 @@ import (
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
+	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // apiError is an error with a status, a stable code and a message safe to
@@ -63,6 +65,12 @@ func toAPIError(err error) (*apiError, bool) {
 		}
 	}
 	msg := err.Error()
+	if ae := urlRefused(err); ae != nil {
+		return ae, true
+	}
+	if ae := plaintextRefused(err); ae != nil {
+		return ae, true
+	}
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
 		return &apiError{http.StatusTooManyRequests, "throttled", auth.ErrThrottled.Error()}, true
@@ -86,6 +94,30 @@ func toAPIError(err error) (*apiError, bool) {
 		return &apiError{http.StatusGone, "expired", "this link has expired or was already used"}, true
 	}
 	return nil, false
+}
+
+// urlRefused is the 422 for a URL the outgoing-request guard refuses when
+// it is set (nil for other errors). The message names the URL's own host at
+// most, which the caller sent.
+func urlRefused(err error) *apiError {
+	if !errors.Is(err, webhook.ErrInvalidURL) {
+		return nil
+	}
+	msg := err.Error()
+	for _, lead := range []string{auth.ErrInvalid.Error() + ": ", keys.ErrInvalid.Error() + ": "} {
+		msg = strings.TrimPrefix(msg, lead)
+	}
+	return &apiError{http.StatusUnprocessableEntity, "invalid_url", msg}
+}
+
+// plaintextRefused is the 422 for free text holding what looks like a
+// plaintext secret (nil for other errors). The message names the field,
+// never the value.
+func plaintextRefused(err error) *apiError {
+	if !errors.Is(err, matcher.ErrPlaintextSecret) {
+		return nil
+	}
+	return &apiError{http.StatusUnprocessableEntity, "plaintext_secret", afterSentinel(err.Error())}
 }
 
 // afterSentinel drops the "invalid input: " lead of a validation message.

@@ -25,6 +25,9 @@ type OIDCConfig struct {
 	ClientSecret string // secret: never log it
 	// RedirectURL is BASE_URL/auth/oidc/callback, registered at the provider.
 	RedirectURL string
+	// HTTPClient makes discovery, key and token requests: the deployment's
+	// guarded client (webhook.NewHTTPClient); nil: http.DefaultClient.
+	HTTPClient *http.Client
 }
 
 // OIDC is the optional OpenID Connect sign-in of a deployment. A signed-in
@@ -33,15 +36,21 @@ type OIDCConfig struct {
 type OIDC struct {
 	verifier *oidc.IDTokenVerifier
 	oauth    oauth2.Config
+	client   *http.Client
 }
 
 // NewOIDC discovers the provider's endpoints and keys.
 func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
+	if cfg.HTTPClient != nil {
+		// go-oidc keeps this client for later key fetches too.
+		ctx = oidc.ClientContext(ctx, cfg.HTTPClient)
+	}
 	p, err := oidc.NewProvider(ctx, cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("oidc discovery at %s: %w", cfg.Issuer, err)
 	}
 	return &OIDC{
+		client:   cfg.HTTPClient,
 		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
 		oauth: oauth2.Config{
 			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RedirectURL: cfg.RedirectURL,
@@ -89,6 +98,9 @@ func (s *Server) oidcCallback(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 15*time.Second)
 	defer cancel()
+	if s.oidc.client != nil {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, s.oidc.client)
+	}
 	tok, err := s.oidc.oauth.Exchange(ctx, c.QueryParam("code"), oauth2.VerifierOption(parts[2]))
 	if err != nil {
 		return apiErr(http.StatusUnauthorized, "oidc", "the identity provider did not confirm the sign-in")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // render renders a page with what every page needs: the member, the user,
@@ -377,6 +378,9 @@ func (s *Server) tokensPage(c echo.Context) error {
 }
 
 func (s *Server) tokenCreateSubmit(c echo.Context) error {
+	if err := matcher.CheckFreeText("name", c.FormValue("name")); err != nil {
+		return err
+	}
 	m, _ := CurrentMember(c)
 	value, t, err := s.auth.As(s.actor(c)).CreateToken(c.Request().Context(), m.OrgID, m.UserID, c.FormValue("name"), c.FormValue("scope"))
 	if err != nil {

@@ -103,6 +103,7 @@ func TestNoLeakedTextAtRest(t *testing.T) {
 	svc := startService(t, map[string]string{
 		"DATABASE_URL":                       fx.DBURL,
 		"LEAKWATCH_GITHUB_API_URL":           gh.APIURL(),
+		"LEAKWATCH_WEBHOOK_ALLOW_NETS":       "127.0.0.0/8",
 		"LEAKWATCH_GITHUB_RAW_URL":           gh.RawURL(),
 		"LEAKWATCH_GITHUB_TOKENS":            "t1",
 		"LEAKWATCH_GITHUB_MIN_POLL_INTERVAL": "100ms",
@@ -124,6 +125,7 @@ func TestNoLeakedTextAtRest(t *testing.T) {
 		"DATABASE_URL":                 fx.DBURL,
 		"LEAKWATCH_GITHUB_POLL":        "false",
 		"LEAKWATCH_GITHUB_API_URL":     gists.APIURL(),
+		"LEAKWATCH_WEBHOOK_ALLOW_NETS": "127.0.0.0/8",
 		"LEAKWATCH_LOG_LEVEL":          "debug",
 		"LEAKWATCH_PASTE_SOURCES_FILE": writeSources("gists.json", `{"sources":[{"type":"gist","interval":"1s"}]}`),
 	})

@@ -62,6 +62,7 @@ type Config struct {
 	// Outgoing webhooks (revocation requests).
 	WebhookSigningKeys []webhook.SigningKey
 	WebhookAllowNets   []netip.Prefix
+	OutboundProxy      *url.URL // egress proxy of every outgoing request; nil: none
 	WebhookTimeout     time.Duration
 
 	// Encryption seals secrets at rest (Slack bot tokens and signing
@@ -267,11 +268,23 @@ var settings = []setting{
 			c.WebhookSigningKeys = keys
 			return err
 		}},
-	{env: "LEAKWATCH_WEBHOOK_ALLOW_NETS", help: "Comma-separated CIDR prefixes outgoing webhooks may reach although private, loopback or link-local (e.g. 10.0.0.0/8 for an internal revocation service). Unset: public addresses only.",
+	{env: "LEAKWATCH_WEBHOOK_ALLOW_NETS", help: "Comma-separated CIDR prefixes every outgoing request (webhooks, Slack, GitHub, paste sites, OIDC) may reach although private, loopback, link-local or shared (e.g. 10.0.0.0/8 for an internal revocation service or GitHub Enterprise). Unset: public addresses only.",
 		set: func(c *Config, v string) error {
 			nets, err := webhook.ParseAllowlist(v)
 			c.WebhookAllowNets = nets
 			return err
+		}},
+	{env: "LEAKWATCH_OUTBOUND_PROXY", help: "Egress proxy (http://host:port) for every outgoing request, for networks that allow the internet only through one; its address must be in LEAKWATCH_WEBHOOK_ALLOW_NETS. Addresses in that list are reached directly. URLs are still checked before sending, but names that resolve to internal addresses are then the proxy's to refuse. HTTPS_PROXY is not read. Unset: direct.",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be an http(s) URL, e.g. http://proxy.internal:3128")
+			}
+			c.OutboundProxy = u
+			return nil
 		}},
 	{env: "LEAKWATCH_WEBHOOK_TIMEOUT", def: "10s", help: "Timeout of one outgoing webhook attempt.",
 		set: durationSetting(func(c *Config, d time.Duration) { c.WebhookTimeout = d })},

@@ -101,6 +101,7 @@ func TestEndToEnd(t *testing.T) {
 	env := map[string]string{
 		"DATABASE_URL":                       dbURL,
 		"LEAKWATCH_GITHUB_API_URL":           gh.APIURL(),
+		"LEAKWATCH_WEBHOOK_ALLOW_NETS":       "127.0.0.0/8", // the fakes are on loopback
 		"LEAKWATCH_GITHUB_TOKENS":            "test-token-1,test-token-2",
 		"LEAKWATCH_GITHUB_MIN_POLL_INTERVAL": "100ms",
 		"LEAKWATCH_KEY_RELOAD_INTERVAL":      "1s",

@@ -9,13 +9,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 // newGitHubClient builds the one GitHub client of the process: pollers and
 // fetch jobs share its token pool, so budgets are counted once.
 func newGitHubClient(cfg Config, reg prometheus.Registerer) (*ghcrawler.Client, error) {
+	// The API URL is the operator's, but its requests still dial through
+	// the deployment's guard (LEAKWATCH_WEBHOOK_ALLOW_NETS admits a
+	// GitHub Enterprise on a private network).
+	tr := webhook.NewTransport(outboundGuard(cfg), 0)
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 128
 	c, err := ghcrawler.NewClientWithConfig(ghcrawler.ClientConfig{
-		BaseURL: cfg.GitHubAPIURL, RawURL: cfg.GitHubRawURL, Tokens: cfg.GitHubTokens,
+		BaseURL: cfg.GitHubAPIURL, RawURL: cfg.GitHubRawURL, Tokens: cfg.GitHubTokens, Transport: tr,
 	})
 	if err != nil {
 		return nil, err
@@ -37,17 +43,18 @@ func githubFetchConfig(cfg Config) ghcrawler.FetchConfig {
 }
 
 // newGitHubBackfill builds the GH Archive backfill, or nil when it is off.
-// Its HTTP client streams files of up to a gigabyte, so it bounds the wait
-// for headers, never the whole download.
-// TODO(lead): swap in the SSRF-guarded client when it lands.
+// Its client dials through the deployment's outgoing-request guard like
+// every other, follows at most 3 redirects (each hop checked again), and
+// streams files of up to a gigabyte: it bounds the wait for headers, never
+// the whole download (a run's context bounds that).
 func newGitHubBackfill(cfg Config, pool *pgxpool.Pool, ew *ghcrawler.EventsWorker, reg prometheus.Registerer, logger *slog.Logger) *ghcrawler.Backfill {
 	if cfg.GHArchiveURL == "" {
 		return nil
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = 30 * time.Second
+	g := outboundGuard(cfg)
+	client := webhook.FollowRedirects(&http.Client{Transport: webhook.NewTransport(g, 30*time.Second)}, g, 3)
 	return ghcrawler.NewBackfill(ghcrawler.BackfillConfig{
-		BaseURL: cfg.GHArchiveURL, HTTP: &http.Client{Transport: tr}, Pool: pool, Events: ew,
+		BaseURL: cfg.GHArchiveURL, HTTP: client, Pool: pool, Events: ew,
 		PublishDelay: cfg.GHArchivePublishDelay, GiveUpAfter: cfg.GHArchiveGiveUpAfter, Coverage: cfg.GHArchiveCoverage,
 		Logger: logger, Registerer: reg,
 	})

@@ -44,6 +44,7 @@ func TestEndToEndOnboarding(t *testing.T) {
 		"LEAKWATCH_HTTP_ADDR":                "127.0.0.1:0",
 		"LEAKWATCH_OPS_ADDR":                 "127.0.0.1:0",
 		"LEAKWATCH_GITHUB_API_URL":           gh.APIURL(),
+		"LEAKWATCH_WEBHOOK_ALLOW_NETS":       "127.0.0.0/8", // the fakes are on loopback
 		"LEAKWATCH_GITHUB_TOKENS":            "test-token-1",
 		"LEAKWATCH_GITHUB_MIN_POLL_INTERVAL": "100ms",
 		"LEAKWATCH_KEY_RELOAD_INTERVAL":      "1h", // only change notifications can make the key live in time

@@ -42,6 +42,7 @@ func TestOpsListenerOnWorkerAndCrawler(t *testing.T) {
 		"LEAKWATCH_OPS_ADDR":                 "127.0.0.1:0",
 		"LEAKWATCH_AUTO_MIGRATE":             "false",
 		"LEAKWATCH_GITHUB_API_URL":           gh.APIURL(),
+		"LEAKWATCH_WEBHOOK_ALLOW_NETS":       "127.0.0.0/8",
 		"LEAKWATCH_GITHUB_MIN_POLL_INTERVAL": "100ms",
 	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })

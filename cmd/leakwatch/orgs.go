@@ -105,7 +105,7 @@ func runOrgs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return 1
 	}
 	defer db.Close()
-	store := orgs.NewStore(db.Pool).WithBox(cfg.Encryption)
+	store := orgs.NewStore(db.Pool).WithBox(cfg.Encryption).WithGuard(outboundGuard(cfg))
 	switch sub {
 	case "create":
 		return orgsCreate(ctx, db, store, cfg, name, *owner, *asJSON, stdout, stderr)

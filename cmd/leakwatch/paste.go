@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 
@@ -28,8 +29,10 @@ func loadPasteSources(path string) (paste.Config, error) {
 
 // newPasteSources builds the configured paste sources; gists go through the
 // process's one GitHub client (its token pool and rate limits).
-func newPasteSources(cfg Config, gh *ghcrawler.Client) ([]paste.Source, error) {
-	deps := paste.Deps{}
+// client is the guarded client of newOutbound: feeds name their items' raw
+// URLs, so a hostile feed must not reach internal addresses through us.
+func newPasteSources(cfg Config, gh *ghcrawler.Client, client *http.Client) ([]paste.Source, error) {
+	deps := paste.Deps{HTTP: client}
 	if gh != nil {
 		deps.GitHub = gh.Client
 	}

@@ -67,6 +67,7 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 		"DATABASE_URL":                 dbURL,
 		"LEAKWATCH_GITHUB_POLL":        "false",
 		"LEAKWATCH_PASTE_SOURCES_FILE": sources,
+		"LEAKWATCH_WEBHOOK_ALLOW_NETS": "127.0.0.0/8", // the fake sites are on loopback
 	}
 	svc := startService(t, env)
 	base, logs := svc.Base, svc.Logs

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/slack"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 const secretsUsage = `Usage: leakwatch secrets reseal
@@ -54,7 +56,17 @@ func runSecrets(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "re-sealed under key %q: Slack secrets of %d organisation(s), %d webhook subscription(s)\n",
-		cfg.Encryption.CurrentKeyID(), nSlack, nHooks)
+	nRevoke, err := incidents.NewService(db.Pool, nil, nil).WithBox(cfg.Encryption).ResealRevocationSecrets(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
+		return 1
+	}
+	nKeys, err := webhook.ResealKeys(ctx, db.Pool, cfg.Encryption)
+	if err != nil {
+		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "re-sealed under key %q: Slack secrets of %d organisation(s), %d webhook subscription(s), %d revocation endpoint secret(s), %d signing key(s)\n",
+		cfg.Encryption.CurrentKeyID(), nSlack, nHooks, nRevoke, nKeys)
 	return 0
 }

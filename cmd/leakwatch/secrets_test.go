@@ -6,14 +6,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // TestSecretsReseal rotates the encryption key: secrets sealed under the
@@ -71,6 +75,28 @@ func TestSecretsReseal(t *testing.T) {
 		t.Fatalf("before: webhook %q, escalation %q", storedHook, storedEsc)
 	}
 
+	// A revocation endpoint with an HMAC secret and the generated Ed25519
+	// signing key, both stored before any encryption key was configured.
+	fp, err := matcher.Compute([]byte("AKIAIOSFODNN7EXAMPLE"), matcher.ComputeOpts{AllowWeak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.NewStore(pool).Add(ctx, org.ID, "deploy", fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revSecret, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler)).SetRevocationEndpoint(ctx, org.ID, k.ID, "https://revoke.acme.example/hook", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signing, err := webhook.LoadOrCreateKeys(ctx, pool, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dumpDatabase(t, pool); !strings.Contains(d, revSecret) || !strings.Contains(d, signing[0].String()) {
+		t.Fatal("the dump does not see the plaintext secrets planted before encryption: it would prove nothing")
+	}
+
 	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("LEAKWATCH_LOG_LEVEL", "error")
 	t.Setenv("LEAKWATCH_ENCRYPTION_KEY", newKey+","+oldKey)
@@ -78,7 +104,7 @@ func TestSecretsReseal(t *testing.T) {
 	if code := run(ctx, []string{"secrets", "reseal"}, strings.NewReader(""), &out, &errOut); code != 0 {
 		t.Fatalf("secrets reseal = %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), `key "new": Slack secrets of 2 organisation(s), 1 webhook subscription(s)`) {
+	if !strings.Contains(out.String(), `key "new": Slack secrets of 2 organisation(s), 1 webhook subscription(s), 1 revocation endpoint secret(s), 1 signing key(s)`) {
 		t.Fatalf("output %q", out.String())
 	}
 	newBox, _ := secretbox.Parse(newKey)
@@ -103,9 +129,66 @@ func TestSecretsReseal(t *testing.T) {
 	if got, err := newBox.Open(stored); err != nil || got != hookSecret {
 		t.Fatalf("webhook secret after rotation: %v", err)
 	}
+	// Privacy scan: no table holds a signing secret, Slack credential or
+	// webhook URL in the clear, and all of them still work.
+	dump := dumpDatabase(t, pool)
+	for _, planted := range []string{"whsec_", "whsk_", "hooks.slack.com", "xoxb-", "signing-secret-0123456789"} {
+		if strings.Contains(dump, planted) {
+			t.Errorf("a table holds %q in the clear after reseal", planted)
+		}
+	}
+	reloaded, err := webhook.LoadOrCreateKeys(ctx, pool, newBox, nil)
+	if err != nil || len(reloaded) != 1 || reloaded[0].String() != signing[0].String() {
+		t.Fatalf("signing key after reseal: %v", err)
+	}
+	var storedRev string
+	if err := pool.QueryRow(ctx, `SELECT hmac_secret FROM revocation_endpoints`).Scan(&storedRev); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := newBox.Open(storedRev); err != nil || got != revSecret {
+		t.Fatalf("revocation secret after reseal: %v", err)
+	}
 	// Running it again changes nothing.
 	out.Reset()
-	if code := run(ctx, []string{"secrets", "reseal"}, strings.NewReader(""), &out, &errOut); code != 0 || !strings.Contains(out.String(), "Slack secrets of 0 organisation(s), 0 webhook") {
+	if code := run(ctx, []string{"secrets", "reseal"}, strings.NewReader(""), &out, &errOut); code != 0 || !strings.Contains(out.String(), "Slack secrets of 0 organisation(s), 0 webhook subscription(s), 0 revocation endpoint secret(s), 0 signing key(s)") {
 		t.Fatalf("second run = %d %q", code, out.String())
 	}
+}
+
+// dumpDatabase returns every text, JSON and bytea value of every table
+// outside the system schemas but the skipped ones, as a pg_dump would show
+// them.
+func dumpDatabase(t *testing.T, pool *pgxpool.Pool, skip ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	skip = append([]string{}, skip...) // an empty array, not NULL
+	rows, err := pool.Query(ctx, `
+		SELECT format('SELECT %I::text FROM %I.%I WHERE %I IS NOT NULL', column_name, table_schema, table_name, column_name)
+		FROM information_schema.columns
+		WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+			AND data_type IN ('text', 'character varying', 'jsonb', 'json', 'bytea', 'ARRAY', 'USER-DEFINED')
+			AND NOT table_name = ANY($1)`, skip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(queries) == 0 {
+		t.Fatalf("list columns: %d, %v", len(queries), err)
+	}
+	var b strings.Builder
+	for _, q := range queries {
+		rows, err := pool.Query(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		vals, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		for _, v := range vals {
+			b.WriteString(v)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }

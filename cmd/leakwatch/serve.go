@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,11 +121,12 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	if err != nil {
 		return err
 	}
-	incidentSvc := incidents.NewService(pool, riverClient, logger).WithBox(cfg.Encryption)
+	out := newOutbound(cfg)
+	incidentSvc := incidents.NewService(pool, riverClient, logger).WithBox(cfg.Encryption).WithGuard(outboundGuard(cfg))
 	incidentSvc.RegisterMetrics(reg)
 	// Without LEAKWATCH_WEBHOOK_SIGNING_KEY, a key is generated once and kept
 	// in the database, so every replica signs alike.
-	signingKeys, err := webhook.LoadOrCreateKeys(ctx, pool, cfg.WebhookSigningKeys)
+	signingKeys, err := webhook.LoadOrCreateKeys(ctx, pool, cfg.Encryption, cfg.WebhookSigningKeys)
 	if err != nil {
 		return err
 	}
@@ -132,8 +134,9 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	// Every timeline entry reaches Slack and the event webhooks through this
 	// one hook.
 	slackSvc := slack.NewService(pool, slack.NewStore(pool, cfg.Encryption), riverClient, incidentSvc,
-		slack.Config{APIURL: cfg.SlackAPIURL, BaseURL: cfg.BaseURL, Logger: logger})
-	eventHooks := eventhooks.NewStore(pool, cfg.Encryption)
+		slack.Config{APIURL: cfg.SlackAPIURL, BaseURL: cfg.BaseURL, Logger: logger,
+			HTTPClient: out.slack})
+	eventHooks := eventhooks.NewStore(pool, cfg.Encryption).WithGuard(outboundGuard(cfg))
 	incidentSvc.SetTimelineNotifier(incidents.Notifiers{slackSvc, eventhooks.NewNotifier(riverClient)})
 
 	// Every working process registers every worker: River refuses to insert
@@ -147,7 +150,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			return err
 		}
 		pipeline := crawler.NewPipeline(registry, incidentSvc, reg).WithDedup(pool, cfg.ContentDedupTTL).
-			WithRevoker(revoke.NewGitHub(cfg.GitHubAPIURL, nil, nil).
+			WithRevoker(revoke.NewGitHub(cfg.GitHubAPIURL, out.githubRevoke, nil).
 				WithBudget(revoke.NewPGBudget(pool, "github-credentials-api", revoke.GitHubCallsPerHour)), logger)
 		pushCoverage := ghcrawler.NewPushCoverage(pool, reg)
 		eventsWorker := ghcrawler.NewEventsWorker(pool, pipeline, reg, logger).WithPushCoverage(pushCoverage)
@@ -165,12 +168,11 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		// and reach, asked of GitHub only for documents with findings.
 		pipeline.WithExposer(ghcrawler.NewRepoExposure(ghClient, time.Hour), logger, reg)
 		ghcrawler.AddFetchWorkers(jcfg.Workers, ghcrawler.NewFetcher(ghClient, pipeline, githubFetchConfig(cfg), reg, logger).WithPushCoverage(pushCoverage))
-		if pasteSources, err = newPasteSources(cfg, ghClient); err != nil {
+		if pasteSources, err = newPasteSources(cfg, ghClient, out.paste); err != nil {
 			return err
 		}
 		paste.AddWorkers(jcfg.Workers, paste.NewFetchWorker(pool, pasteSources, pipeline, logger))
-		guard := webhook.Guard{Allow: cfg.WebhookAllowNets}
-		sender := webhook.NewSender(webhook.NewHTTPClient(guard, cfg.WebhookTimeout), guard, &signingKeys[0], nil)
+		sender := webhook.NewSender(out.hooks, out.guard, &signingKeys[0], nil)
 		incidents.AddWorkers(jcfg.Workers, incidents.NewRevoker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
 		slack.AddWorkers(jcfg.Workers, slackSvc)
 		hookWorker := eventhooks.NewWorker(pool, eventHooks, sender, cfg.BaseURL, logger)
@@ -256,6 +258,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		oidc, err = web.NewOIDC(ctx, web.OIDCConfig{
 			Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
 			RedirectURL: cfg.BaseURL + "/auth/oidc/callback",
+			HTTPClient:  out.oidc,
 		})
 		if err != nil {
 			return err
@@ -263,7 +266,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	}
 	srv, err := web.New(web.Config{
 		Incidents: incidentSvc, Checks: checks, Gatherer: reg, Registry: reg, Logger: logger, Paste: paste.NewStore(pool),
-		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool).WithBox(cfg.Encryption), Keys: keys.NewStore(pool).OnRotateTx(incidentSvc.KeyRotatedTx).OnStateTx(incidentSvc.KeyStateChangedTx), Audit: audit.NewStore(pool),
+		Auth: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool).WithBox(cfg.Encryption).WithGuard(outboundGuard(cfg)), Keys: keys.NewStore(pool).WithGuard(outboundGuard(cfg)).OnRotateTx(incidentSvc.KeyRotatedTx).OnStateTx(incidentSvc.KeyStateChangedTx), Audit: audit.NewStore(pool),
 		BaseURL: cfg.BaseURL, OIDC: oidc, GitHub: ghcrawler.NewFeeds(pool),
 		Slack: slackSvc, EventHooks: eventHooks, DemoSlack: opts.demoSlack,
 	})
@@ -311,6 +314,43 @@ func nextStep(ctx context.Context, store *orgs.Store, logger *slog.Logger) {
 	}
 	if !exists {
 		logger.Info("no organisation yet; create one and its owner's sign-in link with: leakwatch orgs create acme --owner you@example.com")
+	}
+}
+
+// outboundGuard is the deployment's one guard on outgoing requests: every
+// client Serve builds (Slack, event and revocation webhooks, GitHub, paste
+// sites, OIDC discovery) dials through it. Operator-configured URLs are
+// trusted to name the right service but not to reach private addresses
+// unless LEAKWATCH_WEBHOOK_ALLOW_NETS says so.
+func outboundGuard(cfg Config) webhook.Guard {
+	return webhook.Guard{Allow: cfg.WebhookAllowNets, Proxy: cfg.OutboundProxy}
+}
+
+// outbound holds the HTTP clients of every outgoing request type, all built
+// by webhook.NewHTTPClient on the deployment's guard (the GitHub API client
+// wraps webhook.NewTransport, see newGitHubClient).
+type outbound struct {
+	guard webhook.Guard
+	// hooks posts event webhooks and revocation requests: never redirected.
+	hooks *http.Client
+	// slack posts to the Web API and incoming webhooks: never redirected.
+	slack *http.Client
+	// githubRevoke reports leaked GitHub tokens: never redirected.
+	githubRevoke *http.Client
+	// paste and oidc fetch from sites that may move content: a few
+	// redirects, each hop checked again.
+	paste, oidc *http.Client
+}
+
+func newOutbound(cfg Config) outbound {
+	g := outboundGuard(cfg)
+	return outbound{
+		guard:        g,
+		hooks:        webhook.NewHTTPClient(g, cfg.WebhookTimeout),
+		slack:        webhook.NewHTTPClient(g, 10*time.Second),
+		githubRevoke: webhook.NewHTTPClient(g, 10*time.Second),
+		paste:        webhook.FollowRedirects(webhook.NewHTTPClient(g, 30*time.Second), g, 3),
+		oidc:         webhook.FollowRedirects(webhook.NewHTTPClient(g, 15*time.Second), g, 3),
 	}
 }
 

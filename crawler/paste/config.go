@@ -13,6 +13,8 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
+
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 // Source kinds.
@@ -204,14 +206,16 @@ type Deps struct {
 	// GitHub is the crawler's shared GitHub client (token pool, rate
 	// limits); required for a gist source.
 	GitHub *gh.Client
-	// HTTP fetches paste sites; nil: a client with a 30s timeout.
+	// HTTP fetches paste sites: the deployment's guarded client (feeds name
+	// the URLs fetched, so a hostile feed must not reach internal
+	// addresses); nil: webhook.NewHTTPClient with no allowlist, 30 s.
 	HTTP *http.Client
 }
 
 // NewSources builds the configured sources.
 func NewSources(c Config, deps Deps) ([]Source, error) {
 	if deps.HTTP == nil {
-		deps.HTTP = &http.Client{Timeout: 30 * time.Second}
+		deps.HTTP = webhook.FollowRedirects(webhook.NewHTTPClient(webhook.Guard{}, 30*time.Second), webhook.Guard{}, 3)
 	}
 	var out []Source
 	for _, sc := range c.Sources {

@@ -79,8 +79,16 @@ type Subscription struct {
 // Store keeps subscriptions; HMAC secrets are sealed when box is
 // configured.
 type Store struct {
-	pool *pgxpool.Pool
-	box  *secretbox.Box
+	pool  *pgxpool.Pool
+	box   *secretbox.Box
+	guard *webhook.Guard // checks the URLs set (WithGuard)
+}
+
+// WithGuard makes the store refuse URLs the deployment's outgoing-request
+// guard would never reach, when they are set. It returns s.
+func (s *Store) WithGuard(g webhook.Guard) *Store {
+	s.guard = &g
+	return s
 }
 
 // NewStore returns a Store.
@@ -90,10 +98,10 @@ func NewStore(pool *pgxpool.Pool, box *secretbox.Box) *Store { return &Store{poo
 // subscription and its new HMAC secret ("whsec_…"), shown only now.
 func (s *Store) Create(ctx context.Context, orgID int64, rawURL string, events []string) (Subscription, string, error) {
 	rawURL = strings.TrimSpace(rawURL)
-	// Addresses are checked at delivery time against the deployment's
-	// allowlist; here only the form.
-	if err := (webhook.Guard{}).CheckURL(rawURL); err != nil && !errors.Is(err, webhook.ErrForbiddenAddress) {
-		return Subscription{}, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	// Checked now against the deployment's guard (WithGuard), and again
+	// on the address dialled at delivery time.
+	if err := s.guard.CheckTarget(rawURL); err != nil {
+		return Subscription{}, "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if events == nil {
 		events = []string{}

@@ -71,7 +71,7 @@ func TestGitHubParksOn429(t *testing.T) {
 	t.Cleanup(fake.Close)
 	fake.SetRevokeLimit(1)
 	shared := func() *GitHub {
-		return NewGitHub(fake.APIURL(), nil, nil).WithBudget(NewPGBudget(pool, "github-credentials-api", GitHubCallsPerHour))
+		return NewGitHub(fake.APIURL(), loopbackClient, nil).WithBudget(NewPGBudget(pool, "github-credentials-api", GitHubCallsPerHour))
 	}
 	p1, p2 := shared(), shared()
 	tok := [][]byte{[]byte("ghp_" + strings.Repeat("q", 36))}

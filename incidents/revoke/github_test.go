@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 func TestGitHubAccepts(t *testing.T) {
@@ -43,7 +45,7 @@ func TestGitHubRevoke(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	g := NewGitHub(fake.APIURL(), nil, clock)
+	g := NewGitHub(fake.APIURL(), loopbackClient, clock)
 
 	tokens := make([][]byte, 2500)
 	for i := range tokens {
@@ -77,3 +79,7 @@ func TestGitHubRevoke(t *testing.T) {
 		t.Fatalf("after an hour: %v", err)
 	}
 }
+
+// loopbackClient reaches the fake GitHub on loopback, as a deployment
+// allowing 127.0.0.0/8 in LEAKWATCH_WEBHOOK_ALLOW_NETS would.
+var loopbackClient = webhook.NewHTTPClient(webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 10*time.Second)

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 // ErrRateLimited is returned when the provider's call budget is spent; the
@@ -56,10 +58,11 @@ type GitHub struct {
 
 // NewGitHub returns the GitHub revoker. baseURL is the REST API root
 // ("https://api.github.com/"); client must not add authentication, which the
-// endpoint refuses. now may be nil.
+// endpoint refuses; nil: the guarded client (webhook.NewHTTPClient) with no
+// allowlist, public addresses only. now may be nil.
 func NewGitHub(baseURL string, client *http.Client, now func() time.Time) *GitHub {
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = webhook.NewHTTPClient(webhook.Guard{}, 10*time.Second)
 	}
 	if now == nil {
 		now = time.Now

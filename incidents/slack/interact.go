@@ -102,6 +102,64 @@ func (s *Service) HandleInteraction(ctx context.Context, orgID int64, header htt
 	return nil
 }
 
+// TestArgs sends one test message, asked for by an admin.
+type TestArgs struct {
+	OrgID       int64  `json:"org_id"`
+	RequestedBy string `json:"requested_by"`
+}
+
+// Kind implements river.JobArgs.
+func (TestArgs) Kind() string { return "slack_test" }
+
+// InsertOpts puts the test on the notify queue, tried once.
+func (TestArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueNotify, MaxAttempts: 1}
+}
+
+// QueueTest queues a test message for the organisation's Slack. The caller
+// learns only that it was queued: answering with Slack's outcome would let
+// anyone who can set the webhook URL probe which internal addresses answer
+// (an SSRF oracle). Bot-mode failures show as a broken connection (GET
+// /integrations/slack), which says only Slack's own error code.
+func (s *Service) QueueTest(ctx context.Context, orgID int64, requestedBy string) error {
+	conn, err := s.store.Connection(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	if conn.Mode == ModeNone {
+		return ErrNotConnected
+	}
+	if _, err := s.river.Insert(ctx, TestArgs{OrgID: orgID, RequestedBy: requestedBy}, nil); err != nil {
+		return fmt.Errorf("queue Slack test message of org %d: %w", orgID, err)
+	}
+	return nil
+}
+
+// testWorker works TestArgs.
+type testWorker struct {
+	river.WorkerDefaults[TestArgs]
+	s *Service
+}
+
+// Timeout bounds one test message.
+func (w *testWorker) Timeout(*river.Job[TestArgs]) time.Duration { return 30 * time.Second }
+
+// Work sends the message once. A failure is logged with the org's id only
+// and not retried: a test that failed is worth a new click, not a retry
+// storm against whatever the URL names.
+func (w *testWorker) Work(ctx context.Context, job *river.Job[TestArgs]) error {
+	err := w.s.SendTest(ctx, job.Args.OrgID, job.Args.RequestedBy)
+	if errors.Is(err, ErrNotConnected) {
+		return nil
+	}
+	if err != nil {
+		w.s.logger.Warn("Slack test message failed", slog.Int64("org_id", job.Args.OrgID))
+		return nil
+	}
+	w.s.logger.Info("Slack test message sent", slog.Int64("org_id", job.Args.OrgID))
+	return nil
+}
+
 // actionWorker performs clicks.
 type actionWorker struct {
 	river.WorkerDefaults[ActionArgs]

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,5 +225,37 @@ func TestSendTest(t *testing.T) {
 	}
 	if conn, _ := b.store.Connection(ctx, b.orgID); conn.BrokenAt == nil {
 		t.Fatal("revoked token did not mark the connection broken")
+	}
+}
+
+// TestDefaultClientGuarded: a Service built without an HTTPClient posts
+// through the guarded client with no allowlist, so an incoming-webhook URL
+// on loopback, written past the set-time check, is never reached; with the
+// deployment allowing loopback it is, but a redirect from there to
+// another loopback listener is not followed.
+func TestDefaultClientGuarded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	var hits, redirected atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		redirected.Add(1)
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(target.Close)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Redirect(w, r, target.URL+"/metadata", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(hook.Close)
+	if _, err := b.pool.Exec(ctx, `UPDATE orgs SET slack_webhook_url = $1 WHERE id = $2`, hook.URL+"/services/T/B/X", b.orgID); err != nil {
+		t.Fatal(err)
+	}
+	unguarded := NewService(b.pool, b.store, nil, b.inc, Config{})
+	if err := unguarded.SendTest(ctx, b.orgID, "admin@example.com"); err == nil || hits.Load() != 0 {
+		t.Fatalf("default client reached loopback: err %v, %d hits", err, hits.Load())
+	}
+	if err := b.svc.SendTest(ctx, b.orgID, "admin@example.com"); err == nil || hits.Load() != 1 || redirected.Load() != 0 {
+		t.Fatalf("allowed hook: err %v, %d hits, %d redirected", err, hits.Load(), redirected.Load())
 	}
 }

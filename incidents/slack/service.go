@@ -16,6 +16,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 // Config holds the Service's settings.
@@ -23,8 +24,9 @@ type Config struct {
 	// APIURL is the Slack Web API base, with its trailing slash; empty:
 	// https://slack.com/api/. Tests point it at slacktest.
 	APIURL string
-	// HTTPClient makes Slack calls (Web API and incoming webhooks); nil: a
-	// client with a 10 s timeout.
+	// HTTPClient makes Slack calls (Web API and incoming webhooks): the
+	// deployment's guarded client; nil: webhook.NewHTTPClient with no
+	// allowlist (public addresses only) and a 10 s timeout.
 	HTTPClient *http.Client
 	// BaseURL is the dashboard's public URL, for "Open in Leakwatch".
 	BaseURL string
@@ -49,7 +51,7 @@ type Service struct {
 // NewService returns the Service. riverClient may be insert-only (web role).
 func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, inc *incidents.Service, cfg Config) *Service {
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTPClient = webhook.NewHTTPClient(webhook.Guard{}, 10*time.Second)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -122,6 +124,7 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 func AddWorkers(w *river.Workers, s *Service) {
 	river.AddWorker(w, &syncWorker{s: s})
 	river.AddWorker(w, &actionWorker{s: s})
+	river.AddWorker(w, &testWorker{s: s})
 	river.AddWorker(w, &digestWorker{s: s})
 	river.AddWorker(w, &digestOrgWorker{s: s})
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/jobs"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 )
 
 const (
@@ -55,6 +57,10 @@ type testBundle struct {
 	synced map[int64]bool
 }
 
+// loopbackGuard lets the Slack client reach the fakes on loopback, as
+// LEAKWATCH_WEBHOOK_ALLOW_NETS=127.0.0.0/8 does for a deployment.
+var loopbackGuard = webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+
 func setup(t *testing.T) *testBundle { return setupB(t) }
 
 func setupB(t testing.TB) *testBundle {
@@ -79,7 +85,8 @@ func setupB(t testing.TB) *testBundle {
 	}
 	b.inc = incidents.NewService(pool, rc, logger)
 	b.store = NewStore(pool, box)
-	b.svc = NewService(pool, b.store, rc, b.inc, Config{APIURL: b.fake.APIURL(), BaseURL: "https://leakwatch.example/", Logger: logger})
+	b.svc = NewService(pool, b.store, rc, b.inc, Config{APIURL: b.fake.APIURL(), BaseURL: "https://leakwatch.example/", Logger: logger,
+		HTTPClient: webhook.NewHTTPClient(loopbackGuard, 10*time.Second)})
 	return b
 }
 

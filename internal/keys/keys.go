@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leakwatch/leakwatch/internal/audit"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 	"github.com/leakwatch/leakwatch/matcher"
 )
 
@@ -102,7 +102,15 @@ type Store struct {
 	pool     *pgxpool.Pool
 	onRotate func(ctx context.Context, tx pgx.Tx, keyID int64) error
 	onState  func(ctx context.Context, tx pgx.Tx, keyID int64, state string) error
-	actor    *audit.Entry // set by As: who makes the changes
+	actor    *audit.Entry   // set by As: who makes the changes
+	guard    *webhook.Guard // checks revocation URLs (WithGuard)
+}
+
+// WithGuard makes the store refuse revocation URLs the deployment's
+// outgoing-request guard would never reach. It returns s.
+func (s *Store) WithGuard(g webhook.Guard) *Store {
+	s.guard = &g
+	return s
 }
 
 // As returns a copy of s that records each change it makes in the audit
@@ -148,32 +156,10 @@ func checkName(name string) (string, error) {
 	if name == "" || len(name) > 200 {
 		return "", invalid("name must have 1 to 200 characters")
 	}
-	if containsSecret(name) {
-		return "", invalid("name looks like it holds a plaintext secret; never send the secret")
+	if err := matcher.CheckFreeText("name", name); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return name, nil
-}
-
-// containsSecret reports whether free text holds something that looks like
-// a plaintext secret: a token with a known provider prefix, a PEM private
-// key, or a long high-entropy word that is not a URL or path. Names such
-// as "deploy-bot" must pass, so short words are never suspect.
-func containsSecret(s string) bool {
-	if strings.Contains(s, "PRIVATE KEY-----") {
-		return true
-	}
-	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(" \t\r\n\"'`=,;()[]{}<>", r) }) {
-		if len(w) < matcher.MinSecretLen+4 || !matcher.LooksLikeSecret(w) {
-			continue
-		}
-		if fp, err := matcher.Compute([]byte(w), matcher.ComputeOpts{AllowWeak: true}); err == nil && fp.Prefix() != "" {
-			return true
-		}
-		if len(w) >= 24 && !strings.ContainsAny(w, "/.:@") && matcher.EstimateBits([]byte(w)) >= 100 {
-			return true
-		}
-	}
-	return false
 }
 
 func checkEnv(env string) (string, error) {
@@ -191,8 +177,8 @@ func checkText(field, v string, max int) (string, error) {
 	if len(v) > max {
 		return "", invalid("%s is longer than %d bytes", field, max)
 	}
-	if containsSecret(v) {
-		return "", invalid("%s looks like it holds a plaintext secret; never send the secret", field)
+	if err := matcher.CheckFreeText(field, v); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return v, nil
 }
@@ -206,6 +192,9 @@ func checkTags(tags []string) ([]string, error) {
 		}
 		if len(t) > 64 || strings.ContainsAny(t, ", \t\r\n") {
 			return nil, invalid("tags must be at most 64 characters without spaces or commas")
+		}
+		if err := matcher.CheckFreeText("a tag", t); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)
@@ -225,15 +214,18 @@ func checkMaxAge(n int) error {
 }
 
 // CheckRevocationURL validates a revocation endpoint: empty, or an absolute
-// http(s) URL.
-func CheckRevocationURL(v string) (string, error) {
+// http(s) URL that g (nil: the form only, see webhook.Guard.CheckTarget)
+// lets requests reach.
+func CheckRevocationURL(g *webhook.Guard, v string) (string, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return "", nil
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(v) > 2000 {
+	if len(v) > 2000 {
 		return "", invalid("revocation_url must be an absolute http(s) URL")
+	}
+	if err := g.CheckTarget(v); err != nil {
+		return "", fmt.Errorf("%w: revocation_url: %w", ErrInvalid, err)
 	}
 	return v, nil
 }
@@ -274,7 +266,7 @@ func (s *Store) Register(ctx context.Context, orgID int64, p Params) (Key, error
 	if err := checkMaxAge(p.MaxAgeDays); err != nil {
 		return Key{}, err
 	}
-	rev, err := CheckRevocationURL(p.RevocationURL)
+	rev, err := CheckRevocationURL(s.guard, p.RevocationURL)
 	if err != nil {
 		return Key{}, err
 	}
@@ -411,7 +403,7 @@ func (s *Store) Edit(ctx context.Context, orgID, id int64, u Update) (Key, error
 		cur.MaxAgeDays = *u.MaxAgeDays
 	}
 	if u.RevocationURL != nil {
-		if cur.RevocationURL, err = CheckRevocationURL(*u.RevocationURL); err != nil {
+		if cur.RevocationURL, err = CheckRevocationURL(s.guard, *u.RevocationURL); err != nil {
 			return Key{}, err
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/matcher"
 )
 
 // ErrNotFound is returned when no organisation has the given name or id.
@@ -50,7 +51,8 @@ func scanOrg(row pgx.Row) (Org, error) {
 type Store struct {
 	pool  *pgxpool.Pool
 	box   *secretbox.Box
-	actor *audit.Entry // set by As: who makes the changes
+	actor *audit.Entry   // set by As: who makes the changes
+	guard *webhook.Guard // checks the URLs set (WithGuard)
 }
 
 // As returns a copy of s that records the changes Update makes in the
@@ -71,6 +73,14 @@ func (s *Store) WithBox(box *secretbox.Box) *Store {
 	return s
 }
 
+// WithGuard makes the store check the URLs it is given against the
+// deployment's outgoing-request guard, so a URL no request may reach is
+// refused when it is set, not when it is first used.
+func (s *Store) WithGuard(g webhook.Guard) *Store {
+	s.guard = &g
+	return s
+}
+
 // Create creates the organisation, or returns the existing one of that name
 // (so scripts can run it repeatedly). created reports which happened.
 func (s *Store) Create(ctx context.Context, name string) (org Org, created bool, err error) {
@@ -80,6 +90,9 @@ func (s *Store) Create(ctx context.Context, name string) (org Org, created bool,
 	}
 	if len(name) > 200 {
 		return Org{}, false, errors.New("organisation name is longer than 200 characters")
+	}
+	if err := matcher.CheckFreeText("organisation name", name); err != nil {
+		return Org{}, false, err
 	}
 	org, err = scanOrg(s.pool.QueryRow(ctx, `
 		INSERT INTO orgs (name) VALUES ($1)
@@ -121,7 +134,7 @@ func (s *Store) ByName(ctx context.Context, name string) (Org, error) {
 // where a key is configured (anyone holding the URL can post to the
 // channel); an empty URL turns Slack alerts off.
 func (s *Store) SetSlackWebhook(ctx context.Context, orgID int64, webhookURL string) error {
-	if err := checkSlackWebhook(webhookURL); err != nil {
+	if err := s.checkSlackWebhook(webhookURL); err != nil {
 		return err
 	}
 	stored, err := s.box.SealIfConfigured(webhookURL)
@@ -138,12 +151,14 @@ func (s *Store) SetSlackWebhook(ctx context.Context, orgID int64, webhookURL str
 	return nil
 }
 
-func checkSlackWebhook(webhookURL string) error {
-	if webhookURL != "" {
-		u, err := url.Parse(webhookURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return errors.New("slack webhook URL must be an absolute http(s) URL")
-		}
+// checkSlackWebhook checks a Slack incoming-webhook URL against the
+// deployment's outgoing-request guard ("" turns Slack off).
+func (s *Store) checkSlackWebhook(webhookURL string) error {
+	if webhookURL == "" {
+		return nil
+	}
+	if err := s.guard.CheckTarget(webhookURL); err != nil {
+		return fmt.Errorf("slack webhook URL: %w", err)
 	}
 	return nil
 }
@@ -153,14 +168,18 @@ func checkName(name string) (string, error) {
 	if name == "" || len(name) > 200 {
 		return "", errors.New("organisation name must have 1 to 200 characters")
 	}
+	if err := matcher.CheckFreeText("organisation name", name); err != nil {
+		return "", err
+	}
 	return name, nil
 }
 
-func checkKeyDefaults(revocationURL string, maxAgeDays int) error {
+// checkKeyDefaults checks the default revocation endpoint (against the
+// guard) and the default rotation policy.
+func (s *Store) checkKeyDefaults(revocationURL string, maxAgeDays int) error {
 	if revocationURL != "" {
-		u, err := url.Parse(revocationURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return errors.New("default revocation URL must be an absolute http(s) URL")
+		if err := s.guard.CheckTarget(revocationURL); err != nil {
+			return fmt.Errorf("default revocation URL: %w", err)
 		}
 	}
 	if maxAgeDays < 0 || maxAgeDays > 36500 {
@@ -193,20 +212,20 @@ func (s *Store) Update(ctx context.Context, id int64, u Update) (Org, error) {
 	}
 	if u.DefaultRevocationURL != nil {
 		rev = strings.TrimSpace(*u.DefaultRevocationURL)
-		if err := checkKeyDefaults(rev, 0); err != nil {
+		if err := s.checkKeyDefaults(rev, 0); err != nil {
 			return Org{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		changed["default_revocation_url"] = rev
 	}
 	if u.DefaultMaxAgeDays != nil {
-		if err := checkKeyDefaults("", *u.DefaultMaxAgeDays); err != nil {
+		if err := s.checkKeyDefaults("", *u.DefaultMaxAgeDays); err != nil {
 			return Org{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		changed["default_max_age_days"] = *u.DefaultMaxAgeDays
 	}
 	if u.SlackWebhookURL != nil {
 		hook := strings.TrimSpace(*u.SlackWebhookURL)
-		if err := checkSlackWebhook(hook); err != nil {
+		if err := s.checkSlackWebhook(hook); err != nil {
 			return Org{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		if slackStored, err = s.box.SealIfConfigured(hook); err != nil {
@@ -275,9 +294,9 @@ var ErrNameTaken = errors.New("organisation name already taken")
 
 // Rename renames the organisation.
 func (s *Store) Rename(ctx context.Context, id int64, name string) error {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 200 {
-		return errors.New("organisation name must have 1 to 200 characters")
+	name, err := checkName(name)
+	if err != nil {
+		return err
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE orgs SET name = $2 WHERE id = $1`, id, name)
 	var pgErr *pgconn.PgError
@@ -296,14 +315,8 @@ func (s *Store) Rename(ctx context.Context, id int64, name string) error {
 // SetKeyDefaults sets the revocation endpoint and rotation policy used by
 // keys that set none.
 func (s *Store) SetKeyDefaults(ctx context.Context, id int64, revocationURL string, maxAgeDays int) error {
-	if revocationURL != "" {
-		u, err := url.Parse(revocationURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return errors.New("default revocation URL must be an absolute http(s) URL")
-		}
-	}
-	if maxAgeDays < 0 || maxAgeDays > 36500 {
-		return errors.New("default maximum key age must be between 0 and 36500 days")
+	if err := s.checkKeyDefaults(revocationURL, maxAgeDays); err != nil {
+		return err
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE orgs SET default_revocation_url = $2, default_max_age_days = $3 WHERE id = $1`, id, revocationURL, maxAgeDays)
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package secretbox encrypts small secrets at rest (Slack bot tokens,
-// signing secrets and incoming-webhook URLs, webhook HMAC secrets) with
+// signing secrets and incoming-webhook URLs, event webhook and revocation
+// endpoint HMAC secrets, the stored Ed25519 webhook signing key) with
 // AES-256-GCM under a key from configuration (LEAKWATCH_ENCRYPTION_KEY).
 //
 // A ciphertext reads "lwsb1:KEYID:BASE64(nonce‖sealed)", where KEYID names

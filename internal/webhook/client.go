@@ -12,13 +12,18 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 // ErrForbiddenAddress is returned for a URL whose host is, or resolves to,
-// an address outgoing webhooks may not reach.
-var ErrForbiddenAddress = errors.New("address not allowed for outgoing webhooks")
+// an address outgoing requests may not reach.
+var ErrForbiddenAddress = errors.New("address not allowed for outgoing requests")
+
+// ErrInvalidURL wraps every refusal of CheckURL and CheckTarget, so callers
+// setting a URL can answer 422 whatever the reason.
+var ErrInvalidURL = errors.New("invalid outgoing URL")
 
 // cgnat is shared address space (RFC 6598), internal to carriers and clouds.
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
@@ -27,6 +32,31 @@ var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 // addresses, plus whatever Allow lists.
 type Guard struct {
 	Allow []netip.Prefix
+	// Proxy, if set, is the deployment's egress proxy: requests to hosts
+	// other than literal addresses in Allow go through it (its address
+	// must itself be allowed). The guard then still refuses every URL
+	// CheckURL refuses before anything is sent, but a name that resolves
+	// to an internal address is for the proxy to refuse: it resolves it.
+	Proxy *url.URL
+}
+
+// proxyFor is the transport's Proxy function: it checks the request's URL
+// (each redirect hop too) and picks the egress proxy, if any.
+func (g Guard) proxyFor(req *http.Request) (*url.URL, error) {
+	if g.Proxy == nil {
+		return nil, nil
+	}
+	if err := g.CheckURL(req.URL.String()); err != nil {
+		return nil, err
+	}
+	if a, err := netip.ParseAddr(strings.Trim(req.URL.Hostname(), "[]")); err == nil {
+		for _, p := range g.Allow {
+			if p.Contains(a.Unmap()) {
+				return nil, nil // an allowed internal address: reached directly
+			}
+		}
+	}
+	return g.Proxy, nil
 }
 
 // ParseAllowlist reads comma-separated CIDR prefixes or addresses.
@@ -66,26 +96,114 @@ func (g Guard) Check(a netip.Addr) error {
 	return nil
 }
 
-// CheckURL refuses non-http(s) URLs and hosts that are forbidden literal
-// addresses. Names are checked again at connect time, on the address
-// actually dialled, so DNS tricks cannot get around the guard.
+// CheckURL refuses non-http(s) URLs, URLs with credentials, names of the
+// local host ("localhost", "*.localhost"), IPv4 addresses in any form but
+// dotted decimal (2130706433, 0177.0.0.1, 127.1, 0x7f.1: resolvers read them
+// as loopback), and literal addresses the guard forbids. Other names are
+// checked again at connect time, on the address actually dialled, so DNS
+// tricks cannot get around the guard. Every error wraps ErrInvalidURL.
 func (g Guard) CheckURL(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("webhook URL must be an absolute http(s) URL")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%w: must be an absolute http(s) URL", ErrInvalidURL)
 	}
 	if u.User != nil {
-		return errors.New("webhook URL must not carry credentials")
+		return fmt.Errorf("%w: must not carry credentials", ErrInvalidURL)
 	}
-	if a, err := netip.ParseAddr(u.Hostname()); err == nil {
-		return g.Check(a)
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if host == "" {
+		return fmt.Errorf("%w: must name a host", ErrInvalidURL)
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if a.Zone() != "" {
+			return fmt.Errorf("%w: must not carry an IPv6 zone", ErrInvalidURL)
+		}
+		if err := g.Check(a); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidURL, err)
+		}
+		return nil
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return fmt.Errorf("%w: %s: %w", ErrInvalidURL, host, ErrForbiddenAddress)
+	}
+	if numericHost(host) {
+		return fmt.Errorf("%w: write an IPv4 address as four decimal numbers", ErrInvalidURL)
 	}
 	return nil
 }
 
-// NewHTTPClient returns a client that dials only addresses g allows and
-// never follows redirects (a 3xx is the answer).
+// numericHost reports whether a host that is not a dotted-decimal address
+// still reads as one to inet_aton-style resolvers: its last label is a
+// number (decimal, octal or 0x hex). No top-level domain is numeric.
+func numericHost(host string) bool {
+	last := host[strings.LastIndexByte(host, '.')+1:]
+	if last == "" {
+		return false
+	}
+	if strings.HasPrefix(last, "0x") {
+		last = last[2:]
+		return last == "" || strings.Trim(last, "0123456789abcdef") == ""
+	}
+	return strings.Trim(last, "0123456789") == ""
+}
+
+// CheckTarget validates a URL a tenant sets (Slack webhooks, revocation
+// endpoints, event webhooks): CheckURL against g, the deployment's guard.
+// A nil g (tests and tools built without the deployment settings) still
+// refuses every form CheckURL refuses except literal addresses, which a
+// deployment's allowlist may permit; the dial-time check stays the last
+// word either way.
+func (g *Guard) CheckTarget(raw string) error {
+	if g != nil {
+		return g.CheckURL(raw)
+	}
+	if err := (Guard{}).CheckURL(raw); err != nil {
+		u, perr := url.Parse(raw)
+		if perr != nil {
+			return err
+		}
+		if _, perr := netip.ParseAddr(u.Hostname()); perr == nil && errors.Is(err, ErrForbiddenAddress) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// NewHTTPClient is the one constructor of HTTP clients for outgoing
+// requests: Slack (Web API, incoming and escalation webhooks), event
+// webhooks, revocation requests, OIDC discovery and paste fetches use it;
+// the GitHub API and GH Archive clients wrap its NewTransport. Its client dials only addresses g allows
+// (checked on the address actually dialled, after DNS), uses no proxy, and
+// never follows redirects: a 3xx is the answer, so an allowed host cannot
+// bounce a request to an internal one.
 func NewHTTPClient(g Guard, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Transport:     NewTransport(g, timeout),
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// FollowRedirects makes c follow up to max redirects, each hop's URL
+// checked with g.CheckURL and its address checked again when dialled. For
+// fetches from sites that move their content (paste sites, OIDC issuers);
+// webhooks never follow. It returns c.
+func FollowRedirects(c *http.Client, g Guard, max int) *http.Client {
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > max {
+			return fmt.Errorf("more than %d redirects", max)
+		}
+		return g.CheckURL(req.URL.String())
+	}
+	return c
+}
+
+// NewTransport is the guarded transport under NewHTTPClient, for clients
+// that must wrap it (the GitHub client's token pool) or tune its pool of
+// idle connections. A client built on it that follows redirects has every
+// hop's address checked again when it is dialled.
+func NewTransport(g Guard, responseTimeout time.Duration) *http.Transport {
 	dialer := &net.Dialer{
 		Timeout: 10 * time.Second,
 		Control: func(_, address string, _ syscall.RawConn) error {
@@ -96,19 +214,16 @@ func NewHTTPClient(g Guard, timeout time.Duration) *http.Client {
 			return g.Check(ap.Addr())
 		},
 	}
-	tr := &http.Transport{
-		Proxy:                 nil, // a proxy would dial for us, past the guard
+	return &http.Transport{
+		// Without an egress proxy, none: a proxy would dial for us, past
+		// the guard (HTTPS_PROXY is not read).
+		Proxy:                 g.proxyFor,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          50,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: timeout,
-	}
-	return &http.Client{
-		Transport:     tr,
-		Timeout:       timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		ResponseHeaderTimeout: responseTimeout,
 	}
 }
 

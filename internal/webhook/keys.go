@@ -6,13 +6,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leakwatch/leakwatch/internal/secretbox"
 )
 
 // LoadOrCreateKeys returns Leakwatch's signing keys: configured, if any (the
 // first signs); otherwise those stored in the database, creating one on first
 // use so every replica signs with the same key and receivers can pin the
-// published public keys across restarts.
-func LoadOrCreateKeys(ctx context.Context, pool *pgxpool.Pool, configured []SigningKey) ([]SigningKey, error) {
+// published public keys across restarts. Stored keys are sealed with box
+// where a key is configured (LEAKWATCH_ENCRYPTION_KEY): one stored in
+// plaintext before is sealed on this read, so a dump never shows a whsk_.
+func LoadOrCreateKeys(ctx context.Context, pool *pgxpool.Pool, box *secretbox.Box, configured []SigningKey) ([]SigningKey, error) {
 	if len(configured) > 0 {
 		return configured, nil
 	}
@@ -21,6 +25,11 @@ func LoadOrCreateKeys(ctx context.Context, pool *pgxpool.Pool, configured []Sign
 		// Replicas starting together must not each create a key.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('leakwatch.webhook.keys', 0))`); err != nil {
 			return err
+		}
+		if box.Configured() {
+			if _, err := resealKeysTx(ctx, tx, box); err != nil {
+				return err
+			}
 		}
 		rows, err := tx.Query(ctx, `SELECT private_key FROM webhook_signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, id`)
 		if err != nil {
@@ -31,7 +40,11 @@ func LoadOrCreateKeys(ctx context.Context, pool *pgxpool.Pool, configured []Sign
 			return err
 		}
 		for _, e := range encoded {
-			k, err := ParseSigningKey(e)
+			plain, err := box.OpenStored(e)
+			if err != nil {
+				return fmt.Errorf("open stored signing key: %w", err)
+			}
+			k, err := ParseSigningKey(plain)
 			if err != nil {
 				return fmt.Errorf("stored signing key: %w", err)
 			}
@@ -44,7 +57,11 @@ func LoadOrCreateKeys(ctx context.Context, pool *pgxpool.Pool, configured []Sign
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO webhook_signing_keys (id, private_key) VALUES ($1, $2)`, k.ID(), k.String()); err != nil {
+		stored, err := box.SealIfConfigured(k.String())
+		if err != nil {
+			return fmt.Errorf("seal signing key: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO webhook_signing_keys (id, private_key) VALUES ($1, $2)`, k.ID(), stored); err != nil {
 			return err
 		}
 		out = []SigningKey{k}
@@ -54,6 +71,58 @@ func LoadOrCreateKeys(ctx context.Context, pool *pgxpool.Pool, configured []Sign
 		return nil, fmt.Errorf("load webhook signing keys: %w", err)
 	}
 	return out, nil
+}
+
+// ResealKeys re-encrypts every stored signing key, retired ones too, under
+// box's current key, sealing those stored in plaintext, and returns how
+// many changed (`leakwatch secrets reseal`).
+func ResealKeys(ctx context.Context, pool *pgxpool.Pool, box *secretbox.Box) (int, error) {
+	if !box.Configured() {
+		return 0, secretbox.ErrNoKey
+	}
+	var n int
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('leakwatch.webhook.keys', 0))`); err != nil {
+			return err
+		}
+		var err error
+		n, err = resealKeysTx(ctx, tx, box)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reseal webhook signing keys: %w", err)
+	}
+	return n, nil
+}
+
+func resealKeysTx(ctx context.Context, tx pgx.Tx, box *secretbox.Box) (int, error) {
+	rows, err := tx.Query(ctx, `SELECT id, private_key FROM webhook_signing_keys ORDER BY id FOR UPDATE`)
+	if err != nil {
+		return 0, err
+	}
+	type row struct{ id, stored string }
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.id, &x.stored)
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, x := range all {
+		out, changed, err := box.ResealStored(x.stored)
+		if err != nil {
+			return 0, fmt.Errorf("signing key %s: %w", x.id, err)
+		}
+		if !changed {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_signing_keys SET private_key = $2 WHERE id = $1`, x.id, out); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // PublicKey is a published verification key.

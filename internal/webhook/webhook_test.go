@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/secretbox"
 )
 
 func TestSignVerify(t *testing.T) {
@@ -160,6 +161,52 @@ func TestGuard(t *testing.T) {
 	}
 }
 
+// TestCheckTarget: the set-time check refuses every spelling of a local
+// address; without the deployment's guard (nil) it lets literal addresses
+// through for the dial-time check and the allowlist to decide.
+func TestCheckTarget(t *testing.T) {
+	t.Parallel()
+	loop := &Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	tests := []struct {
+		url               string
+		strict, nilg, loo bool // refused by Guard{}, by a nil guard, by a loopback-allowing guard
+	}{
+		{"https://hooks.slack.com/services/T/B/X", false, false, false},
+		{"https://example.com:8443/a?b=c", false, false, false},
+		{"https://1.2.3.4/", false, false, false},
+		{"http://127.0.0.1:8080/", true, false, false},
+		{"http://[::ffff:127.0.0.1]/", true, false, false},
+		{"http://[::ffff:7f00:1]/", true, false, false},
+		{"http://169.254.169.254/latest", true, false, true},
+		{"http://0.0.0.0/", true, false, true},
+		{"http://2130706433/", true, true, true},
+		{"http://0177.0.0.1/", true, true, true},
+		{"http://0x7f.0.0.1/", true, true, true},
+		{"http://127.1/", true, true, true},
+		{"http://0x7f000001/", true, true, true},
+		{"http://localhost/", true, true, true},
+		{"http://LocalHost./", true, true, true},
+		{"http://api.localhost/", true, true, true},
+		{"http://[fe80::1%25eth0]/", true, true, true},
+		{"http://user:pw@example.com/", true, true, true},
+		{"ftp://example.com/", true, true, true},
+		{"http:///nohost", true, true, true},
+		{"http://%zz/", true, true, true},
+		{"://missing-scheme", true, true, true},
+	}
+	for _, tt := range tests {
+		for _, g := range []struct {
+			guard   *Guard
+			refused bool
+		}{{&Guard{}, tt.strict}, {nil, tt.nilg}, {loop, tt.loo}} {
+			err := g.guard.CheckTarget(tt.url)
+			if (err != nil) != g.refused || (err != nil && !errors.Is(err, ErrInvalidURL)) {
+				t.Errorf("CheckTarget(%q) with %v = %v, want refused=%v wrapping ErrInvalidURL", tt.url, g.guard, err, g.refused)
+			}
+		}
+	}
+}
+
 func TestSender(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -285,16 +332,16 @@ func TestLoadOrCreateKeys(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := dbtest.New(t)
-	first, err := LoadOrCreateKeys(ctx, pool, nil)
+	first, err := LoadOrCreateKeys(ctx, pool, nil, nil)
 	if err != nil || len(first) != 1 {
 		t.Fatalf("first load: %d keys, %v", len(first), err)
 	}
-	again, err := LoadOrCreateKeys(ctx, pool, nil)
+	again, err := LoadOrCreateKeys(ctx, pool, nil, nil)
 	if err != nil || len(again) != 1 || again[0].ID() != first[0].ID() {
 		t.Fatalf("second load differs: %v", err)
 	}
 	configured, _ := GenerateSigningKey()
-	got, err := LoadOrCreateKeys(ctx, pool, []SigningKey{configured})
+	got, err := LoadOrCreateKeys(ctx, pool, nil, []SigningKey{configured})
 	if err != nil || got[0].ID() != configured.ID() {
 		t.Fatalf("configured key not used: %v", err)
 	}
@@ -304,5 +351,60 @@ func TestLoadOrCreateKeys(t *testing.T) {
 	}
 	if b, _ := json.Marshal(pub); strings.Contains(string(b), "whsk_") {
 		t.Fatal("private key published")
+	}
+}
+
+// TestSigningKeySealed: a key stored in plaintext before an encryption key
+// was configured is sealed on the next load and still signs alike; a new
+// encryption key put first re-seals it through ResealKeys.
+func TestSigningKeySealed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	stored := func() string {
+		t.Helper()
+		var s string
+		if err := pool.QueryRow(ctx, `SELECT string_agg(private_key, ',') FROM webhook_signing_keys`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	plain, err := LoadOrCreateKeys(ctx, pool, nil, nil)
+	if err != nil || !strings.HasPrefix(stored(), "whsk_") {
+		t.Fatalf("without a key: %q %v", stored(), err)
+	}
+	box1, err := secretbox.Parse("k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := LoadOrCreateKeys(ctx, pool, box1, nil)
+	if err != nil || len(sealed) != 1 || sealed[0].String() != plain[0].String() {
+		t.Fatalf("sealed load: %v", err)
+	}
+	if s := stored(); strings.Contains(s, "whsk_") || secretbox.KeyID(s) != "k1" {
+		t.Fatalf("stored after load with a key: %.30q", s)
+	}
+	box2, err := secretbox.Parse("k2:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=,k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ResealKeys(ctx, pool, box2); err != nil || n != 1 || secretbox.KeyID(stored()) != "k2" {
+		t.Fatalf("reseal: %d %v, key %s", n, err, secretbox.KeyID(stored()))
+	}
+	again, err := LoadOrCreateKeys(ctx, pool, box2, nil)
+	if err != nil || again[0].ID() != plain[0].ID() {
+		t.Fatalf("load after reseal: %v", err)
+	}
+	body := []byte(`{"type":"test"}`)
+	sig, err := Sign("msg_1", time.Now(), body, "", &again[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set(HeaderID, "msg_1")
+	h.Set(HeaderTimestamp, strconv.FormatInt(time.Now().Unix(), 10))
+	h.Set(HeaderSignature, sig)
+	if err := (Verifier{PublicKeys: []ed25519.PublicKey{plain[0].Public()}}).Verify(h, body); err != nil {
+		t.Fatalf("signature by the sealed key does not verify with the original public key: %v", err)
 	}
 }

@@ -16,11 +16,22 @@ func TestSysCallerTurnsBlocking(t *testing.T) {
 	if _, errno := c.call(unix.SYS_GETPID, 0, 0, 0); errno != 0 || c.blocking {
 		t.Fatalf("getpid: errno %v, blocking %v", errno, c.blocking)
 	}
-	ts := unix.NsecToTimespec((3 * time.Millisecond).Nanoseconds())
-	if _, errno := c.call(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0); errno != 0 {
-		t.Fatalf("nanosleep: %v", errno)
+	// A signal (Go's preemption, under load) can cut the sleep short with
+	// EINTR: sleep on for the rest; 30 ms leaves some piece over 2 ms.
+	ts := unix.NsecToTimespec((30 * time.Millisecond).Nanoseconds())
+	for {
+		var rem unix.Timespec
+		_, errno := c.call(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), uintptr(unsafe.Pointer(&rem)), 0)
+		if errno == unix.EINTR && !c.blocking {
+			ts = rem
+			continue
+		}
+		if errno != 0 && errno != unix.EINTR {
+			t.Fatalf("nanosleep: %v", errno)
+		}
+		break
 	}
 	if !c.blocking {
-		t.Fatal("a 3 ms call left the walk on raw calls")
+		t.Fatal("a 30 ms call left the walk on raw calls")
 	}
 }
