@@ -121,7 +121,12 @@ func runDemoService(ctx context.Context, cfg Config, logger *slog.Logger, stdout
 	// Only addresses (and the fakes' fast intervals, through the normal
 	// settings) differ from production.
 	cfg.GitHubAPIURL, cfg.GitHubRawURL = gh.APIURL(), gh.RawURL()
-	cfg.GitHubTokens = []string{"demo-token"}
+	// Enough simulated tokens for the poller's budget to cover GitHub's
+	// real rate, so the demo does not open with a warning to add tokens.
+	cfg.GitHubTokens = nil
+	for i := range 30 {
+		cfg.GitHubTokens = append(cfg.GitHubTokens, fmt.Sprintf("demo-token-%d", i+1))
+	}
 	cfg.GitHubPoll = true
 	cfg.GitHubMinPoll = time.Second
 	cfg.Roles = []string{RoleWeb, RoleWorker, RoleCrawler}
