@@ -81,6 +81,9 @@ type Service struct {
 	webhookKeys []webhook.PublicKey
 
 	box *secretbox.Box // seals the escalation Slack URL (WithBox)
+
+	changesOnce sync.Once
+	changes     *Changes // the dashboard's live feed (Changes)
 }
 
 // NewService returns a Service. river may be an insert-only client.

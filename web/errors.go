@@ -95,7 +95,15 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(ae.Status)
 	} else if !isAPI(c) && strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
-		err = c.Render(ae.Status, "error.html", map[string]any{"Status": ae.Status, "Message": ae.Message, "CSRF": ""})
+		data := map[string]any{"Status": ae.Status, "Message": ae.Message, "CSRF": ""}
+		if s.auth != nil {
+			// The layout's navigation, as on any page; if even that fails,
+			// the bare error page.
+			if full, derr := s.pageData(c, http.StatusText(ae.Status), data); derr == nil {
+				data = full
+			}
+		}
+		err = c.Render(ae.Status, "error.html", data)
 	} else {
 		err = c.JSON(ae.Status, map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}})
 	}

@@ -15,12 +15,23 @@ import (
 )
 
 // render renders a page with what every page needs: the member, the user,
-// their organisations and the CSRF token for forms.
+// their organisations, the CSRF token for forms and the current section.
 func (s *Server) render(c echo.Context, status int, name, title string, data map[string]any) error {
+	data, err := s.pageData(c, title, data)
+	if err != nil {
+		return err
+	}
+	return c.Render(status, name, data)
+}
+
+// pageData fills in what the layout needs; error pages use it too, so they
+// keep the navigation.
+func (s *Server) pageData(c echo.Context, title string, data map[string]any) (map[string]any, error) {
 	if data == nil {
 		data = map[string]any{}
 	}
 	data["Title"] = title
+	data["Nav"] = navSection(c.Request().URL.Path)
 	if sess, ok := currentSession(c); ok {
 		data["CSRF"] = sess.CSRFToken
 	}
@@ -28,7 +39,7 @@ func (s *Server) render(c echo.Context, status int, name, title string, data map
 		data["User"] = u
 		ms, err := s.auth.Memberships(c.Request().Context(), u.ID)
 		if err != nil {
-			return err
+			return data, err
 		}
 		data["Orgs"] = ms
 	}
@@ -36,7 +47,16 @@ func (s *Server) render(c echo.Context, status int, name, title string, data map
 		data["Member"] = m
 		data["CanAdmin"] = m.Role.AtLeast(auth.RoleAdmin)
 	}
-	return c.Render(status, name, data)
+	return data, nil
+}
+
+// navSection is the navigation entry a path belongs to (aria-current).
+func navSection(path string) string {
+	if path == "/" {
+		return "overview"
+	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return first
 }
 
 // safeNext keeps post-sign-in redirects on this site.

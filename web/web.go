@@ -88,6 +88,7 @@ type Server struct {
 	github        *ghcrawler.Feeds
 	slack         *slack.Service
 	eventHooks    *eventhooks.Store
+	streams       streams // live event streams (events_sse.go)
 }
 
 // New builds the server and its routes; templates are parsed here so a
@@ -166,7 +167,6 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.GET("/static/:file", s.static.serve)
 
 	// Pages.
-	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/incidents") })
 	e.GET("/signin", s.signinPage)
 	e.POST("/signin", s.signinSubmit)
 	e.GET("/signin/link", s.signinLink)
@@ -178,10 +178,8 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.GET("/auth/oidc/callback", s.oidcCallback)
 	e.GET("/orgs", s.orgsPage, s.requireUser)
 	e.POST("/orgs/switch", s.orgSwitchSubmit, s.requireUser)
-	e.GET("/incidents", s.incidentList, viewer)
-	e.GET("/incidents/:id", s.incidentPage, viewer)
+	s.dashboardRoutes(viewer, responder)
 	e.POST("/incidents/:id/act", s.incidentActSubmit, responder)
-	e.GET("/keys", s.keysPage, viewer)
 	e.POST("/keys", s.keyRegisterSubmit, admin)
 	e.POST("/keys/:id/rotate", s.keyRotateSubmit, admin)
 	e.POST("/keys/:id/retire", s.keyRetireSubmit, admin)

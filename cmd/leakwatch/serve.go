@@ -247,6 +247,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv.RegisterOnShutdown(srv.CloseStreams) // live dashboard streams would hold Shutdown open
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	logger.Info("web listening", slog.String("addr", ln.Addr().String()))
