@@ -1,0 +1,330 @@
+package web
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/keys"
+)
+
+// seedIncidents inserts n keys with one incident and one sighting each,
+// severities and sources cycling, the oldest first. Tests and benchmarks
+// need hundreds or thousands: recording each through the workflow (with
+// its jobs) would dominate their time, and the reads are what is tested.
+func seedIncidents(tb testing.TB, pool *pgxpool.Pool, orgID int64, n int, namePrefix string) {
+	tb.Helper()
+	_, err := pool.Exec(context.Background(), `
+		WITH k AS (
+			INSERT INTO keys (org_id, name, fingerprint, provider)
+			SELECT $1::bigint, $3::text || g, 'lw1:seed-' || $1::bigint || '-' || $3::text || g, 'aws' FROM generate_series(1, $2::int) g
+			RETURNING id, name
+		), i AS (
+			INSERT INTO incidents (org_id, key_id, first_seen_at, last_seen_at, identified_at, source_url, severity, fingerprint)
+			SELECT $1::bigint, k.id, now() - make_interval(mins => $2::int - k.id::int % 100000), now() - make_interval(mins => $2::int - k.id::int % 100000),
+				now() - make_interval(mins => $2::int - k.id::int % 100000),
+				'https://github.com/acme/repo-' || k.id || '/blob/main/.env',
+				(ARRAY['critical','high','medium','low'])[1 + k.id % 4], 'lw1:seed'
+			FROM k ORDER BY k.id
+			RETURNING id, key_id
+		)
+		INSERT INTO occurrences (incident_id, key_id, dedup_key, source, url, repo, detected_at, event_at)
+		SELECT i.id, i.key_id, 'seed' || i.id, (ARRAY['github','gist','pastebin'])[1 + i.id % 3],
+			'https://github.com/acme/repo-' || i.key_id || '/blob/main/.env', 'acme/repo-' || i.key_id, now(), now() - interval '1 minute'
+		FROM i`, orgID, n, namePrefix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+var rowIDs = regexp.MustCompile(`<tr id="incident-(\d+)"`)
+
+// TestQueue pages past 200 with no hidden cap, filters by every field,
+// searches, sorts, refuses malformed parameters with 400, and keeps the
+// organisation in the links.
+func TestQueue(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
+	seedIncidents(t, b.pool, org.ID, 205, "svc-")
+	other := b.mustOrg(t, "other")
+	seedIncidents(t, b.pool, other.ID, 3, "theirs-")
+	c := b.signIn(t, "view@acme.example")
+
+	for _, sort := range []string{"newest", "oldest", "severity", "last_seen"} {
+		seen := map[string]bool{}
+		next, pages := "/incidents?sort="+sort+"&limit=50", 0
+		for next != "" {
+			status, _, page := c.page(next)
+			if status != http.StatusOK {
+				t.Fatalf("%s = %d", next, status)
+			}
+			for _, m := range rowIDs.FindAllStringSubmatch(page, -1) {
+				if seen[m[1]] {
+					t.Fatalf("sort %s: incident %s on two pages", sort, m[1])
+				}
+				seen[m[1]] = true
+			}
+			pages++
+			next = ""
+			if m := regexp.MustCompile(`id="next-page" href="([^"]+)"|href="([^"]+)" id="next-page"`).FindStringSubmatch(page); m != nil {
+				next = strings.ReplaceAll(m[1]+m[2], "&amp;", "&")
+			}
+		}
+		if len(seen) != 205 || pages != 5 {
+			t.Fatalf("sort %s: %d incidents over %d pages, want 205 over 5", sort, len(seen), pages)
+		}
+	}
+
+	_, _, page := c.page("/incidents?severity=critical&limit=500")
+	if n := len(rowIDs.FindAllString(page, -1)); n != 51 || strings.Contains(page, `sev-high">`) {
+		t.Fatalf("critical filter: %d rows", n)
+	}
+	if !strings.Contains(page, `<option value="critical" selected>`) {
+		t.Error("the filter form does not show the filter")
+	}
+	var gists int
+	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM occurrences o JOIN incidents i ON i.id = o.incident_id
+		WHERE i.org_id = $1 AND o.source = 'gist'`, org.ID).Scan(&gists); err != nil {
+		t.Fatal(err)
+	}
+	_, _, page = c.page("/incidents?source=gist&limit=500")
+	if n := len(rowIDs.FindAllString(page, -1)); n != gists || gists < 60 {
+		t.Fatalf("gist filter: %d rows, want %d", n, gists)
+	}
+	_, _, page = c.page("/incidents?q=" + url.QueryEscape("SVC-205"))
+	if n := len(rowIDs.FindAllString(page, -1)); n != 1 || !strings.Contains(page, ">svc-205<") {
+		t.Fatalf("search by key name: %d rows", n)
+	}
+	_, _, page = c.page("/incidents?q=%25")
+	if n := len(rowIDs.FindAllString(page, -1)); n != 0 {
+		t.Fatalf("a %% is a literal, not a wildcard: %d rows", n)
+	}
+	_, _, page = c.page("/incidents?unacknowledged=1&assignee=none&limit=10")
+	if n := len(rowIDs.FindAllString(page, -1)); n != 10 {
+		t.Fatalf("unacknowledged and unassigned: %d rows", n)
+	}
+	_, _, page = c.page("/incidents?escalated=1")
+	if !strings.Contains(page, `id="queue-empty"`) {
+		t.Fatal("escalated filter shows incidents")
+	}
+	if strings.Contains(page, "theirs-") {
+		t.Fatal("another organisation's incidents in the queue")
+	}
+	_, _, page = c.page("/incidents?limit=5")
+	if !strings.Contains(page, `href="/incidents/`) || !strings.Contains(page, "?org="+strconv.FormatInt(org.ID, 10)) {
+		t.Fatal("incident links do not carry the organisation")
+	}
+	if !strings.Contains(page, `aria-current="page">Incidents`) {
+		t.Fatal("the navigation does not show the current page")
+	}
+	if strings.Contains(page, `id="bulk"`) {
+		t.Fatal("a viewer sees the bulk form")
+	}
+	for _, bad := range []string{"limit=0", "limit=501", "severity=urgent", "phase=done", "sort=name", "cursor=x.y", "key=abc", "assignee=me", "escalated=maybe"} {
+		req, _ := http.NewRequest(http.MethodGet, b.ts.URL+"/incidents?"+bad, nil)
+		req.Header.Set("Accept", "text/html")
+		status, _, page := c.page("/incidents?" + bad)
+		if status != http.StatusBadRequest {
+			t.Errorf("%s = %d, want 400", bad, status)
+		}
+		if !strings.Contains(page, `href="/incidents"`) {
+			t.Errorf("%s: the error page lost the navigation", bad)
+		}
+	}
+}
+
+// TestQueueBulk: bulk actions go through the single actions' roles,
+// domain methods and audit; what cannot be done is reported per incident.
+func TestQueueBulk(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	resp := b.mustUser(t, "resp@acme.example", org.ID, auth.RoleResponder)
+	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
+	seedIncidents(t, b.pool, org.ID, 4, "svc-")
+	page, err := b.srv.incidents.Queue(ctx, org.ID, incidents.QueueParams{Sort: incidents.SortOldest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, it := range page.Items {
+		ids = append(ids, strconv.FormatInt(it.ID, 10))
+	}
+	c := b.signIn(t, "resp@acme.example")
+	post := func(c *client, form url.Values) *http.Response {
+		form.Set("csrf_token", c.csrf)
+		req, _ := http.NewRequest(http.MethodPost, b.ts.URL+"/incidents/bulk", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r, err := c.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r
+	}
+	r := post(c, url.Values{"action": {"acknowledge"}, "id": ids[:3], "back": {"/incidents?severity=high"}})
+	loc := r.Header.Get("Location")
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/incidents?severity=high&notice=") || !strings.Contains(loc, "Acknowledged+3") {
+		t.Fatalf("bulk acknowledge = %d %s", r.StatusCode, loc)
+	}
+	var acked, audited int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM incidents WHERE acknowledged_by = 'resp@acme.example'`).Scan(&acked); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'incident.acknowledge' AND actor = 'resp@acme.example'`).Scan(&audited); err != nil {
+		t.Fatal(err)
+	}
+	if acked != 3 || audited != 3 {
+		t.Fatalf("acknowledged %d, audited %d; want 3 and 3", acked, audited)
+	}
+	// Acknowledging again is refused per incident, the rest is done.
+	r = post(c, url.Values{"action": {"assign"}, "user_id": {strconv.FormatInt(resp.ID, 10)}, "id": ids})
+	if loc := r.Header.Get("Location"); !strings.Contains(loc, "notice=Assigned+4") {
+		t.Fatalf("bulk assign: %s", loc)
+	}
+	r = post(c, url.Values{"action": {"false_positive"}, "id": ids[:2]})
+	if loc := r.Header.Get("Location"); !strings.Contains(loc, "error=") || !strings.Contains(loc, "reason") {
+		t.Fatalf("closing without a reason: %s", loc)
+	}
+	r = post(c, url.Values{"action": {"false_positive"}, "reason": {"test fixture"}, "id": append([]string{"999999"}, ids[:2]...)})
+	if loc, _ := url.QueryUnescape(r.Header.Get("Location")); !strings.Contains(loc, "Marked a false positive 2") || !strings.Contains(loc, "#999999: not found") {
+		t.Fatalf("bulk close with an unknown id: %s", loc)
+	}
+	// A responder cannot accept a risk; a viewer can do nothing.
+	if r := post(c, url.Values{"action": {"accept_risk"}, "reason": {"x"}, "id": ids[2:]}); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("responder accept_risk = %d", r.StatusCode)
+	}
+	if r := post(b.signIn(t, "view@acme.example"), url.Values{"action": {"acknowledge"}, "id": ids[3:]}); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer bulk = %d", r.StatusCode)
+	}
+	// back never leaves the queue.
+	if r := post(c, url.Values{"action": {"acknowledge"}, "id": ids[3:], "back": {"//evil.example/incidents"}}); !strings.HasPrefix(r.Header.Get("Location"), "/incidents?") {
+		t.Fatalf("bulk redirect to %s", r.Header.Get("Location"))
+	}
+}
+
+// TestOverview: an empty organisation sees its checklist, ticked as steps
+// are done; with incidents, accessible SVG charts; hostile names render as
+// text; viewers see no forms.
+func TestOverview(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
+	c := b.signIn(t, "admin@acme.example")
+	status, _, page := c.page("/")
+	if status != http.StatusOK || !strings.Contains(page, `id="onboarding"`) {
+		t.Fatalf("empty overview = %d", status)
+	}
+	for step, done := range map[string]bool{"step-key": false, "step-slack": false, "step-endpoint": false, "step-invite": true} {
+		if want := `id="` + step + `" class="` + map[bool]string{true: "done", false: "todo"}[done] + `"`; !strings.Contains(page, want) {
+			t.Errorf("checklist lacks %s", want)
+		}
+	}
+	const evil = `<img src=x onerror=alert(1)>`
+	k, err := b.keys.Register(ctx, org.ID, keys.Params{Name: "stale " + evil, Fingerprint: mustParse(t, fingerprint(t, secrets[0])), MaxAgeDays: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, `UPDATE keys SET created_at = now() - interval '30 days' WHERE id = $1`, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, page = c.page("/"); !strings.Contains(page, `id="step-key" class="done"`) {
+		t.Fatal("registering a key does not tick its step")
+	}
+	seedIncidents(t, b.pool, org.ID, 12, evil)
+	status, _, page = c.page("/")
+	if status != http.StatusOK || strings.Contains(page, `id="onboarding"`) {
+		t.Fatalf("overview with incidents = %d", status)
+	}
+	for _, want := range []string{`<svg class="chart" id="chart-severity" role="img"`, `<title id="chart-opened-title">Incidents opened per day, last 30 days</title>`,
+		`id="fig-opened">12<`, `critical: 3`, `aria-current="page">Overview`, "stale &lt;img src=x onerror=alert(1)&gt;"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("overview lacks %q", want)
+		}
+	}
+	if strings.Contains(page, evil) {
+		t.Fatal("a key name is not escaped")
+	}
+	if _, _, vp := b.signIn(t, "view@acme.example").page("/"); strings.Contains(vp, "<form method=\"post\" action=\"/incidents") || !strings.Contains(vp, "chart-phase") {
+		t.Fatal("the viewer's overview")
+	}
+}
+
+// TestIncidentEventsIsolated: the live stream carries the organisation's
+// changes, only them, as they commit.
+func TestIncidentEventsIsolated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newIncidentFixture(t)
+	b, svc := f.testBundle, f.svc
+	other := b.mustOrg(t, "third")
+	seedIncidents(t, b.pool, other.ID, 1, "theirs-")
+	c := b.signIn(t, "view@acme.example")
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(rctx, http.MethodGet, b.ts.URL+"/incidents/events", nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	lines := bufio.NewScanner(resp.Body)
+	next := func() string {
+		for lines.Scan() {
+			if l := lines.Text(); strings.HasPrefix(l, "data: ") {
+				return l
+			}
+		}
+		t.Fatalf("stream ended: %v", lines.Err())
+		return ""
+	}
+	if l := next(); l != "data: {}" {
+		t.Fatalf("first event %q, want ready", l)
+	}
+	// Another organisation's change first, then ours: only ours arrives.
+	if _, err := b.pool.Exec(ctx, `UPDATE incidents SET severity = 'low' WHERE org_id = $1`, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Record(ctx, []incidents.Finding{{KeyID: f.key.ID, OrgID: f.org.ID, Fingerprint: f.key.Fingerprint, Source: "github",
+		URL: "https://github.com/o/r/blob/x/a#L1", EventAt: time.Now(), DetectedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := b.pool.QueryRow(ctx, `SELECT id FROM incidents WHERE org_id = $1`, f.org.ID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	got := next()
+	if !strings.Contains(got, `"incident_id":`+strconv.FormatInt(id, 10)) || !strings.Contains(got, `"new"`) {
+		t.Fatalf("event %s, want the new incident %d", got, id)
+	}
+	if err := svc.Acknowledge(ctx, id, incidents.Actor{Name: "resp@acme.example", OrgID: f.org.ID}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if got = next(); strings.Contains(got, "acknowledged") {
+			break
+		}
+		if !strings.Contains(got, `"incident_id":`+strconv.FormatInt(id, 10)) {
+			t.Fatalf("unexpected event %s", got)
+		}
+	}
+}
