@@ -44,14 +44,16 @@ document.addEventListener("change", function (ev) {
 
   async function refresh() {
     timer = null;
+    host.dataset.liveRefreshes = String(Number(host.dataset.liveRefreshes || 0) + 1);
     const changes = new Map(pending);
     pending.clear();
     let doc;
     try {
       const resp = await fetch(window.location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" });
-      if (!resp.ok) return;
+      if (!resp.ok) { host.dataset.liveError = "HTTP " + resp.status; return; }
       doc = new DOMParser().parseFromString(await resp.text(), "text/html");
     } catch (e) {
+      host.dataset.liveError = String(e);
       return;
     }
     document.querySelectorAll("[data-live-part]").forEach(function (el) {
@@ -77,13 +79,19 @@ document.addEventListener("change", function (ev) {
   }
 
   const es = new EventSource(host.dataset.live);
+  // Browsers allow six connections per HTTP/1.1 server: never leave a
+  // stream open behind a page that is gone.
+  window.addEventListener("pagehide", function () { es.close(); });
   es.addEventListener("change", function (ev) {
     let ch;
     try { ch = JSON.parse(ev.data); } catch (e) { return; }
+    host.dataset.liveEvents = String(Number(host.dataset.liveEvents || 0) + 1);
     const set = pending.get(ch.incident_id) || new Set();
     (ch.what || []).forEach(function (w) { set.add(w); });
     pending.set(ch.incident_id, set);
-    if (!timer) timer = setTimeout(refresh, 250);
+    if (!timer) timer = setTimeout(function () {
+      refresh().catch(function (e) { host.dataset.liveError = String(e); });
+    }, 250);
   });
   es.addEventListener("ready", function () { host.dataset.liveReady = "1"; });
 })();
