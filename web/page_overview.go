@@ -42,7 +42,7 @@ func (s *Server) overviewPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	digest, err := s.keys.Digest(ctx, m.OrgID)
+	stale, staleN, err := s.keys.Stale(ctx, m.OrgID, 5)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func (s *Server) overviewPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"Stats": st, "Stale": digest.Stale, "Sources": sources}
+	data := map[string]any{"Stats": st, "Stale": stale, "StaleCount": staleN, "Sources": sources}
 	if len(first.Items) == 0 {
 		steps, err := s.onboarding(ctx, m)
 		if err != nil {
