@@ -328,3 +328,42 @@ func TestIncidentEventsIsolated(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyRetiredRotation: a retired key offers no rotation, rotating it
+// through the API is a 409, and reactivating is its own confirmed step.
+func TestKeyRetiredRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
+	k, err := b.keys.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.keys.SetState(ctx, org.ID, k.ID, keys.StateRetired); err != nil {
+		t.Fatal(err)
+	}
+	c := b.signIn(t, "admin@acme.example")
+	st, body := c.do(http.MethodPost, "/api/v1/keys/"+itoa(k.ID)+"/rotate", map[string]string{"fingerprint": fingerprint(t, secrets[1])})
+	if st != http.StatusConflict || errorCode(t, body) != "retired" {
+		t.Fatalf("rotating a retired key = %d %s", st, body)
+	}
+	_, _, page := c.page("/keys")
+	if strings.Contains(page, `action="/keys/`+itoa(k.ID)+`/rotate"`) || !strings.Contains(page, `action="/keys/`+itoa(k.ID)+`/reactivate" data-confirm=`) {
+		t.Fatal("the keys page offers rotation of a retired key, or no confirmed reactivation")
+	}
+	if _, _, vp := b.signIn(t, "view@acme.example").page("/keys"); strings.Contains(vp, "/reactivate") {
+		t.Fatal("a viewer sees the reactivate form")
+	}
+	if r := b.signIn(t, "view@acme.example").form("/keys/"+itoa(k.ID)+"/reactivate", nil); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer reactivate = %d", r.StatusCode)
+	}
+	if r := c.form("/keys/"+itoa(k.ID)+"/reactivate", nil); r.StatusCode != http.StatusSeeOther || !strings.Contains(r.Header.Get("Location"), "Reactivated") {
+		t.Fatalf("reactivate = %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	if got, _ := b.keys.Key(ctx, org.ID, k.ID); got.State != keys.StateActive {
+		t.Fatalf("after reactivating: %s", got.State)
+	}
+}

@@ -59,6 +59,8 @@ func toAPIError(err error) (*apiError, bool) {
 		return &apiError{http.StatusNotFound, "not_found", "not found"}, true
 	case errors.Is(err, auth.ErrInvalid), errors.Is(err, keys.ErrInvalid):
 		return &apiError{http.StatusBadRequest, "invalid", afterSentinel(msg)}, true
+	case errors.Is(err, keys.ErrRetired):
+		return &apiError{http.StatusConflict, "retired", keys.ErrRetired.Error()}, true
 	case errors.Is(err, keys.ErrDuplicate):
 		return &apiError{http.StatusConflict, "duplicate", "a key with this name or fingerprint is already registered"}, true
 	case errors.Is(err, orgs.ErrNameTaken):

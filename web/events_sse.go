@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/leakwatch/leakwatch/internal/keys"
 )
 
 // streams ends the live event streams on shutdown: http.Server.Shutdown
@@ -133,7 +136,7 @@ func (s *Server) orgFromQuery(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // dashboardRoutes adds the dashboard's pages (issue 16).
-func (s *Server) dashboardRoutes(viewer, responder echo.MiddlewareFunc) {
+func (s *Server) dashboardRoutes(viewer, responder, admin echo.MiddlewareFunc) {
 	e := s.echo
 	e.GET("/", s.overviewPage, s.orgFromQuery, viewer)
 	e.GET("/incidents", s.queuePage, s.orgFromQuery, viewer)
@@ -141,4 +144,20 @@ func (s *Server) dashboardRoutes(viewer, responder echo.MiddlewareFunc) {
 	e.POST("/incidents/bulk", s.queueBulkSubmit, responder)
 	e.GET("/incidents/:id", s.incidentPage, s.orgFromQuery, viewer)
 	e.GET("/keys", s.keysPage, s.orgFromQuery, viewer)
+	e.POST("/keys/:id/reactivate", s.keyReactivateSubmit, admin)
+}
+
+// keyReactivateSubmit makes a retired or revoked key active again: the
+// explicit step that rotating a retired key no longer takes silently.
+func (s *Server) keyReactivateSubmit(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	m, _ := CurrentMember(c)
+	k, err := s.keys.As(s.actor(c)).SetState(c.Request().Context(), m.OrgID, id, keys.StateActive)
+	if err != nil {
+		return s.backToKeys(c, err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys?notice="+url.QueryEscape("Reactivated "+k.Name))
 }

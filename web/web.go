@@ -178,7 +178,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.GET("/auth/oidc/callback", s.oidcCallback)
 	e.GET("/orgs", s.orgsPage, s.requireUser)
 	e.POST("/orgs/switch", s.orgSwitchSubmit, s.requireUser)
-	s.dashboardRoutes(viewer, responder)
+	s.dashboardRoutes(viewer, responder, admin)
 	e.POST("/incidents/:id/act", s.incidentActSubmit, responder)
 	e.POST("/keys", s.keyRegisterSubmit, admin)
 	e.POST("/keys/:id/rotate", s.keyRotateSubmit, admin)
