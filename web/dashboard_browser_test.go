@@ -185,4 +185,29 @@ func TestBrowserDashboard(t *testing.T) {
 	if d, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#queue-body tr")).display`)); err != nil || d != "block" {
 		t.Fatalf("queue rows at 390 px display %q (%v), want stacked cards", d, err)
 	}
+
+	// Change the password on the account page, sign out, sign in with it.
+	const pw = "a brand new passphrase"
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/account"),
+		chromedp.SendKeys(chromedp.CSS(`#password-form input[name=current_password]`), testPassword),
+		chromedp.SendKeys(chromedp.ID("new-password"), pw),
+		chromedp.SendKeys(chromedp.ID("confirm-password"), pw),
+		chromedp.Click(chromedp.ID("password-save")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "password saved", `(document.getElementById("account-notice") || {}).textContent === "Password saved. Other sessions were signed out."`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form[action="/signout"] button`))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "signed out", `location.pathname === "/signin" && document.readyState === "complete"`)
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "admin@acme.example"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), pw),
+		chromedp.Click(chromedp.CSS(`form[action="/signin"] button`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "signed in with the new password", `location.pathname === "/incidents" && !!document.getElementById("queue-body")`)
 }

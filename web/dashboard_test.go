@@ -367,3 +367,75 @@ func TestKeyRetiredRotation(t *testing.T) {
 		t.Fatalf("after reactivating: %s", got.State)
 	}
 }
+
+// TestAccountPassword: a user without a password (the owner `orgs create`
+// makes) sets one, then changes it with the current one; a wrong current
+// password, a mismatch and a short one are refused with a message; other
+// sessions end; sign out everywhere ends this one too.
+func TestAccountPassword(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	u, _, err := b.auth.EnsureUser(ctx, "owner@acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.auth.AddMember(ctx, org.ID, u.ID, auth.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	link, err := b.auth.NewLoginLink(ctx, u.ID, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := b.client(t)
+	if r := c.form("/signin/link", map[string]string{"token": link}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("link sign-in = %d", r.StatusCode)
+	}
+	_, _, page := c.page("/account")
+	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, "Set a password") || strings.Contains(page, "current_password") {
+		t.Fatalf("account page of a user without a password: %.500s", page)
+	}
+	c.csrf = m[1]
+	const pw = "a long enough passphrase"
+	for _, bad := range []map[string]string{
+		{"new_password": pw, "confirm_password": pw + "x"},
+		{"new_password": "short", "confirm_password": "short"},
+	} {
+		if r := c.form("/account/password", bad); !strings.Contains(r.Header.Get("Location"), "/account?error=") {
+			t.Fatalf("bad password accepted: %s", r.Header.Get("Location"))
+		}
+	}
+	other := b.client(t)
+	link2, _ := b.auth.NewLoginLink(ctx, u.ID, org.ID)
+	other.form("/signin/link", map[string]string{"token": link2})
+	if r := c.form("/account/password", map[string]string{"new_password": pw, "confirm_password": pw}); !strings.Contains(r.Header.Get("Location"), "notice=") {
+		t.Fatalf("set password: %s", r.Header.Get("Location"))
+	}
+	if st, loc, _ := other.page("/incidents"); st != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin") {
+		t.Fatalf("the other session survived the password change: %d %s", st, loc)
+	}
+	if _, err := b.auth.SignIn(ctx, "owner@acme.example", pw, "192.0.2.9"); err != nil {
+		t.Fatalf("sign in with the new password: %v", err)
+	}
+	// This browser kept a fresh session (with a new CSRF token).
+	st, _, page := c.page("/account")
+	if st != http.StatusOK || !strings.Contains(page, "Change your password") || !strings.Contains(page, `aria-current="page">owner@acme.example`) {
+		t.Fatalf("account page after setting a password = %d", st)
+	}
+	c.csrf = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(page)[1]
+	if r := c.form("/account/password", map[string]string{"current_password": "wrong password!", "new_password": pw + "2", "confirm_password": pw + "2"}); !strings.Contains(r.Header.Get("Location"), "error=") {
+		t.Fatal("changed the password without the current one")
+	}
+	if r := c.form("/account/signout-all", nil); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/signin" {
+		t.Fatalf("sign out everywhere = %d", r.StatusCode)
+	}
+	if st, _, _ := c.page("/account"); st != http.StatusSeeOther {
+		t.Fatalf("after signing out everywhere: %d", st)
+	}
+	var n int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action IN ('user.password_set', 'session.delete_all')`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("audit entries %d (%v)", n, err)
+	}
+}

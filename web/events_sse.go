@@ -145,6 +145,9 @@ func (s *Server) dashboardRoutes(viewer, responder, admin echo.MiddlewareFunc) {
 	e.GET("/incidents/:id", s.incidentPage, s.orgFromQuery, viewer)
 	e.GET("/keys", s.keysPage, s.orgFromQuery, viewer)
 	e.POST("/keys/:id/reactivate", s.keyReactivateSubmit, admin)
+	e.GET("/account", s.accountPage, s.requireUser)
+	e.POST("/account/password", s.accountPasswordSubmit, s.requireUser)
+	e.POST("/account/signout-all", s.accountSignOutAllSubmit, s.requireUser)
 }
 
 // keyReactivateSubmit makes a retired or revoked key active again: the
