@@ -439,3 +439,51 @@ func TestAccountPassword(t *testing.T) {
 		t.Fatalf("audit entries %d (%v)", n, err)
 	}
 }
+
+// TestSettingsPage: admins edit the limits through the same checks and
+// audit as the API; viewers see them without a form; bad input is a
+// message, never a 500.
+func TestSettingsPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	admin := b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
+	outsider := b.mustUser(t, "eve@other.example", b.mustOrg(t, "other").ID, auth.RoleAdmin)
+	c := b.signIn(t, "admin@acme.example")
+	_, _, page := c.page("/settings")
+	if !strings.Contains(page, `name="ack_critical" min="1" max="43200" value="15"`) || !strings.Contains(page, `aria-current="page">Settings`) {
+		t.Fatal("settings page lacks the default critical SLA")
+	}
+	form := map[string]string{"ack_critical": "5", "ack_high": "30", "ack_medium": "120", "ack_low": "600", "phase_limit": "720",
+		"default_assignee": strconv.FormatInt(admin.ID, 10), "escalation_slack_url": "https://hooks.slack.example/T/B/x"}
+	if r := c.form("/settings", form); !strings.Contains(r.Header.Get("Location"), "notice=") {
+		t.Fatalf("save settings: %s", r.Header.Get("Location"))
+	}
+	st, err := b.srv.incidents.Settings(ctx, org.ID)
+	if err != nil || st.AckCriticalS != 300 || st.PhaseLimitS != 720*60 || st.DefaultAssigneeID == nil || *st.DefaultAssigneeID != admin.ID || !st.EscalationConfigured {
+		t.Fatalf("saved settings %+v (%v)", st, err)
+	}
+	for field, bad := range map[string]string{"ack_high": "0", "ack_low": "lots", "default_assignee": strconv.FormatInt(outsider.ID, 10), "escalation_slack_url": "http://insecure.example"} {
+		f := map[string]string{}
+		for k, v := range form {
+			f[k] = v
+		}
+		f[field] = bad
+		if r := c.form("/settings", f); !strings.Contains(r.Header.Get("Location"), "/settings?error=") {
+			t.Errorf("%s=%s accepted: %d %s", field, bad, r.StatusCode, r.Header.Get("Location"))
+		}
+	}
+	var audited int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'incident_settings.update'`).Scan(&audited); err != nil || audited != 1 {
+		t.Fatalf("audit entries %d (%v)", audited, err)
+	}
+	v := b.signIn(t, "view@acme.example")
+	if _, _, vp := v.page("/settings"); strings.Contains(vp, `id="settings-form"`) || !strings.Contains(vp, `id="settings-view"`) || strings.Contains(vp, "hooks.slack.example") {
+		t.Fatal("the viewer's settings page")
+	}
+	if r := v.form("/settings", form); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer save = %d", r.StatusCode)
+	}
+}
