@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 )
@@ -485,5 +486,44 @@ func TestSettingsPage(t *testing.T) {
 	}
 	if r := v.form("/settings", form); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("viewer save = %d", r.StatusCode)
+	}
+}
+
+// TestAuditPage: filter, page, export as CSV (formulas neutralised), hostile
+// values as text; admins only.
+func TestAuditPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	b.mustUser(t, "resp@acme.example", org.ID, auth.RoleResponder)
+	const evil = `=HYPERLINK("https://evil.example")<script>x</script>`
+	for i := range 5 {
+		if err := b.audit.Write(ctx, audit.Entry{OrgID: org.ID, Actor: "robot@acme.example", Action: "key.rotate", ObjectType: "key", ObjectID: strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.audit.Write(ctx, audit.Entry{OrgID: org.ID, Actor: evil, Action: "incident.note", ObjectType: "incident", ObjectID: "9"}); err != nil {
+		t.Fatal(err)
+	}
+	c := b.signIn(t, "admin@acme.example")
+	_, _, page := c.page("/audit?action=key.&limit=3")
+	if n := strings.Count(page, `<tr id="audit-`); n != 3 || !strings.Contains(page, `id="audit-next"`) || strings.Contains(page, "incident.note") {
+		t.Fatalf("filtered first page: %d rows", n)
+	}
+	_, _, page = c.page("/audit?action=incident.")
+	if strings.Contains(page, "<script>x</script>") || !strings.Contains(page, "&lt;script&gt;x&lt;/script&gt;") {
+		t.Fatal("a hostile actor is not escaped")
+	}
+	st, _, csvBody := c.page("/audit/export.csv?object_type=incident")
+	if st != http.StatusOK || !strings.HasPrefix(csvBody, "id,time,actor,action") || !strings.Contains(csvBody, `"'=HYPERLINK(""https://evil.example"")`) || strings.Contains(csvBody, "key.rotate") {
+		t.Fatalf("CSV export = %d:\n%s", st, csvBody)
+	}
+	if st, _, _ := b.signIn(t, "resp@acme.example").page("/audit"); st != http.StatusForbidden {
+		t.Fatalf("responder audit page = %d", st)
+	}
+	if st, _, _ := c.page("/audit?cursor=x"); st != http.StatusBadRequest {
+		t.Fatalf("bad cursor = %d", st)
 	}
 }

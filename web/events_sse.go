@@ -145,6 +145,8 @@ func (s *Server) dashboardRoutes(viewer, responder, admin echo.MiddlewareFunc) {
 	e.GET("/incidents/:id", s.incidentPage, s.orgFromQuery, viewer)
 	e.GET("/keys", s.keysPage, s.orgFromQuery, viewer)
 	e.POST("/keys/:id/reactivate", s.keyReactivateSubmit, admin)
+	e.GET("/audit", s.auditPage, admin)
+	e.GET("/audit/export.csv", s.auditExportCSV, admin)
 	e.GET("/settings", s.settingsPage, viewer)
 	e.POST("/settings", s.settingsSubmit, admin)
 	e.GET("/account", s.accountPage, s.requireUser)
