@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
@@ -525,5 +526,36 @@ func TestAuditPage(t *testing.T) {
 	}
 	if st, _, _ := c.page("/audit?cursor=x"); st != http.StatusBadRequest {
 		t.Fatalf("bad cursor = %d", st)
+	}
+}
+
+// TestFailingSourceBanner: while a source fails, every page says so.
+func TestFailingSourceBanner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
+	store := paste.NewStore(b.pool)
+	b.srv.paste = store
+	for _, name := range []string{"pastebin", "healthy"} {
+		if _, err := store.Register(ctx, staticSource{name, paste.KindPastebin}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.pool.Exec(ctx, `UPDATE paste_sources SET consecutive_failures = 5, last_error = 'HTTP 503', last_error_at = now(),
+		last_poll_at = now() WHERE name = 'pastebin'`); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := store.Health(ctx)
+	if err != nil || len(hs) != 2 || hs[1].State != paste.StateFailing {
+		t.Fatalf("fixture health %+v (%v)", hs, err)
+	}
+	c := b.signIn(t, "view@acme.example")
+	for _, path := range []string{"/", "/incidents", "/keys", "/members", "/settings", "/incidents/999999"} {
+		_, _, page := c.page(path)
+		if !strings.Contains(page, `id="source-banner"`) || !strings.Contains(page, "pastebin (failing) is failing") || strings.Contains(page, "healthy (") {
+			t.Errorf("%s lacks the failing-source banner", path)
+		}
 	}
 }

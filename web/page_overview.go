@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/internal/auth"
@@ -185,10 +188,59 @@ func (s *Server) sourceStatuses(ctx context.Context, orgID int64) ([]sourceStatu
 			return nil, err
 		}
 		for _, h := range hs {
-			st := sourceStatus{Name: h.Source, State: h.State, Detail: h.LastError, Failing: h.ConsecutiveFailures > 0}
+			st := sourceStatus{Name: h.Source, State: h.State, Detail: h.LastError,
+				Failing: h.State == paste.StateFailing || h.State == paste.StateUnauthorised}
 			out = append(out, st)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Failing && !out[j].Failing })
 	return out, nil
+}
+
+// bannerTTL is how long the site-wide failing-source banner's answer is
+// reused: source health takes several queries, and every page shows it.
+const bannerTTL = 30 * time.Second
+
+// bannerCache remembers, per organisation, which sources are failing.
+type bannerCache struct {
+	mu  sync.Mutex
+	byO map[int64]bannerEntry
+}
+
+type bannerEntry struct {
+	at      time.Time
+	failing []string
+}
+
+// failingSources names the sources failing for the organisation, for the
+// banner every page shows: "nothing found" must never look like "not
+// looking". An error reading health is itself shown as a failure.
+func (s *Server) failingSources(ctx context.Context, orgID int64) []string {
+	if s.github == nil && s.paste == nil {
+		return nil
+	}
+	s.banner.mu.Lock()
+	if e, ok := s.banner.byO[orgID]; ok && time.Since(e.at) < bannerTTL {
+		s.banner.mu.Unlock()
+		return e.failing
+	}
+	s.banner.mu.Unlock()
+	var failing []string
+	sts, err := s.sourceStatuses(ctx, orgID)
+	if err != nil {
+		s.logger.Error("read source health for the banner", slog.Any("error", err))
+		failing = []string{"source health (unreadable)"}
+	}
+	for _, st := range sts {
+		if st.Failing {
+			failing = append(failing, st.Name+" ("+st.State+")")
+		}
+	}
+	s.banner.mu.Lock()
+	if s.banner.byO == nil {
+		s.banner.byO = map[int64]bannerEntry{}
+	}
+	s.banner.byO[orgID] = bannerEntry{at: time.Now(), failing: failing}
+	s.banner.mu.Unlock()
+	return failing
 }

@@ -46,6 +46,7 @@ func (s *Server) pageData(c echo.Context, title string, data map[string]any) (ma
 	if m, ok := CurrentMember(c); ok {
 		data["Member"] = m
 		data["CanAdmin"] = m.Role.AtLeast(auth.RoleAdmin)
+		data["FailingSources"] = s.failingSources(c.Request().Context(), m.OrgID)
 	}
 	return data, nil
 }

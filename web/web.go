@@ -88,7 +88,8 @@ type Server struct {
 	github        *ghcrawler.Feeds
 	slack         *slack.Service
 	eventHooks    *eventhooks.Store
-	streams       streams // live event streams (events_sse.go)
+	streams       streams     // live event streams (events_sse.go)
+	banner        bannerCache // failing sources (page_overview.go)
 }
 
 // New builds the server and its routes; templates are parsed here so a
