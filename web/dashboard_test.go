@@ -559,3 +559,54 @@ func TestFailingSourceBanner(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyPage: metadata, history and incidents; admins edit and change the
+// state (confirmed, audited); viewers see no forms; hostile values are text;
+// another organisation's key is a 404.
+func TestKeyPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
+	other := b.mustOrg(t, "other")
+	b.mustUser(t, "eve@other.example", other.ID, auth.RoleAdmin)
+	const evil = `<b onmouseover=alert(1)>owner</b>`
+	k, err := b.keys.Register(ctx, org.ID, keys.Params{Name: "deploy", Owner: evil, Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.keys.Rotate(ctx, org.ID, k.ID, mustParse(t, fingerprint(t, secrets[1]))); err != nil {
+		t.Fatal(err)
+	}
+	path := "/keys/" + itoa(k.ID)
+	c := b.signIn(t, "admin@acme.example")
+	st, _, page := c.page(path)
+	if st != http.StatusOK || strings.Count(page, `<td data-label="Fingerprint">`) != 2 || !strings.Contains(page, `id="key-edit"`) || strings.Contains(page, evil) ||
+		!strings.Contains(page, "&lt;b onmouseover=alert(1)&gt;owner&lt;/b&gt;") || !strings.Contains(page, "Never seen in public") {
+		t.Fatalf("key page = %d", st)
+	}
+	if r := c.form(path+"/edit", map[string]string{"name": "deploy-bot", "environment": "staging", "owner": "ops", "notes": "repo:write", "tags": "ci, prod", "max_age_days": "30"}); !strings.Contains(r.Header.Get("Location"), "notice=") {
+		t.Fatalf("edit: %s", r.Header.Get("Location"))
+	}
+	got, _ := b.keys.Key(ctx, org.ID, k.ID)
+	if got.Name != "deploy-bot" || got.Environment != "staging" || got.MaxAgeDays != 30 || len(got.Tags) != 2 {
+		t.Fatalf("after edit: %+v", got)
+	}
+	if r := c.form(path+"/edit", map[string]string{"name": "", "environment": "staging", "max_age_days": "x"}); !strings.Contains(r.Header.Get("Location"), "error=") {
+		t.Fatalf("bad edit: %s", r.Header.Get("Location"))
+	}
+	if r := c.form(path+"/state", map[string]string{"state": "retired"}); !strings.Contains(r.Header.Get("Location"), "retired") {
+		t.Fatalf("retire: %s", r.Header.Get("Location"))
+	}
+	if _, _, page = c.page(path); !strings.Contains(page, `value="active"><button>Reactivate`) || strings.Contains(page, `value="retired"><button>`) {
+		t.Fatal("a retired key's page")
+	}
+	if _, _, vp := b.signIn(t, "view@acme.example").page(path); strings.Contains(vp, "<form method=\"post\" action=\"/keys/") || !strings.Contains(vp, "deploy-bot") {
+		t.Fatal("the viewer's key page")
+	}
+	if st, _, _ := b.signIn(t, "eve@other.example").page(path); st != http.StatusNotFound {
+		t.Fatalf("another organisation's key = %d", st)
+	}
+}
