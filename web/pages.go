@@ -179,13 +179,26 @@ func (s *Server) orgSwitchSubmit(c echo.Context) error {
 }
 
 func (s *Server) keysPage(c echo.Context) error {
-	m, _ := CurrentMember(c)
-	ks, err := s.keys.List(c.Request().Context(), m.OrgID, keys.ListParams{Limit: 1000})
+	p, err := keyListParams(c)
 	if err != nil {
 		return err
 	}
+	m, _ := CurrentMember(c)
+	ks, err := s.keys.List(c.Request().Context(), m.OrgID, p)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(ks) == p.Limit {
+		q := c.QueryParams()
+		q.Del("error")
+		q.Del("notice")
+		q.Set("cursor", strconv.FormatInt(ks[len(ks)-1].ID, 10))
+		next = "/keys?" + q.Encode()
+	}
 	return s.render(c, http.StatusOK, "keys.html", "Keys", map[string]any{
 		"Keys": ks, "Environments": keys.Environments, "Error": c.QueryParam("error"), "Notice": c.QueryParam("notice"),
+		"State": p.State, "Stale": p.Stale, "Limit": p.Limit, "Next": next, "First": p.After == 0,
 	})
 }
 
@@ -392,4 +405,37 @@ func (s *Server) tokenRevokeSubmit(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/tokens")
+}
+
+// keyListParams reads the keys page's filters (?state=&stale=1) and page
+// (?cursor=&limit=, default 100).
+func keyListParams(c echo.Context) (keys.ListParams, error) {
+	p := keys.ListParams{State: c.QueryParam("state"), Limit: 100}
+	switch p.State {
+	case "", keys.StateActive, keys.StateRevoked, keys.StateRetired:
+	default:
+		return p, apiErr(http.StatusBadRequest, "invalid", "state must be active, revoked or retired")
+	}
+	switch c.QueryParam("stale") {
+	case "":
+	case "1", "true", "on":
+		p.Stale = true
+	default:
+		return p, apiErr(http.StatusBadRequest, "invalid", "stale must be 1 or absent")
+	}
+	if v := c.QueryParam("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return p, apiErr(http.StatusBadRequest, "invalid", "cursor must be a value from the next link")
+		}
+		p.After = n
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return p, apiErr(http.StatusBadRequest, "invalid", "limit must be between 1 and 1000")
+		}
+		p.Limit = n
+	}
+	return p, nil
 }

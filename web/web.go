@@ -108,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 		"utc":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"static": static.url,
 		"join":   strings.Join,
+		"split":  strings.Fields,
 		"deref": func(p any) any {
 			switch v := p.(type) {
 			case *int64:
