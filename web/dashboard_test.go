@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
@@ -646,5 +647,51 @@ func TestKeysListFilters(t *testing.T) {
 	}
 	if st, _, _ := c.page("/keys?state=lost"); st != http.StatusBadRequest {
 		t.Fatalf("bad state = %d", st)
+	}
+}
+
+// TestSourcesPage: feed health, watches added and removed by admins
+// (audited, names validated), paste source states; viewers see no forms.
+func TestSourcesPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.srv.github = ghcrawler.NewFeeds(b.pool)
+	b.srv.paste = paste.NewStore(b.pool)
+	if _, err := b.srv.paste.Register(ctx, staticSource{"pastebin", paste.KindPastebin}); err != nil {
+		t.Fatal(err)
+	}
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
+	c := b.signIn(t, "admin@acme.example")
+	if r := c.form("/sources/watches", map[string]string{"kind": "org", "target": "acme-corp"}); !strings.Contains(r.Header.Get("Location"), "notice=Watching") {
+		t.Fatalf("add watch: %s", r.Header.Get("Location"))
+	}
+	if r := c.form("/sources/watches", map[string]string{"kind": "repo", "target": `<script>alert(1)</script>`}); !strings.Contains(r.Header.Get("Location"), "error=") {
+		t.Fatalf("a hostile name was accepted: %s", r.Header.Get("Location"))
+	}
+	st, _, page := c.page("/sources")
+	if st != http.StatusOK || !strings.Contains(page, "<strong>acme-corp</strong>") || !strings.Contains(page, `id="paste-sources"`) ||
+		!strings.Contains(page, `id="watch-add"`) || !strings.Contains(page, `aria-current="page">Sources`) {
+		t.Fatalf("sources page = %d", st)
+	}
+	ws, err := b.srv.github.Watches(ctx, org.ID)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("watches %+v (%v)", ws, err)
+	}
+	v := b.signIn(t, "view@acme.example")
+	if _, _, vp := v.page("/sources"); strings.Contains(vp, `id="watch-add"`) || strings.Contains(vp, "/remove") || !strings.Contains(vp, "acme-corp") {
+		t.Fatal("the viewer's sources page")
+	}
+	if r := v.form("/sources/watches/"+itoa(ws[0].ID)+"/remove", nil); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer remove = %d", r.StatusCode)
+	}
+	if r := c.form("/sources/watches/"+itoa(ws[0].ID)+"/remove", nil); !strings.Contains(r.Header.Get("Location"), "notice=") {
+		t.Fatalf("remove: %s", r.Header.Get("Location"))
+	}
+	var n int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action LIKE 'github_watch.%'`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("audit entries %d (%v)", n, err)
 	}
 }
