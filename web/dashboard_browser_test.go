@@ -170,11 +170,12 @@ func TestBrowserDashboard(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"/", "/incidents", "/incidents/" + strconv.FormatInt(id, 10), "/keys"} {
+	for _, path := range []string{"/", "/incidents", "/incidents/" + strconv.FormatInt(id, 10), "/keys", "/keys/" + strconv.FormatInt(f.key.ID, 10),
+		"/settings", "/audit", "/sources", "/account", "/members", "/incidents/999999"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+path)); err != nil {
 			t.Fatal(err)
 		}
-		waitJS(t, ctx, path+" loaded", `document.readyState === "complete"`)
+		waitJS(t, ctx, path+" loaded", `document.readyState === "complete" && !!document.querySelector("header nav")`)
 		if w := evalInt(t, ctx, `document.documentElement.scrollWidth`); w > 390 {
 			t.Errorf("%s is %d px wide at 390 px", path, w)
 		}
