@@ -695,3 +695,39 @@ func TestSourcesPage(t *testing.T) {
 		t.Fatalf("audit entries %d (%v)", n, err)
 	}
 }
+
+// TestIntegrationsPage: the Slack connection with a test message that
+// reaches (fake) Slack and is audited, endpoints and subscriptions by host
+// only; admins only.
+func TestIntegrationsPage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	fake := withIntegrations(t, b)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	b.mustUser(t, "resp@acme.example", org.ID, auth.RoleResponder)
+	admin := b.signIn(t, "admin@acme.example")
+	_, _, page := admin.page("/integrations")
+	if !strings.Contains(page, `id="slack-mode">none<`) || strings.Contains(page, `id="slack-test"`) {
+		t.Fatal("unconnected Slack on the page")
+	}
+	if r := admin.form("/integrations/slack/test", nil); !strings.Contains(r.Header.Get("Location"), "error=") {
+		t.Fatalf("test while unconnected: %s", r.Header.Get("Location"))
+	}
+	admin.mustJSON(http.MethodPut, "/api/v1/integrations/slack", map[string]any{"bot_token": itToken, "signing_secret": itSecret, "default_channel": "C0ALERTS"}, http.StatusOK, nil)
+	admin.mustJSON(http.MethodPut, "/api/v1/revocation-endpoint", map[string]any{"url": "https://revoke.acme.example/hook?token=s3cr3t"}, http.StatusOK, nil)
+	_, _, page = admin.page("/integrations")
+	if !strings.Contains(page, `id="slack-mode">bot<`) || !strings.Contains(page, "revoke.acme.example") || strings.Contains(page, "s3cr3t") {
+		t.Fatal("the connected integrations page")
+	}
+	before := len(fake.Messages())
+	if r := admin.form("/integrations/slack/test", nil); !strings.Contains(r.Header.Get("Location"), "notice=") {
+		t.Fatalf("test message: %s", r.Header.Get("Location"))
+	}
+	if len(fake.Messages()) != before+1 {
+		t.Fatal("no test message reached Slack")
+	}
+	if st, _, _ := b.signIn(t, "resp@acme.example").page("/integrations"); st != http.StatusForbidden {
+		t.Fatalf("responder integrations page = %d", st)
+	}
+}

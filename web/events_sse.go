@@ -150,6 +150,8 @@ func (s *Server) dashboardRoutes(viewer, responder, admin echo.MiddlewareFunc) {
 	e.POST("/keys/:id/state", s.keyStateSubmit, admin)
 	e.GET("/audit", s.auditPage, admin)
 	e.GET("/audit/export.csv", s.auditExportCSV, admin)
+	e.GET("/integrations", s.integrationsPage, admin)
+	e.POST("/integrations/slack/test", s.slackTestSubmit, admin)
 	e.GET("/sources", s.sourcesPage, viewer)
 	e.POST("/sources/watches", s.watchAddSubmit, admin)
 	e.POST("/sources/watches/:id/remove", s.watchRemoveSubmit, admin)
