@@ -171,7 +171,7 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/", "/incidents", "/incidents/" + strconv.FormatInt(id, 10), "/keys", "/keys/" + strconv.FormatInt(f.key.ID, 10),
-		"/settings", "/audit", "/sources", "/account", "/members", "/incidents/999999"} {
+		"/settings", "/audit", "/sources", "/integrations", "/account", "/members", "/incidents/999999"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+path)); err != nil {
 			t.Fatal(err)
 		}
