@@ -85,6 +85,9 @@ type Service struct {
 
 	box   *secretbox.Box // seals the escalation Slack URL (WithBox)
 	guard *webhook.Guard // checks the URLs set (WithGuard)
+
+	changesOnce sync.Once
+	changes     *Changes // the dashboard's live feed (Changes)
 }
 
 // WithGuard makes the service refuse escalation and revocation URLs the

@@ -82,6 +82,8 @@ func toAPIError(err error) (*apiError, bool) {
 		return &apiError{http.StatusNotFound, "not_found", "not found"}, true
 	case errors.Is(err, auth.ErrInvalid), errors.Is(err, keys.ErrInvalid):
 		return &apiError{http.StatusBadRequest, "invalid", afterSentinel(msg)}, true
+	case errors.Is(err, keys.ErrRetired):
+		return &apiError{http.StatusConflict, "retired", keys.ErrRetired.Error()}, true
 	case errors.Is(err, keys.ErrDuplicate):
 		return &apiError{http.StatusConflict, "duplicate", "a key with this name or fingerprint is already registered"}, true
 	case errors.Is(err, orgs.ErrNameTaken):
@@ -145,7 +147,15 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(ae.Status)
 	} else if !isAPI(c) && strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
-		err = c.Render(ae.Status, "error.html", map[string]any{"Status": ae.Status, "Message": ae.Message, "CSRF": ""})
+		data := map[string]any{"Status": ae.Status, "Message": ae.Message, "CSRF": ""}
+		if s.auth != nil {
+			// The layout's navigation, as on any page; if even that fails,
+			// the bare error page.
+			if full, derr := s.pageData(c, http.StatusText(ae.Status), data); derr == nil {
+				data = full
+			}
+		}
+		err = c.Render(ae.Status, "error.html", data)
 	} else {
 		err = c.JSON(ae.Status, map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}})
 	}

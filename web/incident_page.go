@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -40,14 +41,36 @@ func (s *Server) incidentPage(c echo.Context) error {
 		}
 	}
 	open := d.Phase.Open()
+	emails := map[int64]string{}
+	for _, mb := range members {
+		emails[mb.UserID] = mb.Email
+	}
+	// Revocation requests and event-webhook deliveries share the delivery
+	// log; the page shows them apart.
+	var revocations, hooks []incidents.Delivery
+	for _, del := range d.RevocationLog {
+		if del.Kind == "revocation" {
+			revocations = append(revocations, del)
+		} else {
+			hooks = append(hooks, del)
+		}
+	}
+	timeline := make([]timelineEntry, 0, len(d.Timeline))
+	for _, e := range d.Timeline {
+		timeline = append(timeline, timelineEntry{Event: e, Pairs: readableDetails(e.Details, emails, d.KeyName)})
+	}
 	data := map[string]any{
-		"I":          d,
-		"Assignee":   assignee,
-		"Members":    members,
-		"Error":      c.QueryParam("error"),
-		"Notice":     c.QueryParam("notice"),
-		"CanRespond": m.Role.AtLeast(auth.RoleResponder),
-		"Open":       open,
+		"I":           d,
+		"Assignee":    assignee,
+		"Revocations": revocations,
+		"Hooks":       hooks,
+		"Timeline":    timeline,
+		"Guidance":    guidance(d.Incident),
+		"Members":     members,
+		"Error":       c.QueryParam("error"),
+		"Notice":      c.QueryParam("notice"),
+		"CanRespond":  m.Role.AtLeast(auth.RoleResponder),
+		"Open":        open,
 		// What the phase allows; the service refuses the rest anyway.
 		"CanAck":     open && d.AcknowledgedAt == nil,
 		"CanContain": d.Phase == incidents.PhaseIdentified,
@@ -113,4 +136,58 @@ func seconds(p *float64) string {
 		return "—"
 	}
 	return (time.Duration(*p * float64(time.Second))).Round(time.Second).String()
+}
+
+// timelineEntry is a timeline event with its details made readable.
+type timelineEntry struct {
+	incidents.Event
+	Pairs [][2]string
+}
+
+// readableDetails renders a timeline entry's details for people: member
+// ids become their email, the key id the key's name, field names words.
+func readableDetails(m map[string]any, emails map[int64]string, keyName string) [][2]string {
+	out := detailPairs(m)
+	for i, p := range out {
+		switch p[0] {
+		case "assignee_id", "user_id":
+			out[i][0] = "assignee"
+			if id, err := strconv.ParseInt(p[1], 10, 64); err == nil {
+				if e, ok := emails[id]; ok {
+					out[i][1] = e
+				} else {
+					out[i][1] = "a former member"
+				}
+			}
+		case "key_id":
+			out[i][0], out[i][1] = "key", keyName
+		default:
+			out[i][0] = strings.ReplaceAll(p[0], "_", " ")
+		}
+	}
+	return out
+}
+
+// nextStep is the guidance for an incident's phase: what to do now, and
+// where.
+type nextStep struct {
+	Text, Link, LinkText string
+}
+
+func guidance(in incidents.Incident) nextStep {
+	key := "/keys?org=" + strconv.FormatInt(in.OrgID, 10) + "#key-" + strconv.FormatInt(in.KeyID, 10)
+	switch in.Phase {
+	case incidents.PhaseIdentified:
+		if in.AcknowledgedAt == nil {
+			return nextStep{Text: "Acknowledge the incident so the team knows someone has it, then disable the secret: send the revocation request or revoke it at the provider and mark it contained."}
+		}
+		return nextStep{Text: "Disable the secret: send the revocation request, or revoke it at " + in.Provider + " and mark it contained."}
+	case incidents.PhaseContained:
+		return nextStep{Text: "The secret is disabled. Rotate this key: issue a new secret and register its fingerprint.", Link: key, LinkText: "Rotate this key"}
+	case incidents.PhaseEradicated:
+		return nextStep{Text: "The key was rotated. Confirm that every system runs on the new secret."}
+	case incidents.PhaseRecovered:
+		return nextStep{Text: "Systems run on the new secret. Close the incident with a post-incident review: root cause, how it leaked, follow-ups."}
+	}
+	return nextStep{Text: "Closed (" + strings.ReplaceAll(string(in.Phase), "_", " ") + "). A new sighting of this key reopens it."}
 }

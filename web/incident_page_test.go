@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestIncidentPage(t *testing.T) {
 	if strings.Contains(page, evil) {
 		t.Fatal("the issue title is not escaped")
 	}
-	if _, _, list := resp.page("/incidents"); !strings.Contains(list, `href="`+path+`"`) {
+	if _, _, list := resp.page("/incidents"); !strings.Contains(list, `href="`+path+`?org=`+strconv.FormatInt(org.ID, 10)+`"`) {
 		t.Error("the incident list does not link the incident page")
 	}
 

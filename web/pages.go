@@ -18,13 +18,24 @@ import (
 )
 
 // render renders a page with what every page needs: the member, the user,
-// their organisations and the CSRF token for forms.
+// their organisations, the CSRF token for forms and the current section.
 func (s *Server) render(c echo.Context, status int, name, title string, data map[string]any) error {
+	data, err := s.pageData(c, title, data)
+	if err != nil {
+		return err
+	}
+	return c.Render(status, name, data)
+}
+
+// pageData fills in what the layout needs; error pages use it too, so they
+// keep the navigation.
+func (s *Server) pageData(c echo.Context, title string, data map[string]any) (map[string]any, error) {
 	if data == nil {
 		data = map[string]any{}
 	}
 	data["Title"] = title
 	data["DemoSlack"] = s.demoSlack != nil
+	data["Nav"] = navSection(c.Request().URL.Path)
 	if sess, ok := currentSession(c); ok {
 		data["CSRF"] = sess.CSRFToken
 	}
@@ -32,15 +43,25 @@ func (s *Server) render(c echo.Context, status int, name, title string, data map
 		data["User"] = u
 		ms, err := s.auth.Memberships(c.Request().Context(), u.ID)
 		if err != nil {
-			return err
+			return data, err
 		}
 		data["Orgs"] = ms
 	}
 	if m, ok := CurrentMember(c); ok {
 		data["Member"] = m
 		data["CanAdmin"] = m.Role.AtLeast(auth.RoleAdmin)
+		data["FailingSources"] = s.failingSources(c.Request().Context(), m.OrgID)
 	}
-	return c.Render(status, name, data)
+	return data, nil
+}
+
+// navSection is the navigation entry a path belongs to (aria-current).
+func navSection(path string) string {
+	if path == "/" {
+		return "overview"
+	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return first
 }
 
 // safeNext keeps post-sign-in redirects on this site: only a path of our
@@ -189,13 +210,26 @@ func (s *Server) orgSwitchSubmit(c echo.Context) error {
 }
 
 func (s *Server) keysPage(c echo.Context) error {
-	m, _ := CurrentMember(c)
-	ks, err := s.keys.List(c.Request().Context(), m.OrgID, keys.ListParams{Limit: 1000})
+	p, err := keyListParams(c)
 	if err != nil {
 		return err
 	}
+	m, _ := CurrentMember(c)
+	ks, err := s.keys.List(c.Request().Context(), m.OrgID, p)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(ks) == p.Limit {
+		q := c.QueryParams()
+		q.Del("error")
+		q.Del("notice")
+		q.Set("cursor", strconv.FormatInt(ks[len(ks)-1].ID, 10))
+		next = "/keys?" + q.Encode()
+	}
 	return s.render(c, http.StatusOK, "keys.html", "Keys", map[string]any{
 		"Keys": ks, "Environments": keys.Environments, "Error": c.QueryParam("error"), "Notice": c.QueryParam("notice"),
+		"State": p.State, "Stale": p.Stale, "Limit": p.Limit, "Next": next, "First": p.After == 0,
 	})
 }
 
@@ -405,4 +439,37 @@ func (s *Server) tokenRevokeSubmit(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/tokens")
+}
+
+// keyListParams reads the keys page's filters (?state=&stale=1) and page
+// (?cursor=&limit=, default 100).
+func keyListParams(c echo.Context) (keys.ListParams, error) {
+	p := keys.ListParams{State: c.QueryParam("state"), Limit: 100}
+	switch p.State {
+	case "", keys.StateActive, keys.StateRevoked, keys.StateRetired:
+	default:
+		return p, apiErr(http.StatusBadRequest, "invalid", "state must be active, revoked or retired")
+	}
+	switch c.QueryParam("stale") {
+	case "":
+	case "1", "true", "on":
+		p.Stale = true
+	default:
+		return p, apiErr(http.StatusBadRequest, "invalid", "stale must be 1 or absent")
+	}
+	if v := c.QueryParam("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return p, apiErr(http.StatusBadRequest, "invalid", "cursor must be a value from the next link")
+		}
+		p.After = n
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return p, apiErr(http.StatusBadRequest, "invalid", "limit must be between 1 and 1000")
+		}
+		p.Limit = n
+	}
+	return p, nil
 }

@@ -104,6 +104,8 @@ type Server struct {
 	readHeaderTimeout time.Duration
 	readTimeout       time.Duration
 	demoSlack         func() []DemoSlackMessage
+	streams           streams     // live event streams (events_sse.go)
+	banner            bannerCache // failing sources (page_overview.go)
 }
 
 // New builds the server and its routes; templates are parsed here so a
@@ -122,6 +124,7 @@ func New(cfg Config) (*Server, error) {
 		"utc":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"static": static.url,
 		"join":   strings.Join,
+		"split":  strings.Fields,
 		"deref": func(p any) any {
 			switch v := p.(type) {
 			case *int64:
@@ -217,7 +220,6 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.GET("/static/:file", s.static.serve)
 
 	// Pages.
-	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/incidents") })
 	e.GET("/signin", s.signinPage)
 	e.POST("/signin", s.signinSubmit)
 	e.GET("/signin/link", s.signinLink)
@@ -229,10 +231,8 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.GET("/auth/oidc/callback", s.oidcCallback)
 	e.GET("/orgs", s.orgsPage, s.requireUser)
 	e.POST("/orgs/switch", s.orgSwitchSubmit, s.requireUser)
-	e.GET("/incidents", s.incidentList, viewer)
-	e.GET("/incidents/:id", s.incidentPage, viewer)
+	s.dashboardRoutes(viewer, responder, admin)
 	e.POST("/incidents/:id/act", s.incidentActSubmit, responder)
-	e.GET("/keys", s.keysPage, viewer)
 	e.POST("/keys", s.keyRegisterSubmit, admin)
 	e.POST("/keys/:id/rotate", s.keyRotateSubmit, admin)
 	e.POST("/keys/:id/retire", s.keyRetireSubmit, admin)

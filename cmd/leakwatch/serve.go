@@ -279,7 +279,8 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 		}
 	}
-	httpSrv := srv.HTTPServer() // with read timeouts: a stalled body is cut off
+	httpSrv := srv.HTTPServer()                  // with read timeouts: a stalled body is cut off
+	httpSrv.RegisterOnShutdown(srv.CloseStreams) // live dashboard streams would hold Shutdown open
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	logger.Info("web listening", slog.String("addr", ln.Addr().String()), slog.String("dashboard", cfg.BaseURL+"/incidents"))

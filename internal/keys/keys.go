@@ -33,6 +33,8 @@ var (
 	ErrNotFound = errors.New("key not found")
 	// ErrInvalid wraps validation failures; the message is safe to show.
 	ErrInvalid = errors.New("invalid key")
+	// ErrRetired refuses rotating a retired key: reactivate it first.
+	ErrRetired = errors.New("the key is retired: reactivate it before rotating it")
 )
 
 // Key states.
@@ -445,21 +447,25 @@ func (s *Store) OnStateTx(f func(ctx context.Context, tx pgx.Tx, keyID int64, st
 }
 
 // Rotate replaces the key's fingerprint, keeping the old one in its history.
-// Rotating a retired or revoked key makes it active again: it is a new
-// secret in service.
+// Rotating a revoked key makes it active again: it is a new secret in
+// service. A retired key is refused (ErrRetired): rotating it used to
+// reactivate it silently; reactivating is a decision of its own.
 func (s *Store) Rotate(ctx context.Context, orgID, id int64, fp matcher.Fingerprint) (Key, error) {
 	if fp.Len() == 0 {
 		return Key{}, invalid("fingerprint is required")
 	}
 	newFP := fp.String()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var old, prov string
-		err := tx.QueryRow(ctx, `SELECT fingerprint, provider FROM keys WHERE org_id = $1 AND id = $2 FOR UPDATE`, orgID, id).Scan(&old, &prov)
+		var old, prov, state string
+		err := tx.QueryRow(ctx, `SELECT fingerprint, provider, state FROM keys WHERE org_id = $1 AND id = $2 FOR UPDATE`, orgID, id).Scan(&old, &prov, &state)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("key %d: %w", id, ErrNotFound)
 		}
 		if err != nil {
 			return err
+		}
+		if state == StateRetired {
+			return fmt.Errorf("key %d: %w", id, ErrRetired)
 		}
 		if old == newFP {
 			return invalid("the new fingerprint equals the current one; rotate means a new secret")

@@ -2,6 +2,7 @@ package keys_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 
@@ -73,3 +74,36 @@ func TestAuditedInTheSameTransaction(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestRotateRetiredRefused: rotating a retired key used to reactivate it
+// silently; it is refused until the key is reactivated.
+func TestRotateRetiredRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := keys.NewStore(pool)
+	k, err := store.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustFP(t, "ghp_R8xk2Lq9Zt4Vn7Bw1Yc5Hd3Mf6Jp0Ks2Ea9T")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SetState(ctx, org.ID, k.ID, keys.StateRetired); err != nil {
+		t.Fatal(err)
+	}
+	next := mustFP(t, "ghp_Q2wE9rT5yU1iO7pA3sD8fG4hJ6kL0zX2cV5b")
+	if _, err := store.Rotate(ctx, org.ID, k.ID, next); !errors.Is(err, keys.ErrRetired) {
+		t.Fatalf("rotating a retired key: %v, want ErrRetired", err)
+	}
+	if got, _ := store.Key(ctx, org.ID, k.ID); got.State != keys.StateRetired || got.Fingerprint != k.Fingerprint {
+		t.Fatalf("after the refused rotation: %+v", got)
+	}
+	if _, err := store.SetState(ctx, org.ID, k.ID, keys.StateRevoked); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.Rotate(ctx, org.ID, k.ID, next); err != nil || got.State != keys.StateActive {
+		t.Fatalf("rotating a revoked key: %+v %v", got, err)
+	}
+}

@@ -1,0 +1,109 @@
+package web
+
+import (
+	"fmt"
+	"html"
+	"html/template"
+	"strings"
+)
+
+// Server-rendered SVG charts: a handful of bars need no chart library and
+// no script, work offline, and print. Each chart is an <svg role="img">
+// with a <title> and a <desc> that states every value, so a screen reader
+// hears the data, not "image"; pages add a data table in <details> too.
+
+// bar is one bar of a chart.
+type bar struct {
+	Label string
+	Value float64
+	Text  string // the value as shown ("3", "2h10m")
+	Class string // CSS fill class, e.g. severity
+}
+
+var barFills = map[string]string{
+	"critical": "#912018", "high": "#b93815", "medium": "#8a5300", "low": "#3e4784", "": "#1a56db", "muted": "#98a2b3",
+}
+
+// hbarChart draws labelled horizontal bars.
+func hbarChart(id, title string, bars []bar) template.HTML {
+	const w, rowH, labelW = 420.0, 26.0, 130.0
+	h := rowH*float64(len(bars)) + 8
+	max := 0.0
+	for _, b := range bars {
+		if b.Value > max {
+			max = b.Value
+		}
+	}
+	var sb strings.Builder
+	desc := make([]string, 0, len(bars))
+	for _, b := range bars {
+		desc = append(desc, b.Label+": "+b.Text)
+	}
+	fmt.Fprintf(&sb, `<svg class="chart" id="%s" role="img" aria-labelledby="%s-title %s-desc" viewBox="0 0 %.0f %.0f" xmlns="http://www.w3.org/2000/svg">`,
+		esc(id), esc(id), esc(id), w, h)
+	fmt.Fprintf(&sb, `<title id="%s-title">%s</title><desc id="%s-desc">%s</desc>`, esc(id), esc(title), esc(id), esc(strings.Join(desc, "; ")))
+	for i, b := range bars {
+		y := 4 + rowH*float64(i)
+		bw := 0.0
+		if max > 0 {
+			bw = (w - labelW - 60) * b.Value / max
+		}
+		fmt.Fprintf(&sb, `<text x="0" y="%.1f" font-size="12" fill="#1d2330">%s</text>`, y+15, esc(b.Label))
+		fmt.Fprintf(&sb, `<rect x="%.0f" y="%.1f" width="%.1f" height="%.0f" fill="%s"><title>%s: %s</title></rect>`,
+			labelW, y+2, bw, rowH-8, fill(b.Class), esc(b.Label), esc(b.Text))
+		fmt.Fprintf(&sb, `<text x="%.1f" y="%.1f" font-size="12" fill="#1d2330">%s</text>`, labelW+bw+6, y+15, esc(b.Text))
+	}
+	sb.WriteString(`</svg>`)
+	return template.HTML(sb.String()) //nolint:gosec // every value above is escaped
+}
+
+// columnChart draws vertical bars with the first and last labels on the
+// axis (a series over days).
+func columnChart(id, title string, bars []bar) template.HTML {
+	const w, h, axis = 600.0, 160.0, 18.0
+	max := 0.0
+	for _, b := range bars {
+		if b.Value > max {
+			max = b.Value
+		}
+	}
+	var sb strings.Builder
+	desc := make([]string, 0, len(bars))
+	for _, b := range bars {
+		desc = append(desc, b.Label+": "+b.Text)
+	}
+	fmt.Fprintf(&sb, `<svg class="chart" id="%s" role="img" aria-labelledby="%s-title %s-desc" viewBox="0 0 %.0f %.0f" xmlns="http://www.w3.org/2000/svg">`,
+		esc(id), esc(id), esc(id), w, h)
+	fmt.Fprintf(&sb, `<title id="%s-title">%s</title><desc id="%s-desc">%s</desc>`, esc(id), esc(title), esc(id), esc(strings.Join(desc, "; ")))
+	n := float64(len(bars))
+	if n == 0 {
+		n = 1
+	}
+	colW := w / n
+	for i, b := range bars {
+		bh := 0.0
+		if max > 0 {
+			bh = (h - axis - 14) * b.Value / max
+		}
+		x := colW * float64(i)
+		fmt.Fprintf(&sb, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %s</title></rect>`,
+			x+1, h-axis-bh, colW-2, bh, fill(b.Class), esc(b.Label), esc(b.Text))
+	}
+	fmt.Fprintf(&sb, `<line x1="0" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#98a2b3"/>`, h-axis, w, h-axis)
+	if len(bars) > 0 {
+		fmt.Fprintf(&sb, `<text x="0" y="%.0f" font-size="12" fill="#4a5262">%s</text>`, h-4, esc(bars[0].Label))
+		fmt.Fprintf(&sb, `<text x="%.0f" y="%.0f" font-size="12" fill="#4a5262" text-anchor="end">%s</text>`, w, h-4, esc(bars[len(bars)-1].Label))
+		fmt.Fprintf(&sb, `<text x="%.0f" y="12" font-size="12" fill="#4a5262" text-anchor="end">max %s</text>`, w, esc(fmt.Sprintf("%.0f", max)))
+	}
+	sb.WriteString(`</svg>`)
+	return template.HTML(sb.String()) //nolint:gosec // every value above is escaped
+}
+
+func fill(class string) string {
+	if f, ok := barFills[class]; ok {
+		return f
+	}
+	return barFills[""]
+}
+
+func esc(s string) string { return html.EscapeString(s) }
