@@ -93,7 +93,7 @@ type e2eRun struct {
 
 // e2ePlant is a registered key planted in the stream.
 type e2ePlant struct {
-	name, kind string
+	name, kind  string
 	publishedAt time.Time // when the fake put it on its timeline
 }
 
