@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -267,7 +268,8 @@ func runCoverageE2E(t testing.TB, run e2eRun) e2eResult {
 	}
 	gh := githubtest.NewServer()
 	t.Cleanup(gh.Close)
-	if err := serveRecordedPushes(gh); err != nil {
+	mix, err := recordedMix(gh)
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -318,7 +320,7 @@ func runCoverageE2E(t testing.TB, run e2eRun) e2eResult {
 	})
 
 	before := gh.Usage()
-	st, err := gh.StartStream(githubtest.StreamOpts{Rate: run.rate, FirstID: seedID + 1})
+	st, err := gh.StartStream(githubtest.StreamOpts{Rate: run.rate, FirstID: seedID + 1, Make: mix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,41 +414,60 @@ func runCoverageE2E(t testing.TB, run e2eRun) e2eResult {
 	return res
 }
 
-// serveRecordedPushes gives every push of the recorded sample its two
-// commits in the fake, so the stream's pushes are fetched as real ones are
-// (one compare) instead of failing over to a walk of a missing repository.
-func serveRecordedPushes(gh *githubtest.Server) error {
+// recordedMix builds the stream's events from the recorded sample, half
+// of them pushes as on GitHub, with one thing changed: every push gets a
+// head commit of its own, stored in the fake with a one-line patch, so
+// each is a new push to fetch (one compare, as for a real push). Replaying
+// the sample's 425 pushes as they are would have the service fetch each
+// once and find every later copy already queued, hiding the push load.
+func recordedMix(gh *githubtest.Server) (githubtest.EventFunc, error) {
 	recorded, err := githubtest.Recorded()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var pushes, others []map[string]json.RawMessage
 	for _, raw := range recorded {
-		var ev struct {
-			Type string `json:"type"`
-			Repo struct {
-				Name string `json:"name"`
-			} `json:"repo"`
-			Payload struct {
-				Ref    string `json:"ref"`
-				Before string `json:"before"`
-				Head   string `json:"head"`
-			} `json:"payload"`
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("recorded event: %w", err)
 		}
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			return fmt.Errorf("recorded event: %w", err)
+		if string(m["type"]) == `"PushEvent"` {
+			pushes = append(pushes, m)
+		} else {
+			others = append(others, m)
 		}
-		if ev.Type != "PushEvent" || ev.Payload.Head == "" {
-			continue
-		}
-		at := time.Now()
-		var parents []string
-		if ev.Payload.Before != "" && ev.Payload.Before != githubtest.ZeroSHA {
-			gh.AddCommits(ev.Repo.Name, githubtest.Commit{SHA: ev.Payload.Before, Message: "before", AuthorLogin: "dev", Date: at})
-			parents = []string{ev.Payload.Before}
-		}
-		gh.AddCommits(ev.Repo.Name, githubtest.Commit{SHA: ev.Payload.Head, Parents: parents, Message: "change", AuthorLogin: "dev", Date: at,
-			Files: []githubtest.File{{Path: "README.md", Patch: "@@ -1,1 +1,2 @@\n context line\n+one more line"}}})
-		gh.SetBranch(ev.Repo.Name, strings.TrimPrefix(ev.Payload.Ref, "refs/heads/"), ev.Payload.Head)
 	}
-	return nil
+	rng := rand.New(rand.NewPCG(1, 7))
+	return func(id int64, at time.Time) json.RawMessage {
+		set := others
+		isPush := rng.Float64() < 0.5
+		if isPush {
+			set = pushes
+		}
+		tmpl := set[rng.IntN(len(set))]
+		m := make(map[string]json.RawMessage, len(tmpl))
+		for k, v := range tmpl {
+			m[k] = v
+		}
+		m["id"] = json.RawMessage(strconv.Quote(strconv.FormatInt(id, 10)))
+		m["created_at"] = json.RawMessage(`"` + at.UTC().Format(time.RFC3339) + `"`)
+		if isPush {
+			var repo struct {
+				Name string `json:"name"`
+			}
+			var payload map[string]any
+			_ = json.Unmarshal(m["repo"], &repo)
+			_ = json.Unmarshal(m["payload"], &payload)
+			base, head := githubtest.SHA(fmt.Sprint("base", id)), githubtest.SHA(fmt.Sprint("head", id))
+			gh.AddCommits(repo.Name,
+				githubtest.Commit{SHA: base, Message: "before", AuthorLogin: "dev", Date: at},
+				githubtest.Commit{SHA: head, Parents: []string{base}, Message: "change", AuthorLogin: "dev", Date: at,
+					Files: []githubtest.File{{Path: "README.md", Patch: "@@ -1,1 +1,2 @@\n context line\n+one more line"}}})
+			payload["before"], payload["head"] = base, head
+			delete(payload, "commits") // the stream has sent SHAs only since 2025-10-07
+			m["payload"], _ = json.Marshal(payload)
+		}
+		raw, _ := json.Marshal(m)
+		return raw
+	}, nil
 }
