@@ -48,7 +48,7 @@ func (r *slackReceiver) messages() []string {
 	return append([]string(nil), r.bodies...)
 }
 
-func randomToken(t *testing.T, prefix string, n int) string {
+func randomToken(t testing.TB, prefix string, n int) string {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 	var b strings.Builder
 	b.WriteString(prefix)
@@ -62,7 +62,7 @@ func randomToken(t *testing.T, prefix string, n int) string {
 	return b.String()
 }
 
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

@@ -48,10 +48,11 @@ type service struct {
 }
 
 // startService runs Serve with env as its whole environment
-// (LEAKWATCH_HTTP_ADDR defaults to 127.0.0.1:0) and returns once it serves.
+// (LEAKWATCH_HTTP_ADDR defaults to 127.0.0.1:0; logs at debug unless
+// LEAKWATCH_LOG_LEVEL is set) and returns once it serves.
 // The logs are printed if the test fails, and the service is stopped at
 // cleanup if the test did not stop it.
-func startService(t *testing.T, env map[string]string) *service {
+func startService(t testing.TB, env map[string]string) *service {
 	t.Helper()
 	if _, ok := env["LEAKWATCH_HTTP_ADDR"]; !ok {
 		env["LEAKWATCH_HTTP_ADDR"] = "127.0.0.1:0"
@@ -64,7 +65,11 @@ func startService(t *testing.T, env map[string]string) *service {
 		t.Fatal(err)
 	}
 	s := &service{Logs: &syncBuffer{}, done: make(chan error, 1)}
-	logger := slog.New(slog.NewJSONHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug
+	if _, ok := env["LEAKWATCH_LOG_LEVEL"]; ok {
+		level = cfg.LogLevel // benchmarks keep per-event debug lines out of the buffer
+	}
+	logger := slog.New(slog.NewJSONHandler(s.Logs, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	addrCh := make(chan string, 1)
