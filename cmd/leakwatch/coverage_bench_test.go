@@ -51,13 +51,16 @@ func BenchmarkCoverageEndToEnd(b *testing.B) {
 	if d, err := time.ParseDuration(os.Getenv("BENCH_E2E_HOUR")); err == nil && d > 0 && d < time.Hour {
 		hour = d
 	}
+	// pushes 0.5 is GitHub's stream; 0.25 is the stream the issue's
+	// targets were set on.
 	for _, tc := range []struct {
 		rate   float64
 		tokens int
-	}{{80, 20}, {200, 45}, {80, 4}} {
-		b.Run(fmt.Sprintf("%.0feps-%dtokens", tc.rate, tc.tokens), func(b *testing.B) {
+		pushes float64
+	}{{80, 20, 0.5}, {200, 45, 0.5}, {80, 4, 0.5}, {80, 20, 0.25}, {200, 45, 0.25}} {
+		b.Run(fmt.Sprintf("%.0feps-%dtokens-%.0fpct-pushes", tc.rate, tc.tokens, tc.pushes*100), func(b *testing.B) {
 			for range b.N {
-				r := runCoverageE2E(b, e2eRun{rate: tc.rate, tokens: tc.tokens, keys: 10, d: time.Duration(secs) * time.Second, hour: hour})
+				r := runCoverageE2E(b, e2eRun{rate: tc.rate, tokens: tc.tokens, pushes: tc.pushes, keys: 10, d: time.Duration(secs) * time.Second, hour: hour})
 				b.ReportMetric(r.livePct(), "live-%")
 				b.ReportMetric(float64(r.alerted()), "keys-alerted")
 				b.ReportMetric(float64(len(r.plants)), "keys-planted")
@@ -99,6 +102,7 @@ func TestCoverageEndToEndHarness(t *testing.T) {
 type e2eRun struct {
 	rate   float64
 	tokens int
+	pushes float64 // share of pushes in the stream (0: the fake's default, half)
 	keys   int
 	d      time.Duration
 	hour   time.Duration // the fake's budget window when shorter than GitHub's hour (BENCH_E2E_HOUR)
@@ -288,7 +292,7 @@ func runCoverageE2E(t testing.TB, run e2eRun) e2eResult {
 		gh.SetRateWindow(run.hour)
 		gh.SetRateLimit(int(githubtest.DefaultLimit * run.hour / time.Hour))
 	}
-	mix, err := recordedMix(gh)
+	mix, err := recordedMix(gh, run.pushes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +444,10 @@ func runCoverageE2E(t testing.TB, run e2eRun) e2eResult {
 // each is a new push to fetch (one compare, as for a real push). Replaying
 // the sample's 425 pushes as they are would have the service fetch each
 // once and find every later copy already queued, hiding the push load.
-func recordedMix(gh *githubtest.Server) (githubtest.EventFunc, error) {
+func recordedMix(gh *githubtest.Server, pushShare float64) (githubtest.EventFunc, error) {
+	if pushShare <= 0 {
+		pushShare = 0.5 // GitHub's stream
+	}
 	recorded, err := githubtest.Recorded()
 	if err != nil {
 		return nil, err
@@ -460,7 +467,7 @@ func recordedMix(gh *githubtest.Server) (githubtest.EventFunc, error) {
 	rng := rand.New(rand.NewPCG(1, 7))
 	return func(id int64, at time.Time) json.RawMessage {
 		set := others
-		isPush := rng.Float64() < 0.5
+		isPush := rng.Float64() < pushShare
 		if isPush {
 			set = pushes
 		}
