@@ -430,39 +430,6 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-// Summary is an incident as the list page shows it.
-type Summary struct {
-	ID          int64
-	OrgName     string
-	KeyName     string
-	Provider    string
-	State       string
-	Phase       string
-	Severity    string
-	SourceURL   string
-	FirstSeenAt time.Time
-	LastSeenAt  time.Time
-	Occurrences int
-	NotifiedAt  *time.Time
-}
-
-// List returns the most recent incidents, newest first.
-func (s *Service) List(ctx context.Context, limit int) ([]Summary, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT i.id, o.name, k.name, k.provider, i.state, i.phase, i.severity, i.source_url, i.first_seen_at, i.last_seen_at,
-			(SELECT count(*) FROM occurrences oc WHERE oc.incident_id = i.id), i.notified_at
-		FROM incidents i JOIN keys k ON k.id = i.key_id JOIN orgs o ON o.id = i.org_id
-		ORDER BY i.id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list incidents: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Summary, error) {
-		var s Summary
-		err := r.Scan(&s.ID, &s.OrgName, &s.KeyName, &s.Provider, &s.State, &s.Phase, &s.Severity, &s.SourceURL, &s.FirstSeenAt, &s.LastSeenAt, &s.Occurrences, &s.NotifiedAt)
-		return s, err
-	})
-}
-
 // AddWorkers registers the incident workers: revocation requests and the
 // SLA sweep. The revoker may be nil (no outgoing webhooks). Alerts are the
 // timeline notifier's (incidents/slack).
