@@ -358,35 +358,11 @@ func (s *Service) ResealRevocationSecrets(ctx context.Context) (int, error) {
 	}
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, hmac_secret FROM revocation_endpoints WHERE hmac_secret <> '' ORDER BY id FOR UPDATE`)
-		if err != nil {
-			return err
-		}
-		type row struct {
-			id     int64
-			secret string
-		}
-		all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.id, &x.secret)
-		})
-		if err != nil {
-			return err
-		}
-		for _, x := range all {
-			out, changed, err := s.box.ResealStored(x.secret)
-			if err != nil {
-				return fmt.Errorf("revocation endpoint %d: %w", x.id, err)
-			}
-			if !changed {
-				continue
-			}
-			if _, err := tx.Exec(ctx, `UPDATE revocation_endpoints SET hmac_secret = $2 WHERE id = $1`, x.id, out); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+		ids, err := secretbox.ResealRows[int64](ctx, tx, s.box,
+			`SELECT id, hmac_secret FROM revocation_endpoints WHERE hmac_secret <> '' ORDER BY id FOR UPDATE`,
+			`UPDATE revocation_endpoints SET hmac_secret = $2 WHERE id = $1`)
+		n = len(ids)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("reseal revocation endpoint secrets: %w", err)

@@ -407,40 +407,11 @@ func (s *Store) Reseal(ctx context.Context) (int, error) {
 	}
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, hmac_secret FROM event_webhooks WHERE hmac_secret <> '' ORDER BY id FOR UPDATE`)
-		if err != nil {
-			return err
-		}
-		type row struct {
-			id     int64
-			secret string
-		}
-		all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.id, &x.secret)
-		})
-		if err != nil {
-			return err
-		}
-		for _, x := range all {
-			var out string
-			if strings.HasPrefix(x.secret, "lwsb1:") {
-				var changed bool
-				if out, changed, err = s.box.Reseal(x.secret); err != nil {
-					return fmt.Errorf("subscription %d: %w", x.id, err)
-				}
-				if !changed {
-					continue
-				}
-			} else if out, err = s.box.Seal(x.secret); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE event_webhooks SET hmac_secret = $2 WHERE id = $1`, x.id, out); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+		ids, err := secretbox.ResealRows[int64](ctx, tx, s.box,
+			`SELECT id, hmac_secret FROM event_webhooks WHERE hmac_secret <> '' ORDER BY id FOR UPDATE`,
+			`UPDATE event_webhooks SET hmac_secret = $2 WHERE id = $1`)
+		n = len(ids)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("reseal webhook secrets: %w", err)

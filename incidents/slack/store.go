@@ -239,33 +239,12 @@ func (s *Store) Reseal(ctx context.Context) (int, error) {
 			{"escalation webhook URL", `SELECT org_id, escalation_slack_url FROM incident_settings WHERE escalation_slack_url <> '' FOR UPDATE`,
 				`UPDATE incident_settings SET escalation_slack_url = $2 WHERE org_id = $1`},
 		} {
-			rows, err := tx.Query(ctx, col.query)
+			orgs, err := secretbox.ResealRows[int64](ctx, tx, s.box, col.query, col.update)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: %w", col.name, err)
 			}
-			type row struct {
-				org    int64
-				stored string
-			}
-			all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-				var x row
-				return x, r.Scan(&x.org, &x.stored)
-			})
-			if err != nil {
-				return err
-			}
-			for _, x := range all {
-				out, c, err := s.box.ResealStored(x.stored)
-				if err != nil {
-					return fmt.Errorf("org %d %s: %w", x.org, col.name, err)
-				}
-				if !c {
-					continue
-				}
-				if _, err := tx.Exec(ctx, col.update, x.org, out); err != nil {
-					return err
-				}
-				changed[x.org] = true
+			for _, org := range orgs {
+				changed[org] = true
 			}
 		}
 		return s.resealConnections(ctx, tx, changed)

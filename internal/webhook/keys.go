@@ -96,33 +96,13 @@ func ResealKeys(ctx context.Context, pool *pgxpool.Pool, box *secretbox.Box) (in
 }
 
 func resealKeysTx(ctx context.Context, tx pgx.Tx, box *secretbox.Box) (int, error) {
-	rows, err := tx.Query(ctx, `SELECT id, private_key FROM webhook_signing_keys ORDER BY id FOR UPDATE`)
+	ids, err := secretbox.ResealRows[string](ctx, tx, box,
+		`SELECT id, private_key FROM webhook_signing_keys ORDER BY id FOR UPDATE`,
+		`UPDATE webhook_signing_keys SET private_key = $2 WHERE id = $1`)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("signing keys: %w", err)
 	}
-	type row struct{ id, stored string }
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-		var x row
-		return x, r.Scan(&x.id, &x.stored)
-	})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, x := range all {
-		out, changed, err := box.ResealStored(x.stored)
-		if err != nil {
-			return 0, fmt.Errorf("signing key %s: %w", x.id, err)
-		}
-		if !changed {
-			continue
-		}
-		if _, err := tx.Exec(ctx, `UPDATE webhook_signing_keys SET private_key = $2 WHERE id = $1`, x.id, out); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return n, nil
+	return len(ids), nil
 }
 
 // PublicKey is a published verification key.
