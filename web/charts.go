@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"html/template"
+	"math"
 	"strings"
 )
 
@@ -24,24 +25,27 @@ var barFills = map[string]string{
 	"critical": "#912018", "high": "#b93815", "medium": "#8a5300", "low": "#3e4784", "": "#1a56db", "muted": "#98a2b3",
 }
 
+// chartOpen writes the <svg> element with its accessible title and a
+// description stating every value, and returns the largest value.
+func chartOpen(sb *strings.Builder, id, title string, bars []bar, w, h float64) float64 {
+	max := 0.0
+	desc := make([]string, 0, len(bars))
+	for _, b := range bars {
+		max = math.Max(max, b.Value)
+		desc = append(desc, b.Label+": "+b.Text)
+	}
+	fmt.Fprintf(sb, `<svg class="chart" id="%s" role="img" aria-labelledby="%s-title %s-desc" viewBox="0 0 %.0f %.0f" xmlns="http://www.w3.org/2000/svg">`,
+		esc(id), esc(id), esc(id), w, h)
+	fmt.Fprintf(sb, `<title id="%s-title">%s</title><desc id="%s-desc">%s</desc>`, esc(id), esc(title), esc(id), esc(strings.Join(desc, "; ")))
+	return max
+}
+
 // hbarChart draws labelled horizontal bars.
 func hbarChart(id, title string, bars []bar) template.HTML {
 	const w, rowH, labelW = 420.0, 26.0, 130.0
 	h := rowH*float64(len(bars)) + 8
-	max := 0.0
-	for _, b := range bars {
-		if b.Value > max {
-			max = b.Value
-		}
-	}
 	var sb strings.Builder
-	desc := make([]string, 0, len(bars))
-	for _, b := range bars {
-		desc = append(desc, b.Label+": "+b.Text)
-	}
-	fmt.Fprintf(&sb, `<svg class="chart" id="%s" role="img" aria-labelledby="%s-title %s-desc" viewBox="0 0 %.0f %.0f" xmlns="http://www.w3.org/2000/svg">`,
-		esc(id), esc(id), esc(id), w, h)
-	fmt.Fprintf(&sb, `<title id="%s-title">%s</title><desc id="%s-desc">%s</desc>`, esc(id), esc(title), esc(id), esc(strings.Join(desc, "; ")))
+	max := chartOpen(&sb, id, title, bars, w, h)
 	for i, b := range bars {
 		y := 4 + rowH*float64(i)
 		bw := 0.0
@@ -61,20 +65,8 @@ func hbarChart(id, title string, bars []bar) template.HTML {
 // axis (a series over days).
 func columnChart(id, title string, bars []bar) template.HTML {
 	const w, h, axis = 600.0, 160.0, 18.0
-	max := 0.0
-	for _, b := range bars {
-		if b.Value > max {
-			max = b.Value
-		}
-	}
 	var sb strings.Builder
-	desc := make([]string, 0, len(bars))
-	for _, b := range bars {
-		desc = append(desc, b.Label+": "+b.Text)
-	}
-	fmt.Fprintf(&sb, `<svg class="chart" id="%s" role="img" aria-labelledby="%s-title %s-desc" viewBox="0 0 %.0f %.0f" xmlns="http://www.w3.org/2000/svg">`,
-		esc(id), esc(id), esc(id), w, h)
-	fmt.Fprintf(&sb, `<title id="%s-title">%s</title><desc id="%s-desc">%s</desc>`, esc(id), esc(title), esc(id), esc(strings.Join(desc, "; ")))
+	max := chartOpen(&sb, id, title, bars, w, h)
 	n := float64(len(bars))
 	if n == 0 {
 		n = 1
