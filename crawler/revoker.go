@@ -8,7 +8,7 @@ import (
 )
 
 // Revoker revokes leaked credentials at match time, given their plaintext
-// (incidents/revoke.GitHub is one). It is the only consumer of matched
+// (crawler/revoke.GitHub is one). It is the only consumer of matched
 // plaintext: the bytes go from the scanned document straight into Revoke,
 // synchronously, and are neither copied into findings nor stored or queued.
 type Revoker interface {

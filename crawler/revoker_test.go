@@ -10,9 +10,9 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
 	"github.com/leakwatch/leakwatch/incidents"
-	"github.com/leakwatch/leakwatch/incidents/revoke"
-	"github.com/leakwatch/leakwatch/internal/jobs"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/crawler/revoke"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 // TestPipelineRevoker: a plainly leaked GitHub token is revoked through the

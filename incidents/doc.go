@@ -18,7 +18,7 @@
 // one the key was rotated away from (dead: recorded, nobody alerted).
 // Containment comes from the key's revocation endpoint answering "revoked"
 // (Revoker), a built-in revoker at match time (Finding.Revoked, see
-// incidents/revoke), the registry marking the key revoked
+// crawler/revoke), the registry marking the key revoked
 // (KeyStateChangedTx) or a member (MarkContained). Rotation in the registry
 // eradicates (KeyRotatedTx); ConfirmRecovery and Close (with a Review)
 // finish the response.
@@ -35,12 +35,12 @@
 // # Revocation requests
 //
 // Revoker POSTs a RevocationRequest (never the secret) signed per Standard
-// Webhooks by internal/webhook: HMAC "v1" with the endpoint's secret and/or
+// Webhooks by internal/platform/webhook: HMAC "v1" with the endpoint's secret and/or
 // Ed25519 "v1a" with Leakwatch's published keys. The webhook-id stays the
 // same across retries; answers other than revoked/manual/failed are retried
 // with backoff and jitter (River snoozes, counted in the delivery log) for up
 // to 24 hours, then containment failed is flagged and escalated. Every
-// attempt is kept (webhook_attempts). incidents/revoke/revoketest is the
+// attempt is kept (webhook_attempts). incidents/revoketest is the
 // reference receiver.
 //
 // # SLA

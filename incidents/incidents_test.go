@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/leakwatch/leakwatch/internal/dbtest"
-	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
 
 type testBundle struct {

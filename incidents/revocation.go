@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
-	"github.com/leakwatch/leakwatch/internal/jobs"
-	"github.com/leakwatch/leakwatch/internal/secretbox"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 // ErrNoEndpoint is returned when a key has no revocation endpoint.

@@ -18,11 +18,11 @@ import (
 	"github.com/riverqueue/river/rivertest"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/leakwatch/leakwatch/incidents/revoke/revoketest"
+	"github.com/leakwatch/leakwatch/incidents/revoketest"
 	"github.com/leakwatch/leakwatch/internal/audit"
-	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/keys"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 	"github.com/leakwatch/leakwatch/matcher"
 )
 

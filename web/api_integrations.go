@@ -11,7 +11,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/slack"
-	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 )
 
 // integrationRoutes registers Slack and event webhook management (admins)

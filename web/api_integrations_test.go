@@ -21,9 +21,9 @@ import (
 	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/incidents/slack/slacktest"
 	"github.com/leakwatch/leakwatch/internal/auth"
-	"github.com/leakwatch/leakwatch/internal/jobs"
-	"github.com/leakwatch/leakwatch/internal/secretbox"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 // TestOutgoingURLsRefusedWhenSet: every route that sets a URL Leakwatch

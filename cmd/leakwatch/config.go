@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/paste"
-	"github.com/leakwatch/leakwatch/internal/jobs"
-	"github.com/leakwatch/leakwatch/internal/secretbox"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 // Config is every setting of the service, filled once from the environment.

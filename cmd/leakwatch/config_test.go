@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
 
 func TestLoadConfig(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 func TestLoadConfigWebhooks(t *testing.T) {

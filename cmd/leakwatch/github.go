@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 // newGitHubClient builds the one GitHub client of the process: pollers and

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/leakwatch/leakwatch/internal/database"
+	"github.com/leakwatch/leakwatch/internal/platform/database"
 	"github.com/leakwatch/leakwatch/migrations"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
-	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 )
 
 // TestEndToEndOnboarding takes a new tenant from nothing to an incident

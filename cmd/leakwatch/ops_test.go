@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
-	"github.com/leakwatch/leakwatch/internal/dbtest"
-	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/migrations"
 )
 

@@ -18,7 +18,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/auth"
-	"github.com/leakwatch/leakwatch/internal/database"
+	"github.com/leakwatch/leakwatch/internal/platform/database"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/crawler/paste"
-	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
 
 // loadPasteSources reads LEAKWATCH_PASTE_SOURCES_FILE.

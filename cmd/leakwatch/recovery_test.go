@@ -20,7 +20,7 @@ import (
 // and record its finding. The rescue window is shortened to keep the test
 // short (River's rescuer still runs only every 30 s and the dead leader's
 // lease must expire, which is what dominates the bound); the default's bound
-// is checked by TestRecoveryBound in internal/jobs. Both sources must
+// is checked by TestRecoveryBound in internal/platform/jobs. Both sources must
 // resume: the paste site's listing and the GitHub feed.
 func TestKilledWhileFetchingRecoversWithinTwoMinutes(t *testing.T) {
 	t.Parallel()

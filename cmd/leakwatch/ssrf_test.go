@@ -15,8 +15,8 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/leakwatch/leakwatch/crawler/paste"
-	"github.com/leakwatch/leakwatch/incidents/revoke"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/crawler/revoke"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 	"github.com/leakwatch/leakwatch/web"
 )
 

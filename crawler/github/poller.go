@@ -37,8 +37,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/leakwatch/leakwatch/internal/database"
-	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/database"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
 
 // FeedPublic is the name of the global public events feed.

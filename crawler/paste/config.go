@@ -14,7 +14,7 @@ import (
 
 	gh "github.com/google/go-github/v60/github"
 
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 // Source kinds.

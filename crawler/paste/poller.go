@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
-	"github.com/leakwatch/leakwatch/internal/database"
-	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/database"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
 
 // Poller lists one source and queues a fetch job per new paste.

@@ -1,7 +1,7 @@
 // Package eventhooks delivers incident events to the webhook subscriptions
 // of an organisation (SIEMs, PagerDuty or Opsgenie bridges): any number of
 // URLs, each with an event filter, signed, retried, de-duplicated and
-// logged by the shared machinery of internal/webhook (Standard Webhooks
+// logged by the shared machinery of internal/platform/webhook (Standard Webhooks
 // signatures, SSRF guard, backoff, webhook_deliveries log) exactly as
 // revocation requests are.
 //
@@ -30,9 +30,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
-	"github.com/leakwatch/leakwatch/internal/jobs"
-	"github.com/leakwatch/leakwatch/internal/secretbox"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 // Event types.

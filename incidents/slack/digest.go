@@ -11,7 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/slack-go/slack"
 
-	"github.com/leakwatch/leakwatch/internal/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/keys"
 )
 

@@ -3,7 +3,7 @@
 //
 // Each organisation has at most one connection (Store): a bot token with a
 // default and an escalation channel, per-severity routes, and the app's
-// signing secret — both secrets sealed with internal/secretbox — or, with no
+// signing secret — both secrets sealed with internal/platform/secretbox — or, with no
 // bot token, the organisation's incoming-webhook URL (orgs.slack_webhook_url,
 // sealed where a key is configured; see secretbox.SealIfConfigured), which
 // can post but not update or receive clicks.

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/leakwatch/leakwatch/internal/audit"
-	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 )
 
 // TestAppendOnly: the database itself refuses to change or empty the audit

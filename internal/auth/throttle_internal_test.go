@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 )
 
 // TestSignInBusy: with every password-check slot taken, a sign-in is

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/leakwatch/leakwatch/internal/audit"
-	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 )

@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leakwatch/leakwatch/internal/audit"
-	"github.com/leakwatch/leakwatch/internal/secretbox"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 	"github.com/leakwatch/leakwatch/matcher"
 )
 

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakwatch/leakwatch/internal/dbtest"
-	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
+	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 )
 
 func TestSignVerify(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
-	"github.com/leakwatch/leakwatch/internal/dbtest"
+	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 )
 
 // TestPGBudgetShared: two processes' revokers share one hourly budget

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 // Request is one request the receiver got.

@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/leakwatch/leakwatch/internal/secretbox"
+	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 )
 
 // LoadOrCreateKeys returns Leakwatch's signing keys: configured, if any (the

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 func TestGitHubAccepts(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leakwatch/leakwatch/internal/webhook"
+	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 // ErrRateLimited is returned when the provider's call budget is spent; the
