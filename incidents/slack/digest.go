@@ -11,8 +11,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/slack-go/slack"
 
-	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
 
 // DigestArgs starts the weekly digest: one DigestOrgArgs per organisation

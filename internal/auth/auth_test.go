@@ -11,8 +11,8 @@ import (
 
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
-	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/orgs"
+	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 )
 
 var cheap = auth.ArgonParams{Memory: 64, Time: 1, Threads: 1}
