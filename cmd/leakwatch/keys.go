@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -136,32 +135,25 @@ func runKeysImport(ctx context.Context, args []string, stdin io.Reader, stdout, 
 
 	// Fingerprint everything first: no request is sent if any secret is
 	// refused, so a partial import needs no clean-up.
-	var fps []string
-	sc := bufio.NewScanner(io.LimitReader(stdin, 64<<20))
-	sc.Buffer(make([]byte, 0, 64<<10), matcher.MaxSecretLen+2)
-	line := 0
+	all, refused, err := matcher.FingerprintLines(io.LimitReader(stdin, 64<<20), matcher.ComputeOpts{AllowWeak: *allowWeak})
 	failed := false
-	for sc.Scan() {
-		line++
-		secret := bytes.TrimRight(sc.Bytes(), "\r")
-		if len(bytes.TrimSpace(secret)) == 0 {
-			continue
+	for _, r := range refused {
+		if errors.Is(r, matcher.ErrEmptyLine) {
+			continue // blank lines separate secrets for the eye; not an error here
 		}
-		fp, err := matcher.Compute(secret, matcher.ComputeOpts{AllowWeak: *allowWeak})
-		clear(secret)
-		if err != nil {
-			fmt.Fprintf(stderr, "leakwatch keys import: line %d: %v\n", line, err)
-			failed = true
-			continue
-		}
-		fps = append(fps, fp.String())
+		fmt.Fprintln(stderr, "leakwatch keys import:", r)
+		failed = true
 	}
-	if err := sc.Err(); err != nil {
+	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch keys import: read stdin:", err)
 		return 1
 	}
 	if failed {
 		return 1
+	}
+	fps := make([]string, len(all))
+	for i, f := range all {
+		fps[i] = f.String()
 	}
 	if len(fps) == 0 {
 		fmt.Fprintln(stderr, "leakwatch keys import: no secrets on stdin")
