@@ -481,12 +481,101 @@ func probe1(buf []byte, i int, bloom []uint64, sh uint, psuf *[1024]uint64) (hit
 	return hit, suf
 }
 
-// filterBoth is filterLong plus the short-window bitset.
+// filterBoth is filterLong plus the short-window bitset: the every-offset
+// path, taken while secrets of kind "s" or short ones are registered.
+//
+// The short window hash at offset i is the top 32 bits of c_i, the product
+// of the word at i, which is also the first half of the long window hash at
+// i: one multiplication per offset serves both, and both filters are
+// tested before a single, rarely taken branch. Both are cache-resident for
+// a realistic registry (the passwords among 100,000 fingerprints: some
+// kilobytes; among a million: under a megabyte).
 func filterBoth(buf []byte, i int, bloom []uint64, sh uint, short []uint64, ssh uint, cand *[256]int32) (int, int) {
 	n := 0
-	last := len(buf) - LongWindow
+	end := len(buf)
+	last := end - LongWindow
 	wmask := uint64(len(bloom) - 1)
 	smask := uint64(len(short) - 1)
+	if i+24 <= end {
+		// Unrolled by hand, as in filterLong.
+		w := buf[i : i+16 : i+16]
+		c0 := le64(w[0:]) * winK
+		c1 := le64(w[1:]) * winK
+		c2 := le64(w[2:]) * winK
+		c3 := le64(w[3:]) * winK
+		c4 := le64(w[4:]) * winK
+		c5 := le64(w[5:]) * winK
+		c6 := le64(w[6:]) * winK
+		c7 := le64(w[7:]) * winK
+		for ; i+24 <= end && n <= len(cand)-16; i += 8 {
+			w := buf[i+8 : i+24 : i+24]
+			var d, h, x, hs uint64
+			d = le64(w[0:]) * winK
+			h = (c0 ^ d>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			hs = c0 >> 32 >> ssh
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1|short[(hs>>6)&smask]>>(hs&63)&1 != 0 {
+				n = both(i+0, h, x, hs, short, smask, cand, n)
+			}
+			c0 = d
+			d = le64(w[1:]) * winK
+			h = (c1 ^ d>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			hs = c1 >> 32 >> ssh
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1|short[(hs>>6)&smask]>>(hs&63)&1 != 0 {
+				n = both(i+1, h, x, hs, short, smask, cand, n)
+			}
+			c1 = d
+			d = le64(w[2:]) * winK
+			h = (c2 ^ d>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			hs = c2 >> 32 >> ssh
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1|short[(hs>>6)&smask]>>(hs&63)&1 != 0 {
+				n = both(i+2, h, x, hs, short, smask, cand, n)
+			}
+			c2 = d
+			d = le64(w[3:]) * winK
+			h = (c3 ^ d>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			hs = c3 >> 32 >> ssh
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1|short[(hs>>6)&smask]>>(hs&63)&1 != 0 {
+				n = both(i+3, h, x, hs, short, smask, cand, n)
+			}
+			c3 = d
+			d = le64(w[4:]) * winK
+			h = (c4 ^ d>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			hs = c4 >> 32 >> ssh
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1|short[(hs>>6)&smask]>>(hs&63)&1 != 0 {
+				n = both(i+4, h, x, hs, short, smask, cand, n)
+			}
+			c4 = d
+			d = le64(w[5:]) * winK
+			h = (c5 ^ d>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			hs = c5 >> 32 >> ssh
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1|short[(hs>>6)&smask]>>(hs&63)&1 != 0 {
+				n = both(i+5, h, x, hs, short, smask, cand, n)
+			}
+			c5 = d
+			d = le64(w[6:]) * winK
+			h = (c6 ^ d>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			hs = c6 >> 32 >> ssh
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1|short[(hs>>6)&smask]>>(hs&63)&1 != 0 {
+				n = both(i+6, h, x, hs, short, smask, cand, n)
+			}
+			c6 = d
+			d = le64(w[7:]) * winK
+			h = (c7 ^ d>>1) >> 24
+			x = bloom[(h>>sh)&wmask]
+			hs = c7 >> 32 >> ssh
+			if x>>(h&63)&(x>>((h>>6)&63))&(x>>((h>>12)&63))&1|short[(hs>>6)&smask]>>(hs&63)&1 != 0 {
+				n = both(i+7, h, x, hs, short, smask, cand, n)
+			}
+			c7 = d
+		}
+	}
 	for ; i <= last && n < len(cand)-1; i++ {
 		w := buf[i : i+16 : i+16]
 		p := le64(w) * winK
@@ -502,6 +591,20 @@ func filterBoth(buf []byte, i int, bloom []uint64, sh uint, short []uint64, ssh 
 		}
 	}
 	return n, i
+}
+
+// both records the candidates at offset i of filterBoth, one of whose
+// filters passed: x is the long filter's word for h, hs the short hash.
+func both(i int, h, x, hs uint64, short []uint64, smask uint64, cand *[256]int32, n int) int {
+	if m := bloomMask(h); x&m == m {
+		cand[n&255] = int32(i)
+		n++
+	}
+	if short[(hs>>6)&smask]>>(hs&63)&1 != 0 {
+		cand[n&255] = int32(i) | shortCand
+		n++
+	}
+	return n
 }
 
 func (s *Set) scanShort(buf []byte, from int, emit func(a, b int, e *entry)) {
