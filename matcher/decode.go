@@ -534,10 +534,25 @@ func (sc *scanner) utf16Runs(buf []byte, depth int, enc string, m spanMap, minDe
 		// Decoded bytes and their source offsets live on the scratch stacks,
 		// as for escapes: a UTF-16 file is one long stretch, and fresh
 		// buffers for it were a third of the scan's time. A unit decodes to
-		// at most 3 bytes; ASCII units, nearly all of them, to one.
+		// at most 3 bytes; ASCII units, nearly all of them, to one, and a
+		// stretch of ASCII alone (the stretch's other bytes are all NUL)
+		// needs no offset map: decoded byte k comes from unit k.
 		nu := (re - rs) / 2
 		dmark, smark := len(sc.scratch), len(sc.srcs)
 		sc.reserve(3 * nu)
+		if dec, ok := asciiUnits(sc.scratch[dmark:dmark], buf[rs:re], le); ok {
+			sc.scratch = sc.scratch[:dmark+len(dec)]
+			if len(dec) >= minDec {
+				sc.level(dec, depth+1, chain(enc, how), func(a, b int) (int, int, bool) {
+					if m != nil {
+						return m(rs+2*a, rs+2*b)
+					}
+					return rs + 2*a, rs + 2*b, true
+				})
+			}
+			sc.scratch = sc.scratch[:dmark]
+			continue
+		}
 		sc.srcs = slices.Grow(sc.srcs, 3*nu+1)
 		dec := sc.scratch[dmark:dmark]
 		src := sc.srcs[smark:smark]
@@ -568,4 +583,23 @@ func (sc *scanner) utf16Runs(buf []byte, depth int, enc string, m spanMap, minDe
 		}
 		sc.scratch, sc.srcs = sc.scratch[:dmark], sc.srcs[:smark]
 	}
+}
+
+// asciiUnits appends to dec the UTF-16 units of run (an even number of
+// bytes, little-endian if le, every other byte NUL) and reports whether all
+// of them were ASCII; if not, dec holds a part and the caller decodes the
+// run the general way.
+func asciiUnits(dec, run []byte, le bool) ([]byte, bool) {
+	k := 1
+	if le {
+		k = 0
+	}
+	for ; k < len(run); k += 2 {
+		c := run[k]
+		if c >= utf8.RuneSelf {
+			return dec, false
+		}
+		dec = append(dec, c)
+	}
+	return dec, true
 }

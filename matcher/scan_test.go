@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Test secrets: fake, high-entropy, provider-shaped.
@@ -563,5 +564,29 @@ func TestScanWithMore(t *testing.T) {
 	defer sc.release()
 	if sc.more != nil || cap(sc.scratch) >= 1<<20 {
 		t.Errorf("pooled scanner kept more or the room: cap %d", cap(sc.scratch))
+	}
+}
+
+// TestScanUTF16Spans checks the spans of secrets found in UTF-16 text, on
+// both decoding routes: ASCII-only stretches (mapped by position) and
+// stretches with other characters (mapped byte by byte).
+func TestScanUTF16Spans(t *testing.T) {
+	t.Parallel()
+	set := testSet(t, ghToken)
+	for _, lead := range []string{"key=", "café=", "x=ÿ"} {
+		for _, enc := range []string{"utf16le", "utf16be"} {
+			// With byte order marks: big-endian text after a non-NUL byte
+			// and without one is read as little-endian from that byte.
+			text := utf16le(lead+ghToken+" ", true)
+			if enc == "utf16be" {
+				text = utf16be(lead+ghToken+" ", true)
+			}
+			doc := "x\n" + text
+			got := set.Scan([]byte(doc))
+			want := 4 + 2*utf8.RuneCountInString(lead)
+			if len(got) != 1 || got[0].Encoding != enc || got[0].Offset != want || got[0].Length != 2*len(ghToken) || got[0].Line != 2 {
+				t.Errorf("%s %q: got %+v, want one finding at %d, %d bytes, line 2", enc, lead, got, want, 2*len(ghToken))
+			}
+		}
 	}
 }
