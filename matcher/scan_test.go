@@ -460,13 +460,13 @@ func TestScanEveryLanePasswords(t *testing.T) {
 
 // TestFilterBothMatchesReference checks the unrolled every-offset filter
 // against a plain per-offset computation of both window hashes, on text
-// dense in candidates (a thousand passwords' filters over random bytes), over every split into calls that a full candidate
-// buffer causes.
+// dense in candidates (the filters of 20,000 passwords over random bytes),
+// over every split into calls that a full candidate buffer causes.
 func TestFilterBothMatchesReference(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(7, 8))
 	var fps []Fingerprint
-	for range 1000 {
+	for range 20000 {
 		n := 12 + r.IntN(10)
 		b := make([]byte, n)
 		for i := range b {
@@ -482,15 +482,18 @@ func TestFilterBothMatchesReference(t *testing.T) {
 	for i := range buf {
 		buf[i] = byte(r.Uint32())
 	}
-	// An offset passes the first stage when bit h>>22 of pre.long (h the
-	// long window's 40-bit hash) or bit k>>14 of pre.short (k the short
-	// window's 32-bit hash) is set; it is then a candidate for each exact
-	// filter its window passes.
-	in := func(t *[4096]uint64, b uint64) bool { return t[b/64]&(1<<(b%64)) != 0 }
+	// An offset passes the first stage when pre.long has the top 24 bits of
+	// the long window's 40-bit hash h, or pre.short those of the short
+	// window's 32-bit hash k (12 bits choose a word, 6 and 6 two bits in
+	// it); it is then a candidate for each exact filter its window passes.
+	in := func(t *prefilter, b uint64) bool {
+		w := t[b>>12]
+		return w&(1<<((b>>6)%64)) != 0 && w&(1<<(b%64)) != 0
+	}
 	var want []int32
 	for i := 0; i+LongWindow <= len(buf); i++ {
 		h, k := windowLong(buf[i:]), windowShort(buf[i:])
-		if !in(&s.pre.long, h>>22) && !in(&s.pre.short, k>>14) {
+		if !in(&s.pre.long, h>>16) && !in(&s.pre.short, k>>8) {
 			continue
 		}
 		if m := bloomMask(h); s.bloom[h>>s.bloomSh]&m == m {
