@@ -17,9 +17,10 @@ import (
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
-// TestBrowserIntegrations connects Slack and sends a test message, then
-// subscribes an event webhook and reads its delivery, in headless
-// Chromium: the fake Slack and the receiver are loopback servers, reached
+// TestBrowserIntegrations connects Slack and sends a test message,
+// subscribes an event webhook and reads its delivery, edits the SLA
+// settings and the organisation's name, and exports the audit log, in
+// headless Chromium: the fake Slack and the receiver are loopback servers, reached
 // through the outgoing-request guard allowing 127.0.0.0/8.
 func TestBrowserIntegrations(t *testing.T) {
 	t.Parallel()
@@ -105,4 +106,41 @@ func TestBrowserIntegrations(t *testing.T) {
 		document.querySelector("tr.delivery .delivery-status").textContent === "succeeded" &&
 		document.querySelector("tr.delivery .attempts").textContent.includes("HTTP 200") &&
 		document.querySelector("tr.delivery .attempts").textContent.includes("thanks")`)
+
+	// Edit the SLA settings and the organisation's name.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/settings"),
+		chromedp.SetValue(chromedp.CSS(`#settings-form input[name=ack_critical]`), "7"),
+		chromedp.Click(chromedp.ID("settings-save")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "settings saved", `(document.getElementById("settings-notice") || {}).textContent === "Settings saved." &&
+		document.querySelector("#settings-form input[name=ack_critical]").value === "7"`)
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("org-name"), "Acme Security"),
+		chromedp.Click(chromedp.ID("org-save")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "renamed", `(document.getElementById("settings-notice") || {}).textContent === "Renamed the organisation Acme Security."`)
+	if st, err := f.svc.Settings(context.Background(), f.org.ID); err != nil || st.AckCriticalS != 7*60 {
+		t.Fatalf("critical SLA %d s (%v)", st.AckCriticalS, err)
+	}
+
+	// Export the audit log from the audit page's link, as the browser
+	// downloads it: every change above is in it.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/audit")); err != nil {
+		t.Fatal(err)
+	}
+	csv, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch(document.querySelector('a[href^="/audit/export.csv"]').href).then(r => r.text())`,
+		chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"slack.connect", "slack.test", "webhook.subscribe", "incident_settings.update", "org.update"} {
+		if !strings.Contains(csv, a) {
+			t.Errorf("the export lacks %s:\n%s", a, csv)
+		}
+	}
 }

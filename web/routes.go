@@ -83,6 +83,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.POST("/sources/watches/:id/remove", s.watchRemoveSubmit, admin)
 	e.GET("/settings", s.settingsPage, viewer)
 	e.POST("/settings", s.settingsSubmit, admin)
+	e.POST("/settings/org", s.orgNameSubmit, admin)
 	e.GET("/account", s.accountPage, s.requireUser)
 	e.POST("/account/password", s.accountPasswordSubmit, s.requireUser)
 	e.POST("/account/signout-all", s.accountSignOutAllSubmit, s.requireUser)

@@ -79,7 +79,7 @@ var formRoutes = map[string]string{
 	"/settings": "admin", "/account/password": "user", "/account/signout-all": "user",
 	"/integrations/slack/webhook": "admin", "/integrations/slack/webhook/remove": "admin", "/integrations/slack/bot": "admin",
 	"/integrations/slack/disconnect": "admin", "/integrations/webhooks": "admin", "/integrations/webhooks/:id/delete": "admin",
-	"/integrations/revocation": "admin", "/integrations/revocation/remove": "admin",
+	"/integrations/revocation": "admin", "/integrations/revocation/remove": "admin", "/settings/org": "admin",
 }
 
 // TestFormRoutesListed keeps formRoutes complete: a new form post must be
