@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -115,6 +116,11 @@ func (s *Server) overviewPage(c echo.Context) error {
 	data["DaysChart"] = columnChart("chart-opened", fmt.Sprintf("Incidents opened per day, last %d days", st.Days), days)
 	data["TimesChart"] = hbarChart("chart-times", "Time to detect, contain and rotate (p50 and p90)", times)
 	data["SeverityBars"], data["PhaseBars"], data["DayBars"], data["TimeBars"] = sev, phase, days, times
+	weeks, err := s.incidents.TimesByWeek(ctx, m.OrgID, 12)
+	if err != nil {
+		return err
+	}
+	data["Weeks"], data["TrendCharts"] = weeks, trendCharts(weeks)
 	return s.render(c, http.StatusOK, "overview.html", "Overview", data)
 }
 
@@ -243,4 +249,33 @@ func (s *Server) failingSources(ctx context.Context, orgID int64) []string {
 	s.banner.byO[orgID] = bannerEntry{at: time.Now(), failing: failing}
 	s.banner.mu.Unlock()
 	return failing
+}
+
+// trendCharts draws time to detect, contain and rotate per week, p50 and
+// p90 each: whether the team is getting faster.
+func trendCharts(weeks []incidents.WeekTimes) []template.HTML {
+	labels := make([]string, len(weeks))
+	for i, w := range weeks {
+		labels[i] = w.Week
+	}
+	pick := func(f func(incidents.WeekTimes) *float64) []*float64 {
+		out := make([]*float64, len(weeks))
+		for i, w := range weeks {
+			out[i] = f(w)
+		}
+		return out
+	}
+	var out []template.HTML
+	for _, m := range []struct {
+		id, name string
+		p50, p90 func(incidents.WeekTimes) *float64
+	}{
+		{"detect", "detect", func(w incidents.WeekTimes) *float64 { return w.DetectP50 }, func(w incidents.WeekTimes) *float64 { return w.DetectP90 }},
+		{"contain", "contain", func(w incidents.WeekTimes) *float64 { return w.ContainP50 }, func(w incidents.WeekTimes) *float64 { return w.ContainP90 }},
+		{"rotate", "rotate", func(w incidents.WeekTimes) *float64 { return w.RotateP50 }, func(w incidents.WeekTimes) *float64 { return w.RotateP90 }},
+	} {
+		out = append(out, lineChart("chart-trend-"+m.id, "Time to "+m.name+" per week (p50 and p90)", labels,
+			[]series{{Name: m.name + " p50", Values: pick(m.p50)}, {Name: m.name + " p90", Values: pick(m.p90), Dashed: true}}, seconds))
+	}
+	return out
 }
