@@ -12,12 +12,14 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
-// TestBrowserIntegrations connects Slack and sends a test message,
+// TestBrowserIntegrations shows the failing-source banner, connects Slack
+// and sends a test message,
 // subscribes an event webhook and reads its delivery, edits the SLA
 // settings and the organisation's name, and exports the audit log, in
 // headless Chromium: the fake Slack and the receiver are loopback servers, reached
@@ -28,6 +30,16 @@ func TestBrowserIntegrations(t *testing.T) {
 	f := newIncidentFixture(t)
 	b := f.testBundle
 	fake := withIntegrations(t, b)
+	// A paste source that fails: every page must say so.
+	store := paste.NewStore(b.pool)
+	b.srv.paste = store
+	if _, err := store.Register(context.Background(), staticSource{"pastebin", paste.KindPastebin}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(context.Background(), `UPDATE paste_sources SET consecutive_failures = 5, last_error = 'HTTP 503',
+		last_error_at = now(), last_poll_at = now() WHERE name = 'pastebin'`); err != nil {
+		t.Fatal(err)
+	}
 	link, err := b.auth.NewLoginLink(context.Background(), f.admin.ID, f.org.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +63,8 @@ func TestBrowserIntegrations(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	waitJS(t, ctx, "failing-source banner", `(() => { const b = document.getElementById("source-banner");
+		return !!b && b.offsetHeight > 0 && b.textContent.includes("pastebin (failing) is failing") })()`)
 	waitJS(t, ctx, "bot connected", `document.readyState === "complete" && (document.getElementById("slack-mode") || {}).textContent === "bot"`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("slack-test"))); err != nil {
 		t.Fatal(err)
