@@ -126,6 +126,8 @@ func incidentError(err error) *apiError {
 		return &apiError{http.StatusUnprocessableEntity, "reason_required", msg}
 	case errors.Is(err, incidents.ErrNoEndpoint):
 		return &apiError{http.StatusConflict, "no_endpoint", incidents.ErrNoEndpoint.Error()}
+	case errors.Is(err, incidents.ErrNoQueue):
+		return &apiError{http.StatusServiceUnavailable, "not_configured", incidents.ErrNoQueue.Error()}
 	case errors.Is(err, incidents.ErrInvalidEndpoint), errors.Is(err, incidents.ErrInvalidSettings):
 		return &apiError{http.StatusBadRequest, "invalid", msg}
 	case errors.Is(err, incidents.ErrInvalidQuery):

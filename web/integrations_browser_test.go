@@ -25,7 +25,8 @@ import (
 // headless Chromium: the fake Slack and the receiver are loopback servers, reached
 // through the outgoing-request guard allowing 127.0.0.0/8.
 func TestBrowserIntegrations(t *testing.T) {
-	t.Parallel()
+	// Not parallel: two Chromiums at once on a loaded 2-core machine push
+	// TestBrowserDashboard past its browser deadline.
 	ctx := browser(t)
 	f := newIncidentFixture(t)
 	b := f.testBundle

@@ -325,3 +325,20 @@ func (s *Server) revocationRemoveSubmit(c echo.Context) error {
 	}
 	return backToIntegrations(c, nil, "Revocation endpoint removed.")
 }
+
+// revocationTestSubmit queues a test request to the default or a key's
+// endpoint; its attempt appears in the endpoint's request log.
+func (s *Server) revocationTestSubmit(c echo.Context) error {
+	keyID, err := endpointKey(c)
+	if err != nil {
+		return backToIntegrations(c, err, "")
+	}
+	m, _ := CurrentMember(c)
+	if err := s.incidents.QueueRevocationTest(c.Request().Context(), m.OrgID, keyID, m.Actor); err != nil {
+		return backToIntegrations(c, err, "")
+	}
+	if err := s.audit(c, "revocation_endpoint.test", "key", keyID, nil); err != nil {
+		return err
+	}
+	return backToIntegrations(c, nil, "Test request queued: its answer appears under the endpoint's requests.")
+}

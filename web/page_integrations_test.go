@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
@@ -246,5 +248,48 @@ func TestIntegrationsPageForms(t *testing.T) {
 		if !strings.Contains(actions, a) {
 			t.Errorf("no %s in the audit log: %s", a, actions)
 		}
+	}
+}
+
+// TestRevocationEndpointTestRequest: "send a test request" queues a job
+// whose one signed call reaches the endpoint, and the attempt (status,
+// the receiver's answer as text) shows under the endpoint.
+func TestRevocationEndpointTestRequest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newIncidentFixture(t)
+	b := f.testBundle
+	admin := b.signIn(t, "admin@acme.example")
+	recv := newReceiver(t, `{"status":"manual","reason":"<b>test</b>"}`)
+	if got := formResult(t, admin, "/integrations/revocation/test", map[string]string{"key": "default"}); !strings.HasPrefix(got, "error: ") {
+		t.Fatalf("test without an endpoint: %s", got)
+	}
+	if st, _ := formPage(t, admin, "/integrations/revocation", map[string]string{"key": "default", "url": recv.URL + "/revoke"}); st != http.StatusOK {
+		t.Fatalf("set endpoint = %d", st)
+	}
+	if got := formResult(t, admin, "/integrations/revocation/test", map[string]string{"key": "default"}); !strings.HasPrefix(got, "Test request queued") {
+		t.Fatalf("test: %s", got)
+	}
+	var args incidents.RevocationTestArgs
+	if err := b.pool.QueryRow(ctx, `SELECT args FROM river_job WHERE kind = 'revocation_test'`).Scan(&args); err != nil || args.RequestedBy != "admin@acme.example" {
+		t.Fatalf("queued %+v (%v)", args, err)
+	}
+	guard := webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	revoker := incidents.NewRevoker(f.svc, webhook.NewSender(webhook.NewHTTPClient(guard, 10*time.Second), guard, &f.sk, nil), b.logger)
+	if err := revoker.SendTest(ctx, args); err != nil {
+		t.Fatal(err)
+	}
+	got := recv.got()
+	if len(got) != 1 || !strings.Contains(got[0], `"revocation.test"`) || !strings.Contains(got[0], "admin@acme.example") {
+		t.Fatalf("receiver got %q", got)
+	}
+	_, _, page := admin.page("/integrations")
+	if !strings.Contains(page, "1 latest") || !strings.Contains(page, "HTTP 200") || !strings.Contains(page, "succeeded") ||
+		strings.Contains(page, "<b>test</b>") || !strings.Contains(page, "&lt;b&gt;test&lt;/b&gt;") {
+		t.Fatalf("the endpoint's requests:\n%s", page)
+	}
+	var n int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM incidents`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("a test request touched incidents: %d (%v)", n, err)
 	}
 }

@@ -78,6 +78,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	e.POST("/integrations/webhooks/:id/delete", s.webhookDeleteSubmit, admin)
 	e.POST("/integrations/revocation", s.revocationSetSubmit, admin)
 	e.POST("/integrations/revocation/remove", s.revocationRemoveSubmit, admin)
+	e.POST("/integrations/revocation/test", s.revocationTestSubmit, admin)
 	e.GET("/sources", s.sourcesPage, viewer)
 	e.POST("/sources/watches", s.watchAddSubmit, admin)
 	e.POST("/sources/watches/:id/remove", s.watchRemoveSubmit, admin)

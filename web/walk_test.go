@@ -80,6 +80,7 @@ var formRoutes = map[string]string{
 	"/integrations/slack/webhook": "admin", "/integrations/slack/webhook/remove": "admin", "/integrations/slack/bot": "admin",
 	"/integrations/slack/disconnect": "admin", "/integrations/webhooks": "admin", "/integrations/webhooks/:id/delete": "admin",
 	"/integrations/revocation": "admin", "/integrations/revocation/remove": "admin", "/settings/org": "admin",
+	"/integrations/revocation/test": "admin",
 }
 
 // TestFormRoutesListed keeps formRoutes complete: a new form post must be
