@@ -116,7 +116,7 @@ func (s *Server) overviewPage(c echo.Context) error {
 	data["DaysChart"] = columnChart("chart-opened", fmt.Sprintf("Incidents opened per day, last %d days", st.Days), days)
 	data["TimesChart"] = hbarChart("chart-times", "Time to detect, contain and rotate (p50 and p90)", times)
 	data["SeverityBars"], data["PhaseBars"], data["DayBars"], data["TimeBars"] = sev, phase, days, times
-	weeks, err := s.incidents.TimesByWeek(ctx, m.OrgID, 12)
+	weeks, err := s.trends.get(ctx, m.OrgID, s.incidents.TimesByWeek)
 	if err != nil {
 		return err
 	}
@@ -278,4 +278,40 @@ func trendCharts(weeks []incidents.WeekTimes) []template.HTML {
 			[]series{{Name: m.name + " p50", Values: pick(m.p50)}, {Name: m.name + " p90", Values: pick(m.p90), Dashed: true}}, seconds))
 	}
 	return out
+}
+
+// trendTTL is how long an organisation's weekly response times are
+// reused: twelve weeks of percentiles barely move in minutes, and the
+// query costs as much as the rest of the overview (BenchmarkDashboard).
+const trendTTL = 5 * time.Minute
+
+// trendCache remembers each organisation's weekly response times.
+type trendCache struct {
+	mu  sync.Mutex
+	byO map[int64]trendEntry
+}
+
+type trendEntry struct {
+	at    time.Time
+	weeks []incidents.WeekTimes
+}
+
+func (tc *trendCache) get(ctx context.Context, orgID int64, load func(context.Context, int64, int) ([]incidents.WeekTimes, error)) ([]incidents.WeekTimes, error) {
+	tc.mu.Lock()
+	if e, ok := tc.byO[orgID]; ok && time.Since(e.at) < trendTTL {
+		tc.mu.Unlock()
+		return e.weeks, nil
+	}
+	tc.mu.Unlock()
+	weeks, err := load(ctx, orgID, 12)
+	if err != nil {
+		return nil, err
+	}
+	tc.mu.Lock()
+	if tc.byO == nil {
+		tc.byO = map[int64]trendEntry{}
+	}
+	tc.byO[orgID] = trendEntry{at: time.Now(), weeks: weeks}
+	tc.mu.Unlock()
+	return weeks, nil
 }

@@ -105,6 +105,7 @@ type Server struct {
 	demoSlack         func() []DemoSlackMessage
 	streams           streams     // live event streams (events_sse.go)
 	banner            bannerCache // failing sources (page_overview.go)
+	trends            trendCache  // weekly response times (page_overview.go)
 }
 
 // New builds the server and its routes; templates are parsed here so a
