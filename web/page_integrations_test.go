@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -148,6 +149,11 @@ func TestIntegrationsPageForms(t *testing.T) {
 	if top := fake.TopLevel("C0ALERTS"); len(top) != 1 {
 		t.Fatalf("bot test messages %+v", top)
 	}
+	for _, a := range []string{`action="/integrations/slack/disconnect" data-confirm="`, `action="/integrations/slack/webhook/remove" data-confirm="`} {
+		if !strings.Contains(body, a) {
+			t.Errorf("no confirmation: %s", a)
+		}
+	}
 	if got := formResult(t, admin, "/integrations/slack/disconnect", nil); got != "Slack bot disconnected." {
 		t.Fatalf("disconnect: %s", got)
 	}
@@ -198,6 +204,15 @@ func TestIntegrationsPageForms(t *testing.T) {
 		strings.Contains(body, "<script>alert") || !strings.Contains(body, "&lt;script&gt;") || strings.Contains(body, "token=abc") {
 		t.Fatalf("delivery log:\n%s", body)
 	}
+	if st, _ := viewer.do(http.MethodGet, logPath, nil); st != http.StatusForbidden {
+		t.Fatalf("viewer delivery log = %d", st)
+	}
+	// Every destructive form asks first.
+	for _, action := range []string{`action="` + logPath + `/delete"`} {
+		if !regexp.MustCompile(`<form method="post" ` + regexp.QuoteMeta(action) + ` data-confirm="[^"]+"`).MatchString(page(admin, "/integrations")) {
+			t.Errorf("%s does not ask for confirmation", action)
+		}
+	}
 	if st, _ := outsider.do(http.MethodGet, logPath, nil); st != http.StatusNotFound {
 		t.Fatalf("another org's delivery log = %d", st)
 	}
@@ -229,6 +244,9 @@ func TestIntegrationsPageForms(t *testing.T) {
 	}
 	if got := formResult(t, admin, "/integrations/revocation", map[string]string{"key": "999999", "url": "https://keyops.example/revoke"}); !strings.HasPrefix(got, "error: ") {
 		t.Fatalf("unknown key: %s", got)
+	}
+	if n := strings.Count(body, `action="/integrations/revocation/remove" data-confirm="`); n != 2 {
+		t.Fatalf("%d endpoint removals ask for confirmation, want 2", n)
 	}
 	if got := formResult(t, admin, "/integrations/revocation/remove", map[string]string{"key": "default"}); got != "Revocation endpoint removed." {
 		t.Fatalf("remove: %s", got)

@@ -157,8 +157,8 @@ func (s *Server) onboarding(ctx context.Context, m Member) ([]onboardingStep, er
 	}
 	return []onboardingStep{
 		{ID: "step-key", Text: "Register a key", Href: "/keys", Done: len(ks) > 0},
-		{ID: "step-slack", Text: "Connect Slack", Href: "/integrations", Hint: "PUT /api/v1/integrations/slack", Done: slackDone},
-		{ID: "step-endpoint", Text: "Set a revocation endpoint", Href: "/integrations", Hint: "PUT /api/v1/revocation-endpoint", Done: len(eps) > 0},
+		{ID: "step-slack", Text: "Connect Slack", Href: "/integrations#slack", Done: slackDone},
+		{ID: "step-endpoint", Text: "Set a revocation endpoint", Href: "/integrations#endpoints", Done: len(eps) > 0},
 		{ID: "step-invite", Text: "Invite a teammate", Href: "/members", Done: invited},
 	}, nil
 }
