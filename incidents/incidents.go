@@ -431,12 +431,13 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-// AddWorkers registers the incident workers: revocation requests and the
-// SLA sweep. The revoker may be nil (no outgoing webhooks). Alerts are the
+// AddWorkers registers the incident workers: revocation requests (and
+// their tests) and the SLA sweep. The revoker may be nil (no outgoing webhooks). Alerts are the
 // timeline notifier's (incidents/slack).
 func AddWorkers(w *river.Workers, r *Revoker, sw *Sweeper) {
 	if r != nil {
 		river.AddWorker(w, r)
+		river.AddWorker(w, &revocationTester{r: r})
 	}
 	river.AddWorker(w, sw)
 }
