@@ -145,11 +145,12 @@ func newPool(ctx context.Context, dbURL string, maxConns int32, txPooler bool) (
 		// pgx caches named prepared statements per connection by default;
 		// behind a transaction pooler the next statement may reach a server
 		// session that never saw them (PgBouncer before 1.21 cannot track
-		// them). Exec mode sends each query as one unnamed
-		// parse/bind/execute round trip, which any pooler passes.
-		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+		// them). Cached descriptions use only the unnamed statement, each
+		// step one self-contained round trip, which pgx documents as
+		// PgBouncer-safe; unlike exec mode the parameter types are the
+		// server's, so []byte still reaches a jsonb column as JSON.
+		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 		pcfg.ConnConfig.StatementCacheCapacity = 0
-		pcfg.ConnConfig.DescriptionCacheCapacity = 0
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
