@@ -36,9 +36,9 @@ import (
 // 2 crawler and 3 worker processes on one database, through a TCP proxy,
 // against the fake GitHub streaming recorded events (half pushes, each a
 // commit to fetch) with registered keys planted in comments and issues.
-// Every 2.5 s a random crawler or worker is killed with SIGKILL and started
+// Every 2 s a random crawler or worker is killed with SIGKILL and started
 // again; then the proxy drops every database connection and refuses new
-// ones for 5 s, and nobody is restarted.
+// ones for 5 s, and nobody is restarted; the stream goes on 11 s after.
 //
 // Every planted key must end with exactly one incident, one Slack alert
 // and one revocation request (one message id, however often delivered);
@@ -50,10 +50,13 @@ func TestScaleOutKill9AndConnectionCuts(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t, t.TempDir())
 	r := runScaleOut(t, bin, scaleRun{
-		web: 1, crawlers: 2, workers: 3, rate: 60, d: 20 * time.Second,
-		keys: 5, killEvery: 2500 * time.Millisecond, cutAt: 13 * time.Second, cutFor: 5 * time.Second,
+		web: 1, crawlers: 2, workers: 3, rate: 60, d: 26 * time.Second,
+		keys: 5, killEvery: 2 * time.Second, cutAt: 10 * time.Second, cutFor: 5 * time.Second,
 	})
 	t.Logf("%s", r)
+	if len(r.plants) != 15 {
+		t.Fatalf("%d planted events, want 15", len(r.plants))
+	}
 	if r.kills < 3 {
 		t.Fatalf("only %d kills: the run proves little", r.kills)
 	}
@@ -413,19 +416,31 @@ func runScaleOut(t testing.TB, bin string, run scaleRun) scaleResult {
 	}
 	start := time.Now()
 	// Each key is planted three times, in a comment or an issue, at even
-	// intervals over the stream outside the cut and the poller's recovery
-	// from it (events then fall in a recorded gap by design).
+	// intervals over the stream, outside the cut and the poller's recovery
+	// from it: events then fall in the recorded gap by design (the leader
+	// retries 5 s after losing the database, and finds the 300 newest
+	// events). A key whose every plant fell in gaps would fail the test.
 	var plantMu sync.Mutex
+	type span struct{ from, to time.Duration }
+	spans := []span{{time.Second, run.d}}
+	if run.cutFor > 0 {
+		spans = []span{{time.Second, run.cutAt - time.Second}, {run.cutAt + run.cutFor + 7*time.Second, run.d}}
+	}
+	var open time.Duration
+	for _, sp := range spans {
+		open += max(sp.to-sp.from, 0)
+	}
 	var slots []time.Duration
-	for i := 1; len(slots) < 3*run.keys && i < 1000; i++ {
-		at := run.d * time.Duration(i) / time.Duration(3*run.keys+8)
-		if run.cutFor > 0 && at > run.cutAt-time.Second && at < run.cutAt+run.cutFor+7*time.Second {
-			continue
+	for j := range 3 * run.keys {
+		off := open * time.Duration(2*j+1) / time.Duration(6*run.keys)
+		for _, sp := range spans {
+			if n := max(sp.to-sp.from, 0); off < n {
+				slots = append(slots, sp.from+off)
+				break
+			} else {
+				off -= n
+			}
 		}
-		if at >= run.d {
-			break
-		}
-		slots = append(slots, at)
 	}
 	for i, at := range slots {
 		k := i % run.keys
