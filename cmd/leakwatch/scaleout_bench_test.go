@@ -25,7 +25,8 @@ import (
 // workers start. events/s is the events queued over the time, in the
 // database, from the first event job a worker took to the last one done;
 // events/s-with-pushes runs until the last push fetch they caused (worked
-// by the two crawlers) is done too. Run with -benchtime=1x.
+// by the two crawlers) is done too. BENCH_SCALE_SCAN sets each worker's
+// LEAKWATCH_WORKERS_SCAN (default 4). Run with -benchtime=1x.
 func BenchmarkScaleOutWorkers(b *testing.B) {
 	secs, rate := 20, 200.0
 	if n, err := strconv.Atoi(os.Getenv("BENCH_SCALE_SECONDS")); err == nil && n > 0 {
@@ -82,6 +83,9 @@ func runScaleDrain(b *testing.B, bin string, workers int, rate float64, d time.D
 		"LEAKWATCH_LOG_FORMAT=json",
 		"LEAKWATCH_LOG_LEVEL=warn",
 	)}
+	if n := os.Getenv("BENCH_SCALE_SCAN"); n != "" {
+		f.env = append(f.env, "LEAKWATCH_WORKERS_SCAN="+n)
+	}
 	b.Cleanup(func() {
 		f.stop()
 		if b.Failed() {
