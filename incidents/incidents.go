@@ -89,6 +89,7 @@ type Service struct {
 
 	changesOnce sync.Once
 	changes     *Changes // the dashboard's live feed (Changes)
+	changesPoll time.Duration
 }
 
 // WithGuard makes the service refuse escalation and revocation URLs the

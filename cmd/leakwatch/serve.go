@@ -103,7 +103,8 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	reg.MustRegister(paste.NewCollector(paste.NewStore(pool)))
 
 	works := cfg.Has(RoleWorker) || cfg.Has(RoleCrawler)
-	jcfg := jobs.Config{Logger: logger, Metrics: jobs.NewMetrics(reg), JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter}
+	jcfg := jobs.Config{Logger: logger, Metrics: jobs.NewMetrics(reg), JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter,
+		PollOnly: cfg.transactionPooler()}
 	var registry *keys.Registry
 	if works {
 		jcfg.Workers = river.NewWorkers()
@@ -122,7 +123,8 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		return err
 	}
 	out := newOutbound(cfg)
-	incidentSvc := incidents.NewService(pool, riverClient, logger).WithBox(cfg.Encryption).WithGuard(outboundGuard(cfg))
+	incidentSvc := incidents.NewService(pool, riverClient, logger).WithBox(cfg.Encryption).WithGuard(outboundGuard(cfg)).
+		WithPolledChanges(cfg.pooledPoll(pooledChangesPoll))
 	incidentSvc.RegisterMetrics(reg)
 	// Without LEAKWATCH_WEBHOOK_SIGNING_KEY, a key is generated once and kept
 	// in the database, so every replica signs alike.
@@ -145,7 +147,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	var ghClient *ghcrawler.Client
 	var pasteSources []paste.Source
 	if works {
-		registry = keys.NewRegistry(pool, logger).WithRotatedRetention(cfg.RotatedRetention)
+		registry = keys.NewRegistry(pool, logger).WithRotatedRetention(cfg.RotatedRetention).WithPolling(cfg.pooledPoll(pooledKeyPoll))
 		if err := registry.Load(ctx); err != nil {
 			return err
 		}
