@@ -27,6 +27,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawler/paste/pastetest"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/revoketest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -223,7 +224,7 @@ type demoScenario struct {
 // the keys, as an operator would with the CLI.
 func setUpDemo(ctx context.Context, db *database.DB, cfg Config, sink *slackSink, receiver *revoketest.Server) (*demoScenario, error) {
 	orgStore := orgs.NewStore(db.Pool)
-	o, _, err := orgStore.Create(ctx, "demo")
+	o, _, err := orgStore.Create(ctx, audit.CLI, "demo")
 	if err != nil {
 		return nil, err
 	}
@@ -231,11 +232,11 @@ func setUpDemo(ctx context.Context, db *database.DB, cfg Config, sink *slackSink
 	if err := addOwner(ctx, auth.NewStore(db.Pool, auth.Config{}), o, "you@example.com", cfg.BaseURL, &out); err != nil {
 		return nil, err
 	}
-	if err := orgStore.SetSlackWebhook(ctx, o.ID, sink.URL+"/services/TDEMO/BDEMO/demo"); err != nil {
+	if err := orgStore.SetSlackWebhook(ctx, audit.CLI, o.ID, sink.URL+"/services/TDEMO/BDEMO/demo"); err != nil {
 		return nil, err
 	}
 	// The demo acts later (a rotation) through the API, as a script would.
-	token, _, err := auth.NewStore(db.Pool, auth.Config{}).CreateToken(ctx, o.ID, out.UserID, "demo script", auth.ScopeWrite)
+	token, _, err := auth.NewStore(db.Pool, auth.Config{}).CreateToken(ctx, audit.CLI, o.ID, out.UserID, "demo script", auth.ScopeWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +246,7 @@ func setUpDemo(ctx context.Context, db *database.DB, cfg Config, sink *slackSink
 		if err != nil {
 			return demoKey{}, fmt.Errorf("fingerprint of %s: %w", name, err)
 		}
-		k, err := sc.keys.Register(ctx, o.ID, keys.Params{Name: name, Fingerprint: fp, Environment: env, Notes: notes, Owner: "payments-team"})
+		k, err := sc.keys.Register(ctx, audit.CLI, o.ID, keys.Params{Name: name, Fingerprint: fp, Environment: env, Notes: notes, Owner: "payments-team"})
 		if err != nil {
 			return demoKey{}, err
 		}
@@ -265,7 +266,7 @@ func setUpDemo(ctx context.Context, db *database.DB, cfg Config, sink *slackSink
 	}
 	// The receiver checks each request's HMAC signature, as a customer's
 	// endpoint should.
-	secret, err := incidents.NewService(db.Pool, nil, slog.New(slog.DiscardHandler)).SetRevocationEndpoint(ctx, o.ID, sc.revoked.id, receiver.URL+"/revoke", true)
+	secret, err := incidents.NewService(db.Pool, nil, slog.New(slog.DiscardHandler)).SetRevocationEndpoint(ctx, audit.CLI, o.ID, sc.revoked.id, receiver.URL+"/revoke", true)
 	if err != nil {
 		return nil, err
 	}

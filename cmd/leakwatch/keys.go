@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/matcher"
@@ -90,7 +91,7 @@ func runKeysAdd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintln(stderr, "leakwatch keys add:", err)
 		return 1
 	}
-	k, err := keys.NewStore(db.Pool).Add(ctx, o.ID, *name, fp)
+	k, err := keys.NewStore(db.Pool).Add(ctx, audit.CLI, o.ID, *name, fp)
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch keys add:", err)
 		return 1

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/database"
@@ -117,7 +118,7 @@ func runOrgs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 }
 
 func orgsCreate(ctx context.Context, db *database.DB, store *orgs.Store, cfg Config, name, owner string, asJSON bool, stdout, stderr io.Writer) int {
-	o, created, err := store.Create(ctx, name)
+	o, created, err := store.Create(ctx, audit.CLI, name)
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch orgs create:", err)
 		return 1
@@ -170,7 +171,7 @@ func orgsSetSlack(ctx context.Context, store *orgs.Store, name, hookURL string, 
 			return 1
 		}
 	}
-	if err := store.SetSlackWebhook(ctx, o.ID, hookURL); err != nil {
+	if err := store.SetSlackWebhook(ctx, audit.CLI, o.ID, hookURL); err != nil {
 		fmt.Fprintln(stderr, "leakwatch orgs set-slack:", err)
 		return 1
 	}
@@ -239,7 +240,7 @@ func orgsSetRevocation(ctx context.Context, db *database.DB, store *orgs.Store, 
 		fmt.Fprintln(stderr, "leakwatch orgs set-revocation:", err)
 		return 1
 	}
-	secret, err := incidents.NewService(db.Pool, nil, logger).SetRevocationEndpoint(ctx, o.ID, 0, endpoint, hmac)
+	secret, err := incidents.NewService(db.Pool, nil, logger).SetRevocationEndpoint(ctx, audit.CLI, o.ID, 0, endpoint, hmac)
 	if errors.Is(err, incidents.ErrInvalidEndpoint) {
 		fmt.Fprintln(stderr, "leakwatch orgs set-revocation:", err)
 		return 2
@@ -268,20 +269,20 @@ type orgCreated struct {
 // addOwner makes email an owner of o (an existing member keeps a higher
 // role; a lower one is raised) and mints a one-time sign-in link.
 func addOwner(ctx context.Context, store *auth.Store, o orgs.Org, email, baseURL string, out *orgCreated) error {
-	u, _, err := store.EnsureUser(ctx, email)
+	u, _, err := store.EnsureUser(ctx, audit.CLI, email)
 	if err != nil {
 		return err
 	}
-	m, _, err := store.AddMember(ctx, o.ID, u.ID, auth.RoleOwner)
+	m, _, err := store.AddMember(ctx, audit.CLI, o.ID, u.ID, auth.RoleOwner)
 	if err != nil {
 		return err
 	}
 	if m.Role != auth.RoleOwner {
-		if _, err := store.SetRole(ctx, o.ID, u.ID, auth.RoleOwner); err != nil {
+		if _, err := store.SetRole(ctx, audit.CLI, o.ID, u.ID, auth.RoleOwner); err != nil {
 			return err
 		}
 	}
-	token, err := store.NewLoginLink(ctx, u.ID, o.ID)
+	token, err := store.NewLoginLink(ctx, audit.CLI, u.ID, o.ID)
 	if err != nil {
 		return err
 	}
