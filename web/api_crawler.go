@@ -75,14 +75,11 @@ func (s *Server) apiGitHubWatchCreate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	w, err := feeds.AddWatch(c.Request().Context(), m.OrgID, req.Kind, req.Target)
+	w, err := feeds.AddWatch(c.Request().Context(), s.actor(c), m.OrgID, req.Kind, req.Target)
 	if errors.Is(err, ghcrawler.ErrInvalidWatch) {
 		return apiErr(http.StatusBadRequest, "invalid", "kind must be org, user or repo, and target a GitHub name (owner/name for repo)")
 	}
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "github_watch.create", "github_watch", w.ID, map[string]any{"kind": w.Kind, "target": w.Target}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, w)
@@ -98,14 +95,11 @@ func (s *Server) apiGitHubWatchDelete(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	err = feeds.RemoveWatch(c.Request().Context(), m.OrgID, id)
+	err = feeds.RemoveWatch(c.Request().Context(), s.actor(c), m.OrgID, id)
 	if errors.Is(err, ghcrawler.ErrWatchNotFound) {
 		return apiErr(http.StatusNotFound, "not_found", "no such watch")
 	}
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "github_watch.delete", "github_watch", id, nil); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
@@ -33,8 +34,9 @@ type walkStep struct {
 	setup  func(t *testing.T, w *walker) func(ctx context.Context, a audit.Actor) error
 }
 
-// walkSteps lists every exported mutating method of the domain packages.
-// TestAuditWalk fails when one is missing (see walkExempt).
+// walkSteps lists every exported mutating method of the domain packages
+// (keys, orgs, auth, incidents) and of the GitHub watch store.
+// TestWalkListIsComplete fails when one is missing (see walkExempt).
 var walkSteps = []walkStep{
 	{"keys.Store.Register", "key.create", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
 		fp := w.fingerprint(t)
@@ -194,6 +196,18 @@ var walkSteps = []walkStep{
 		}
 	}},
 
+	{"ghcrawler.Feeds.AddWatch", "github_watch.create", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
+		return func(ctx context.Context, a audit.Actor) error {
+			_, err := w.feeds.AddWatch(ctx, a, w.orgID, ghcrawler.WatchRepo, "acme/walk")
+			return err
+		}
+	}},
+	{"ghcrawler.Feeds.RemoveWatch", "github_watch.delete", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
+		watch, err := w.feeds.AddWatch(t.Context(), audit.System, w.orgID, ghcrawler.WatchOrg, fmt.Sprintf("walk%d", w.next()))
+		must(t, err)
+		return func(ctx context.Context, a audit.Actor) error { return w.feeds.RemoveWatch(ctx, a, w.orgID, watch.ID) }
+	}},
+
 	{"incidents.Service.SetSettings", "incident_settings.update", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
 		return func(ctx context.Context, a audit.Actor) error {
 			_, err := w.inc.SetSettings(ctx, a, w.orgID, incidents.DefaultSettings(), false)
@@ -310,6 +324,7 @@ func TestWalkListIsComplete(t *testing.T) {
 		"orgs.Store":        reflect.TypeFor[*orgs.Store](),
 		"auth.Store":        reflect.TypeFor[*auth.Store](),
 		"incidents.Service": reflect.TypeFor[*incidents.Service](),
+		"ghcrawler.Feeds":   reflect.TypeFor[*ghcrawler.Feeds](),
 	}
 	walked := map[string]bool{}
 	for _, s := range walkSteps {
@@ -377,6 +392,7 @@ type walker struct {
 	orgs    *orgs.Store
 	auth    *auth.Store
 	inc     *incidents.Service
+	feeds   *ghcrawler.Feeds
 	orgID   int64
 	ownerID int64
 	n       atomic.Int64
@@ -503,7 +519,7 @@ func TestAuditWalk(t *testing.T) {
 	inc := incidents.NewService(pool, rc, logger)
 	// Wired as serve wires them: a rotation eradicates the key's incident.
 	w := &walker{pool: pool, keys: keys.NewStore(pool).OnRotateTx(inc.KeyRotatedTx).OnStateTx(inc.KeyStateChangedTx), orgs: orgs.NewStore(pool), auth: auth.NewStore(pool, auth.Config{Argon: auth.ArgonParams{Memory: 64, Time: 1, Threads: 1}}),
-		inc: inc}
+		inc: inc, feeds: ghcrawler.NewFeeds(pool)}
 	o, _, err := w.orgs.Create(ctx, audit.System, "acme")
 	must(t, err)
 	w.orgID = o.ID
