@@ -199,7 +199,7 @@ func (s *Server) apiWebhookCreate(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	sub, secret, err := s.eventHooks.Create(c.Request().Context(), m.OrgID, req.URL, req.Events)
+	sub, secret, err := s.eventHooks.Create(c.Request().Context(), s.actor(c), m.OrgID, req.URL, req.Events)
 	if ae := urlRefused(err); ae != nil {
 		return ae
 	}
@@ -207,14 +207,6 @@ func (s *Server) apiWebhookCreate(c echo.Context) error {
 		return apiErr(http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), eventhooks.ErrInvalid.Error()+": "))
 	}
 	if err != nil {
-		return err
-	}
-	// The URL may carry a token: the audit log keeps only its host.
-	host := req.URL
-	if _, rest, ok := strings.Cut(host, "://"); ok {
-		host, _, _ = strings.Cut(rest, "/")
-	}
-	if err := s.audit(c, "webhook.subscribe", "event_webhook", sub.ID, map[string]any{"host": host, "events": sub.Events}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, webhookSubscriptionCreated{Subscription: sub, Secret: secret})
@@ -230,14 +222,11 @@ func (s *Server) apiWebhookDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.eventHooks.Delete(c.Request().Context(), m.OrgID, id)
+	err = s.eventHooks.Delete(c.Request().Context(), s.actor(c), m.OrgID, id)
 	if errors.Is(err, eventhooks.ErrNotFound) {
 		return apiErr(http.StatusNotFound, "not_found", "not found")
 	}
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "webhook.unsubscribe", "event_webhook", id, nil); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

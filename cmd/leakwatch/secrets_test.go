@@ -46,7 +46,7 @@ func TestSecretsReseal(t *testing.T) {
 	if err := slack.NewStore(pool, oldBox).Connect(ctx, org.ID, slack.ConnectParams{BotToken: token, SigningSecret: "signing-secret-0123456789", DefaultChannel: "C0ALERTS"}); err != nil {
 		t.Fatal(err)
 	}
-	_, hookSecret, err := eventhooks.NewStore(pool, oldBox).Create(ctx, org.ID, "https://siem.example/hook", nil)
+	_, hookSecret, err := eventhooks.NewStore(pool, oldBox).Create(ctx, audit.System, org.ID, "https://siem.example/hook", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

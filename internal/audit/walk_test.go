@@ -17,6 +17,7 @@ import (
 
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
@@ -35,7 +36,8 @@ type walkStep struct {
 }
 
 // walkSteps lists every exported mutating method of the domain packages
-// (keys, orgs, auth, incidents) and of the GitHub watch store.
+// (keys, orgs, auth, incidents) and of the GitHub watch and event webhook
+// stores.
 // TestWalkListIsComplete fails when one is missing (see walkExempt).
 var walkSteps = []walkStep{
 	{"keys.Store.Register", "key.create", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
@@ -208,6 +210,18 @@ var walkSteps = []walkStep{
 		return func(ctx context.Context, a audit.Actor) error { return w.feeds.RemoveWatch(ctx, a, w.orgID, watch.ID) }
 	}},
 
+	{"eventhooks.Store.Create", "webhook.subscribe", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
+		return func(ctx context.Context, a audit.Actor) error {
+			_, _, err := w.hooks.Create(ctx, a, w.orgID, "https://siem.acme.example/walk", nil)
+			return err
+		}
+	}},
+	{"eventhooks.Store.Delete", "webhook.unsubscribe", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
+		sub, _, err := w.hooks.Create(t.Context(), audit.System, w.orgID, "https://siem.acme.example/walk", nil)
+		must(t, err)
+		return func(ctx context.Context, a audit.Actor) error { return w.hooks.Delete(ctx, a, w.orgID, sub.ID) }
+	}},
+
 	{"incidents.Service.SetSettings", "incident_settings.update", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
 		return func(ctx context.Context, a audit.Actor) error {
 			_, err := w.inc.SetSettings(ctx, a, w.orgID, incidents.DefaultSettings(), false)
@@ -297,6 +311,7 @@ var walkExempt = map[string]string{
 	"incidents.Service.KeyRotated":              "follows a rotation; production runs KeyRotatedTx inside keys.Store.Rotate's audited transaction",
 	"incidents.Service.KeyRotatedTx":            "runs inside keys.Store.Rotate's audited transaction",
 	"incidents.Service.KeyStateChangedTx":       "runs inside keys.Store.SetState's audited transaction",
+	"eventhooks.Store.Reseal":                   "maintenance: re-encrypts signing secrets under the current key without changing them",
 	"incidents.Service.ResealRevocationSecrets": "maintenance: re-encrypts secrets under the current key without changing them",
 	"incidents.Service.SetTimelineNotifier":     "wiring at construction, no data",
 	"incidents.Service.SetWebhookKeys":          "wiring at construction, no data",
@@ -325,6 +340,7 @@ func TestWalkListIsComplete(t *testing.T) {
 		"auth.Store":        reflect.TypeFor[*auth.Store](),
 		"incidents.Service": reflect.TypeFor[*incidents.Service](),
 		"ghcrawler.Feeds":   reflect.TypeFor[*ghcrawler.Feeds](),
+		"eventhooks.Store":  reflect.TypeFor[*eventhooks.Store](),
 	}
 	walked := map[string]bool{}
 	for _, s := range walkSteps {
@@ -393,6 +409,7 @@ type walker struct {
 	auth    *auth.Store
 	inc     *incidents.Service
 	feeds   *ghcrawler.Feeds
+	hooks   *eventhooks.Store
 	orgID   int64
 	ownerID int64
 	n       atomic.Int64
@@ -519,7 +536,7 @@ func TestAuditWalk(t *testing.T) {
 	inc := incidents.NewService(pool, rc, logger)
 	// Wired as serve wires them: a rotation eradicates the key's incident.
 	w := &walker{pool: pool, keys: keys.NewStore(pool).OnRotateTx(inc.KeyRotatedTx).OnStateTx(inc.KeyStateChangedTx), orgs: orgs.NewStore(pool), auth: auth.NewStore(pool, auth.Config{Argon: auth.ArgonParams{Memory: 64, Time: 1, Threads: 1}}),
-		inc: inc, feeds: ghcrawler.NewFeeds(pool)}
+		inc: inc, feeds: ghcrawler.NewFeeds(pool), hooks: eventhooks.NewStore(pool, nil)}
 	o, _, err := w.orgs.Create(ctx, audit.System, "acme")
 	must(t, err)
 	w.orgID = o.ID
