@@ -10,6 +10,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/slack"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -33,7 +34,7 @@ func TestRotatedSecretSeenAgain(t *testing.T) {
 	}
 	svc := incidents.NewService(pool, rc, logger)
 	svc.SetTimelineNotifier(slack.NewService(pool, slack.NewStore(pool, nil), rc, svc, slack.Config{Logger: logger}))
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestRotatedSecretSeenAgain(t *testing.T) {
 		}
 		return f
 	}
-	k, err := store.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: fp(oldSecret)})
+	k, err := store.Register(ctx, audit.System, org.ID, keys.Params{Name: "deploy", Fingerprint: fp(oldSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestRotatedSecretSeenAgain(t *testing.T) {
 	if slackJobs() == 0 {
 		t.Fatal("the leak queued no Slack alert: the notifier is not wired")
 	}
-	if _, err := store.Rotate(ctx, org.ID, k.ID, fp(newSecret)); err != nil {
+	if _, err := store.Rotate(ctx, audit.System, org.ID, k.ID, fp(newSecret)); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.Load(ctx); err != nil {

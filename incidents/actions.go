@@ -13,17 +13,12 @@ import (
 	"github.com/leakwatch/leakwatch/matcher"
 )
 
-// Actor is who performs an action: a member through the API, or Leakwatch
-// itself. OrgID scopes the action: an incident of another organisation is
-// ErrNotFound. OrgID 0 (the system) may act on any incident.
-type Actor struct {
-	Name   string // shown in the timeline: an email, "token:NAME", "system"
-	UserID int64
-	OrgID  int64
-	// Audit, if set, is written to the audit log in the action's own
-	// transaction: an action is never done without its audit entry.
-	Audit *audit.Entry
-}
+// Actor is who performs an action: a member through the API, a page or
+// Slack, or Leakwatch itself. Name is shown in the timeline. OrgID scopes
+// the action: an incident of another organisation is ErrNotFound; OrgID 0
+// (the system) may act on any incident. Every action is written to the
+// audit log in its own transaction, as made by the actor.
+type Actor = audit.Actor
 
 // System is the actor for automatic steps.
 var System = Actor{Name: ActorSystem}
@@ -52,31 +47,31 @@ func checkFreeText(fieldValues ...string) error {
 }
 
 // inOrgTx checks the incident exists and belongs to the actor's org.
-func inOrgTx(ctx context.Context, tx pgx.Tx, id int64, a Actor) error {
+func inOrgTx(ctx context.Context, tx pgx.Tx, id int64, a Actor) (int64, error) {
 	var orgID int64
 	err := tx.QueryRow(ctx, `SELECT org_id FROM incidents WHERE id = $1`, id).Scan(&orgID)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && a.OrgID != 0 && orgID != a.OrgID) {
-		return fmt.Errorf("incident %d: %w", id, ErrNotFound)
+		return 0, fmt.Errorf("incident %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("load incident %d: %w", id, err)
+		return 0, fmt.Errorf("load incident %d: %w", id, err)
 	}
-	return nil
+	return orgID, nil
 }
 
-// act runs f in a transaction after the org check.
-func (s *Service) act(ctx context.Context, id int64, a Actor, what string, f func(tx pgx.Tx) error) error {
+// act runs f in a transaction after the org check and records the action
+// in the audit log in the same transaction, as incident.<verb> with
+// details.
+func (s *Service) act(ctx context.Context, id int64, a Actor, what, verb string, details map[string]any, f func(tx pgx.Tx) error) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := inOrgTx(ctx, tx, id, a); err != nil {
+		orgID, err := inOrgTx(ctx, tx, id, a)
+		if err != nil {
 			return err
 		}
 		if err := f(tx); err != nil {
 			return err
 		}
-		if a.Audit != nil {
-			return audit.Write(ctx, tx, *a.Audit)
-		}
-		return nil
+		return audit.Record(ctx, tx, a.Entry(orgID, "incident."+verb, "incident", id, details))
 	})
 	if err != nil {
 		return fmt.Errorf("%s incident %d: %w", what, id, err)
@@ -88,7 +83,7 @@ func (s *Service) act(ctx context.Context, id int64, a Actor, what string, f fun
 // Acknowledge records that a member has seen the incident, which stops its
 // SLA escalation. Acknowledging twice keeps the first.
 func (s *Service) Acknowledge(ctx context.Context, id int64, a Actor) error {
-	return s.act(ctx, id, a, "acknowledge", func(tx pgx.Tx) error {
+	return s.act(ctx, id, a, "acknowledge", "acknowledge", nil, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE incidents SET acknowledged_at = $2, acknowledged_by = $3 WHERE id = $1 AND acknowledged_at IS NULL`,
 			id, s.now(), a.Name)
 		if err != nil || tag.RowsAffected() == 0 {
@@ -101,7 +96,7 @@ func (s *Service) Acknowledge(ctx context.Context, id int64, a Actor) error {
 
 // Assign makes a member (a user id) responsible for the incident.
 func (s *Service) Assign(ctx context.Context, id, userID int64, a Actor) error {
-	return s.act(ctx, id, a, "assign", func(tx pgx.Tx) error {
+	return s.act(ctx, id, a, "assign", "assign", map[string]any{"user_id": userID}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE incidents SET assignee_id = $2 WHERE id = $1`, id, userID); err != nil {
 			return err
 		}
@@ -119,7 +114,7 @@ func (s *Service) AddNote(ctx context.Context, id int64, a Actor, note string) e
 	if err := checkFreeText("note", note); err != nil {
 		return err
 	}
-	return s.act(ctx, id, a, "add note to", func(tx pgx.Tx) error {
+	return s.act(ctx, id, a, "add note to", "note", nil, func(tx pgx.Tx) error {
 		_, err := s.addEventTx(ctx, tx, id, s.now(), a.Name, "note", "", "", map[string]any{"note": note})
 		return err
 	})
@@ -131,7 +126,7 @@ func (s *Service) MarkContained(ctx context.Context, id int64, a Actor, note str
 	if err := checkFreeText("note", note); err != nil {
 		return err
 	}
-	return s.act(ctx, id, a, "mark contained", func(tx pgx.Tx) error {
+	return s.act(ctx, id, a, "mark contained", "contain", nil, func(tx pgx.Tx) error {
 		_, err := s.transitionTx(ctx, tx, id, transition{to: PhaseContained, actor: a.Name, kind: "marked_contained", details: map[string]any{"note": note}})
 		return err
 	})
@@ -140,7 +135,7 @@ func (s *Service) MarkContained(ctx context.Context, id int64, a Actor, note str
 // RevokeNow sends a fresh revocation request (a new message id) to the key's
 // endpoint, e.g. after containment failed or the endpoint was fixed.
 func (s *Service) RevokeNow(ctx context.Context, id int64, a Actor) error {
-	return s.act(ctx, id, a, "revoke", func(tx pgx.Tx) error {
+	return s.act(ctx, id, a, "revoke", "revoke", nil, func(tx pgx.Tx) error {
 		var keyID int64
 		var phase Phase
 		var round int
@@ -202,7 +197,7 @@ func (s *Service) ConfirmRecovery(ctx context.Context, id int64, a Actor, note s
 	if err := checkFreeText("note", note); err != nil {
 		return err
 	}
-	return s.act(ctx, id, a, "confirm recovery of", func(tx pgx.Tx) error {
+	return s.act(ctx, id, a, "confirm recovery of", "recover", nil, func(tx pgx.Tx) error {
 		_, err := s.transitionTx(ctx, tx, id, transition{to: PhaseRecovered, actor: a.Name, details: map[string]any{"note": note}})
 		return err
 	})
@@ -216,7 +211,7 @@ func (s *Service) Close(ctx context.Context, id int64, a Actor, r Review) error 
 	if err := checkFreeText("root_cause", r.RootCause, "leak_vector", r.LeakVector, "follow_ups", r.FollowUps); err != nil {
 		return err
 	}
-	return s.act(ctx, id, a, "close", func(tx pgx.Tx) error {
+	return s.act(ctx, id, a, "close", "close", nil, func(tx pgx.Tx) error {
 		_, err := s.transitionTx(ctx, tx, id, transition{
 			to: PhaseClosed, actor: a.Name, kind: "closed",
 			details: map[string]any{"root_cause": r.RootCause, "leak_vector": r.LeakVector, "follow_ups": r.FollowUps},
@@ -245,7 +240,8 @@ func (s *Service) sideExit(ctx context.Context, id int64, a Actor, to Phase, rea
 	if err := checkFreeText("reason", reason); err != nil {
 		return err
 	}
-	return s.act(ctx, id, a, string(to), func(tx pgx.Tx) error {
+	verb := map[Phase]string{PhaseFalsePositive: "false_positive", PhaseAcceptedRisk: "accept_risk"}[to]
+	return s.act(ctx, id, a, string(to), verb, map[string]any{"reason": reason}, func(tx pgx.Tx) error {
 		_, err := s.transitionTx(ctx, tx, id, transition{
 			to: to, actor: a.Name, details: map[string]any{"reason": reason},
 			set: []string{"resolution_reason = $3"}, setArgs: []any{reason},
@@ -259,7 +255,7 @@ func (s *Service) Reopen(ctx context.Context, id int64, a Actor, reason string) 
 	if err := checkFreeText("reason", reason); err != nil {
 		return err
 	}
-	return s.act(ctx, id, a, "reopen", func(tx pgx.Tx) error {
+	return s.act(ctx, id, a, "reopen", "reopen", map[string]any{"reason": reason}, func(tx pgx.Tx) error {
 		var cur Phase
 		if err := tx.QueryRow(ctx, `SELECT phase FROM incidents WHERE id = $1`, id).Scan(&cur); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
@@ -93,8 +94,10 @@ func endpointForTx(ctx context.Context, tx pgx.Tx, keyID int64) (*endpoint, erro
 // SetRevocationEndpoint configures where revocation requests go: for one key
 // (keyID > 0) or as the organisation's default (keyID 0). With hmac, a fresh
 // per-endpoint HMAC secret is generated and returned, once; without, requests
-// carry only the Ed25519 signature.
-func (s *Service) SetRevocationEndpoint(ctx context.Context, orgID, keyID int64, rawURL string, hmac bool) (string, error) {
+// carry only the Ed25519 signature. The audit entry (revocation_endpoint.set
+// on the key, 0 for the default) says only whether HMAC is on: the URL may
+// carry a token.
+func (s *Service) SetRevocationEndpoint(ctx context.Context, a audit.Actor, orgID, keyID int64, rawURL string, hmac bool) (string, error) {
 	// Checked now against the deployment's guard (WithGuard), and again
 	// on the address dialled at delivery time.
 	if err := s.guard.CheckTarget(rawURL); err != nil {
@@ -129,7 +132,10 @@ func (s *Service) SetRevocationEndpoint(ctx context.Context, orgID, keyID int64,
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO revocation_endpoints (org_id, key_id, url, hmac_secret) VALUES ($1, $2, $3, $4)`,
 			orgID, key, rawURL, stored)
-		return err
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "revocation_endpoint.set", "key", keyID, map[string]any{"hmac": hmac}))
 	})
 	if err != nil {
 		return "", fmt.Errorf("set revocation endpoint: %w", err)
@@ -434,19 +440,29 @@ func (s *Service) EndpointDeliveries(ctx context.Context, orgID, endpointID int6
 
 // DeleteRevocationEndpoint removes the key's endpoint (keyID > 0) or the
 // organisation default (0). Removing one that does not exist is ErrNotFound.
-func (s *Service) DeleteRevocationEndpoint(ctx context.Context, orgID, keyID int64) error {
+// It is audited as revocation_endpoint.delete in the same transaction.
+func (s *Service) DeleteRevocationEndpoint(ctx context.Context, a audit.Actor, orgID, keyID int64) error {
 	q := `DELETE FROM revocation_endpoints WHERE org_id = $1 AND key_id IS NULL`
 	args := []any{orgID}
 	if keyID > 0 {
 		q = `DELETE FROM revocation_endpoints WHERE org_id = $1 AND key_id = $2`
 		args = append(args, keyID)
 	}
-	tag, err := s.pool.Exec(ctx, q, args...)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "revocation_endpoint.delete", "key", keyID, nil))
+	})
+	if errors.Is(err, ErrNotFound) {
+		return ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("delete revocation endpoint: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
@@ -93,15 +94,20 @@ func (r *Revoker) SendTest(ctx context.Context, a RevocationTestArgs) error {
 	var url, stored string
 	var key KeyRef
 	var keyID *int64
-	err := s.pool.QueryRow(ctx, `
-		SELECT e.url, e.hmac_secret, e.key_id, coalesce(k.name, ''), coalesce(k.provider, ''), coalesce(k.fingerprint, '')
-		FROM revocation_endpoints e LEFT JOIN keys k ON k.id = e.key_id WHERE e.id = $1`, a.EndpointID).
-		Scan(&url, &stored, &keyID, &key.Name, &key.Provider, &key.Fingerprint)
+	err := s.pool.QueryRow(ctx, `SELECT url, hmac_secret, key_id FROM revocation_endpoints WHERE id = $1`, a.EndpointID).
+		Scan(&url, &stored, &keyID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // replaced or removed meanwhile: nothing to test
 	}
 	if err != nil {
 		return fmt.Errorf("load revocation endpoint %d: %w", a.EndpointID, err)
+	}
+	if keyID != nil {
+		k, err := keys.Get(ctx, s.pool, *keyID)
+		if err != nil {
+			return fmt.Errorf("load key of revocation endpoint %d: %w", a.EndpointID, err)
+		}
+		key.Name, key.Provider, key.Fingerprint = k.Name, k.Provider, k.Fingerprint
 	}
 	body := RevocationTest{Type: "revocation.test", EventID: fmt.Sprintf("msg_lwrevtest_%d_%d", a.EndpointID, a.At.UnixNano()),
 		RequestedBy: a.RequestedBy, RequestedAt: a.At}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
@@ -43,8 +44,14 @@ func DefaultSettings() Settings {
 // Settings returns the organisation's settings (the defaults if unset). The
 // escalation URL is not returned: it is a credential.
 func (s *Service) Settings(ctx context.Context, orgID int64) (Settings, error) {
+	return readSettings(ctx, s.pool, orgID)
+}
+
+func readSettings(ctx context.Context, db interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, orgID int64) (Settings, error) {
 	st := DefaultSettings()
-	err := s.pool.QueryRow(ctx, `
+	err := db.QueryRow(ctx, `
 		SELECT ack_critical_s, ack_high_s, ack_medium_s, ack_low_s, phase_limit_s, default_assignee_id, escalation_slack_url <> ''
 		FROM incident_settings WHERE org_id = $1`, orgID).
 		Scan(&st.AckCriticalS, &st.AckHighS, &st.AckMediumS, &st.AckLowS, &st.PhaseLimitS, &st.DefaultAssigneeID, &st.EscalationConfigured)
@@ -56,8 +63,10 @@ func (s *Service) Settings(ctx context.Context, orgID int64) (Settings, error) {
 
 // SetSettings replaces the organisation's settings. Every limit must lie
 // between one minute and 30 days; an empty escalation URL keeps the current
-// one unless clearEscalation is set.
-func (s *Service) SetSettings(ctx context.Context, orgID int64, st Settings, clearEscalation bool) (Settings, error) {
+// one unless clearEscalation is set. The change is audited as
+// incident_settings.update, with the settings it leaves (the escalation URL
+// only as configured or not: it is a credential), in its transaction.
+func (s *Service) SetSettings(ctx context.Context, a audit.Actor, orgID int64, st Settings, clearEscalation bool) (Settings, error) {
 	for name, v := range map[string]int{"ack_critical_seconds": st.AckCriticalS, "ack_high_seconds": st.AckHighS,
 		"ack_medium_seconds": st.AckMediumS, "ack_low_seconds": st.AckLowS, "phase_limit_seconds": st.PhaseLimitS} {
 		if v < 60 || time.Duration(v)*time.Second > 30*24*time.Hour {
@@ -77,7 +86,9 @@ func (s *Service) SetSettings(ctx context.Context, orgID int64, st Settings, cle
 	if err != nil {
 		return Settings{}, fmt.Errorf("seal escalation URL of org %d: %w", orgID, err)
 	}
-	_, err = s.pool.Exec(ctx, `
+	var out Settings
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
 		INSERT INTO incident_settings (org_id, ack_critical_s, ack_high_s, ack_medium_s, ack_low_s, phase_limit_s, default_assignee_id, escalation_slack_url)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (org_id) DO UPDATE SET
@@ -85,9 +96,21 @@ func (s *Service) SetSettings(ctx context.Context, orgID int64, st Settings, cle
 			ack_low_s = EXCLUDED.ack_low_s, phase_limit_s = EXCLUDED.phase_limit_s, default_assignee_id = EXCLUDED.default_assignee_id,
 			escalation_slack_url = CASE WHEN $9 THEN '' WHEN EXCLUDED.escalation_slack_url = '' THEN incident_settings.escalation_slack_url
 				ELSE EXCLUDED.escalation_slack_url END`,
-		orgID, st.AckCriticalS, st.AckHighS, st.AckMediumS, st.AckLowS, st.PhaseLimitS, st.DefaultAssigneeID, escalation, clearEscalation)
+			orgID, st.AckCriticalS, st.AckHighS, st.AckMediumS, st.AckLowS, st.PhaseLimitS, st.DefaultAssigneeID, escalation, clearEscalation)
+		if err != nil {
+			return err
+		}
+		if out, err = readSettings(ctx, tx, orgID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "incident_settings.update", "org", orgID, map[string]any{
+			"ack_critical_seconds": out.AckCriticalS, "ack_high_seconds": out.AckHighS, "ack_medium_seconds": out.AckMediumS,
+			"ack_low_seconds": out.AckLowS, "phase_limit_seconds": out.PhaseLimitS, "default_assignee_id": out.DefaultAssigneeID,
+			"escalation_configured": out.EscalationConfigured,
+		}))
+	})
 	if err != nil {
 		return Settings{}, fmt.Errorf("save incident settings of org %d: %w", orgID, err)
 	}
-	return s.Settings(ctx, orgID)
+	return out, nil
 }

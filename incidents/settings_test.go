@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
 func TestSettings(t *testing.T) {
@@ -20,12 +22,12 @@ func TestSettings(t *testing.T) {
 	}
 	bad := DefaultSettings()
 	bad.AckHighS = 10
-	if _, err := b.svc.SetSettings(ctx, b.orgID, bad, false); !errors.Is(err, ErrInvalidSettings) {
+	if _, err := b.svc.SetSettings(ctx, audit.System, b.orgID, bad, false); !errors.Is(err, ErrInvalidSettings) {
 		t.Fatalf("10s limit: %v", err)
 	}
 	bad = DefaultSettings()
 	bad.EscalationSlackURL = "http://hooks.example/x"
-	if _, err := b.svc.SetSettings(ctx, b.orgID, bad, false); !errors.Is(err, ErrInvalidSettings) {
+	if _, err := b.svc.SetSettings(ctx, audit.System, b.orgID, bad, false); !errors.Is(err, ErrInvalidSettings) {
 		t.Fatalf("http escalation URL: %v", err)
 	}
 	set := DefaultSettings()
@@ -33,16 +35,16 @@ func TestSettings(t *testing.T) {
 	set.EscalationSlackURL = "https://hooks.slack.example/services/T/B/X"
 	assignee := int64(42)
 	set.DefaultAssigneeID = &assignee
-	got, err := b.svc.SetSettings(ctx, b.orgID, set, false)
+	got, err := b.svc.SetSettings(ctx, audit.System, b.orgID, set, false)
 	if err != nil || got.AckCriticalS != 120 || !got.EscalationConfigured || got.EscalationSlackURL != "" || *got.DefaultAssigneeID != 42 {
 		t.Fatalf("saved %+v %v", got, err)
 	}
 	// Saving again without a URL keeps it; clearing removes it.
 	set.EscalationSlackURL = ""
-	if got, _ = b.svc.SetSettings(ctx, b.orgID, set, false); !got.EscalationConfigured {
+	if got, _ = b.svc.SetSettings(ctx, audit.System, b.orgID, set, false); !got.EscalationConfigured {
 		t.Fatal("escalation URL dropped")
 	}
-	if got, _ = b.svc.SetSettings(ctx, b.orgID, set, true); got.EscalationConfigured {
+	if got, _ = b.svc.SetSettings(ctx, audit.System, b.orgID, set, true); got.EscalationConfigured {
 		t.Fatal("escalation URL not cleared")
 	}
 

@@ -65,11 +65,8 @@ func (s *Server) apiGitHubWatchCreate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	w, err := feeds.AddWatch(c.Request().Context(), m.OrgID, req.Kind, req.Target)
+	w, err := feeds.AddWatch(c.Request().Context(), s.actor(c), m.OrgID, req.Kind, req.Target)
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "github_watch.create", "github_watch", w.ID, map[string]any{"kind": w.Kind, "target": w.Target}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, w)
@@ -85,11 +82,8 @@ func (s *Server) apiGitHubWatchDelete(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	err = feeds.RemoveWatch(c.Request().Context(), m.OrgID, id)
+	err = feeds.RemoveWatch(c.Request().Context(), s.actor(c), m.OrgID, id)
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "github_watch.delete", "github_watch", id, nil); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

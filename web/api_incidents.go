@@ -131,11 +131,8 @@ func (s *Server) incidentAct(c echo.Context, id int64, action string, req incide
 	}
 	ctx := c.Request().Context()
 	// The actor's OrgID scopes the action: another organisation's incident
-	// is not found.
-	details := map[string]any{}
-	entry := s.actor(c)
-	entry.Action, entry.ObjectType, entry.ObjectID, entry.Details = "incident."+action, "incident", strconv.FormatInt(id, 10), details
-	actor := incidents.Actor{Name: m.Actor, UserID: m.UserID, OrgID: m.OrgID, Audit: &entry}
+	// is not found. The service audits the action in its transaction.
+	actor := s.actor(c)
 	svc := s.incidents
 	var err error
 	switch action {
@@ -148,7 +145,6 @@ func (s *Server) incidentAct(c echo.Context, id int64, action string, req incide
 		if _, merr := s.auth.Membership(ctx, m.OrgID, req.UserID); merr != nil {
 			return notAMember(merr, "the assignee must be a member of the organisation")
 		}
-		details["user_id"] = req.UserID
 		err = svc.Assign(ctx, id, req.UserID, actor)
 	case "revoke":
 		err = svc.RevokeNow(ctx, id, actor)
@@ -159,13 +155,10 @@ func (s *Server) incidentAct(c echo.Context, id int64, action string, req incide
 	case "close":
 		err = svc.Close(ctx, id, actor, incidents.Review{RootCause: req.RootCause, LeakVector: req.LeakVector, FollowUps: req.FollowUps})
 	case "false_positive":
-		details["reason"] = req.Reason
 		err = svc.MarkFalsePositive(ctx, id, actor, req.Reason)
 	case "accept_risk":
-		details["reason"] = req.Reason
 		err = svc.AcceptRisk(ctx, id, actor, req.Reason)
 	case "reopen":
-		details["reason"] = req.Reason
 		err = svc.Reopen(ctx, id, actor, req.Reason)
 	case "note":
 		err = svc.AddNote(ctx, id, actor, req.Note)
@@ -190,12 +183,8 @@ func (s *Server) apiRevocationEndpointSet(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	secret, err := s.incidents.SetRevocationEndpoint(c.Request().Context(), m.OrgID, keyID, req.URL, req.HMAC)
+	secret, err := s.incidents.SetRevocationEndpoint(c.Request().Context(), s.actor(c), m.OrgID, keyID, req.URL, req.HMAC)
 	if err != nil {
-		return err
-	}
-	// The URL may carry a token: audit only that it changed.
-	if err := s.audit(c, "revocation_endpoint.set", "key", keyID, map[string]any{"hmac": req.HMAC}); err != nil {
 		return err
 	}
 	out := map[string]any{"key_id": keyID, "hmac": req.HMAC}
@@ -231,15 +220,8 @@ func (s *Server) apiIncidentSettingsSet(c echo.Context) error {
 			return notAMember(err, "the default assignee must be a member of the organisation")
 		}
 	}
-	st, err := s.incidents.SetSettings(ctx, m.OrgID, req.Settings, req.ClearEscalation)
+	st, err := s.incidents.SetSettings(ctx, s.actor(c), m.OrgID, req.Settings, req.ClearEscalation)
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "incident_settings.update", "org", m.OrgID, map[string]any{
-		"ack_critical_seconds": st.AckCriticalS, "ack_high_seconds": st.AckHighS, "ack_medium_seconds": st.AckMediumS,
-		"ack_low_seconds": st.AckLowS, "phase_limit_seconds": st.PhaseLimitS, "default_assignee_id": st.DefaultAssigneeID,
-		"escalation_configured": st.EscalationConfigured,
-	}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, st)
@@ -263,10 +245,7 @@ func (s *Server) apiRevocationEndpointDelete(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	if err := s.incidents.DeleteRevocationEndpoint(c.Request().Context(), m.OrgID, keyID); err != nil {
-		return err
-	}
-	if err := s.audit(c, "revocation_endpoint.delete", "key", keyID, nil); err != nil {
+	if err := s.incidents.DeleteRevocationEndpoint(c.Request().Context(), s.actor(c), m.OrgID, keyID); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -49,7 +50,7 @@ func newIncidentFixture(t *testing.T) incidentFixture {
 	admin := b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
 	other := b.mustOrg(t, "other")
 	b.mustUser(t, "resp@other.example", other.ID, auth.RoleResponder)
-	k, err := b.keys.Register(context.Background(), org.ID, keys.Params{Name: "deploy", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
+	k, err := b.keys.Register(context.Background(), audit.System, org.ID, keys.Params{Name: "deploy", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
 	if err != nil {
 		t.Fatal(err)
 	}

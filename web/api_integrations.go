@@ -3,7 +3,6 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -173,16 +172,8 @@ func (s *Server) apiWebhookCreate(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	sub, secret, err := s.eventHooks.Create(c.Request().Context(), m.OrgID, req.URL, req.Events)
+	sub, secret, err := s.eventHooks.Create(c.Request().Context(), s.actor(c), m.OrgID, req.URL, req.Events)
 	if err != nil {
-		return err
-	}
-	// The URL may carry a token: the audit log keeps only its host.
-	host := req.URL
-	if _, rest, ok := strings.Cut(host, "://"); ok {
-		host, _, _ = strings.Cut(rest, "/")
-	}
-	if err := s.audit(c, "webhook.subscribe", "event_webhook", sub.ID, map[string]any{"host": host, "events": sub.Events}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, webhookSubscriptionCreated{Subscription: sub, Secret: secret})
@@ -198,10 +189,7 @@ func (s *Server) apiWebhookDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.eventHooks.Delete(c.Request().Context(), m.OrgID, id); err != nil {
-		return err
-	}
-	if err := s.audit(c, "webhook.unsubscribe", "event_webhook", id, nil); err != nil {
+	if err := s.eventHooks.Delete(c.Request().Context(), s.actor(c), m.OrgID, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

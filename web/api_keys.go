@@ -52,7 +52,7 @@ func (s *Server) apiKeyCreate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.As(s.actor(c)).Register(c.Request().Context(), m.OrgID, keys.Params{
+	k, err := s.keys.Register(c.Request().Context(), s.actor(c), m.OrgID, keys.Params{
 		Name: req.Name, Fingerprint: fp, Provider: req.Provider, Environment: req.Environment, Owner: req.Owner,
 		Notes: req.Notes, Tags: req.Tags, MaxAgeDays: req.MaxAgeDays, RevocationURL: req.RevocationURL,
 	})
@@ -121,7 +121,7 @@ func (s *Server) apiKeyUpdate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.As(s.actor(c)).Edit(c.Request().Context(), m.OrgID, id, keys.Update(req))
+	k, err := s.keys.Edit(c.Request().Context(), s.actor(c), m.OrgID, id, keys.Update(req))
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func (s *Server) apiKeyRotate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.As(s.actor(c)).Rotate(c.Request().Context(), m.OrgID, id, fp)
+	k, err := s.keys.Rotate(c.Request().Context(), s.actor(c), m.OrgID, id, fp)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (s *Server) setKeyState(c echo.Context, state string) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.As(s.actor(c)).SetState(c.Request().Context(), m.OrgID, id, state)
+	k, err := s.keys.SetState(c.Request().Context(), s.actor(c), m.OrgID, id, state)
 	if err != nil {
 		return err
 	}

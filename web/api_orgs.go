@@ -52,17 +52,14 @@ func (s *Server) apiOrgCreate(c echo.Context) error {
 	if strings.TrimSpace(req.Name) == "" || len(req.Name) > 200 {
 		return apiErr(http.StatusBadRequest, "invalid", "name must have 1 to 200 characters")
 	}
-	o, created, err := s.orgs.Create(ctx, req.Name)
+	o, created, err := s.orgs.Create(ctx, s.actor(c), req.Name)
 	if err != nil {
 		return err
 	}
 	if !created {
 		return apiErr(http.StatusConflict, "duplicate", "an organisation of that name exists")
 	}
-	if _, _, err := s.auth.AddMember(ctx, o.ID, u.ID, auth.RoleOwner); err != nil {
-		return err
-	}
-	if err := s.audit(c, "org.create", "org", o.ID, map[string]any{"name": o.Name}); err != nil {
+	if _, _, err := s.auth.AddMember(ctx, s.actor(c), o.ID, u.ID, auth.RoleOwner); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, toOrgJSON(o))
@@ -96,7 +93,7 @@ func (s *Server) apiOrgUpdate(c echo.Context) error {
 	if req.Name != nil && !m.Role.AtLeast(auth.RoleOwner) {
 		return apiErr(http.StatusForbidden, "forbidden", "renaming the organisation needs the owner role")
 	}
-	o, err := s.orgs.As(s.actor(c)).Update(c.Request().Context(), m.OrgID, orgs.Update{
+	o, err := s.orgs.Update(c.Request().Context(), s.actor(c), m.OrgID, orgs.Update{
 		Name: req.Name, DefaultRevocationURL: req.DefaultRevocationURL, DefaultMaxAgeDays: req.DefaultMaxAgeDays,
 		SlackWebhookURL: req.SlackWebhookURL,
 	})
@@ -123,7 +120,7 @@ func (s *Server) apiOrgDelete(c echo.Context) error {
 		return apiErr(http.StatusBadRequest, "invalid", "confirm does not match the organisation's name")
 	}
 	// The entry commits with the deletion: neither happens without the other.
-	if err := s.orgs.As(s.actor(c)).Delete(ctx, o.ID); err != nil {
+	if err := s.orgs.Delete(ctx, s.actor(c), o.ID); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -168,7 +165,7 @@ func (s *Server) apiMemberUpdate(c echo.Context) error {
 	if err := m.maySetRole(target, role); err != nil {
 		return err
 	}
-	updated, err := s.auth.As(s.actor(c)).SetRole(ctx, m.OrgID, id, role)
+	updated, err := s.auth.SetRole(ctx, s.actor(c), m.OrgID, id, role)
 	if err != nil {
 		return err
 	}
@@ -189,7 +186,7 @@ func (s *Server) apiMemberRemove(c echo.Context) error {
 	if err := m.mayRemove(target); err != nil {
 		return err
 	}
-	if err := s.auth.As(s.actor(c)).RemoveMember(ctx, m.OrgID, id); err != nil {
+	if err := s.auth.RemoveMember(ctx, s.actor(c), m.OrgID, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -232,7 +229,7 @@ func (s *Server) apiInvitationCreate(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	token, inv, err := s.auth.As(s.actor(c)).Invite(ctx, m.OrgID, m.UserID, req.Email, role)
+	token, inv, err := s.auth.Invite(ctx, s.actor(c), m.OrgID, m.UserID, req.Email, role)
 	if err != nil {
 		return err
 	}
@@ -249,7 +246,7 @@ func (s *Server) apiInvitationRevoke(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	if err := s.auth.As(s.actor(c)).RevokeInvitation(c.Request().Context(), m.OrgID, id); err != nil {
+	if err := s.auth.RevokeInvitation(c.Request().Context(), s.actor(c), m.OrgID, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -273,7 +270,7 @@ func (s *Server) apiInvitationAccept(c echo.Context) error {
 	} else if _, ok := CurrentMember(c); ok {
 		return apiErr(http.StatusForbidden, "session_required", "API tokens cannot accept invitations")
 	}
-	u, m, err := s.auth.AcceptInvitation(c.Request().Context(), req.Token, userID, req.Password)
+	u, m, err := s.auth.AcceptInvitation(c.Request().Context(), s.actor(c), req.Token, userID, req.Password)
 	if err != nil {
 		return err
 	}
@@ -284,14 +281,8 @@ func (s *Server) apiInvitationAccept(c echo.Context) error {
 		}
 		sess.OrgID = m.OrgID
 		c.Set(ctxMember, Member{OrgID: m.OrgID, UserID: u.ID, Role: m.Role, Actor: u.Email})
-		if err := s.audit(c, "invitation.accept", "user", u.ID, map[string]any{"role": m.Role}); err != nil {
-			return err
-		}
 	} else {
 		if sess, err = s.startSession(c, u, m.OrgID, "invitation"); err != nil {
-			return err
-		}
-		if err := s.audit(c, "invitation.accept", "user", u.ID, map[string]any{"role": m.Role}); err != nil {
 			return err
 		}
 	}

@@ -24,9 +24,10 @@ type meResponse struct {
 	CSRFToken   string            `json:"csrf_token,omitempty"`
 }
 
-// startSession signs the user in: a new session, its cookie, an audit entry.
+// startSession signs the user in: a new session (audited by auth) and its
+// cookie.
 func (s *Server) startSession(c echo.Context, u auth.User, orgID int64, method string) (auth.Session, error) {
-	token, sess, err := s.auth.NewSession(c.Request().Context(), u.ID, orgID, c.RealIP(), userAgent(c))
+	token, sess, err := s.auth.NewSession(c.Request().Context(), s.actor(c), u.ID, orgID, method)
 	if err != nil {
 		return auth.Session{}, err
 	}
@@ -37,9 +38,6 @@ func (s *Server) startSession(c echo.Context, u auth.User, orgID int64, method s
 		if m, err := s.auth.Membership(c.Request().Context(), sess.OrgID, u.ID); err == nil {
 			c.Set(ctxMember, Member{OrgID: m.OrgID, UserID: u.ID, Role: m.Role, Actor: u.Email})
 		}
-	}
-	if err := s.audit(c, "session.create", "user", u.ID, map[string]any{"method": method}); err != nil {
-		return auth.Session{}, err
 	}
 	return sess, nil
 }
@@ -62,26 +60,20 @@ func (s *Server) apiSignIn(c echo.Context) error {
 
 func (s *Server) apiSignOut(c echo.Context) error {
 	sess, _ := currentSession(c)
-	if err := s.auth.EndSession(c.Request().Context(), sess.ID); err != nil {
+	if err := s.auth.EndSession(c.Request().Context(), s.actor(c), sess.ID); err != nil {
 		return err
 	}
 	s.clearSessionCookie(c)
-	if err := s.audit(c, "session.delete", "user", sess.UserID, nil); err != nil {
-		return err
-	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (s *Server) apiSignOutEverywhere(c echo.Context) error {
 	sess, _ := currentSession(c)
-	n, err := s.auth.EndAllSessions(c.Request().Context(), sess.UserID)
+	n, err := s.auth.EndAllSessions(c.Request().Context(), s.actor(c), sess.UserID)
 	if err != nil {
 		return err
 	}
 	s.clearSessionCookie(c)
-	if err := s.audit(c, "session.delete_all", "user", sess.UserID, map[string]any{"sessions": n}); err != nil {
-		return err
-	}
 	return c.JSON(http.StatusOK, map[string]int64{"ended": n})
 }
 

@@ -42,7 +42,7 @@ func (s *Server) apiTokenCreate(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	value, t, err := s.auth.As(s.actor(c)).CreateToken(c.Request().Context(), m.OrgID, m.UserID, req.Name, req.Scope)
+	value, t, err := s.auth.CreateToken(c.Request().Context(), s.actor(c), m.OrgID, m.UserID, req.Name, req.Scope)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func (s *Server) apiTokenRevoke(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	if _, err := s.auth.As(s.actor(c)).RevokeToken(c.Request().Context(), m.OrgID, id); err != nil {
+	if _, err := s.auth.RevokeToken(c.Request().Context(), s.actor(c), m.OrgID, id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

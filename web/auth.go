@@ -14,10 +14,10 @@ package web
 //     of the member who created them (auth.Token.Role).
 //   - CurrentMember(c) returns the Member (OrgID, UserID, TokenID, Role,
 //     Actor) after requireRole. Scope every query by Member.OrgID.
-//   - s.audit(c, action, objectType, objectID, details) appends to the audit
-//     log with the member, IP and user agent. Call it after every change,
-//     or better, hand s.actor(c) to a store that writes the entry in the
-//     change's own transaction, as keys.Store.As does.
+//   - Pass s.actor(c) (the member, IP and user agent) to the domain method
+//     that makes a change: it writes the audit entry in the change's own
+//     transaction. s.audit(c, …), an entry written after the change, is
+//     left only for Slack and event webhooks, whose stores take no actor yet.
 //   - Unsafe methods with a session cookie must carry the session's CSRF
 //     token (X-CSRF-Token header, or csrf_token form field); the
 //     authenticate middleware enforces it for every route.
@@ -222,21 +222,24 @@ func (s *Server) requireUser(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // actor describes who makes the request, for the audit log: the member (or
-// signed-in user), IP and user agent. Stores that audit inside their own
-// transactions take it (keys.Store.As).
-func (s *Server) actor(c echo.Context) audit.Entry {
-	e := audit.Entry{IP: c.RealIP(), UserAgent: userAgent(c)}
+// signed-in user), IP and user agent. Every mutating domain method takes
+// it and records its audit entry in the change's own transaction.
+func (s *Server) actor(c echo.Context) audit.Actor {
+	a := audit.Actor{IP: c.RealIP(), UserAgent: userAgent(c)}
 	if m, ok := CurrentMember(c); ok {
-		e.OrgID, e.ActorUser, e.ActorToken, e.Actor = m.OrgID, m.UserID, m.TokenID, m.Actor
+		a.OrgID, a.UserID, a.TokenID, a.Name = m.OrgID, m.UserID, m.TokenID, m.Actor
 	} else if u, ok := currentUser(c); ok {
-		e.ActorUser, e.Actor = u.ID, u.Email
+		a.UserID, a.Name = u.ID, u.Email
 	}
-	return e
+	return a
 }
 
-// audit appends a change by the current member to the audit log.
+// audit appends a change by the current member to the audit log, after
+// the change: only for the integrations (Slack, event webhooks) whose
+// packages do not take an audit.Actor yet.
 func (s *Server) audit(c echo.Context, action, objectType string, objectID any, details map[string]any) error {
-	e := s.actor(c)
+	a := s.actor(c)
+	e := audit.Entry{OrgID: a.OrgID, ActorUser: a.UserID, ActorToken: a.TokenID, Actor: a.Name, IP: a.IP, UserAgent: a.UserAgent}
 	e.Action, e.ObjectType, e.ObjectID, e.Details = action, objectType, fmt.Sprint(objectID), details
 	if objectType == "org" {
 		if id, ok := objectID.(int64); ok {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 )
 
@@ -19,18 +20,18 @@ import (
 func BenchmarkDashboard(b *testing.B) {
 	ctx := context.Background()
 	tb := setup(b)
-	org, _, err := tb.orgs.Create(ctx, "acme")
+	org, _, err := tb.orgs.Create(ctx, audit.System, "acme")
 	if err != nil {
 		b.Fatal(err)
 	}
-	u, _, err := tb.auth.EnsureUser(ctx, "lead@acme.example")
+	u, _, err := tb.auth.EnsureUser(ctx, audit.System, "lead@acme.example")
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := tb.auth.SetPassword(ctx, u.ID, testPassword); err != nil {
+	if err := tb.auth.SetPassword(ctx, audit.System, u.ID, testPassword); err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := tb.auth.AddMember(ctx, org.ID, u.ID, auth.RoleAdmin); err != nil {
+	if _, _, err := tb.auth.AddMember(ctx, audit.System, org.ID, u.ID, auth.RoleAdmin); err != nil {
 		b.Fatal(err)
 	}
 	seedIncidents(b, tb.pool, org.ID, 10000, "svc-")

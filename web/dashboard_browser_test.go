@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
 // waitJS polls a JavaScript condition until it holds or the browser's
@@ -50,7 +51,7 @@ func TestBrowserDashboard(t *testing.T) {
 	b, svc := f.testBundle, f.svc
 	t.Cleanup(b.srv.CloseStreams) // before the test server's Close waits for them
 	seedIncidents(t, b.pool, f.org.ID, 205, "svc-")
-	link, err := b.auth.NewLoginLink(context.Background(), f.admin.ID, f.org.ID)
+	link, err := b.auth.NewLoginLink(context.Background(), audit.System, f.admin.ID, f.org.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -240,7 +240,7 @@ func TestOverview(t *testing.T) {
 		}
 	}
 	const evil = `<img src=x onerror=alert(1)>`
-	k, err := b.keys.Register(ctx, org.ID, keys.Params{Name: "stale " + evil, Fingerprint: mustParse(t, fingerprint(t, secrets[0])), MaxAgeDays: 1})
+	k, err := b.keys.Register(ctx, audit.System, org.ID, keys.Params{Name: "stale " + evil, Fingerprint: mustParse(t, fingerprint(t, secrets[0])), MaxAgeDays: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,11 +341,11 @@ func TestKeyRetiredRotation(t *testing.T) {
 	org := b.mustOrg(t, "acme")
 	b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
 	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
-	k, err := b.keys.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
+	k, err := b.keys.Register(ctx, audit.System, org.ID, keys.Params{Name: "deploy", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.keys.SetState(ctx, org.ID, k.ID, keys.StateRetired); err != nil {
+	if _, err := b.keys.SetState(ctx, audit.System, org.ID, k.ID, keys.StateRetired); err != nil {
 		t.Fatal(err)
 	}
 	c := b.signIn(t, "admin@acme.example")
@@ -380,14 +380,14 @@ func TestAccountPassword(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	org := b.mustOrg(t, "acme")
-	u, _, err := b.auth.EnsureUser(ctx, "owner@acme.example")
+	u, _, err := b.auth.EnsureUser(ctx, audit.System, "owner@acme.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := b.auth.AddMember(ctx, org.ID, u.ID, auth.RoleOwner); err != nil {
+	if _, _, err := b.auth.AddMember(ctx, audit.System, org.ID, u.ID, auth.RoleOwner); err != nil {
 		t.Fatal(err)
 	}
-	link, err := b.auth.NewLoginLink(ctx, u.ID, org.ID)
+	link, err := b.auth.NewLoginLink(ctx, audit.System, u.ID, org.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestAccountPassword(t *testing.T) {
 		}
 	}
 	other := b.client(t)
-	link2, _ := b.auth.NewLoginLink(ctx, u.ID, org.ID)
+	link2, _ := b.auth.NewLoginLink(ctx, audit.System, u.ID, org.ID)
 	other.form("/signin/link", map[string]string{"token": link2})
 	if r := c.form("/account/password", map[string]string{"new_password": pw, "confirm_password": pw}); !strings.Contains(r.Header.Get("Location"), "notice=") {
 		t.Fatalf("set password: %s", r.Header.Get("Location"))
@@ -574,11 +574,11 @@ func TestKeyPage(t *testing.T) {
 	other := b.mustOrg(t, "other")
 	b.mustUser(t, "eve@other.example", other.ID, auth.RoleAdmin)
 	const evil = `<b onmouseover=alert(1)>owner</b>`
-	k, err := b.keys.Register(ctx, org.ID, keys.Params{Name: "deploy", Owner: evil, Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
+	k, err := b.keys.Register(ctx, audit.System, org.ID, keys.Params{Name: "deploy", Owner: evil, Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.keys.Rotate(ctx, org.ID, k.ID, mustParse(t, fingerprint(t, secrets[1]))); err != nil {
+	if _, err := b.keys.Rotate(ctx, audit.System, org.ID, k.ID, mustParse(t, fingerprint(t, secrets[1]))); err != nil {
 		t.Fatal(err)
 	}
 	path := "/keys/" + itoa(k.ID)

@@ -143,7 +143,7 @@ func (s *Server) keyReactivateSubmit(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.As(s.actor(c)).SetState(c.Request().Context(), m.OrgID, id, keys.StateActive)
+	k, err := s.keys.SetState(c.Request().Context(), s.actor(c), m.OrgID, id, keys.StateActive)
 	if err != nil {
 		return s.backToKeys(c, err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/matcher"
@@ -103,7 +104,7 @@ func TestBrowserFingerprintMatchesGo(t *testing.T) {
 
 	org := b.mustOrg(t, "acme")
 	u := b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
-	link, err := b.auth.NewLoginLink(context.Background(), u.ID, org.ID)
+	link, err := b.auth.NewLoginLink(context.Background(), audit.System, u.ID, org.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

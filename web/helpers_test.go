@@ -64,7 +64,7 @@ func setup(t testing.TB) *testBundle {
 // mustOrg creates an organisation.
 func (b *testBundle) mustOrg(t *testing.T, name string) orgs.Org {
 	t.Helper()
-	o, _, err := b.orgs.Create(context.Background(), name)
+	o, _, err := b.orgs.Create(context.Background(), audit.System, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,15 +75,15 @@ func (b *testBundle) mustOrg(t *testing.T, name string) orgs.Org {
 func (b *testBundle) mustUser(t *testing.T, email string, orgID int64, role auth.Role) auth.User {
 	t.Helper()
 	ctx := context.Background()
-	u, _, err := b.auth.EnsureUser(ctx, email)
+	u, _, err := b.auth.EnsureUser(ctx, audit.System, email)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.auth.SetPassword(ctx, u.ID, testPassword); err != nil {
+	if err := b.auth.SetPassword(ctx, audit.System, u.ID, testPassword); err != nil {
 		t.Fatal(err)
 	}
 	if orgID != 0 {
-		if _, _, err := b.auth.AddMember(ctx, orgID, u.ID, role); err != nil {
+		if _, _, err := b.auth.AddMember(ctx, audit.System, orgID, u.ID, role); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
 // TestIncidentPage works an incident through the dashboard's forms:
@@ -101,7 +102,7 @@ func TestIncidentPage(t *testing.T) {
 			t.Errorf("after containment the page lacks %q", want)
 		}
 	}
-	if _, err := ks.Rotate(ctx, org.ID, k.ID, mustParse(t, fingerprint(t, secrets[1]))); err != nil {
+	if _, err := ks.Rotate(ctx, audit.System, org.ID, k.ID, mustParse(t, fingerprint(t, secrets[1]))); err != nil {
 		t.Fatal(err)
 	}
 	if got := act(map[string]string{"action": "recover", "note": "deployed"}); got != "Recovery confirmed." {

@@ -15,6 +15,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
@@ -41,7 +42,7 @@ func TestBrowserIntegrations(t *testing.T) {
 		last_error_at = now(), last_poll_at = now() WHERE name = 'pastebin'`); err != nil {
 		t.Fatal(err)
 	}
-	link, err := b.auth.NewLoginLink(context.Background(), f.admin.ID, f.org.ID)
+	link, err := b.auth.NewLoginLink(context.Background(), audit.System, f.admin.ID, f.org.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,18 +145,18 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 	handler = srv.Handler()
 
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _, err := authStore.EnsureUser(ctx, "dana@acme.example")
+	u, _, err := authStore.EnsureUser(ctx, audit.System, "dana@acme.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := authStore.AddMember(ctx, org.ID, u.ID, auth.RoleResponder); err != nil {
+	if _, _, err := authStore.AddMember(ctx, audit.System, org.ID, u.ID, auth.RoleResponder); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := authStore.EnsureUser(ctx, "loner@acme.example"); err != nil {
+	if _, _, err := authStore.EnsureUser(ctx, audit.System, "loner@acme.example"); err != nil {
 		t.Fatal(err)
 	}
 

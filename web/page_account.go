@@ -58,20 +58,11 @@ func (s *Server) accountPasswordSubmit(c echo.Context) error {
 			return err
 		}
 	}
-	if err := s.auth.SetPassword(ctx, u.ID, pw); err != nil {
+	// SetPassword also signs every session out, this one too.
+	if err := s.auth.SetPassword(ctx, s.actor(c), u.ID, pw); err != nil {
 		if errors.Is(err, auth.ErrInvalid) {
 			return back(afterSentinel(err.Error()))
 		}
-		return err
-	}
-	action := "user.password_change"
-	if !u.HasPassword {
-		action = "user.password_set"
-	}
-	if err := s.audit(c, action, "user", u.ID, nil); err != nil {
-		return err
-	}
-	if _, err := s.auth.EndAllSessions(ctx, u.ID); err != nil {
 		return err
 	}
 	u.HasPassword = true
@@ -84,13 +75,9 @@ func (s *Server) accountPasswordSubmit(c echo.Context) error {
 // accountSignOutAllSubmit ends every session of the user, this one too.
 func (s *Server) accountSignOutAllSubmit(c echo.Context) error {
 	u, _ := currentUser(c)
-	n, err := s.auth.EndAllSessions(c.Request().Context(), u.ID)
-	if err != nil {
+	if _, err := s.auth.EndAllSessions(c.Request().Context(), s.actor(c), u.ID); err != nil {
 		return err
 	}
 	s.clearSessionCookie(c)
-	if err := s.audit(c, "session.delete_all", "user", u.ID, map[string]any{"sessions": n}); err != nil {
-		return err
-	}
 	return c.Redirect(http.StatusSeeOther, "/signin")
 }

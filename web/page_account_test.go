@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 )
 
@@ -19,7 +20,7 @@ func TestAccountSessionsAndTokens(t *testing.T) {
 	admin := b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
 	b.mustUser(t, "other@acme.example", org.ID, auth.RoleAdmin)
 	b.mustUser(t, "view@acme.example", org.ID, auth.RoleViewer)
-	if _, _, err := b.auth.NewSession(ctx, admin.ID, org.ID, "203.0.113.9", `<script>alert("ua")</script>`); err != nil {
+	if _, _, err := b.auth.NewSession(ctx, audit.Actor{Name: "admin@acme.example", UserID: admin.ID, IP: "203.0.113.9", UserAgent: `<script>alert("ua")</script>`}, admin.ID, org.ID, "password"); err != nil {
 		t.Fatal(err)
 	}
 	c, other, v := b.signIn(t, "admin@acme.example"), b.signIn(t, "other@acme.example"), b.signIn(t, "view@acme.example")

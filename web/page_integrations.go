@@ -138,7 +138,7 @@ func (s *Server) slackWebhookSubmit(c echo.Context) error {
 		return backToIntegrations(c, apiErr(http.StatusBadRequest, "invalid", "paste the incoming webhook URL Slack gave you"), "")
 	}
 	m, _ := CurrentMember(c)
-	_, err := s.orgs.As(s.actor(c)).Update(c.Request().Context(), m.OrgID, orgs.Update{SlackWebhookURL: &u})
+	_, err := s.orgs.Update(c.Request().Context(), s.actor(c), m.OrgID, orgs.Update{SlackWebhookURL: &u})
 	return backToIntegrations(c, err, "Slack incoming webhook saved. Send a test message to check it.")
 }
 
@@ -146,7 +146,7 @@ func (s *Server) slackWebhookSubmit(c echo.Context) error {
 func (s *Server) slackWebhookRemoveSubmit(c echo.Context) error {
 	empty := ""
 	m, _ := CurrentMember(c)
-	_, err := s.orgs.As(s.actor(c)).Update(c.Request().Context(), m.OrgID, orgs.Update{SlackWebhookURL: &empty})
+	_, err := s.orgs.Update(c.Request().Context(), s.actor(c), m.OrgID, orgs.Update{SlackWebhookURL: &empty})
 	return backToIntegrations(c, err, "Slack incoming webhook removed.")
 }
 
@@ -205,12 +205,9 @@ func (s *Server) webhookCreateSubmit(c echo.Context) error {
 		return backToIntegrations(c, apiErr(http.StatusBadRequest, "invalid", "give the URL to call"), "")
 	}
 	m, _ := CurrentMember(c)
-	sub, secret, err := s.eventHooks.Create(c.Request().Context(), m.OrgID, rawURL, form["events"])
+	sub, secret, err := s.eventHooks.Create(c.Request().Context(), s.actor(c), m.OrgID, rawURL, form["events"])
 	if err != nil {
 		return backToIntegrations(c, err, "")
-	}
-	if err := s.audit(c, "webhook.subscribe", "event_webhook", sub.ID, map[string]any{"host": urlHost(sub.URL), "events": sub.Events}); err != nil {
-		return err
 	}
 	return s.renderIntegrations(c, http.StatusOK, map[string]any{
 		"Notice": "Subscribed " + urlHost(sub.URL) + ". Copy the signing secret now: it is not shown again.",
@@ -229,10 +226,7 @@ func (s *Server) webhookDeleteSubmit(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	if err := s.eventHooks.Delete(c.Request().Context(), m.OrgID, id); err != nil {
-		return err
-	}
-	if err := s.audit(c, "webhook.unsubscribe", "event_webhook", id, nil); err != nil {
+	if err := s.eventHooks.Delete(c.Request().Context(), s.actor(c), m.OrgID, id); err != nil {
 		return err
 	}
 	return backToIntegrations(c, nil, "Subscription deleted.")
@@ -288,15 +282,12 @@ func (s *Server) revocationSetSubmit(c echo.Context) error {
 	}
 	hmac := c.FormValue("hmac") != ""
 	m, _ := CurrentMember(c)
-	secret, err := s.incidents.SetRevocationEndpoint(c.Request().Context(), m.OrgID, keyID, rawURL, hmac)
+	secret, err := s.incidents.SetRevocationEndpoint(c.Request().Context(), s.actor(c), m.OrgID, keyID, rawURL, hmac)
 	if errors.Is(err, incidents.ErrNotFound) {
 		return backToIntegrations(c, apiErr(http.StatusBadRequest, "invalid", "no such key"), "")
 	}
 	if err != nil {
 		return backToIntegrations(c, err, "")
-	}
-	if err := s.audit(c, "revocation_endpoint.set", "key", keyID, map[string]any{"hmac": hmac}); err != nil {
-		return err
 	}
 	data := map[string]any{"Notice": "Revocation endpoint saved (" + urlHost(rawURL) + ")."}
 	if secret != "" {
@@ -314,13 +305,10 @@ func (s *Server) revocationRemoveSubmit(c echo.Context) error {
 		return backToIntegrations(c, err, "")
 	}
 	m, _ := CurrentMember(c)
-	if err := s.incidents.DeleteRevocationEndpoint(c.Request().Context(), m.OrgID, keyID); err != nil {
+	if err := s.incidents.DeleteRevocationEndpoint(c.Request().Context(), s.actor(c), m.OrgID, keyID); err != nil {
 		if errors.Is(err, incidents.ErrNotFound) {
 			return backToIntegrations(c, apiErr(http.StatusBadRequest, "invalid", "there is no such endpoint"), "")
 		}
-		return err
-	}
-	if err := s.audit(c, "revocation_endpoint.delete", "key", keyID, nil); err != nil {
 		return err
 	}
 	return backToIntegrations(c, nil, "Revocation endpoint removed.")

@@ -74,7 +74,7 @@ func (s *Server) keyEditSubmit(c echo.Context) error {
 		return backToKey(c, id, apiErr(http.StatusBadRequest, "invalid", "the rotation policy must be a number of days"), "")
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.As(s.actor(c)).Edit(c.Request().Context(), m.OrgID, id, keys.Update{
+	k, err := s.keys.Edit(c.Request().Context(), s.actor(c), m.OrgID, id, keys.Update{
 		Name: &name, Environment: &env, Owner: &owner, Notes: &notes, Tags: &tags, MaxAgeDays: &maxAge,
 	})
 	if err != nil {
@@ -95,7 +95,7 @@ func (s *Server) keyStateSubmit(c echo.Context) error {
 		return backToKey(c, id, apiErr(http.StatusBadRequest, "invalid", "state must be active, revoked or retired"), "")
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.As(s.actor(c)).SetState(c.Request().Context(), m.OrgID, id, state)
+	k, err := s.keys.SetState(c.Request().Context(), s.actor(c), m.OrgID, id, state)
 	if err != nil {
 		return backToKey(c, id, err, "")
 	}

@@ -88,7 +88,7 @@ func (s *Server) settingsSubmit(c echo.Context) error {
 		st.DefaultAssigneeID = &id
 	}
 	st.EscalationSlackURL = strings.TrimSpace(c.FormValue("escalation_slack_url"))
-	saved, err := s.incidents.SetSettings(ctx, m.OrgID, st, c.FormValue("clear_escalation") != "")
+	_, err := s.incidents.SetSettings(ctx, s.actor(c), m.OrgID, st, c.FormValue("clear_escalation") != "")
 	if errors.Is(err, incidents.ErrInvalidSettings) {
 		msg := err.Error()
 		if i := strings.Index(msg, incidents.ErrInvalidSettings.Error()+": "); i >= 0 {
@@ -99,13 +99,6 @@ func (s *Server) settingsSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.audit(c, "incident_settings.update", "org", m.OrgID, map[string]any{
-		"ack_critical_seconds": saved.AckCriticalS, "ack_high_seconds": saved.AckHighS, "ack_medium_seconds": saved.AckMediumS,
-		"ack_low_seconds": saved.AckLowS, "phase_limit_seconds": saved.PhaseLimitS, "default_assignee_id": saved.DefaultAssigneeID,
-		"escalation_configured": saved.EscalationConfigured,
-	}); err != nil {
-		return err
-	}
 	return c.Redirect(http.StatusSeeOther, "/settings?notice="+url.QueryEscape("Settings saved."))
 }
 
@@ -114,7 +107,7 @@ func (s *Server) settingsSubmit(c echo.Context) error {
 func (s *Server) orgNameSubmit(c echo.Context) error {
 	name := c.FormValue("name")
 	m, _ := CurrentMember(c)
-	o, err := s.orgs.As(s.actor(c)).Update(c.Request().Context(), m.OrgID, orgs.Update{Name: &name})
+	o, err := s.orgs.Update(c.Request().Context(), s.actor(c), m.OrgID, orgs.Update{Name: &name})
 	if err != nil {
 		ae, ok := toAPIError(err)
 		if !ok || ae.Status == http.StatusNotFound {

@@ -57,14 +57,11 @@ func (s *Server) watchAddSubmit(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	w, err := feeds.AddWatch(c.Request().Context(), m.OrgID, c.FormValue("kind"), c.FormValue("target"))
+	w, err := feeds.AddWatch(c.Request().Context(), s.actor(c), m.OrgID, c.FormValue("kind"), c.FormValue("target"))
 	if errors.Is(err, ghcrawler.ErrInvalidWatch) {
 		return backToSources(c, "choose org, user or repo, and give a GitHub name (owner/name for a repository)", "")
 	}
 	if err != nil {
-		return err
-	}
-	if err := s.audit(c, "github_watch.create", "github_watch", w.ID, map[string]any{"kind": w.Kind, "target": w.Target}); err != nil {
 		return err
 	}
 	return backToSources(c, "", "Watching "+w.Kind+" "+w.Target)
@@ -81,10 +78,7 @@ func (s *Server) watchRemoveSubmit(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	if err := feeds.RemoveWatch(c.Request().Context(), m.OrgID, id); err != nil {
-		return err
-	}
-	if err := s.audit(c, "github_watch.delete", "github_watch", id, nil); err != nil {
+	if err := feeds.RemoveWatch(c.Request().Context(), s.actor(c), m.OrgID, id); err != nil {
 		return err
 	}
 	return backToSources(c, "", "Stopped watching it.")

@@ -150,13 +150,10 @@ func (s *Server) signinLinkSubmit(c echo.Context) error {
 
 func (s *Server) signoutSubmit(c echo.Context) error {
 	sess, _ := currentSession(c)
-	if err := s.auth.EndSession(c.Request().Context(), sess.ID); err != nil {
+	if err := s.auth.EndSession(c.Request().Context(), s.actor(c), sess.ID); err != nil {
 		return err
 	}
 	s.clearSessionCookie(c)
-	if err := s.audit(c, "session.delete", "user", sess.UserID, nil); err != nil {
-		return err
-	}
 	return c.Redirect(http.StatusSeeOther, "/signin")
 }
 
@@ -170,7 +167,7 @@ func (s *Server) inviteSubmit(c echo.Context) error {
 	if u, ok := currentUser(c); ok {
 		userID = u.ID
 	}
-	u, m, err := s.auth.AcceptInvitation(c.Request().Context(), c.FormValue("token"), userID, c.FormValue("password"))
+	u, m, err := s.auth.AcceptInvitation(c.Request().Context(), s.actor(c), c.FormValue("token"), userID, c.FormValue("password"))
 	if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrSignInFirst) {
 		return s.render(c, http.StatusBadRequest, "invite.html", "Accept invitation", map[string]any{
 			"Token": c.FormValue("token"), "SignedIn": userID != 0, "Error": afterSentinel(err.Error()),
@@ -186,9 +183,6 @@ func (s *Server) inviteSubmit(c echo.Context) error {
 		}
 		c.Set(ctxMember, Member{OrgID: m.OrgID, UserID: u.ID, Role: m.Role, Actor: u.Email})
 	} else if _, err := s.startSession(c, u, m.OrgID, "invitation"); err != nil {
-		return err
-	}
-	if err := s.audit(c, "invitation.accept", "user", u.ID, map[string]any{"role": m.Role}); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys")
@@ -260,7 +254,7 @@ func (s *Server) keyRegisterSubmit(c echo.Context) error {
 		}
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.As(s.actor(c)).Register(c.Request().Context(), m.OrgID, keys.Params{
+	k, err := s.keys.Register(c.Request().Context(), s.actor(c), m.OrgID, keys.Params{
 		Name: c.FormValue("name"), Fingerprint: fp, Provider: c.FormValue("provider"), Environment: c.FormValue("environment"),
 		Owner: c.FormValue("owner"), Notes: c.FormValue("notes"), Tags: strings.Split(c.FormValue("tags"), ","),
 		MaxAgeDays: maxAge, RevocationURL: c.FormValue("revocation_url"),
@@ -281,7 +275,7 @@ func (s *Server) keyRotateSubmit(c echo.Context) error {
 		return s.backToKeys(c, err)
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.As(s.actor(c)).Rotate(c.Request().Context(), m.OrgID, id, fp)
+	k, err := s.keys.Rotate(c.Request().Context(), s.actor(c), m.OrgID, id, fp)
 	if err != nil {
 		return s.backToKeys(c, err)
 	}
@@ -294,7 +288,7 @@ func (s *Server) keyRetireSubmit(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	k, err := s.keys.As(s.actor(c)).SetState(c.Request().Context(), m.OrgID, id, keys.StateRetired)
+	k, err := s.keys.SetState(c.Request().Context(), s.actor(c), m.OrgID, id, keys.StateRetired)
 	if err != nil {
 		return s.backToKeys(c, err)
 	}
@@ -348,7 +342,7 @@ func (s *Server) invitationCreateSubmit(c echo.Context) error {
 		return backToMembers(c, err, "")
 	}
 	ctx := c.Request().Context()
-	token, inv, err := s.auth.As(s.actor(c)).Invite(ctx, m.OrgID, m.UserID, c.FormValue("email"), role)
+	token, inv, err := s.auth.Invite(ctx, s.actor(c), m.OrgID, m.UserID, c.FormValue("email"), role)
 	if err != nil {
 		return backToMembers(c, err, "")
 	}
@@ -378,7 +372,7 @@ func (s *Server) memberRoleSubmit(c echo.Context) error {
 	if err := m.maySetRole(target, role); err != nil {
 		return backToMembers(c, err, "")
 	}
-	if _, err := s.auth.As(s.actor(c)).SetRole(ctx, m.OrgID, id, role); err != nil {
+	if _, err := s.auth.SetRole(ctx, s.actor(c), m.OrgID, id, role); err != nil {
 		return backToMembers(c, err, "")
 	}
 	return backToMembers(c, nil, target.Email+" is now "+string(role))
@@ -398,7 +392,7 @@ func (s *Server) memberRemoveSubmit(c echo.Context) error {
 	if err := m.mayRemove(target); err != nil {
 		return backToMembers(c, err, "")
 	}
-	if err := s.auth.As(s.actor(c)).RemoveMember(ctx, m.OrgID, id); err != nil {
+	if err := s.auth.RemoveMember(ctx, s.actor(c), m.OrgID, id); err != nil {
 		return backToMembers(c, err, "")
 	}
 	return backToMembers(c, nil, "Removed "+target.Email)
@@ -418,7 +412,7 @@ func (s *Server) tokenCreateSubmit(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	value, t, err := s.auth.As(s.actor(c)).CreateToken(c.Request().Context(), m.OrgID, m.UserID, c.FormValue("name"), c.FormValue("scope"))
+	value, t, err := s.auth.CreateToken(c.Request().Context(), s.actor(c), m.OrgID, m.UserID, c.FormValue("name"), c.FormValue("scope"))
 	if err != nil {
 		return err
 	}
@@ -437,7 +431,7 @@ func (s *Server) tokenRevokeSubmit(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	if _, err := s.auth.As(s.actor(c)).RevokeToken(c.Request().Context(), m.OrgID, id); err != nil {
+	if _, err := s.auth.RevokeToken(c.Request().Context(), s.actor(c), m.OrgID, id); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/tokens")

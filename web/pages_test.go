@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 )
@@ -38,7 +39,7 @@ func TestPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := b.auth.AddMember(ctx, globex.ID, u.ID, auth.RoleViewer); err != nil {
+	if _, _, err := b.auth.AddMember(ctx, audit.System, globex.ID, u.ID, auth.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
 	// One incident in each organisation.
@@ -46,7 +47,7 @@ func TestPages(t *testing.T) {
 		id   int64
 		name string
 	}{{acme.ID, "acme-deploy-key"}, {globex.ID, "globex-billing-key"}} {
-		k, err := b.keys.Register(ctx, o.id, keys.Params{Name: o.name, Fingerprint: mustParse(t, fingerprint(t, "ghp_"+o.name+"Zq8Wm3Xr7Tn2Vb5Kc9Hd4Lf"))})
+		k, err := b.keys.Register(ctx, audit.System, o.id, keys.Params{Name: o.name, Fingerprint: mustParse(t, fingerprint(t, "ghp_"+o.name+"Zq8Wm3Xr7Tn2Vb5Kc9Hd4Lf"))})
 		if err != nil {
 			t.Fatal(err)
 		}

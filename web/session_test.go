@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
 func urlEscape(s string) string { return url.QueryEscape(s) }
@@ -126,7 +128,7 @@ func TestSigninLinkOneTime(t *testing.T) {
 	b := setup(t)
 	org := b.mustOrg(t, "acme")
 	u := b.mustUser(t, "alice@example.com", org.ID, "owner")
-	link, err := b.auth.NewLoginLink(t.Context(), u.ID, org.ID)
+	link, err := b.auth.NewLoginLink(t.Context(), audit.System, u.ID, org.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

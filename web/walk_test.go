@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 )
@@ -236,15 +237,15 @@ func TestHostileInputWalk(t *testing.T) {
 
 	foreign := b.mustOrg(t, "foreign")
 	fOwner := b.mustUser(t, "owner@foreign.example", foreign.ID, auth.RoleOwner)
-	fKey, err := b.keys.Register(ctx, foreign.ID, keys.Params{Name: "foreign-key", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
+	fKey, err := b.keys.Register(ctx, audit.System, foreign.ID, keys.Params{Name: "foreign-key", Fingerprint: mustParse(t, fingerprint(t, secrets[0]))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, fToken, err := b.auth.CreateToken(ctx, foreign.ID, fOwner.ID, "foreign-token", auth.ScopeWrite)
+	_, fToken, err := b.auth.CreateToken(ctx, audit.System, foreign.ID, fOwner.ID, "foreign-token", auth.ScopeWrite)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, fInv, err := b.auth.Invite(ctx, foreign.ID, fOwner.ID, "invitee@foreign.example", auth.RoleAdmin)
+	_, fInv, err := b.auth.Invite(ctx, audit.System, foreign.ID, fOwner.ID, "invitee@foreign.example", auth.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +276,7 @@ func TestHostileInputWalk(t *testing.T) {
 	home := b.mustOrg(t, "home")
 	b.mustUser(t, "owner@home.example", home.ID, auth.RoleOwner)
 	admin := b.mustUser(t, "admin@home.example", home.ID, auth.RoleAdmin)
-	token, _, err := b.auth.CreateToken(ctx, home.ID, admin.ID, "walker", auth.ScopeWrite)
+	token, _, err := b.auth.CreateToken(ctx, audit.System, home.ID, admin.ID, "walker", auth.ScopeWrite)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -279,11 +280,11 @@ func runCoverageE2E(t testing.TB, run e2eRun) e2eResult {
 	}
 	t.Cleanup(pool.Close)
 	slackFake := newTimedSlack(t)
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, org.ID, slackFake.URL+"/services/T000/B000/XXXX"); err != nil {
+	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, audit.System, org.ID, slackFake.URL+"/services/T000/B000/XXXX"); err != nil {
 		t.Fatal(err)
 	}
 	gh := githubtest.NewServer()
@@ -308,7 +309,7 @@ func runCoverageE2E(t testing.TB, run e2eRun) e2eResult {
 			t.Fatal(err)
 		}
 		name := fmt.Sprintf("planted-%02d", i)
-		if _, err := keys.NewStore(pool).Add(ctx, org.ID, name, fp); err != nil {
+		if _, err := keys.NewStore(pool).Add(ctx, audit.System, org.ID, name, fp); err != nil {
 			t.Fatal(err)
 		}
 		res.plants = append(res.plants, e2ePlant{name: name, kind: kinds[i%len(kinds)]})

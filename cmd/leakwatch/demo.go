@@ -27,6 +27,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawler/paste/pastetest"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/revoketest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -223,16 +224,16 @@ type demoScenario struct {
 // the keys, as an operator would with the CLI.
 func setUpDemo(ctx context.Context, db *database.DB, cfg Config, sink *slackSink, receiver *revoketest.Server) (*demoScenario, error) {
 	orgStore := orgs.NewStore(db.Pool)
-	owner, err := auth.NewStore(db.Pool, auth.Config{}).CreateOrgWithOwner(ctx, orgStore, cliActor, "demo", "you@example.com")
+	owner, err := auth.NewStore(db.Pool, auth.Config{}).CreateOrgWithOwner(ctx, orgStore, audit.CLI, "demo", "you@example.com")
 	if err != nil {
 		return nil, err
 	}
 	o := owner.Org
-	if err := orgStore.SetSlackWebhook(ctx, o.ID, sink.URL+"/services/TDEMO/BDEMO/demo"); err != nil {
+	if err := orgStore.SetSlackWebhook(ctx, audit.CLI, o.ID, sink.URL+"/services/TDEMO/BDEMO/demo"); err != nil {
 		return nil, err
 	}
 	// The demo acts later (a rotation) through the API, as a script would.
-	token, _, err := auth.NewStore(db.Pool, auth.Config{}).CreateToken(ctx, o.ID, owner.Owner.UserID, "demo script", auth.ScopeWrite)
+	token, _, err := auth.NewStore(db.Pool, auth.Config{}).CreateToken(ctx, audit.CLI, o.ID, owner.Owner.UserID, "demo script", auth.ScopeWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +243,7 @@ func setUpDemo(ctx context.Context, db *database.DB, cfg Config, sink *slackSink
 		if err != nil {
 			return demoKey{}, fmt.Errorf("fingerprint of %s: %w", name, err)
 		}
-		k, err := sc.keys.Register(ctx, o.ID, keys.Params{Name: name, Fingerprint: fp, Environment: env, Notes: notes, Owner: "payments-team"})
+		k, err := sc.keys.Register(ctx, audit.CLI, o.ID, keys.Params{Name: name, Fingerprint: fp, Environment: env, Notes: notes, Owner: "payments-team"})
 		if err != nil {
 			return demoKey{}, err
 		}
@@ -262,7 +263,7 @@ func setUpDemo(ctx context.Context, db *database.DB, cfg Config, sink *slackSink
 	}
 	// The receiver checks each request's HMAC signature, as a customer's
 	// endpoint should.
-	secret, err := incidents.NewService(db.Pool, nil, slog.New(slog.DiscardHandler)).SetRevocationEndpoint(ctx, o.ID, sc.revoked.id, receiver.URL+"/revoke", true)
+	secret, err := incidents.NewService(db.Pool, nil, slog.New(slog.DiscardHandler)).SetRevocationEndpoint(ctx, audit.CLI, o.ID, sc.revoked.id, receiver.URL+"/revoke", true)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/revoketest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -38,7 +39,7 @@ func TestEndToEndContainment(t *testing.T) {
 	defer pool.Close()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestEndToEndContainment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := keys.NewStore(pool).Add(ctx, org.ID, name, fp); err != nil {
+		if _, err := keys.NewStore(pool).Add(ctx, audit.System, org.ID, name, fp); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -61,7 +62,7 @@ func TestEndToEndContainment(t *testing.T) {
 	// published one below); no shared secret.
 	receiver := revoketest.NewServer(nil, []ed25519.PublicKey{signing.Public()}, nil)
 	defer receiver.Close()
-	if _, err := incidents.NewService(pool, nil, logger).SetRevocationEndpoint(ctx, org.ID, 0, receiver.URL+"/revoke", false); err != nil {
+	if _, err := incidents.NewService(pool, nil, logger).SetRevocationEndpoint(ctx, audit.System, org.ID, 0, receiver.URL+"/revoke", false); err != nil {
 		t.Fatal(err)
 	}
 

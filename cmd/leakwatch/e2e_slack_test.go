@@ -20,6 +20,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
 	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/incidents/slack/slacktest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -55,7 +56,7 @@ func TestEndToEndSlack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +64,11 @@ func TestEndToEndSlack(t *testing.T) {
 		t.Fatal(err)
 	}
 	as := auth.NewStore(pool, auth.Config{})
-	alice, _, err := as.EnsureUser(ctx, "alice@acme.example")
+	alice, _, err := as.EnsureUser(ctx, audit.System, "alice@acme.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := as.AddMember(ctx, org.ID, alice.ID, auth.RoleResponder); err != nil {
+	if _, _, err := as.AddMember(ctx, audit.System, org.ID, alice.ID, auth.RoleResponder); err != nil {
 		t.Fatal(err)
 	}
 	secret := randomToken(t, "ghp_", 36)
@@ -75,7 +76,7 @@ func TestEndToEndSlack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.NewStore(pool).Add(ctx, org.ID, "deploy-bot token", fp); err != nil {
+	if _, err := keys.NewStore(pool).Add(ctx, audit.System, org.ID, "deploy-bot token", fp); err != nil {
 		t.Fatal(err)
 	}
 	gh := githubtest.NewServer()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 )
 
@@ -169,14 +170,14 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The incidents page needs a signed-in member of the organisation.
-	owner, _, err := auth.NewStore(pool, auth.Config{}).EnsureUser(ctx, "owner@acme.example")
+	owner, _, err := auth.NewStore(pool, auth.Config{}).EnsureUser(ctx, audit.System, "owner@acme.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := auth.NewStore(pool, auth.Config{}).AddMember(ctx, fx.OrgID, owner.ID, auth.RoleOwner); err != nil {
+	if _, _, err := auth.NewStore(pool, auth.Config{}).AddMember(ctx, audit.System, fx.OrgID, owner.ID, auth.RoleOwner); err != nil {
 		t.Fatal(err)
 	}
-	link, err := auth.NewStore(pool, auth.Config{}).NewLoginLink(ctx, owner.ID, fx.OrgID)
+	link, err := auth.NewStore(pool, auth.Config{}).NewLoginLink(ctx, audit.System, owner.ID, fx.OrgID)
 	if err != nil {
 		t.Fatal(err)
 	}

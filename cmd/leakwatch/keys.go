@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/client"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -84,7 +85,7 @@ func runKeysAdd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintln(stderr, "leakwatch keys add:", err)
 		return 1
 	}
-	k, err := keys.NewStore(db.Pool).Add(ctx, o.ID, *name, fp)
+	k, err := keys.NewStore(db.Pool).Add(ctx, audit.CLI, o.ID, *name, fp)
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch keys add:", err)
 		return 1

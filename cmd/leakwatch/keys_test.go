@@ -50,23 +50,23 @@ func TestKeysImport(t *testing.T) {
 		srv.Handler().ServeHTTP(w, r)
 	}))
 	defer ts.Close()
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Tokens act with their creator's rights: an admin makes them.
-	admin, _, err := authStore.EnsureUser(ctx, "admin@acme.example")
+	admin, _, err := authStore.EnsureUser(ctx, audit.System, "admin@acme.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := authStore.AddMember(ctx, org.ID, admin.ID, auth.RoleAdmin); err != nil {
+	if _, _, err := authStore.AddMember(ctx, audit.System, org.ID, admin.ID, auth.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
-	writeToken, _, err := authStore.CreateToken(ctx, org.ID, admin.ID, "ci", auth.ScopeWrite)
+	writeToken, _, err := authStore.CreateToken(ctx, audit.System, org.ID, admin.ID, "ci", auth.ScopeWrite)
 	if err != nil {
 		t.Fatal(err)
 	}
-	readToken, _, err := authStore.CreateToken(ctx, org.ID, admin.ID, "ro", auth.ScopeRead)
+	readToken, _, err := authStore.CreateToken(ctx, audit.System, org.ID, admin.ID, "ro", auth.ScopeRead)
 	if err != nil {
 		t.Fatal(err)
 	}

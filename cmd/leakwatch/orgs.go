@@ -120,7 +120,7 @@ func runOrgs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 func orgsCreate(ctx context.Context, db *database.DB, store *orgs.Store, cfg Config, name, owner string, asJSON bool, stdout, stderr io.Writer) int {
 	var out orgCreated
 	if owner == "" {
-		o, created, err := store.Create(ctx, name)
+		o, created, err := store.Create(ctx, audit.CLI, name)
 		if err != nil {
 			fmt.Fprintln(stderr, "leakwatch orgs create:", err)
 			return 1
@@ -128,7 +128,7 @@ func orgsCreate(ctx context.Context, db *database.DB, store *orgs.Store, cfg Con
 		out = orgCreated{OrgID: o.ID, Org: o.Name, Created: created}
 	} else {
 		// One transaction: a failure leaves no organisation without owner.
-		r, err := auth.NewStore(db.Pool, auth.Config{}).CreateOrgWithOwner(ctx, store, cliActor, name, owner)
+		r, err := auth.NewStore(db.Pool, auth.Config{}).CreateOrgWithOwner(ctx, store, audit.CLI, name, owner)
 		if err != nil {
 			fmt.Fprintln(stderr, "leakwatch orgs create:", err)
 			return 1
@@ -177,7 +177,7 @@ func orgsSetSlack(ctx context.Context, store *orgs.Store, name, hookURL string, 
 			return 1
 		}
 	}
-	if err := store.SetSlackWebhook(ctx, o.ID, hookURL); err != nil {
+	if err := store.SetSlackWebhook(ctx, audit.CLI, o.ID, hookURL); err != nil {
 		fmt.Fprintln(stderr, "leakwatch orgs set-slack:", err)
 		return 1
 	}
@@ -246,7 +246,7 @@ func orgsSetRevocation(ctx context.Context, db *database.DB, store *orgs.Store, 
 		fmt.Fprintln(stderr, "leakwatch orgs set-revocation:", err)
 		return 1
 	}
-	secret, err := incidents.NewService(db.Pool, nil, logger).SetRevocationEndpoint(ctx, o.ID, 0, endpoint, hmac)
+	secret, err := incidents.NewService(db.Pool, nil, logger).SetRevocationEndpoint(ctx, audit.CLI, o.ID, 0, endpoint, hmac)
 	if errors.Is(err, incidents.ErrInvalidEndpoint) {
 		fmt.Fprintln(stderr, "leakwatch orgs set-revocation:", err)
 		return 2
@@ -261,10 +261,6 @@ func orgsSetRevocation(ctx context.Context, db *database.DB, store *orgs.Store, 
 	}
 	return 0
 }
-
-// cliActor is who the audit log names for changes made with the command
-// line: whoever holds the database credentials.
-var cliActor = audit.Entry{Actor: "cli", UserAgent: "leakwatch-cli"}
 
 // orgCreated is what `orgs create` reports.
 type orgCreated struct {

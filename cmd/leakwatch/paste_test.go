@@ -14,6 +14,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/crawler/paste/pastetest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -34,7 +35,7 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.NewStore(pool).Add(ctx, org.ID, "deploy-bot token", fp); err != nil {
+	if _, err := keys.NewStore(pool).Add(ctx, audit.System, org.ID, "deploy-bot token", fp); err != nil {
 		t.Fatal(err)
 	}
 
@@ -89,14 +90,14 @@ func TestPasteSourcesEndToEnd(t *testing.T) {
 	})
 	// The same through the API, for a read-only token.
 	authStore := auth.NewStore(pool, auth.Config{})
-	viewer, _, err := authStore.EnsureUser(ctx, "monitoring@acme.example")
+	viewer, _, err := authStore.EnsureUser(ctx, audit.System, "monitoring@acme.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := authStore.AddMember(ctx, org.ID, viewer.ID, auth.RoleViewer); err != nil {
+	if _, _, err := authStore.AddMember(ctx, audit.System, org.ID, viewer.ID, auth.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := authStore.CreateToken(ctx, org.ID, viewer.ID, "monitoring", auth.ScopeRead)
+	token, _, err := authStore.CreateToken(ctx, audit.System, org.ID, viewer.ID, "monitoring", auth.ScopeRead)
 	if err != nil {
 		t.Fatal(err)
 	}

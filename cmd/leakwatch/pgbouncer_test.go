@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/matcher"
 )
@@ -72,7 +73,7 @@ func TestBehindPgBouncerTransactionMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.NewStore(fx.Pool).Add(ctx, fx.OrgID, "registered while running", fp); err != nil {
+	if _, err := keys.NewStore(fx.Pool).Add(ctx, audit.System, fx.OrgID, "registered while running", fp); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)

@@ -25,6 +25,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/revoketest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -312,11 +313,11 @@ func runScaleOut(t testing.TB, bin string, run scaleRun) scaleResult {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	slackFake := newTimedSlack(t)
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, org.ID, slackFake.URL+"/services/T000/B000/XXXX"); err != nil {
+	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, audit.System, org.ID, slackFake.URL+"/services/T000/B000/XXXX"); err != nil {
 		t.Fatal(err)
 	}
 	signing, err := webhook.GenerateSigningKey()
@@ -325,7 +326,7 @@ func runScaleOut(t testing.TB, bin string, run scaleRun) scaleResult {
 	}
 	receiver := revoketest.NewServer(nil, []ed25519.PublicKey{signing.Public()}, nil)
 	t.Cleanup(receiver.Close)
-	if _, err := incidents.NewService(pool, nil, logger).SetRevocationEndpoint(ctx, org.ID, 0, receiver.URL+"/revoke", false); err != nil {
+	if _, err := incidents.NewService(pool, nil, logger).SetRevocationEndpoint(ctx, audit.System, org.ID, 0, receiver.URL+"/revoke", false); err != nil {
 		t.Fatal(err)
 	}
 	secrets := make([]string, run.keys)
@@ -336,7 +337,7 @@ func runScaleOut(t testing.TB, bin string, run scaleRun) scaleResult {
 			t.Fatal(err)
 		}
 		name := fmt.Sprintf("planted-%02d", i)
-		if _, err := keys.NewStore(pool).Add(ctx, org.ID, name, fp); err != nil {
+		if _, err := keys.NewStore(pool).Add(ctx, audit.System, org.ID, name, fp); err != nil {
 			t.Fatal(err)
 		}
 		res.keys = append(res.keys, scaleKey{name: name})

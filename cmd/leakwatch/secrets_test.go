@@ -12,6 +12,7 @@ import (
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/slack"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -38,14 +39,14 @@ func TestSecretsReseal(t *testing.T) {
 		token  = "xoxb-rotate-1234-abcdefghijkl"
 	)
 	oldBox, _ := secretbox.Parse(oldKey)
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := slack.NewStore(pool, oldBox).Connect(ctx, org.ID, slack.ConnectParams{BotToken: token, SigningSecret: "signing-secret-0123456789", DefaultChannel: "C0ALERTS"}); err != nil {
 		t.Fatal(err)
 	}
-	_, hookSecret, err := eventhooks.NewStore(pool, oldBox).Create(ctx, org.ID, "https://siem.example/hook", nil)
+	_, hookSecret, err := eventhooks.NewStore(pool, oldBox).Create(ctx, audit.System, org.ID, "https://siem.example/hook", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,16 +56,16 @@ func TestSecretsReseal(t *testing.T) {
 		hookURL       = "https://hooks.slack.com/services/T0001/B0001/abcdefghijklmnopqrstuvwx"
 		escalationURL = "https://hooks.slack.com/services/T0001/B0002/zyxwvutsrqponmlkjihgfedc"
 	)
-	beta, _, err := orgs.NewStore(pool).Create(ctx, "beta")
+	beta, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "beta")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, beta.ID, hookURL); err != nil {
+	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, audit.System, beta.ID, hookURL); err != nil {
 		t.Fatal(err)
 	}
 	st := incidents.DefaultSettings()
 	st.EscalationSlackURL = escalationURL
-	if _, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler)).WithBox(oldBox).SetSettings(ctx, beta.ID, st, false); err != nil {
+	if _, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler)).WithBox(oldBox).SetSettings(ctx, audit.System, beta.ID, st, false); err != nil {
 		t.Fatal(err)
 	}
 	var storedHook, storedEsc string
@@ -81,11 +82,11 @@ func TestSecretsReseal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := keys.NewStore(pool).Add(ctx, org.ID, "deploy", fp)
+	k, err := keys.NewStore(pool).Add(ctx, audit.System, org.ID, "deploy", fp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	revSecret, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler)).SetRevocationEndpoint(ctx, org.ID, k.ID, "https://revoke.acme.example/hook", true)
+	revSecret, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler)).SetRevocationEndpoint(ctx, audit.System, org.ID, k.ID, "https://revoke.acme.example/hook", true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -154,11 +155,11 @@ func leakedKeyFixture(t *testing.T, keyName string) leakFixture {
 	}
 	t.Cleanup(pool.Close)
 	slackFake := newSlackReceiver(t)
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, org.ID, slackFake.URL+"/services/T000/B000/XXXX"); err != nil {
+	if err := orgs.NewStore(pool).SetSlackWebhook(ctx, audit.System, org.ID, slackFake.URL+"/services/T000/B000/XXXX"); err != nil {
 		t.Fatal(err)
 	}
 	secret := randomToken(t, "ghp_", 36)
@@ -169,7 +170,7 @@ func leakedKeyFixture(t *testing.T, keyName string) leakFixture {
 	if strings.Contains(fp.String(), secret[4:]) {
 		t.Fatal("fingerprint holds the secret")
 	}
-	if _, err := keys.NewStore(pool).Add(ctx, org.ID, keyName, fp); err != nil {
+	if _, err := keys.NewStore(pool).Add(ctx, audit.System, org.ID, keyName, fp); err != nil {
 		t.Fatal(err)
 	}
 	return leakFixture{DBURL: dbURL, Pool: pool, Slack: slackFake, OrgID: org.ID, Secret: secret}

@@ -68,7 +68,7 @@ func runTokens(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		fmt.Fprintf(stderr, "leakwatch tokens create: %v (add one: leakwatch orgs create %s --owner EMAIL)\n", err, o.Name)
 		return 1
 	}
-	value, t, err := store.As(audit.Entry{Actor: owner.Email + " (cli)", ActorUser: owner.UserID}).CreateToken(ctx, o.ID, owner.UserID, *name, *scope)
+	value, t, err := store.CreateToken(ctx, audit.Actor{Name: owner.Email + " (cli)", UserID: owner.UserID}, o.ID, owner.UserID, *name, *scope)
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch tokens create:", err)
 		return 1

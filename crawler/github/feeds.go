@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
 // Feed is one events timeline: its checkpoint name and API path.
@@ -85,17 +87,24 @@ func NewFeeds(pool *pgxpool.Pool) *Feeds { return &Feeds{pool: pool} }
 
 // AddWatch makes the organisation watch a GitHub organisation, user or
 // repository; the leading poller picks it up within seconds. Adding an
-// existing watch returns it.
-func (s *Feeds) AddWatch(ctx context.Context, orgID int64, kind, target string) (Watch, error) {
+// existing watch returns it. It is audited (github_watch.create) in its
+// transaction, as made by a.
+func (s *Feeds) AddWatch(ctx context.Context, a audit.Actor, orgID int64, kind, target string) (Watch, error) {
 	feed, err := FeedFor(kind, target)
 	if err != nil {
 		return Watch{}, err
 	}
 	w := Watch{OrgID: orgID, Kind: kind, Target: target, Feed: feed.Name}
-	err = s.pool.QueryRow(ctx, `
-		INSERT INTO github_watches (org_id, kind, target) VALUES ($1, $2, $3)
-		ON CONFLICT (org_id, kind, target) DO UPDATE SET target = EXCLUDED.target
-		RETURNING id, created_at`, orgID, kind, target).Scan(&w.ID, &w.CreatedAt)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO github_watches (org_id, kind, target) VALUES ($1, $2, $3)
+			ON CONFLICT (org_id, kind, target) DO UPDATE SET target = EXCLUDED.target
+			RETURNING id, created_at`, orgID, kind, target).Scan(&w.ID, &w.CreatedAt)
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "github_watch.create", "github_watch", w.ID, map[string]any{"kind": kind, "target": target}))
+	})
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23503" {
@@ -106,14 +115,24 @@ func (s *Feeds) AddWatch(ctx context.Context, orgID int64, kind, target string) 
 	return w, nil
 }
 
-// RemoveWatch stops the organisation's watch id.
-func (s *Feeds) RemoveWatch(ctx context.Context, orgID, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM github_watches WHERE org_id = $1 AND id = $2`, orgID, id)
+// RemoveWatch stops the organisation's watch id, audited
+// (github_watch.delete) in its transaction.
+func (s *Feeds) RemoveWatch(ctx context.Context, a audit.Actor, orgID, id int64) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM github_watches WHERE org_id = $1 AND id = $2`, orgID, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrWatchNotFound
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "github_watch.delete", "github_watch", id, nil))
+	})
+	if errors.Is(err, ErrWatchNotFound) {
+		return ErrWatchNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("remove watch %d of org %d: %w", id, orgID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrWatchNotFound
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
 
@@ -135,12 +136,12 @@ func TestPollerWatchedFeeds(t *testing.T) {
 	}
 	feeds := NewFeeds(b.pool)
 	for _, tc := range []struct{ kind, target string }{{"org", "acme-corp"}, {"user", "alice"}, {"repo", "acme-corp/api"}} {
-		if _, err := feeds.AddWatch(ctx, orgID, tc.kind, tc.target); err != nil {
+		if _, err := feeds.AddWatch(ctx, audit.System, orgID, tc.kind, tc.target); err != nil {
 			t.Fatalf("AddWatch %v: %v", tc, err)
 		}
 	}
 	for _, bad := range []struct{ kind, target string }{{"org", "../etc"}, {"org", ".."}, {"repo", "acme/.."}, {"user", ""}, {"team", "x"}} {
-		if _, err := feeds.AddWatch(ctx, orgID, bad.kind, bad.target); !errors.Is(err, ErrInvalidWatch) {
+		if _, err := feeds.AddWatch(ctx, audit.System, orgID, bad.kind, bad.target); !errors.Is(err, ErrInvalidWatch) {
 			t.Fatalf("watch %v: %v, want ErrInvalidWatch", bad, err)
 		}
 	}
@@ -178,10 +179,10 @@ func TestPollerWatchedFeeds(t *testing.T) {
 	if err != nil || len(ws) != 3 {
 		t.Fatalf("watches %+v %v", ws, err)
 	}
-	if err := feeds.RemoveWatch(ctx, orgID, ws[0].ID); err != nil {
+	if err := feeds.RemoveWatch(ctx, audit.System, orgID, ws[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := feeds.RemoveWatch(ctx, orgID+1, ws[1].ID); err == nil {
+	if err := feeds.RemoveWatch(ctx, audit.System, orgID+1, ws[1].ID); err == nil {
 		t.Fatal("removed another organisation's watch")
 	}
 }

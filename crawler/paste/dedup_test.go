@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leakwatch/leakwatch/crawler/paste/pastetest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/matcher"
 )
@@ -94,7 +95,7 @@ func TestContentDedupAfterNewKey(t *testing.T) {
 	if err := b.pool.QueryRow(b.ctx, `SELECT id FROM orgs LIMIT 1`).Scan(&orgID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.NewStore(b.pool).Add(b.ctx, orgID, "registered later", fp); err != nil {
+	if _, err := keys.NewStore(b.pool).Add(b.ctx, audit.System, orgID, "registered later", fp); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.registry.Load(b.ctx); err != nil {

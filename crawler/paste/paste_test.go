@@ -21,6 +21,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -83,7 +84,7 @@ func setup(t testing.TB, sources ...Source) testBundle {
 	ctx := context.Background()
 	pool := dbtest.New(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func setup(t testing.TB, sources ...Source) testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.NewStore(pool).Add(ctx, org.ID, "deploy-bot token", fp); err != nil {
+	if _, err := keys.NewStore(pool).Add(ctx, audit.System, org.ID, "deploy-bot token", fp); err != nil {
 		t.Fatal(err)
 	}
 	registry := keys.NewRegistry(pool, logger)

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
@@ -30,12 +31,12 @@ func TestWeeklyDigestWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest, everything := newReceiver(t), newReceiver(t)
-	_, secret, err := store.Create(ctx, orgID, digest.URL, []string{EventDigestWeekly})
+	_, secret, err := store.Create(ctx, audit.System, orgID, digest.URL, []string{EventDigestWeekly})
 	if err != nil {
 		t.Fatal(err)
 	}
 	digest.verifier = webhook.Verifier{Secrets: []string{secret}}
-	if _, _, err := store.Create(ctx, orgID, everything.URL, nil); err != nil {
+	if _, _, err := store.Create(ctx, audit.System, orgID, everything.URL, nil); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // the second sweep of the same week queues nothing new

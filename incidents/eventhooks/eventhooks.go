@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
@@ -95,8 +96,10 @@ func (s *Store) WithGuard(g webhook.Guard) *Store {
 func NewStore(pool *pgxpool.Pool, box *secretbox.Box) *Store { return &Store{pool: pool, box: box} }
 
 // Create subscribes url to events (empty: all) and returns the
-// subscription and its new HMAC secret ("whsec_…"), shown only now.
-func (s *Store) Create(ctx context.Context, orgID int64, rawURL string, events []string) (Subscription, string, error) {
+// subscription and its new HMAC secret ("whsec_…"), shown only now. It is
+// audited (webhook.subscribe, the URL's host only: the URL may carry a
+// token) in its transaction.
+func (s *Store) Create(ctx context.Context, a audit.Actor, orgID int64, rawURL string, events []string) (Subscription, string, error) {
 	rawURL = strings.TrimSpace(rawURL)
 	// Checked now against the deployment's guard (WithGuard), and again
 	// on the address dialled at delivery time.
@@ -122,9 +125,20 @@ func (s *Store) Create(ctx context.Context, orgID int64, rawURL string, events [
 		}
 	}
 	sub := Subscription{URL: rawURL, Events: events, Enabled: true}
-	err = s.pool.QueryRow(ctx, `
-		INSERT INTO event_webhooks (org_id, url, hmac_secret, events) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
-		orgID, rawURL, stored, events).Scan(&sub.ID, &sub.CreatedAt)
+	// The URL may carry a token: the audit log keeps only its host.
+	host := rawURL
+	if _, rest, ok := strings.Cut(host, "://"); ok {
+		host, _, _ = strings.Cut(rest, "/")
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO event_webhooks (org_id, url, hmac_secret, events) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
+			orgID, rawURL, stored, events).Scan(&sub.ID, &sub.CreatedAt)
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "webhook.subscribe", "event_webhook", sub.ID, map[string]any{"host": host, "events": events}))
+	})
 	if err != nil {
 		return Subscription{}, "", fmt.Errorf("create webhook subscription: %w", err)
 	}
@@ -143,14 +157,24 @@ func (s *Store) List(ctx context.Context, orgID int64) ([]Subscription, error) {
 	})
 }
 
-// Delete removes a subscription of the organisation.
-func (s *Store) Delete(ctx context.Context, orgID, id int64) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM event_webhooks WHERE id = $1 AND org_id = $2`, id, orgID)
+// Delete removes a subscription of the organisation, audited
+// (webhook.unsubscribe) in its transaction.
+func (s *Store) Delete(ctx context.Context, a audit.Actor, orgID, id int64) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM event_webhooks WHERE id = $1 AND org_id = $2`, id, orgID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("subscription %d: %w", id, ErrNotFound)
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "webhook.unsubscribe", "event_webhook", id, nil))
+	})
+	if errors.Is(err, ErrNotFound) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("delete webhook subscription %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("subscription %d: %w", id, ErrNotFound)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
@@ -140,15 +141,15 @@ func TestEventWebhooks(t *testing.T) {
 	}
 
 	all, opened, foreign := newReceiver(t), newReceiver(t), newReceiver(t)
-	subAll, secretAll, err := store.Create(ctx, orgID, all.URL+"/siem", nil)
+	subAll, secretAll, err := store.Create(ctx, audit.System, orgID, all.URL+"/siem", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, secretOpened, err := store.Create(ctx, orgID, opened.URL+"/pager", []string{EventIncidentOpened})
+	_, secretOpened, err := store.Create(ctx, audit.System, orgID, opened.URL+"/pager", []string{EventIncidentOpened})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, secretForeign, err := store.Create(ctx, otherOrg, foreign.URL, nil)
+	_, secretForeign, err := store.Create(ctx, audit.System, otherOrg, foreign.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,10 +160,10 @@ func TestEventWebhooks(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT hmac_secret FROM event_webhooks WHERE id = $1`, subAll.ID).Scan(&stored); err != nil || strings.Contains(stored, secretAll) {
 		t.Fatalf("secret stored in the clear: %v", err)
 	}
-	if _, _, err := store.Create(ctx, orgID, "ftp://x", nil); !errors.Is(err, ErrInvalid) {
+	if _, _, err := store.Create(ctx, audit.System, orgID, "ftp://x", nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("ftp URL: %v", err)
 	}
-	if _, _, err := store.Create(ctx, orgID, "https://x.example", []string{"key.leaked"}); !errors.Is(err, ErrInvalid) {
+	if _, _, err := store.Create(ctx, audit.System, orgID, "https://x.example", []string{"key.leaked"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("unknown event: %v", err)
 	}
 
@@ -242,10 +243,10 @@ func TestEventWebhooks(t *testing.T) {
 	}
 
 	// Unsubscribing stops deliveries; another org cannot delete ours.
-	if err := store.Delete(ctx, otherOrg, subAll.ID); !errors.Is(err, ErrNotFound) {
+	if err := store.Delete(ctx, audit.System, otherOrg, subAll.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("cross-org delete: %v", err)
 	}
-	if err := store.Delete(ctx, orgID, subAll.ID); err != nil {
+	if err := store.Delete(ctx, audit.System, orgID, subAll.ID); err != nil {
 		t.Fatal(err)
 	}
 	subs, err := store.List(ctx, orgID)

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
@@ -28,7 +29,7 @@ func TestOccurrenceAdded(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv := newReceiver(t)
-	_, secret, err := store.Create(ctx, orgID, recv.URL, []string{EventOccurrenceAdded})
+	_, secret, err := store.Create(ctx, audit.System, orgID, recv.URL, []string{EventOccurrenceAdded})
 	if err != nil {
 		t.Fatal(err)
 	}

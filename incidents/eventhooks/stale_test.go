@@ -7,6 +7,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
@@ -32,12 +33,12 @@ func TestKeyStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale, onlyOpened := newReceiver(t), newReceiver(t)
-	_, secret, err := store.Create(ctx, orgID, stale.URL, []string{EventKeyStale})
+	_, secret, err := store.Create(ctx, audit.System, orgID, stale.URL, []string{EventKeyStale})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stale.verifier = webhook.Verifier{Secrets: []string{secret}}
-	if _, _, err := store.Create(ctx, orgID, onlyOpened.URL, []string{EventIncidentOpened}); err != nil {
+	if _, _, err := store.Create(ctx, audit.System, orgID, onlyOpened.URL, []string{EventIncidentOpened}); err != nil {
 		t.Fatal(err)
 	}
 

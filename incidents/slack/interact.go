@@ -16,7 +16,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/leakwatch/leakwatch/incidents"
-	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
@@ -211,11 +210,8 @@ func (w *actionWorker) Work(ctx context.Context, job *river.Job[ActionArgs]) err
 	}
 	// The audit entry is written in the action's transaction: a retried
 	// job never repeats an action whose audit write failed.
-	actor := incidents.Actor{Name: m.email, UserID: m.userID, OrgID: a.OrgID, Audit: &audit.Entry{
-		OrgID: a.OrgID, ActorUser: m.userID, Actor: m.email, Action: "incident." + name,
-		ObjectType: "incident", ObjectID: strconv.FormatInt(a.IncidentID, 10),
-		Details: map[string]any{"via": "slack", "slack_user_id": a.SlackUserID}, UserAgent: "Slack",
-	}}
+	actor := incidents.Actor{Name: m.email, UserID: m.userID, OrgID: a.OrgID, UserAgent: "Slack",
+		Details: map[string]any{"via": "slack", "slack_user_id": a.SlackUserID}}
 	switch a.Action {
 	case ActionAcknowledge:
 		err = s.incidents.Acknowledge(ctx, a.IncidentID, actor)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/slack/slacktest"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
@@ -514,7 +515,7 @@ func testIncomingWebhook(t *testing.T, sealed bool) {
 	t.Cleanup(hook.Close)
 	hookURL := hook.URL + "/services/T/B/X"
 	if sealed {
-		if err := orgs.NewStore(b.pool).WithBox(b.box).SetSlackWebhook(ctx, b.orgID, hookURL); err != nil {
+		if err := orgs.NewStore(b.pool).WithBox(b.box).SetSlackWebhook(ctx, audit.System, b.orgID, hookURL); err != nil {
 			t.Fatal(err)
 		}
 	} else if _, err := b.pool.Exec(ctx, `UPDATE orgs SET slack_webhook_url = $1 WHERE id = $2`, hookURL, b.orgID); err != nil {

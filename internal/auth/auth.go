@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"strconv"
 	"strings"
 	"time"
 
@@ -136,27 +135,13 @@ type Store struct {
 	dummy string // a password hash verified for unknown users, to even out timing
 	// checks holds one token per running password check (Config.MaxConcurrentChecks).
 	checks chan struct{}
-	actor  *audit.Entry // set by As: who makes the changes
 }
 
-// As returns a copy of s that records the changes it makes to tokens,
-// invitations and memberships in the audit log, inside each change's own
-// transaction, as made by e (its actor, IP and user agent; the action,
-// object and organisation are filled in here).
-func (s *Store) As(e audit.Entry) *Store {
-	c := *s
-	c.actor = &e
-	return &c
-}
-
-// auditTx writes the audit entry of a change; without As it does nothing.
-func (s *Store) auditTx(ctx context.Context, tx pgx.Tx, orgID int64, action, objectType string, objectID int64, details map[string]any) error {
-	if s.actor == nil {
-		return nil
-	}
-	e := *s.actor
-	e.OrgID, e.Action, e.ObjectType, e.ObjectID, e.Details = orgID, action, objectType, strconv.FormatInt(objectID, 10), details
-	return audit.Write(ctx, tx, e)
+// auditTx records a change by a in the change's own transaction. Every
+// method that changes users, memberships, sessions, invitations or tokens
+// takes the audit.Actor who makes it.
+func auditTx(ctx context.Context, tx pgx.Tx, a audit.Actor, orgID int64, action, objectType string, objectID int64, details map[string]any) error {
+	return audit.Record(ctx, tx, a.Entry(orgID, action, objectType, objectID, details))
 }
 
 // NewStore returns a Store on pool.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 )
 
@@ -55,7 +56,7 @@ func withOrgNames(ctx context.Context, db orgs.DBTX, list []Invitation) error {
 
 // Invite creates an invitation and returns its token (for the link), shown
 // only now. Only an owner may invite an owner; the caller checks that.
-func (s *Store) Invite(ctx context.Context, orgID, invitedBy int64, email string, role Role) (string, Invitation, error) {
+func (s *Store) Invite(ctx context.Context, a audit.Actor, orgID, invitedBy int64, email string, role Role) (string, Invitation, error) {
 	email, err := NormaliseEmail(email)
 	if err != nil {
 		return "", Invitation{}, err
@@ -73,7 +74,7 @@ func (s *Store) Invite(ctx context.Context, orgID, invitedBy int64, email string
 		if err != nil {
 			return err
 		}
-		return s.auditTx(ctx, tx, orgID, "invitation.create", "invitation", id, map[string]any{"email": email, "role": role})
+		return auditTx(ctx, tx, a, orgID, "invitation.create", "invitation", id, map[string]any{"email": email, "role": role})
 	})
 	if err != nil {
 		return "", Invitation{}, fmt.Errorf("invite %s: %w", email, err)
@@ -108,7 +109,7 @@ func (s *Store) Invitations(ctx context.Context, orgID int64, p Page) ([]Invitat
 }
 
 // RevokeInvitation withdraws a pending invitation of the organisation.
-func (s *Store) RevokeInvitation(ctx context.Context, orgID, id int64) error {
+func (s *Store) RevokeInvitation(ctx context.Context, a audit.Actor, orgID, id int64) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE invitations SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND id = $2`, orgID, id)
 		if err != nil {
@@ -117,7 +118,7 @@ func (s *Store) RevokeInvitation(ctx context.Context, orgID, id int64) error {
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("invitation %d: %w", id, ErrNotFound)
 		}
-		return s.auditTx(ctx, tx, orgID, "invitation.revoke", "invitation", id, nil)
+		return auditTx(ctx, tx, a, orgID, "invitation.revoke", "invitation", id, nil)
 	})
 }
 
@@ -125,8 +126,9 @@ func (s *Store) RevokeInvitation(ctx context.Context, orgID, id int64) error {
 // the invited address as a new user (with password, if not empty), and
 // refuses with ErrSignInFirst if a user with that address exists; otherwise
 // the signed-in user must have the invited address. It returns the user and
-// the new (or existing) membership.
-func (s *Store) AcceptInvitation(ctx context.Context, token string, userID int64, password string) (User, Membership, error) {
+// the new (or existing) membership. The audit entry names the accepting
+// user as its actor, with a's IP and user agent.
+func (s *Store) AcceptInvitation(ctx context.Context, a audit.Actor, token string, userID int64, password string) (User, Membership, error) {
 	if userID == 0 && password != "" {
 		if err := CheckPasswordPolicy(password); err != nil {
 			return User{}, Membership{}, err
@@ -180,8 +182,11 @@ func (s *Store) AcceptInvitation(ctx context.Context, token string, userID int64
 		if _, err := tx.Exec(ctx, `UPDATE invitations SET accepted_by = $2 WHERE id = $1`, inv.ID, u.ID); err != nil {
 			return fmt.Errorf("accept invitation: %w", err)
 		}
-		m, _, err = s.addMember(ctx, tx, inv.OrgID, u.ID, inv.Role)
-		return err
+		if m, _, err = s.addMember(ctx, tx, inv.OrgID, u.ID, inv.Role); err != nil {
+			return err
+		}
+		a.UserID, a.TokenID, a.Name = u.ID, 0, u.Email
+		return auditTx(ctx, tx, a, inv.OrgID, "invitation.accept", "user", u.ID, map[string]any{"role": m.Role})
 	})
 	return u, m, err
 }

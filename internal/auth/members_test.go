@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -17,19 +18,19 @@ func TestMemberByEmail(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.New(t)
 	s := auth.NewStore(pool, auth.Config{Argon: cheap})
-	acme, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	acme, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	globex, _, err := orgs.NewStore(pool).Create(ctx, "globex")
+	globex, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "globex")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _, err := s.EnsureUser(ctx, "alice@acme.example")
+	u, _, err := s.EnsureUser(ctx, audit.System, "alice@acme.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.AddMember(ctx, acme.ID, u.ID, auth.RoleResponder); err != nil {
+	if _, _, err := s.AddMember(ctx, audit.System, acme.ID, u.ID, auth.RoleResponder); err != nil {
 		t.Fatal(err)
 	}
 	m, err := s.MemberByEmail(ctx, acme.ID, "Alice@ACME.example")

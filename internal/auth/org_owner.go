@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -29,9 +28,9 @@ type OrgOwner struct {
 // at any step leaves nothing behind, so `leakwatch orgs create --owner`
 // can simply be run again. Running it again changes nothing but mints a
 // fresh link.
-func (s *Store) CreateOrgWithOwner(ctx context.Context, orgStore *orgs.Store, actor audit.Entry, orgName, email string) (OrgOwner, error) {
-	if actor.Actor == "" {
-		return OrgOwner{}, errors.New("create organisation with owner: no actor to audit the change as")
+func (s *Store) CreateOrgWithOwner(ctx context.Context, orgStore *orgs.Store, actor audit.Actor, orgName, email string) (OrgOwner, error) {
+	if actor.Name == "" {
+		return OrgOwner{}, fmt.Errorf("create organisation with owner: %w", audit.ErrNoActor)
 	}
 	email, err := NormaliseEmail(email)
 	if err != nil {
@@ -46,7 +45,7 @@ func (s *Store) CreateOrgWithOwner(ctx context.Context, orgStore *orgs.Store, ac
 		if out.Owner, err = s.EnsureOwnerTx(ctx, tx, actor, out.Org.ID, email); err != nil {
 			return err
 		}
-		out.LoginToken, err = s.newLoginLink(ctx, tx, out.Owner.UserID, out.Org.ID)
+		out.LoginToken, err = s.newLoginLink(ctx, tx, actor, out.Owner.UserID, out.Org.ID)
 		return err
 	})
 	if err != nil {
@@ -60,14 +59,13 @@ func (s *Store) CreateOrgWithOwner(ctx context.Context, orgStore *orgs.Store, ac
 // needed and adds the membership, or raises a lower role to owner. Each
 // change is recorded in tx as made by actor; an existing owner changes
 // nothing.
-func (s *Store) EnsureOwnerTx(ctx context.Context, tx pgx.Tx, actor audit.Entry, orgID int64, email string) (Membership, error) {
-	as := s.As(actor)
+func (s *Store) EnsureOwnerTx(ctx context.Context, tx pgx.Tx, actor audit.Actor, orgID int64, email string) (Membership, error) {
 	u, created, err := s.ensureUser(ctx, tx, email)
 	if err != nil {
 		return Membership{}, err
 	}
 	if created {
-		if err := as.auditTx(ctx, tx, orgID, "user.create", "user", u.ID, map[string]any{"email": u.Email}); err != nil {
+		if err := auditTx(ctx, tx, actor, orgID, "user.create", "user", u.ID, map[string]any{"email": u.Email}); err != nil {
 			return Membership{}, err
 		}
 	}
@@ -77,7 +75,7 @@ func (s *Store) EnsureOwnerTx(ctx context.Context, tx pgx.Tx, actor audit.Entry,
 	}
 	switch {
 	case added:
-		err = as.auditTx(ctx, tx, orgID, "member.add", "user", u.ID, map[string]any{"role": RoleOwner})
+		err = auditTx(ctx, tx, actor, orgID, "member.add", "user", u.ID, map[string]any{"role": RoleOwner})
 	case m.Role != RoleOwner:
 		// Raising to owner needs no "another owner" check: nobody loses
 		// ownership.
@@ -86,7 +84,7 @@ func (s *Store) EnsureOwnerTx(ctx context.Context, tx pgx.Tx, actor audit.Entry,
 			return Membership{}, fmt.Errorf("raise member to owner: %w", err)
 		}
 		m.Role = RoleOwner
-		err = as.auditTx(ctx, tx, orgID, "member.update", "user", u.ID, map[string]any{"from": from, "to": RoleOwner})
+		err = auditTx(ctx, tx, actor, orgID, "member.update", "user", u.ID, map[string]any{"from": from, "to": RoleOwner})
 	}
 	if err != nil {
 		return Membership{}, err

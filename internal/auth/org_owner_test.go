@@ -13,7 +13,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 )
 
-var cli = audit.Entry{Actor: "cli", UserAgent: "leakwatch-cli"}
+var cli = audit.CLI
 
 // auditActions lists the organisation's audit entries, oldest first, and
 // checks each names the CLI as actor.
@@ -48,7 +48,7 @@ func TestCreateOrgWithOwner(t *testing.T) {
 	if !r.OrgCreated || r.Org.Name != "acme" || r.Owner.Email != "alice@example.com" || r.Owner.Role != auth.RoleOwner {
 		t.Fatalf("result %+v", r)
 	}
-	if got := auditActions(t, pool, r.Org.ID); got != "org.create,user.create,member.add" {
+	if got := auditActions(t, pool, r.Org.ID); got != "org.create,user.create,member.add,login_link.create" {
 		t.Fatalf("audit %s", got)
 	}
 	userID, orgID, err := store.UseLoginLink(ctx, r.LoginToken)
@@ -64,16 +64,17 @@ func TestCreateOrgWithOwner(t *testing.T) {
 	if again.OrgCreated || again.Org.ID != r.Org.ID || again.Owner.UserID != r.Owner.UserID || again.LoginToken == r.LoginToken {
 		t.Fatalf("second run %+v", again)
 	}
-	if got := auditActions(t, pool, r.Org.ID); got != "org.create,user.create,member.add" {
+	// A second run changes nothing but mints (and audits) a fresh link.
+	if got := auditActions(t, pool, r.Org.ID); got != "org.create,user.create,member.add,login_link.create,login_link.create" {
 		t.Fatalf("audit after a second run: %s", got)
 	}
 
 	// An existing viewer is raised to owner.
-	bob, _, err := store.EnsureUser(ctx, "bob@example.com")
+	bob, _, err := store.EnsureUser(ctx, audit.System, "bob@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := store.AddMember(ctx, r.Org.ID, bob.ID, auth.RoleViewer); err != nil {
+	if _, _, err := store.AddMember(ctx, cli, r.Org.ID, bob.ID, auth.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
 	raised, err := store.CreateOrgWithOwner(ctx, orgStore, cli, "acme", "bob@example.com")
@@ -83,7 +84,7 @@ func TestCreateOrgWithOwner(t *testing.T) {
 	if m, err := store.Membership(ctx, r.Org.ID, bob.ID); err != nil || m.Role != auth.RoleOwner || raised.Owner.Role != auth.RoleOwner {
 		t.Fatalf("bob = %+v %v (result %+v)", m, err, raised.Owner)
 	}
-	if got := auditActions(t, pool, r.Org.ID); got != "org.create,user.create,member.add,member.update" {
+	if got := auditActions(t, pool, r.Org.ID); got != "org.create,user.create,member.add,login_link.create,login_link.create,member.add,member.update,login_link.create" {
 		t.Fatalf("audit after raising bob: %s", got)
 	}
 
@@ -91,7 +92,7 @@ func TestCreateOrgWithOwner(t *testing.T) {
 	if _, err := store.CreateOrgWithOwner(ctx, orgStore, cli, "other", "not an address"); err == nil {
 		t.Fatal("a bad email was accepted")
 	}
-	if _, err := store.CreateOrgWithOwner(ctx, orgStore, audit.Entry{}, "other", "carol@example.com"); err == nil {
+	if _, err := store.CreateOrgWithOwner(ctx, orgStore, audit.Actor{}, "other", "carol@example.com"); err == nil {
 		t.Fatal("a change without an actor was accepted")
 	}
 	if _, err := orgStore.ByName(ctx, "other"); err == nil {

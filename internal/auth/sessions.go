@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
 // Session is a signed-in browser.
@@ -139,7 +141,11 @@ func (s *Store) acquireCheck(ctx context.Context) (release func(), err error) {
 
 // NewSession starts a session for the user and returns its cookie value,
 // shown only now. orgID 0 picks the user's first organisation, if any.
-func (s *Store) NewSession(ctx context.Context, userID, orgID int64, ip, userAgent string) (string, Session, error) {
+// The session records a's IP and user agent; its audit entry
+// (session.create, with how the user signed in) names the user as actor,
+// in the session's organisation.
+func (s *Store) NewSession(ctx context.Context, a audit.Actor, userID, orgID int64, method string) (string, Session, error) {
+	ip, userAgent := a.IP, a.UserAgent
 	if orgID == 0 {
 		err := s.pool.QueryRow(ctx, `SELECT coalesce(min(org_id), 0) FROM memberships WHERE user_id = $1`, userID).Scan(&orgID)
 		if err != nil {
@@ -158,10 +164,20 @@ func (s *Store) NewSession(ctx context.Context, userID, orgID int64, ip, userAge
 	if len(userAgent) > 512 {
 		userAgent = userAgent[:512]
 	}
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO sessions (token_hash, user_id, org_id, csrf_token, ip, user_agent, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval) RETURNING id, expires_at`,
-		hash, userID, nullID(orgID), csrf, ip, userAgent, s.cfg.SessionTTL).Scan(&sess.ID, &sess.ExpiresAt)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO sessions (token_hash, user_id, org_id, csrf_token, ip, user_agent, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval) RETURNING id, expires_at`,
+			hash, userID, nullID(orgID), csrf, ip, userAgent, s.cfg.SessionTTL).Scan(&sess.ID, &sess.ExpiresAt)
+		if err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT email FROM users WHERE id = $1`, userID).Scan(&a.Name); err != nil {
+			return err
+		}
+		a.UserID, a.TokenID, a.OrgID = userID, 0, orgID
+		return auditTx(ctx, tx, a, orgID, "session.create", "user", userID, map[string]any{"method": method})
+	})
 	if err != nil {
 		return "", Session{}, fmt.Errorf("new session for user %d: %w", userID, err)
 	}
@@ -198,35 +214,68 @@ func (s *Store) SwitchOrg(ctx context.Context, sess Session, orgID int64) (Membe
 	return m, nil
 }
 
-// EndSession signs one session out.
-func (s *Store) EndSession(ctx context.Context, sessionID int64) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, sessionID); err != nil {
+// EndSession signs one session out (session.delete); a session already
+// gone changes nothing and is not audited.
+func (s *Store) EndSession(ctx context.Context, a audit.Actor, sessionID int64) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var userID int64
+		err := tx.QueryRow(ctx, `DELETE FROM sessions WHERE id = $1 RETURNING user_id`, sessionID).Scan(&userID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return auditTx(ctx, tx, a, 0, "session.delete", "user", userID, nil)
+	})
+	if err != nil {
 		return fmt.Errorf("end session %d: %w", sessionID, err)
 	}
 	return nil
 }
 
 // EndAllSessions signs the user out everywhere and returns how many sessions
-// ended.
-func (s *Store) EndAllSessions(ctx context.Context, userID int64) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+// ended (session.delete_all).
+func (s *Store) EndAllSessions(ctx context.Context, a audit.Actor, userID int64) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		return auditTx(ctx, tx, a, 0, "session.delete_all", "user", userID, map[string]any{"sessions": n})
+	})
 	if err != nil {
 		return 0, fmt.Errorf("end sessions of user %d: %w", userID, err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
 
 // NewLoginLink returns a one-time sign-in token for the user (to put in a
 // link), valid for Config.LinkTTL. orgID, if not 0, is the organisation the
-// session opens in.
-func (s *Store) NewLoginLink(ctx context.Context, userID, orgID int64) (string, error) {
-	return s.newLoginLink(ctx, s.pool, userID, orgID)
+// session opens in. Minting one is audited (login_link.create): it signs
+// the user in without a password.
+func (s *Store) NewLoginLink(ctx context.Context, a audit.Actor, userID, orgID int64) (token string, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		token, err = s.newLoginLink(ctx, tx, a, userID, orgID)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
 }
 
-func (s *Store) newLoginLink(ctx context.Context, db dbtx, userID, orgID int64) (string, error) {
+// newLoginLink mints the link inside the caller's transaction, with its
+// audit entry.
+func (s *Store) newLoginLink(ctx context.Context, tx pgx.Tx, a audit.Actor, userID, orgID int64) (string, error) {
 	token, hash := newToken("lwl_")
-	_, err := db.Exec(ctx, `INSERT INTO login_links (token_hash, user_id, org_id, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
+	_, err := tx.Exec(ctx, `INSERT INTO login_links (token_hash, user_id, org_id, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
 		hash, userID, nullID(orgID), s.cfg.LinkTTL)
+	if err == nil {
+		err = auditTx(ctx, tx, a, orgID, "login_link.create", "user", userID, nil)
+	}
 	if err != nil {
 		return "", fmt.Errorf("new sign-in link for user %d: %w", userID, err)
 	}

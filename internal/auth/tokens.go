@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
 // Token scopes: read tokens act as a viewer, write tokens as an admin, but
@@ -77,7 +79,7 @@ func scanToken(row pgx.Row, extra ...any) (Token, error) {
 // CreateToken creates an API token and returns its value, shown only now.
 // Every token is bound to the member who creates it: it never acts above
 // their current role and is revoked when they leave the organisation.
-func (s *Store) CreateToken(ctx context.Context, orgID, createdBy int64, name, scope string) (string, Token, error) {
+func (s *Store) CreateToken(ctx context.Context, a audit.Actor, orgID, createdBy int64, name, scope string) (string, Token, error) {
 	if createdBy <= 0 {
 		return "", Token{}, fmt.Errorf("%w: an API token needs the member who creates it", ErrInvalid)
 	}
@@ -110,7 +112,7 @@ func (s *Store) CreateToken(ctx context.Context, orgID, createdBy int64, name, s
 		if err != nil {
 			return err
 		}
-		return s.auditTx(ctx, tx, orgID, "token.create", "token", t.ID, map[string]any{"name": t.Name, "scope": t.Scope})
+		return auditTx(ctx, tx, a, orgID, "token.create", "token", t.ID, map[string]any{"name": t.Name, "scope": t.Scope})
 	})
 	if err != nil {
 		return "", Token{}, fmt.Errorf("create token: %w", err)
@@ -154,7 +156,7 @@ func (s *Store) Tokens(ctx context.Context, orgID int64, p Page) ([]Token, error
 }
 
 // RevokeToken revokes the organisation's token; revoking twice is a no-op.
-func (s *Store) RevokeToken(ctx context.Context, orgID, tokenID int64) (Token, error) {
+func (s *Store) RevokeToken(ctx context.Context, a audit.Actor, orgID, tokenID int64) (Token, error) {
 	var t Token
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE org_id = $1 AND id = $2 RETURNING id`,
@@ -166,7 +168,7 @@ func (s *Store) RevokeToken(ctx context.Context, orgID, tokenID int64) (Token, e
 		if err != nil {
 			return err
 		}
-		return s.auditTx(ctx, tx, orgID, "token.revoke", "token", t.ID, map[string]any{"name": t.Name})
+		return auditTx(ctx, tx, a, orgID, "token.revoke", "token", t.ID, map[string]any{"name": t.Name})
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Token{}, fmt.Errorf("token %d: %w", tokenID, ErrNotFound)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
 // User is a person who signs in.
@@ -40,13 +42,23 @@ func scanUser(row pgx.Row) (User, error) {
 }
 
 // EnsureUser returns the user with that email, creating it (without a
-// password) if needed. created reports which happened.
-func (s *Store) EnsureUser(ctx context.Context, email string) (u User, created bool, err error) {
+// password) if needed, and audited as user.create. created reports which
+// happened.
+func (s *Store) EnsureUser(ctx context.Context, a audit.Actor, email string) (u User, created bool, err error) {
 	email, err = NormaliseEmail(email)
 	if err != nil {
 		return User{}, false, err
 	}
-	return s.ensureUser(ctx, s.pool, email)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if u, created, err = s.ensureUser(ctx, tx, email); err != nil || !created {
+			return err
+		}
+		return auditTx(ctx, tx, a, 0, "user.create", "user", u.ID, map[string]any{"email": u.Email})
+	})
+	if err != nil {
+		return User{}, false, fmt.Errorf("ensure user: %w", err)
+	}
+	return u, created, nil
 }
 
 func (s *Store) ensureUser(ctx context.Context, db dbtx, email string) (User, bool, error) {
@@ -91,8 +103,11 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 	return u, nil
 }
 
-// SetPassword sets the user's password after checking the policy.
-func (s *Store) SetPassword(ctx context.Context, userID int64, pw string) error {
+// SetPassword sets the user's password after checking the policy and ends
+// every session of the user in the same transaction: whoever knew the old
+// password is signed out. It is audited as user.password_set (first
+// password) or user.password_change.
+func (s *Store) SetPassword(ctx context.Context, a audit.Actor, userID int64, pw string) error {
 	if err := CheckPasswordPolicy(pw); err != nil {
 		return err
 	}
@@ -100,21 +115,44 @@ func (s *Store) SetPassword(ctx context.Context, userID int64, pw string) error 
 	if err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, h)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var had bool
+		err := tx.QueryRow(ctx, `SELECT password_hash <> '' FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&had)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("user %d: %w", userID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, h); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		action := "user.password_change"
+		if !had {
+			action = "user.password_set"
+		}
+		return auditTx(ctx, tx, a, 0, action, "user", userID, nil)
+	})
 	if err != nil {
 		return fmt.Errorf("set password of user %d: %w", userID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("user %d: %w", userID, ErrNotFound)
 	}
 	return nil
 }
 
 // AddMember gives the user a role in the organisation. If the user is
 // already a member, the existing membership is returned unchanged and
-// created is false.
-func (s *Store) AddMember(ctx context.Context, orgID, userID int64, role Role) (m Membership, created bool, err error) {
-	return s.addMember(ctx, s.pool, orgID, userID, role)
+// created is false. A new membership is audited as member.add.
+func (s *Store) AddMember(ctx context.Context, a audit.Actor, orgID, userID int64, role Role) (m Membership, created bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if m, created, err = s.addMember(ctx, tx, orgID, userID, role); err != nil || !created {
+			return err
+		}
+		return auditTx(ctx, tx, a, orgID, "member.add", "user", userID, map[string]any{"role": role})
+	})
+	return m, created, err
 }
 
 func (s *Store) addMember(ctx context.Context, db dbtx, orgID, userID int64, role Role) (Membership, bool, error) {
@@ -193,7 +231,7 @@ func (s *Store) Members(ctx context.Context, orgID int64) ([]Membership, error) 
 }
 
 // SetRole changes a member's role. The last owner cannot be demoted.
-func (s *Store) SetRole(ctx context.Context, orgID, userID int64, role Role) (Membership, error) {
+func (s *Store) SetRole(ctx context.Context, a audit.Actor, orgID, userID int64, role Role) (Membership, error) {
 	if !role.AtLeast(RoleViewer) {
 		return Membership{}, fmt.Errorf("%w: unknown role %q", ErrInvalid, role)
 	}
@@ -211,7 +249,7 @@ func (s *Store) SetRole(ctx context.Context, orgID, userID int64, role Role) (Me
 		if _, err := tx.Exec(ctx, `UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2`, orgID, userID, role); err != nil {
 			return fmt.Errorf("set role: %w", err)
 		}
-		if err := s.auditTx(ctx, tx, orgID, "member.update", "user", userID, map[string]any{"from": cur, "to": role}); err != nil {
+		if err := auditTx(ctx, tx, a, orgID, "member.update", "user", userID, map[string]any{"from": cur, "to": role}); err != nil {
 			return err
 		}
 		m, err = membership(ctx, tx, orgID, userID)
@@ -222,7 +260,7 @@ func (s *Store) SetRole(ctx context.Context, orgID, userID int64, role Role) (Me
 
 // RemoveMember removes the user from the organisation, revokes the API
 // tokens they created there and ends their sessions' work there. The last owner cannot be removed.
-func (s *Store) RemoveMember(ctx context.Context, orgID, userID int64) error {
+func (s *Store) RemoveMember(ctx context.Context, a audit.Actor, orgID, userID int64) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := lockMembership(ctx, tx, orgID, userID)
 		if err != nil {
@@ -242,7 +280,7 @@ func (s *Store) RemoveMember(ctx context.Context, orgID, userID int64) error {
 		if err != nil {
 			return fmt.Errorf("revoke tokens of removed member: %w", err)
 		}
-		if err := s.auditTx(ctx, tx, orgID, "member.remove", "user", userID, map[string]any{"role": cur, "tokens_revoked": tag.RowsAffected()}); err != nil {
+		if err := auditTx(ctx, tx, a, orgID, "member.remove", "user", userID, map[string]any{"role": cur, "tokens_revoked": tag.RowsAffected()}); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE sessions SET org_id = NULL WHERE org_id = $1 AND user_id = $2`, orgID, userID)

@@ -43,23 +43,23 @@ func setup(t *testing.T) apiBundle {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Tokens act with their creator's rights: an admin makes them.
-	admin, _, err := authStore.EnsureUser(ctx, "admin@acme.example")
+	admin, _, err := authStore.EnsureUser(ctx, audit.System, "admin@acme.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := authStore.AddMember(ctx, org.ID, admin.ID, auth.RoleAdmin); err != nil {
+	if _, _, err := authStore.AddMember(ctx, audit.System, org.ID, admin.ID, auth.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 	b := apiBundle{url: ts.URL, orgID: org.ID, keys: keys.NewStore(pool)}
-	if b.writeToken, _, err = authStore.CreateToken(ctx, org.ID, admin.ID, "ci", auth.ScopeWrite); err != nil {
+	if b.writeToken, _, err = authStore.CreateToken(ctx, audit.System, org.ID, admin.ID, "ci", auth.ScopeWrite); err != nil {
 		t.Fatal(err)
 	}
-	if b.readToken, _, err = authStore.CreateToken(ctx, org.ID, admin.ID, "ro", auth.ScopeRead); err != nil {
+	if b.readToken, _, err = authStore.CreateToken(ctx, audit.System, org.ID, admin.ID, "ro", auth.ScopeRead); err != nil {
 		t.Fatal(err)
 	}
 	return b

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -32,7 +33,7 @@ func randomSecret(b *testing.B) string {
 func BenchmarkRegistryLoad(b *testing.B) {
 	ctx := context.Background()
 	pool := dbtest.New(b)
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func benchPropagation(b *testing.B, existing int) {
 	}
 	b.Cleanup(admin.Close)
 	store := keys.NewStore(admin)
-	org, _, err := orgs.NewStore(admin).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(admin).Create(ctx, audit.System, "acme")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func benchPropagation(b *testing.B, existing int) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if _, err := store.Add(ctx, org.ID, fmt.Sprintf("key %d", i), fp); err != nil {
+		if _, err := store.Add(ctx, audit.System, org.ID, fmt.Sprintf("key %d", i), fp); err != nil {
 			b.Fatal(err)
 		}
 		for _, r := range regs {

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -99,12 +98,13 @@ type Update struct {
 	RevocationURL *string
 }
 
-// Store reads and writes keys.
+// Store reads and writes keys. Every method that changes a key takes the
+// audit.Actor who makes the change and records it in the change's own
+// transaction: the change and its audit entry commit together.
 type Store struct {
 	pool     *pgxpool.Pool
 	onRotate func(ctx context.Context, tx pgx.Tx, keyID int64) error
 	onState  func(ctx context.Context, tx pgx.Tx, keyID int64, state string) error
-	actor    *audit.Entry   // set by As: who makes the changes
 	guard    *webhook.Guard // checks revocation URLs (WithGuard)
 }
 
@@ -115,22 +115,9 @@ func (s *Store) WithGuard(g webhook.Guard) *Store {
 	return s
 }
 
-// As returns a copy of s that records each change it makes in the audit
-// log, inside the change's own transaction, as made by e (its actor, IP and
-// user agent; the action, object and organisation are filled in here).
-func (s *Store) As(e audit.Entry) *Store {
-	c := *s
-	c.actor = &e
-	return &c
-}
-
-func (s *Store) auditTx(ctx context.Context, tx pgx.Tx, orgID int64, action string, keyID int64, details map[string]any) error {
-	if s.actor == nil {
-		return nil
-	}
-	e := *s.actor
-	e.OrgID, e.Action, e.ObjectType, e.ObjectID, e.Details = orgID, action, "key", strconv.FormatInt(keyID, 10), details
-	return audit.Write(ctx, tx, e)
+// auditTx records a change of a key by a in the change's transaction.
+func auditTx(ctx context.Context, tx pgx.Tx, a audit.Actor, orgID int64, action string, keyID int64, details map[string]any) error {
+	return audit.Record(ctx, tx, a.Entry(orgID, action, "key", keyID, details))
 }
 
 // NewStore returns a Store on pool.
@@ -145,8 +132,8 @@ func (s *Store) OnRotateTx(f func(ctx context.Context, tx pgx.Tx, keyID int64) e
 }
 
 // Add registers a key by fingerprint with default metadata.
-func (s *Store) Add(ctx context.Context, orgID int64, name string, fp matcher.Fingerprint) (Key, error) {
-	return s.Register(ctx, orgID, Params{Name: name, Fingerprint: fp})
+func (s *Store) Add(ctx context.Context, a audit.Actor, orgID int64, name string, fp matcher.Fingerprint) (Key, error) {
+	return s.Register(ctx, a, orgID, Params{Name: name, Fingerprint: fp})
 }
 
 func invalid(format string, args ...any) error {
@@ -244,7 +231,7 @@ func provider(fp matcher.Fingerprint, chosen string) (string, error) {
 }
 
 // Register registers a key by fingerprint.
-func (s *Store) Register(ctx context.Context, orgID int64, p Params) (Key, error) {
+func (s *Store) Register(ctx context.Context, a audit.Actor, orgID int64, p Params) (Key, error) {
 	name, err := checkName(p.Name)
 	if err != nil {
 		return Key{}, err
@@ -292,7 +279,7 @@ func (s *Store) Register(ctx context.Context, orgID int64, p Params) (Key, error
 		if _, err = tx.Exec(ctx, `INSERT INTO key_fingerprints (key_id, fingerprint, provider) VALUES ($1, $2, $3)`, id, fp, prov); err != nil {
 			return err
 		}
-		return s.auditTx(ctx, tx, orgID, "key.create", id, map[string]any{"name": name, "fingerprint": fp, "environment": env})
+		return auditTx(ctx, tx, a, orgID, "key.create", id, map[string]any{"name": name, "fingerprint": fp, "environment": env})
 	})
 	if isUnique(err) {
 		return Key{}, fmt.Errorf("key %q: %w", name, ErrDuplicate)
@@ -377,7 +364,7 @@ func (s *Store) List(ctx context.Context, orgID int64, p ListParams) ([]Key, err
 }
 
 // Edit changes a key's metadata.
-func (s *Store) Edit(ctx context.Context, orgID, id int64, u Update) (Key, error) {
+func (s *Store) Edit(ctx context.Context, a audit.Actor, orgID, id int64, u Update) (Key, error) {
 	cur, err := s.Key(ctx, orgID, id)
 	if err != nil {
 		return Key{}, err
@@ -436,7 +423,7 @@ func (s *Store) Edit(ctx context.Context, orgID, id int64, u Update) (Key, error
 		if err != nil {
 			return err
 		}
-		return s.auditTx(ctx, tx, orgID, "key.update", id, map[string]any{"name": cur.Name})
+		return auditTx(ctx, tx, a, orgID, "key.update", id, map[string]any{"name": cur.Name})
 	})
 	if isUnique(err) {
 		return Key{}, fmt.Errorf("key %q: %w", cur.Name, ErrDuplicate)
@@ -459,7 +446,7 @@ func (s *Store) OnStateTx(f func(ctx context.Context, tx pgx.Tx, keyID int64, st
 // Rotating a revoked key makes it active again: it is a new secret in
 // service. A retired key is refused (ErrRetired): rotating it used to
 // reactivate it silently; reactivating is a decision of its own.
-func (s *Store) Rotate(ctx context.Context, orgID, id int64, fp matcher.Fingerprint) (Key, error) {
+func (s *Store) Rotate(ctx context.Context, a audit.Actor, orgID, id int64, fp matcher.Fingerprint) (Key, error) {
 	if fp.Len() == 0 {
 		return Key{}, invalid("fingerprint is required")
 	}
@@ -495,7 +482,7 @@ func (s *Store) Rotate(ctx context.Context, orgID, id int64, fp matcher.Fingerpr
 		if _, err = tx.Exec(ctx, `INSERT INTO key_fingerprints (key_id, fingerprint, provider) VALUES ($1, $2, $3)`, id, newFP, prov); err != nil {
 			return err
 		}
-		if err := s.auditTx(ctx, tx, orgID, "key.rotate", id, map[string]any{"fingerprint": newFP, "previous": old}); err != nil {
+		if err := auditTx(ctx, tx, a, orgID, "key.rotate", id, map[string]any{"fingerprint": newFP, "previous": old}); err != nil {
 			return err
 		}
 		if s.onRotate != nil {
@@ -514,7 +501,7 @@ func (s *Store) Rotate(ctx context.Context, orgID, id int64, fp matcher.Fingerpr
 
 // SetState moves a key to active, revoked or retired. Only active keys are
 // matched.
-func (s *Store) SetState(ctx context.Context, orgID, id int64, state string) (Key, error) {
+func (s *Store) SetState(ctx context.Context, a audit.Actor, orgID, id int64, state string) (Key, error) {
 	if state != StateActive && state != StateRevoked && state != StateRetired {
 		return Key{}, invalid("state must be active, revoked or retired")
 	}
@@ -525,7 +512,7 @@ func (s *Store) SetState(ctx context.Context, orgID, id int64, state string) (Ke
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
-		if err := s.auditTx(ctx, tx, orgID, "key."+state, id, map[string]any{"state": state}); err != nil {
+		if err := auditTx(ctx, tx, a, orgID, "key."+state, id, map[string]any{"state": state}); err != nil {
 			return err
 		}
 		if s.onState == nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -19,12 +20,12 @@ func TestReadModel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := dbtest.New(t)
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
 	revURL := "https://revoke.acme.example/default"
-	if _, err := orgs.NewStore(pool).Update(ctx, org.ID, orgs.Update{DefaultRevocationURL: &revURL}); err != nil {
+	if _, err := orgs.NewStore(pool).Update(ctx, audit.System, org.ID, orgs.Update{DefaultRevocationURL: &revURL}); err != nil {
 		t.Fatal(err)
 	}
 	store := keys.NewStore(pool)
@@ -32,11 +33,11 @@ func TestReadModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := store.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustFP(t, "ghp_R8xk2Lq9Zt4Vn7Bw1Yc5Hd3Mf6Jp0Ks2Ea9T"), Environment: "staging"})
+	a, err := store.Register(ctx, audit.System, org.ID, keys.Params{Name: "deploy", Fingerprint: mustFP(t, "ghp_R8xk2Lq9Zt4Vn7Bw1Yc5Hd3Mf6Jp0Ks2Ea9T"), Environment: "staging"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := store.Register(ctx, org.ID, keys.Params{Name: "ci", Fingerprint: mustFP(t, "ghp_Q2wE9rT5yU1iO7pA3sD8fG4hJ6kL0zX2cV5b")})
+	b, err := store.Register(ctx, audit.System, org.ID, keys.Params{Name: "ci", Fingerprint: mustFP(t, "ghp_Q2wE9rT5yU1iO7pA3sD8fG4hJ6kL0zX2cV5b")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -70,7 +71,7 @@ func testRegistryPropagation(t *testing.T, poll time.Duration) {
 	}
 	t.Cleanup(admin.Close)
 	store := keys.NewStore(admin)
-	org, _, err := orgs.NewStore(admin).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(admin).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func testRegistryPropagation(t *testing.T, poll time.Duration) {
 		t.Logf("%s reached both registries in %v", what, time.Since(start))
 	}
 
-	k, err := store.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustFP(t, secretA)})
+	k, err := store.Register(ctx, audit.System, org.ID, keys.Params{Name: "deploy", Fingerprint: mustFP(t, secretA)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,22 +107,22 @@ func testRegistryPropagation(t *testing.T, poll time.Duration) {
 		return found(r, secretA) && len(refs) == 1 && refs[0].ID == k.ID && refs[0].OrgID == org.ID && refs[0].Name == "deploy"
 	})
 
-	if _, err := store.Rotate(ctx, org.ID, k.ID, mustFP(t, secretB)); err != nil {
+	if _, err := store.Rotate(ctx, audit.System, org.ID, k.ID, mustFP(t, secretB)); err != nil {
 		t.Fatal(err)
 	}
 	within("rotation", func(r *keys.Registry) bool { return found(r, secretB) && !found(r, secretA) })
 
 	// Another organisation registers the same secret; a rename follows.
-	other, _, err := orgs.NewStore(admin).Create(ctx, "globex")
+	other, _, err := orgs.NewStore(admin).Create(ctx, audit.System, "globex")
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, err := store.Register(ctx, other.ID, keys.Params{Name: "billing", Fingerprint: mustFP(t, secretB)})
+	k2, err := store.Register(ctx, audit.System, other.ID, keys.Params{Name: "billing", Fingerprint: mustFP(t, secretB)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	renamed := "deploy (renamed)"
-	if _, err := store.Edit(ctx, org.ID, k.ID, keys.Update{Name: &renamed}); err != nil {
+	if _, err := store.Edit(ctx, audit.System, org.ID, k.ID, keys.Update{Name: &renamed}); err != nil {
 		t.Fatal(err)
 	}
 	within("a second organisation and a rename", func(r *keys.Registry) bool {
@@ -129,14 +130,14 @@ func testRegistryPropagation(t *testing.T, poll time.Duration) {
 		return len(refs) == 2 && (refs[0].Name == renamed || refs[1].Name == renamed)
 	})
 
-	if _, err := store.SetState(ctx, org.ID, k.ID, keys.StateRetired); err != nil {
+	if _, err := store.SetState(ctx, audit.System, org.ID, k.ID, keys.StateRetired); err != nil {
 		t.Fatal(err)
 	}
 	within("retirement of one of two", func(r *keys.Registry) bool {
 		refs := r.Current().Keys(mustFP(t, secretB).String())
 		return found(r, secretB) && len(refs) == 1 && refs[0].ID == k2.ID
 	})
-	if _, err := store.SetState(ctx, other.ID, k2.ID, keys.StateRevoked); err != nil {
+	if _, err := store.SetState(ctx, audit.System, other.ID, k2.ID, keys.StateRevoked); err != nil {
 		t.Fatal(err)
 	}
 	within("revocation of the last", func(r *keys.Registry) bool {
@@ -172,7 +173,7 @@ func TestRegistryKeepsRotatedFingerprints(t *testing.T) {
 	go func() { defer close(done); r.Run(ctx, time.Hour) }()
 	t.Cleanup(func() { cancel(); <-done })
 	store := keys.NewStore(pool)
-	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,12 +196,12 @@ func TestRegistryKeepsRotatedFingerprints(t *testing.T) {
 			}
 		}
 	}
-	k, err := store.Register(ctx, org.ID, keys.Params{Name: "deploy", Fingerprint: mustFP(t, secretA)})
+	k, err := store.Register(ctx, audit.System, org.ID, keys.Params{Name: "deploy", Fingerprint: mustFP(t, secretA)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	within("registration", func() bool { return len(refs(secretA)) == 1 })
-	if _, err := store.Rotate(ctx, org.ID, k.ID, mustFP(t, secretB)); err != nil {
+	if _, err := store.Rotate(ctx, audit.System, org.ID, k.ID, mustFP(t, secretB)); err != nil {
 		t.Fatal(err)
 	}
 	within("rotation", func() bool {
@@ -228,7 +229,7 @@ func TestRegistryKeepsRotatedFingerprints(t *testing.T) {
 	if err := r.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.SetState(ctx, org.ID, k.ID, keys.StateRetired); err != nil {
+	if _, err := store.SetState(ctx, audit.System, org.ID, k.ID, keys.StateRetired); err != nil {
 		t.Fatal(err)
 	}
 	within("retirement", func() bool { return len(refs(secretA)) == 0 && len(refs(secretB)) == 0 })

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,7 +15,7 @@ import (
 // owner: auth.Store.CreateOrgWithOwner). A creation is recorded in tx as
 // org.create by actor; finding an existing organisation changes nothing
 // and records nothing.
-func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, actor audit.Entry, name string) (org Org, created bool, err error) {
+func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, actor audit.Actor, name string) (org Org, created bool, err error) {
 	name, err = checkName(name)
 	if err != nil {
 		return Org{}, false, err
@@ -35,9 +34,7 @@ func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, actor audit.Entry, name
 	if err != nil {
 		return Org{}, false, fmt.Errorf("create organisation %q: %w", name, err)
 	}
-	e := actor
-	e.OrgID, e.Action, e.ObjectType, e.ObjectID, e.Details = org.ID, "org.create", "org", strconv.FormatInt(org.ID, 10), map[string]any{"name": org.Name}
-	if err := audit.Write(ctx, tx, e); err != nil {
+	if err := auditTx(ctx, tx, actor, org.ID, "org.create", map[string]any{"name": org.Name}); err != nil {
 		return Org{}, false, err
 	}
 	return org, true, nil

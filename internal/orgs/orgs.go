@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -47,20 +46,19 @@ func scanOrg(row pgx.Row) (Org, error) {
 	return o, err
 }
 
-// Store reads and writes organisations.
+// Store reads and writes organisations. Every method that changes one
+// takes the audit.Actor who makes the change and records it in the
+// change's own transaction.
 type Store struct {
 	pool  *pgxpool.Pool
 	box   *secretbox.Box
-	actor *audit.Entry   // set by As: who makes the changes
 	guard *webhook.Guard // checks the URLs set (WithGuard)
 }
 
-// As returns a copy of s that records the changes Update makes in the
-// audit log, inside the change's own transaction, as made by e.
-func (s *Store) As(e audit.Entry) *Store {
-	c := *s
-	c.actor = &e
-	return &c
+// auditTx records a change of organisation id by a in the change's
+// transaction.
+func auditTx(ctx context.Context, tx pgx.Tx, a audit.Actor, id int64, action string, details map[string]any) error {
+	return audit.Record(ctx, tx, a.Entry(id, action, "org", id, details))
 }
 
 // NewStore returns a Store on pool.
@@ -82,8 +80,9 @@ func (s *Store) WithGuard(g webhook.Guard) *Store {
 }
 
 // Create creates the organisation, or returns the existing one of that name
-// (so scripts can run it repeatedly). created reports which happened.
-func (s *Store) Create(ctx context.Context, name string) (org Org, created bool, err error) {
+// (so scripts can run it repeatedly). created reports which happened; only
+// a creation is audited (org.create).
+func (s *Store) Create(ctx context.Context, a audit.Actor, name string) (org Org, created bool, err error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return Org{}, false, errors.New("organisation name is empty")
@@ -94,18 +93,14 @@ func (s *Store) Create(ctx context.Context, name string) (org Org, created bool,
 	if err := matcher.CheckFreeText("organisation name", name); err != nil {
 		return Org{}, false, err
 	}
-	org, err = scanOrg(s.pool.QueryRow(ctx, `
-		INSERT INTO orgs (name) VALUES ($1)
-		ON CONFLICT (name) DO NOTHING
-		RETURNING id, name, slack_webhook_url <> '', default_revocation_url, default_max_age_days, created_at`, name))
-	if errors.Is(err, pgx.ErrNoRows) {
-		org, err = s.ByName(ctx, name)
-		return org, false, err
-	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		org, created, err = s.CreateTx(ctx, tx, a, name)
+		return err
+	})
 	if err != nil {
-		return Org{}, false, fmt.Errorf("create organisation %q: %w", name, err)
+		return Org{}, false, err
 	}
-	return org, true, nil
+	return org, created, nil
 }
 
 // Any reports whether at least one organisation exists (a new installation
@@ -132,8 +127,9 @@ func (s *Store) ByName(ctx context.Context, name string) (Org, error) {
 
 // SetSlackWebhook sets the organisation's Slack incoming-webhook URL, sealed
 // where a key is configured (anyone holding the URL can post to the
-// channel); an empty URL turns Slack alerts off.
-func (s *Store) SetSlackWebhook(ctx context.Context, orgID int64, webhookURL string) error {
+// channel); an empty URL turns Slack alerts off. It is audited like
+// Update: org.update, saying only whether a URL is set.
+func (s *Store) SetSlackWebhook(ctx context.Context, a audit.Actor, orgID int64, webhookURL string) error {
 	if err := s.checkSlackWebhook(webhookURL); err != nil {
 		return err
 	}
@@ -141,12 +137,18 @@ func (s *Store) SetSlackWebhook(ctx context.Context, orgID int64, webhookURL str
 	if err != nil {
 		return fmt.Errorf("seal slack webhook of organisation %d: %w", orgID, err)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE orgs SET slack_webhook_url = $2 WHERE id = $1`, orgID, stored)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE orgs SET slack_webhook_url = $2 WHERE id = $1`, orgID, stored)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("organisation %d: %w", orgID, ErrNotFound)
+		}
+		return auditTx(ctx, tx, a, orgID, "org.update", map[string]any{"slack_webhook": webhookURL != ""})
+	})
 	if err != nil {
 		return fmt.Errorf("set slack webhook of organisation %d: %w", orgID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("organisation %d: %w", orgID, ErrNotFound)
 	}
 	return nil
 }
@@ -198,9 +200,9 @@ type Update struct {
 }
 
 // Update validates every field of u first and then applies them all in
-// one transaction with their audit entry (with As): a request with one bad
-// field changes nothing. Errors wrapping ErrInvalid carry a safe message.
-func (s *Store) Update(ctx context.Context, id int64, u Update) (Org, error) {
+// one transaction with their audit entry: a request with one bad field
+// changes nothing. Errors wrapping ErrInvalid carry a safe message.
+func (s *Store) Update(ctx context.Context, a audit.Actor, id int64, u Update) (Org, error) {
 	changed := map[string]any{}
 	var name, rev, slackStored string
 	var err error
@@ -250,10 +252,8 @@ func (s *Store) Update(ctx context.Context, id int64, u Update) (Org, error) {
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
 		}
-		if len(changed) > 0 && s.actor != nil {
-			e := *s.actor
-			e.OrgID, e.Action, e.ObjectType, e.ObjectID, e.Details = id, "org.update", "org", strconv.FormatInt(id, 10), changed
-			if err := audit.Write(ctx, tx, e); err != nil {
+		if len(changed) > 0 {
+			if err := auditTx(ctx, tx, a, id, "org.update", changed); err != nil {
 				return err
 			}
 		}
@@ -292,46 +292,10 @@ func (s *Store) ByID(ctx context.Context, id int64) (Org, error) {
 // ErrNameTaken is returned when renaming to a name another organisation has.
 var ErrNameTaken = errors.New("organisation name already taken")
 
-// Rename renames the organisation.
-func (s *Store) Rename(ctx context.Context, id int64, name string) error {
-	name, err := checkName(name)
-	if err != nil {
-		return err
-	}
-	tag, err := s.pool.Exec(ctx, `UPDATE orgs SET name = $2 WHERE id = $1`, id, name)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return ErrNameTaken
-	}
-	if err != nil {
-		return fmt.Errorf("rename organisation %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
-	}
-	return nil
-}
-
-// SetKeyDefaults sets the revocation endpoint and rotation policy used by
-// keys that set none.
-func (s *Store) SetKeyDefaults(ctx context.Context, id int64, revocationURL string, maxAgeDays int) error {
-	if err := s.checkKeyDefaults(revocationURL, maxAgeDays); err != nil {
-		return err
-	}
-	tag, err := s.pool.Exec(ctx, `UPDATE orgs SET default_revocation_url = $2, default_max_age_days = $3 WHERE id = $1`, id, revocationURL, maxAgeDays)
-	if err != nil {
-		return fmt.Errorf("set key defaults of organisation %d: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("organisation %d: %w", id, ErrNotFound)
-	}
-	return nil
-}
-
 // Delete deletes the organisation with everything it owns (keys, incidents,
-// memberships, tokens). The audit log keeps its record: with As, the entry
-// is written in the deletion's own transaction.
-func (s *Store) Delete(ctx context.Context, id int64) error {
+// memberships, tokens). The audit log keeps its record (org.delete), written
+// in the deletion's own transaction.
+func (s *Store) Delete(ctx context.Context, a audit.Actor, id int64) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var name string
 		err := tx.QueryRow(ctx, `DELETE FROM orgs WHERE id = $1 RETURNING name`, id).Scan(&name)
@@ -341,12 +305,7 @@ func (s *Store) Delete(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		if s.actor == nil {
-			return nil
-		}
-		e := *s.actor
-		e.OrgID, e.Action, e.ObjectType, e.ObjectID, e.Details = id, "org.delete", "org", strconv.FormatInt(id, 10), map[string]any{"name": name}
-		return audit.Write(ctx, tx, e)
+		return auditTx(ctx, tx, a, id, "org.delete", map[string]any{"name": name})
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("delete organisation %d: %w", id, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
@@ -21,11 +22,11 @@ func TestNames(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.New(t)
 	store := orgs.NewStore(pool)
-	a, _, err := store.Create(ctx, "acme")
+	a, _, err := store.Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := store.Create(ctx, "globex")
+	b, _, err := store.Create(ctx, audit.System, "globex")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,15 +51,15 @@ func TestSlackWebhookSealedAndResealed(t *testing.T) {
 	pool := dbtest.New(t)
 	const hook = "https://hooks.slack.com/services/T000/B000/XXXXXXXX"
 	plain := orgs.NewStore(pool)
-	org, _, err := plain.Create(ctx, "acme")
+	org, _, err := plain.Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _, err := plain.Create(ctx, "globex")
+	other, _, err := plain.Create(ctx, audit.System, "globex")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := plain.SetSlackWebhook(ctx, org.ID, hook); err != nil {
+	if err := plain.SetSlackWebhook(ctx, audit.System, org.ID, hook); err != nil {
 		t.Fatal(err)
 	}
 	stored := func() string {
