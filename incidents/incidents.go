@@ -433,7 +433,7 @@ func nullTime(t time.Time) *time.Time {
 // AddWorkers registers the incident workers: revocation requests and the
 // SLA sweep. The revoker may be nil (no outgoing webhooks). Alerts are the
 // timeline notifier's (incidents/slack).
-func AddWorkers(w *river.Workers, r *Revoker, sw *Sweeper) {
+func AddWorkers(w *river.Workers, r *RevocationWorker, sw *Sweeper) {
 	if r != nil {
 		river.AddWorker(w, r)
 	}

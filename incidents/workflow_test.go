@@ -53,7 +53,7 @@ type revokeBundle struct {
 	clock    *fakeClock
 	key      webhook.SigningKey
 	receiver *revoketest.Server
-	revoker  *Revoker
+	revoker  *RevocationWorker
 }
 
 // setupRevoke adds a fake clock, a reference receiver configured as the
@@ -76,7 +76,7 @@ func setupRevoke(t *testing.T) revokeBundle {
 	}
 	recv.AddSecret(secret)
 	sender := webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, clock.Now)
-	return revokeBundle{testBundle: b, clock: clock, key: key, receiver: recv, revoker: NewRevoker(b.svc, sender, b.logger)}
+	return revokeBundle{testBundle: b, clock: clock, key: key, receiver: recv, revoker: NewRevocationWorker(b.svc, sender, b.logger)}
 }
 
 func (b revokeBundle) incident(t *testing.T) (id int64, phase Phase, containment string) {
@@ -428,7 +428,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	svc := NewService(b.pool, rc, b.logger)
 	svc.SetTimelineNotifier(rec)
-	AddWorkers(workers, NewRevoker(svc, sender, b.logger), NewSweeper(svc))
+	AddWorkers(workers, NewRevocationWorker(svc, sender, b.logger), NewSweeper(svc))
 	if err := rc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -173,7 +173,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		}
 		paste.AddWorkers(jcfg.Workers, paste.NewFetchWorker(pool, pasteSources, pipeline, logger))
 		sender := webhook.NewSender(out.hooks, out.guard, &signingKeys[0], nil)
-		incidents.AddWorkers(jcfg.Workers, incidents.NewRevoker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
+		incidents.AddWorkers(jcfg.Workers, incidents.NewRevocationWorker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
 		slack.AddWorkers(jcfg.Workers, slackSvc)
 		hookWorker := eventhooks.NewWorker(pool, eventHooks, sender, cfg.BaseURL, logger)
 		eventhooks.AddWorkers(jcfg.Workers, hookWorker, eventhooks.NewStaleSweeper(hookWorker, riverClient),
