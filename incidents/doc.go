@@ -17,7 +17,7 @@
 // incident is closed reopens it as a regression, unless the secret seen is
 // one the key was rotated away from (dead: recorded, nobody alerted).
 // Containment comes from the key's revocation endpoint answering "revoked"
-// (RevocationWorker), a built-in revoker at match time (Finding.Revoked, see
+// (RevocationWorker), a built-in revoker at match time (crawler.Finding.Revoked, see
 // crawler/revoke), the registry marking the key revoked
 // (KeyStateChangedTx) or a member (MarkContained). Rotation in the registry
 // eradicates (KeyRotatedTx); ConfirmRecovery and Close (with a Review)

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
@@ -63,8 +64,8 @@ func (b testBundle) heardCount(kinds ...string) int {
 	return n
 }
 
-func (b testBundle) finding(url string, line int) Finding {
-	return Finding{
+func (b testBundle) finding(url string, line int) crawler.Finding {
+	return crawler.Finding{
 		KeyID: b.keyID, OrgID: b.orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1",
 		EventType: "IssueCommentEvent", URL: url, Repo: "o/r", Line: line, Column: 5, Encoding: "plain",
 		Actor: "mallory", Preview: "AWS_KEY=AKIA****", EventAt: time.Now().Add(-time.Minute), DetectedAt: time.Now(),
@@ -89,7 +90,7 @@ func TestRecord(t *testing.T) {
 		b := setup(t)
 		rec := &timelineRecorder{}
 		b.svc.SetTimelineNotifier(rec)
-		if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 3)}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 3)}); err != nil {
 			t.Fatal(err)
 		}
 		if n := count(t, b.pool, `SELECT count(*) FROM incidents WHERE state = 'open'`); n != 1 {
@@ -108,7 +109,7 @@ func TestRecord(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		for i := range 3 {
-			if err := b.svc.Record(ctx, []Finding{b.finding("https://x/"+string(rune('a'+i)), 3)}); err != nil {
+			if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/"+string(rune('a'+i)), 3)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -128,7 +129,7 @@ func TestRecord(t *testing.T) {
 		b := setup(t)
 		f := b.finding("https://x/1", 3)
 		for range 2 {
-			if err := b.svc.Record(ctx, []Finding{f, f}); err != nil {
+			if err := b.svc.Record(ctx, []crawler.Finding{f, f}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -143,7 +144,7 @@ func TestRecord(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
 		for i := range 8 {
-			wg.Go(func() { errs <- b.svc.Record(ctx, []Finding{b.finding("https://x/c", i+1)}) })
+			wg.Go(func() { errs <- b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/c", i+1)}) })
 		}
 		wg.Wait()
 		close(errs)
@@ -164,13 +165,13 @@ func TestRecord(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		f := b.finding("https://x/1", 3)
-		if err := b.svc.Record(ctx, []Finding{f}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{f}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.pool.Exec(ctx, `UPDATE incidents SET phase = 'closed'`); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.svc.Record(ctx, []Finding{f}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{f}); err != nil {
 			t.Fatal(err)
 		}
 		if n := count(t, b.pool, `SELECT count(*) FROM incidents`); n != 1 {
@@ -210,7 +211,7 @@ func TestTimelineNotifier(t *testing.T) {
 	b := setup(t)
 	rec := &timelineRecorder{}
 	b.svc.SetTimelineNotifier(Notifiers{rec})
-	if err := b.svc.Record(ctx, []Finding{b.finding("https://github.com/o/r/issues/1#issuecomment-9", 3)}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://github.com/o/r/issues/1#issuecomment-9", 3)}); err != nil {
 		t.Fatal(err)
 	}
 	var id int64

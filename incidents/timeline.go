@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/leakwatch/leakwatch/crawler"
 )
 
 // TimelineNotifier hears of every timeline entry, inside the transaction
@@ -54,7 +56,7 @@ func (ns Notifiers) OccurrenceAddedTx(ctx context.Context, tx pgx.Tx, incidentID
 
 // occurrenceAddedTx tells the notifier of the newest occurrence of the
 // incident, if it listens for them.
-func (s *Service) occurrenceAddedTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
+func (s *Service) occurrenceAddedTx(ctx context.Context, tx pgx.Tx, incidentID int64, f crawler.Finding, dedup string) error {
 	on, ok := s.timeline.(OccurrenceNotifier)
 	if !ok {
 		return nil

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/slack"
@@ -232,7 +233,7 @@ func TestIncidentPageEscapesLeakText(t *testing.T) {
 		t.Fatal(err)
 	}
 	inc := incidents.NewService(b.pool, nil, b.logger)
-	if err := inc.Record(ctx, []incidents.Finding{{KeyID: keyID, OrgID: org.ID, Fingerprint: "lw1:x", Source: "github", EventID: "1",
+	if err := inc.Record(ctx, []crawler.Finding{{KeyID: keyID, OrgID: org.ID, Fingerprint: "lw1:x", Source: "github", EventID: "1",
 		URL: `javascript:alert(1)//"><script>alert(2)</script>`, Repo: "<script>alert(3)</script>", Actor: "<!channel>", DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ type teeRecorder struct {
 	rec *recorder
 }
 
-func (r *teeRecorder) Record(ctx context.Context, fs []incidents.Finding) error {
+func (r *teeRecorder) Record(ctx context.Context, fs []crawler.Finding) error {
 	r.mu.Lock()
 	svc := r.svc
 	r.mu.Unlock()

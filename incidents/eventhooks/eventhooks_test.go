@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
@@ -167,7 +168,7 @@ func TestEventWebhooks(t *testing.T) {
 	}
 
 	hostileRepo := `evil/<script>alert(1)</script>","injected":"x`
-	if err := inc.Record(ctx, []incidents.Finding{{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1",
+	if err := inc.Record(ctx, []crawler.Finding{{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1",
 		URL: "https://github.com/evil/r/blob/x/a#L1", Repo: hostileRepo, Path: "a<!channel>", Line: 1, Actor: "<@U1>",
 		Preview: "AKIA****", DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
@@ -33,14 +34,14 @@ func TestOccurrenceAdded(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv.verifier = webhook.Verifier{Secrets: []string{secret}}
-	finding := func(url string) incidents.Finding {
-		return incidents.Finding{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: url, URL: url,
+	finding := func(url string) crawler.Finding {
+		return crawler.Finding{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: url, URL: url,
 			Repo: "fork/<b>x</b>", DetectedAt: time.Now()}
 	}
 	// The first sighting opens the incident (incident.opened, not wanted
 	// here); the next two are occurrences; a replay is nothing.
 	for _, u := range []string{"https://x/1", "https://x/2", "https://x/3", "https://x/3"} {
-		if err := inc.Record(ctx, []incidents.Finding{finding(u)}); err != nil {
+		if err := inc.Record(ctx, []crawler.Finding{finding(u)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/slack/slacktest"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -123,12 +124,12 @@ func (b *testBundle) member(t *testing.T, email, role string) int64 {
 func (b *testBundle) open(t *testing.T) int64 {
 	t.Helper()
 	ctx := context.Background()
-	f := incidents.Finding{
+	f := crawler.Finding{
 		KeyID: b.keyID, OrgID: b.orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1", EventType: "PushEvent",
 		URL: "https://github.com/evil/repo/blob/abc/x.env#L3", Repo: hostileRepo, Path: hostilePath, Line: 3, Column: 5,
 		Encoding: "plain", Actor: hostileActor, Preview: hostilePreview, EventAt: time.Now().Add(-time.Minute), DetectedAt: time.Now(),
 	}
-	if err := b.inc.Record(ctx, []incidents.Finding{f}); err != nil {
+	if err := b.inc.Record(ctx, []crawler.Finding{f}); err != nil {
 		t.Fatal(err)
 	}
 	var id int64
