@@ -31,7 +31,7 @@ func TestPipelineRevoker(t *testing.T) {
 	}
 	fake := githubtest.NewServer()
 	t.Cleanup(fake.Close)
-	svc := incidents.NewService(pool, rc, logger)
+	svc := incidents.NewService(pool, rc, logger, incidents.Config{})
 	p := crawler.NewPipeline(reg, svc, nil).WithRevoker(revoke.NewGitHub(fake.APIURL(), webhook.NewHTTPClient(webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 10*time.Second), nil), logger)
 
 	text := "export GITHUB_TOKEN=" + tok + "\n# again\nTOKEN=" + tok + "\n"

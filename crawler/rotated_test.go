@@ -32,8 +32,7 @@ func TestRotatedSecretSeenAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := incidents.NewService(pool, rc, logger)
-	svc.SetTimelineNotifier(slack.NewService(pool, slack.NewStore(pool, nil), rc, svc, slack.Config{Logger: logger}))
+	svc := incidents.NewService(pool, rc, logger, incidents.Config{Notifier: slack.NewNotifier(rc)})
 	org, _, err := orgs.NewStore(pool).Create(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)

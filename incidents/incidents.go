@@ -38,36 +38,41 @@ type Service struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	metrics *metrics
-	// timeline hears of every timeline entry (SetTimelineNotifier).
+	// timeline hears of every timeline entry (Config.Notifier).
 	timeline TimelineNotifier
 
-	keysMu      sync.RWMutex
 	webhookKeys []webhook.PublicKey
 
-	box   *secretbox.Box // seals the escalation Slack URL (WithBox)
-	guard *webhook.Guard // checks the URLs set (WithGuard)
+	box   *secretbox.Box // seals the escalation Slack URL and revocation secrets
+	guard *webhook.Guard // checks the URLs set
 
 	changesOnce sync.Once
 	changes     *Changes // the dashboard's live feed (Changes)
 }
 
-// WithGuard makes the service refuse escalation and revocation URLs the
-// deployment's outgoing-request guard would never reach, when they are set.
-func (s *Service) WithGuard(g webhook.Guard) *Service {
-	s.guard = &g
-	return s
+// Config is what a Service needs beside its pool, River client and logger.
+// The zero Config is a Service that tells nobody, seals nothing and checks
+// no URL: enough for the CLI and for tests.
+type Config struct {
+	// Notifier hears of every timeline entry, in its transaction: Slack
+	// and the event webhooks (Notifiers{…}). nil tells nobody.
+	Notifier TimelineNotifier
+	// Box seals the escalation Slack URL and the revocation secrets the
+	// Service saves (without a configured key they are stored as given).
+	Box *secretbox.Box
+	// Guard makes the Service refuse escalation and revocation URLs the
+	// deployment's outgoing-request guard would never reach. nil: no check.
+	Guard *webhook.Guard
+	// WebhookKeys are the signing keys whose public halves receivers
+	// verify Ed25519 signatures with (WebhookKeys publishes them).
+	WebhookKeys []webhook.SigningKey
 }
 
-// NewService returns a Service. river may be an insert-only client.
-func NewService(pool *pgxpool.Pool, riverClient *jobs.Client, logger *slog.Logger) *Service {
-	return &Service{pool: pool, river: riverClient, logger: logger, now: time.Now}
-}
-
-// WithBox makes the service seal the escalation Slack URL of the settings
-// it saves with box (without a configured key it is stored as given).
-func (s *Service) WithBox(box *secretbox.Box) *Service {
-	s.box = box
-	return s
+// NewService returns a Service. riverClient may be an insert-only client:
+// the Service only inserts jobs, River workers that need it are built after.
+func NewService(pool *pgxpool.Pool, riverClient *jobs.Client, logger *slog.Logger, cfg Config) *Service {
+	return &Service{pool: pool, river: riverClient, logger: logger, now: time.Now,
+		timeline: cfg.Notifier, box: cfg.Box, guard: cfg.Guard, webhookKeys: webhook.PublicKeys(cfg.WebhookKeys)}
 }
 
 // Record stores each finding: the first sighting of a key opens an incident

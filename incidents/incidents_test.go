@@ -45,9 +45,8 @@ func setup(t testing.TB) testBundle {
 	if err := pool.QueryRow(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, 'aws prod', 'lw1:test', 'aws') RETURNING id`, orgID).Scan(&keyID); err != nil {
 		t.Fatal(err)
 	}
-	svc := NewService(pool, rc, logger)
 	heard := &timelineRecorder{}
-	svc.SetTimelineNotifier(heard)
+	svc := NewService(pool, rc, logger, Config{Notifier: heard})
 	return testBundle{pool: pool, svc: svc, orgID: orgID, keyID: keyID, logger: logger, heard: heard}
 }
 
@@ -88,8 +87,7 @@ func TestRecord(t *testing.T) {
 	t.Run("first sighting opens an incident and queues its alert", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		rec := &timelineRecorder{}
-		b.svc.SetTimelineNotifier(rec)
+		rec := b.heard
 		if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 3)}); err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +208,7 @@ func TestTimelineNotifier(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	rec := &timelineRecorder{}
-	b.svc.SetTimelineNotifier(Notifiers{rec})
+	b.svc = NewService(b.pool, b.svc.river, b.logger, Config{Notifier: Notifiers{rec}})
 	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://github.com/o/r/issues/1#issuecomment-9", 3)}); err != nil {
 		t.Fatal(err)
 	}

@@ -31,10 +31,6 @@ func (ns Notifiers) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, 
 	return nil
 }
 
-// SetTimelineNotifier installs the hook; call it before the Service is
-// used. nil (the default) tells nobody.
-func (s *Service) SetTimelineNotifier(n TimelineNotifier) { s.timeline = n }
-
 // OccurrenceNotifier is an optional extension of a TimelineNotifier: a
 // sighting added to an open incident writes no timeline entry, so a
 // notifier that implements this also hears of those, in their transaction.

@@ -37,9 +37,8 @@ func newIncidentFixture(t *testing.T) incidentFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := incidents.NewService(b.pool, rc, b.logger)
 	sk, _ := webhook.GenerateSigningKey()
-	svc.SetWebhookKeys([]webhook.SigningKey{sk})
+	svc := incidents.NewService(b.pool, rc, b.logger, incidents.Config{WebhookKeys: []webhook.SigningKey{sk}})
 	b.srv.incidents = svc
 	ks := keys.NewStore(b.pool).OnRotateTx(svc.KeyRotatedTx)
 	b.srv.keys = ks

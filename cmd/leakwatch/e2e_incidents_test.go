@@ -61,7 +61,7 @@ func TestEndToEndContainment(t *testing.T) {
 	// published one below); no shared secret.
 	receiver := revoketest.NewServer(nil, []ed25519.PublicKey{signing.Public()}, nil)
 	defer receiver.Close()
-	if _, err := incidents.NewService(pool, nil, logger).SetRevocationEndpoint(ctx, org.ID, 0, receiver.URL+"/revoke", false); err != nil {
+	if _, err := incidents.NewService(pool, nil, logger, incidents.Config{}).SetRevocationEndpoint(ctx, org.ID, 0, receiver.URL+"/revoke", false); err != nil {
 		t.Fatal(err)
 	}
 

@@ -56,7 +56,7 @@ func runSecrets(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
 		return 1
 	}
-	nRevoke, err := incidents.NewService(db.Pool, nil, nil).WithBox(cfg.Encryption).ResealRevocationSecrets(ctx)
+	nRevoke, err := incidents.NewService(db.Pool, nil, nil, incidents.Config{Box: cfg.Encryption}).ResealRevocationSecrets(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
 		return 1

@@ -64,7 +64,7 @@ func TestSecretsReseal(t *testing.T) {
 	}
 	st := incidents.DefaultSettings()
 	st.EscalationSlackURL = escalationURL
-	if _, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler)).WithBox(oldBox).SetSettings(ctx, beta.ID, st, false); err != nil {
+	if _, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler), incidents.Config{Box: oldBox}).SetSettings(ctx, beta.ID, st, false); err != nil {
 		t.Fatal(err)
 	}
 	var storedHook, storedEsc string
@@ -85,7 +85,7 @@ func TestSecretsReseal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	revSecret, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler)).SetRevocationEndpoint(ctx, org.ID, k.ID, "https://revoke.acme.example/hook", true)
+	revSecret, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler), incidents.Config{}).SetRevocationEndpoint(ctx, org.ID, k.ID, "https://revoke.acme.example/hook", true)
 	if err != nil {
 		t.Fatal(err)
 	}

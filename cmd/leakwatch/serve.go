@@ -103,8 +103,43 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 	reg.MustRegister(paste.NewCollector(paste.NewStore(pool)))
 
 	works := cfg.Has(RoleWorker) || cfg.Has(RoleCrawler)
+	// River's way out of the loop between a client and the services its
+	// workers need: the services insert through an insert-only client,
+	// their workers go into the bundle, then the working client is built
+	// with the bundle complete. A web-only process needs no other client.
+	inserter, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
+	if err != nil {
+		return err
+	}
+	out := newOutbound(cfg)
+	guard := outboundGuard(cfg)
+	// Without LEAKWATCH_WEBHOOK_SIGNING_KEY, a key is generated once and kept
+	// in the database, so every replica signs alike.
+	signingKeys, err := webhook.LoadOrCreateKeys(ctx, pool, cfg.Encryption, cfg.WebhookSigningKeys)
+	if err != nil {
+		return err
+	}
+	// Every timeline entry reaches Slack and the event webhooks through this
+	// one hook.
+	incidentSvc := incidents.NewService(pool, inserter, logger, incidents.Config{
+		Notifier:    incidents.Notifiers{slack.NewNotifier(inserter), eventhooks.NewNotifier(inserter)},
+		Box:         cfg.Encryption,
+		Guard:       &guard,
+		WebhookKeys: signingKeys,
+	})
+	incidentSvc.RegisterMetrics(reg)
+	slackSvc := slack.NewService(pool, slack.NewStore(pool, cfg.Encryption), inserter, incidentSvc,
+		slack.Config{APIURL: cfg.SlackAPIURL, BaseURL: cfg.BaseURL, Logger: logger,
+			HTTPClient: out.slack})
+	eventHooks := eventhooks.NewStore(pool, cfg.Encryption).WithGuard(guard)
+
 	jcfg := jobs.Config{Logger: logger, Metrics: jobs.NewMetrics(reg), JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter}
 	var registry *keys.Registry
+	// Every working process registers every worker: River refuses to insert
+	// a job kind the client has no worker for, and the crawler role inserts
+	// event, fetch and alert jobs. The queues each role runs stay separate.
+	var ghClient *ghcrawler.Client
+	var pasteSources []paste.Source
 	if works {
 		jcfg.Workers = river.NewWorkers()
 		if cfg.Has(RoleCrawler) {
@@ -116,35 +151,6 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			jcfg.PeriodicJobs = append(jcfg.PeriodicJobs, slack.PeriodicJobs()...)
 			jcfg.PeriodicJobs = append(jcfg.PeriodicJobs, eventhooks.PeriodicJobs()...)
 		}
-	}
-	riverClient, err := jobs.NewClient(pool, jcfg)
-	if err != nil {
-		return err
-	}
-	out := newOutbound(cfg)
-	incidentSvc := incidents.NewService(pool, riverClient, logger).WithBox(cfg.Encryption).WithGuard(outboundGuard(cfg))
-	incidentSvc.RegisterMetrics(reg)
-	// Without LEAKWATCH_WEBHOOK_SIGNING_KEY, a key is generated once and kept
-	// in the database, so every replica signs alike.
-	signingKeys, err := webhook.LoadOrCreateKeys(ctx, pool, cfg.Encryption, cfg.WebhookSigningKeys)
-	if err != nil {
-		return err
-	}
-	incidentSvc.SetWebhookKeys(signingKeys)
-	// Every timeline entry reaches Slack and the event webhooks through this
-	// one hook.
-	slackSvc := slack.NewService(pool, slack.NewStore(pool, cfg.Encryption), riverClient, incidentSvc,
-		slack.Config{APIURL: cfg.SlackAPIURL, BaseURL: cfg.BaseURL, Logger: logger,
-			HTTPClient: out.slack})
-	eventHooks := eventhooks.NewStore(pool, cfg.Encryption).WithGuard(outboundGuard(cfg))
-	incidentSvc.SetTimelineNotifier(incidents.Notifiers{slackSvc, eventhooks.NewNotifier(riverClient)})
-
-	// Every working process registers every worker: River refuses to insert
-	// a job kind the client has no worker for, and the crawler role inserts
-	// event, fetch and alert jobs. The queues each role runs stay separate.
-	var ghClient *ghcrawler.Client
-	var pasteSources []paste.Source
-	if works {
 		registry = keys.NewRegistry(pool, logger).WithRotatedRetention(cfg.RotatedRetention)
 		if err := registry.Load(ctx); err != nil {
 			return err
@@ -159,7 +165,7 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 			// Every working process enqueues the planner when it leads; the
 			// crawler role works the crawl queue it runs on.
 			ghcrawler.AddBackfillWorkers(jcfg.Workers, bf)
-			riverClient.PeriodicJobs().AddMany(bf.PeriodicJobs())
+			jcfg.PeriodicJobs = append(jcfg.PeriodicJobs, bf.PeriodicJobs()...)
 		}
 		if ghClient, err = newGitHubClient(cfg, reg); err != nil {
 			return err
@@ -176,8 +182,14 @@ func serve(ctx context.Context, cfg Config, logger *slog.Logger, started func(ad
 		incidents.AddWorkers(jcfg.Workers, incidents.NewRevocationWorker(incidentSvc, sender, logger), incidents.NewSweeper(incidentSvc))
 		slack.AddWorkers(jcfg.Workers, slackSvc)
 		hookWorker := eventhooks.NewWorker(pool, eventHooks, sender, cfg.BaseURL, logger)
-		eventhooks.AddWorkers(jcfg.Workers, hookWorker, eventhooks.NewStaleSweeper(hookWorker, riverClient),
-			eventhooks.NewDigestSweeper(hookWorker, riverClient, incidentSvc))
+		eventhooks.AddWorkers(jcfg.Workers, hookWorker, eventhooks.NewStaleSweeper(hookWorker, inserter),
+			eventhooks.NewDigestSweeper(hookWorker, inserter, incidentSvc))
+	}
+	riverClient := inserter
+	if works {
+		if riverClient, err = jobs.NewClient(pool, jcfg); err != nil {
+			return err
+		}
 	}
 
 	var riverRunning atomic.Bool

@@ -67,12 +67,18 @@ type DigestSweeper struct {
 	river.WorkerDefaults[DigestSweepArgs]
 	w     *Worker
 	river *jobs.Client
-	inc   *incidents.Service
+	inc   IncidentStats
+}
+
+// IncidentStats gives an organisation's incident figures over the last
+// days (incidents.Service).
+type IncidentStats interface {
+	Stats(ctx context.Context, orgID int64, days int) (incidents.Stats, error)
 }
 
 // NewDigestSweeper returns the digest workers' state: w delivers, inc
 // computes the figures.
-func NewDigestSweeper(w *Worker, riverClient *jobs.Client, inc *incidents.Service) *DigestSweeper {
+func NewDigestSweeper(w *Worker, riverClient *jobs.Client, inc IncidentStats) *DigestSweeper {
 	return &DigestSweeper{w: w, river: riverClient, inc: inc}
 }
 

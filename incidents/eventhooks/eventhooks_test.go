@@ -60,7 +60,7 @@ func newHarness(t *testing.T, encKey, baseURL string) harness {
 		t.Fatal(err)
 	}
 	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), baseURL, logger)
-	return harness{pool: pool, rc: rc, store: store, inc: incidents.NewService(pool, rc, logger), w: w}
+	return harness{pool: pool, rc: rc, store: store, inc: incidents.NewService(pool, rc, logger, incidents.Config{}), w: w}
 }
 
 // queued returns the arguments of the River jobs of kind, in insertion order.
@@ -127,7 +127,7 @@ func TestEventWebhooks(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "https://leakwatch.example")
 	pool, rc, store, inc, w := h.pool, h.rc, h.store, h.inc, h.w
-	inc.SetTimelineNotifier(NewNotifier(rc))
+	inc = incidents.NewService(pool, rc, slog.New(slog.DiscardHandler), incidents.Config{Notifier: NewNotifier(rc)})
 
 	var orgID, otherOrg, keyID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {

@@ -2,6 +2,7 @@ package eventhooks
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func TestOccurrenceAdded(t *testing.T) {
 	h := newHarness(t, "", "")
 	pool, store, inc, w := h.pool, h.store, h.inc, h.w
 	// Through the fan-out, as serve wires it.
-	inc.SetTimelineNotifier(incidents.Notifiers{NewNotifier(h.rc)})
+	inc = incidents.NewService(pool, h.rc, slog.New(slog.DiscardHandler), incidents.Config{Notifier: incidents.Notifiers{NewNotifier(h.rc)}})
 
 	var orgID, keyID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {

@@ -242,6 +242,16 @@ func (w *actionWorker) Work(ctx context.Context, job *river.Job[ActionArgs]) err
 	return nil
 }
 
+// Incidents is what Slack's buttons do to an incident; incidents.Service
+// is the real one. Each call writes the actor's audit entry in its
+// transaction.
+type Incidents interface {
+	Acknowledge(ctx context.Context, id int64, a incidents.Actor) error
+	RevokeNow(ctx context.Context, id int64, a incidents.Actor) error
+	Assign(ctx context.Context, id, userID int64, a incidents.Actor) error
+	MarkFalsePositive(ctx context.Context, id int64, a incidents.Actor, reason string) error
+}
+
 type member struct {
 	userID int64
 	email  string

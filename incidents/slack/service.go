@@ -14,7 +14,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/slack-go/slack"
 
-	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
@@ -38,7 +37,7 @@ type Service struct {
 	pool      *pgxpool.Pool
 	store     *Store
 	river     *jobs.Client
-	incidents *incidents.Service
+	incidents Incidents
 	cfg       Config
 	logger    *slog.Logger
 	now       func() time.Time
@@ -48,8 +47,11 @@ type Service struct {
 	afterPost func(what string) error
 }
 
-// NewService returns the Service. riverClient may be insert-only (web role).
-func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, inc *incidents.Service, cfg Config) *Service {
+// NewService returns the Service. riverClient may be insert-only: the
+// Service only inserts jobs (its workers are built from it, before the
+// client that works them). inc is what the buttons act on
+// (incidents.Service); the timeline reaches Slack through a Notifier.
+func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, inc Incidents, cfg Config) *Service {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = webhook.NewHTTPClient(webhook.Guard{}, 10*time.Second)
 	}
@@ -62,10 +64,6 @@ func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, inc 
 
 // Store returns the connection store.
 func (s *Service) Store() *Store { return s.store }
-
-// SetRiver sets the River client once it exists (it is built after the
-// workers that need the Service).
-func (s *Service) SetRiver(c *jobs.Client) { s.river = c }
 
 func (s *Service) api(token string) *slack.Client {
 	opts := []slack.Option{slack.OptionHTTPClient(s.cfg.HTTPClient)}
@@ -88,23 +86,6 @@ func (SyncArgs) Kind() string { return "slack_sync" }
 // InsertOpts puts Slack work on the notify queue, once per entry.
 func (SyncArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: jobs.QueueNotify, UniqueOpts: river.UniqueOpts{ByArgs: true}}
-}
-
-// quietKinds are timeline entries kept for the dashboard and the audit
-// trail but never sent to Slack: a secret the key was rotated away from,
-// seen again, is dead (the README promises "recorded, no alert").
-var quietKinds = map[string]bool{"seen_after_rotation": true}
-
-// TimelineEventTx queues the Slack update for a timeline entry in the
-// transaction that wrote it (the incidents package's hook).
-func (s *Service) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, eventID int64, kind string) error {
-	if quietKinds[kind] {
-		return nil
-	}
-	if _, err := s.river.InsertTx(ctx, tx, SyncArgs{IncidentID: incidentID, EventID: eventID}, nil); err != nil {
-		return fmt.Errorf("queue Slack update of incident %d (%s): %w", incidentID, kind, err)
-	}
-	return nil
 }
 
 // syncWorker works SyncArgs.

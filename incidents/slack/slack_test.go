@@ -84,7 +84,7 @@ func setupB(t testing.TB) *testBundle {
 	if err := pool.QueryRow(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider, environment) VALUES ($1, 'deploy bot', 'lw1:test', 'aws', 'staging') RETURNING id`, b.orgID).Scan(&b.keyID); err != nil {
 		t.Fatal(err)
 	}
-	b.inc = incidents.NewService(pool, rc, logger)
+	b.inc = incidents.NewService(pool, rc, logger, incidents.Config{})
 	b.store = NewStore(pool, box)
 	b.svc = NewService(pool, b.store, rc, b.inc, Config{APIURL: b.fake.APIURL(), BaseURL: "https://leakwatch.example/", Logger: logger,
 		HTTPClient: webhook.NewHTTPClient(loopbackGuard, 10*time.Second)})
