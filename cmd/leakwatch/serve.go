@@ -283,8 +283,9 @@ func addNotifyWorkers(cfg Config, pool *pgxpool.Pool, d domain, bundle *river.Wo
 	incidents.AddWorkers(bundle, incidents.NewRevocationWorker(d.incidents, sender, logger), incidents.NewSweeper(d.incidents))
 	slack.AddWorkers(bundle, d.slack)
 	hookWorker := eventhooks.NewWorker(pool, d.eventHooks, sender, cfg.BaseURL, logger)
-	eventhooks.AddWorkers(bundle, hookWorker, eventhooks.NewStaleSweeper(hookWorker, d.inserter),
-		eventhooks.NewDigestSweeper(hookWorker, d.inserter, d.incidents))
+	keyStore := keys.NewStore(pool)
+	eventhooks.AddWorkers(bundle, hookWorker, eventhooks.NewStaleSweeper(hookWorker, d.inserter, keyStore),
+		eventhooks.NewDigestSweeper(hookWorker, d.inserter, d.incidents, keyStore))
 }
 
 // startJobs starts the working client, if the process works jobs, and

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/crawler"
+	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
@@ -17,7 +18,7 @@ func TestWeeklyDigestWebhook(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, "", "")
 	pool, store, inc := h.pool, h.store, h.inc
-	ds := NewDigestSweeper(h.w, h.rc, inc)
+	ds := NewDigestSweeper(h.w, h.rc, inc, keys.NewStore(h.pool))
 
 	var orgID, keyID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
