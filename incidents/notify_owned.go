@@ -2,7 +2,10 @@ package incidents
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -42,4 +45,90 @@ func (s *Service) MarkEntryNotified(ctx context.Context, eventID int64) error {
 		return fmt.Errorf("mark timeline entry %d notified: %w", eventID, err)
 	}
 	return nil
+}
+
+// TimelineEntry returns one timeline entry of the incident, for a notifier
+// that was told of it; ErrNotFound if it no longer exists.
+func (s *Service) TimelineEntry(ctx context.Context, incidentID, eventID int64) (Event, error) {
+	var e Event
+	var details []byte
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, kind, actor, from_phase, to_phase, details, at FROM incident_events WHERE id = $1 AND incident_id = $2`,
+		eventID, incidentID).Scan(&e.ID, &e.Kind, &e.Actor, &e.FromPhase, &e.ToPhase, &details, &e.At)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, fmt.Errorf("timeline entry %d of incident %d: %w", eventID, incidentID, ErrNotFound)
+	}
+	if err != nil {
+		return e, fmt.Errorf("load timeline entry %d: %w", eventID, err)
+	}
+	_ = json.Unmarshal(details, &e.Details)
+	return e, nil
+}
+
+// PeriodFigures are an organisation's incident figures over a period, for
+// the weekly digests.
+type PeriodFigures struct {
+	Opened, Closed int
+	// MedianContain is identified → contained over the incidents
+	// contained in the period, MedianRotate identified → eradicated over
+	// those rotated in it; nil when there were none.
+	MedianContain, MedianRotate *time.Duration
+	// OpenNow and UnacknowledgedNow count the open incidents as of now.
+	OpenNow, UnacknowledgedNow int
+}
+
+// PeriodFigures computes the organisation's figures for [from, to).
+func (s *Service) PeriodFigures(ctx context.Context, orgID int64, from, to time.Time) (PeriodFigures, error) {
+	var f PeriodFigures
+	var contain, rotate *float64
+	err := s.pool.QueryRow(ctx, `
+		SELECT
+			count(*) FILTER (WHERE identified_at >= $2 AND identified_at < $3),
+			count(*) FILTER (WHERE closed_at >= $2 AND closed_at < $3),
+			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM contained_at - identified_at))
+				FILTER (WHERE contained_at >= $2 AND contained_at < $3),
+			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM eradicated_at - identified_at))
+				FILTER (WHERE eradicated_at >= $2 AND eradicated_at < $3),
+			count(*) FILTER (WHERE state = 'open'),
+			count(*) FILTER (WHERE state = 'open' AND acknowledged_at IS NULL)
+		FROM incidents WHERE org_id = $1`, orgID, from, to).
+		Scan(&f.Opened, &f.Closed, &contain, &rotate, &f.OpenNow, &f.UnacknowledgedNow)
+	if err != nil {
+		return f, fmt.Errorf("digest figures of org %d: %w", orgID, err)
+	}
+	if contain != nil {
+		v := time.Duration(*contain * float64(time.Second))
+		f.MedianContain = &v
+	}
+	if rotate != nil {
+		v := time.Duration(*rotate * float64(time.Second))
+		f.MedianRotate = &v
+	}
+	return f, nil
+}
+
+// KeySeverity is an incident's key name and severity.
+type KeySeverity struct {
+	KeyName  string
+	Severity string
+}
+
+// IdentifiedBetween lists the key and severity of the organisation's
+// incidents identified in [from, to), oldest first.
+func (s *Service) IdentifiedBetween(ctx context.Context, orgID int64, from, to time.Time) ([]KeySeverity, error) {
+	// read-only join: the key's name labels the incident in a digest.
+	rows, err := s.pool.Query(ctx, `
+		SELECT k.name, i.severity FROM incidents i JOIN keys k ON k.id = i.key_id
+		WHERE i.org_id = $1 AND i.identified_at >= $2 AND i.identified_at < $3 ORDER BY i.id`, orgID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("digest incidents of org %d: %w", orgID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (KeySeverity, error) {
+		var ks KeySeverity
+		return ks, r.Scan(&ks.KeyName, &ks.Severity)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("digest incidents of org %d: %w", orgID, err)
+	}
+	return out, nil
 }

@@ -46,8 +46,9 @@ func withIntegrations(t *testing.T, b *testBundle) *slacktest.Server {
 		t.Fatal(err)
 	}
 	inc := incidents.NewService(b.pool, rc, b.logger, incidents.Config{})
-	b.srv.slack = slack.NewService(b.pool, slack.NewStore(b.pool, box), rc, inc, slack.Config{APIURL: fake.APIURL(), Logger: b.logger,
-		HTTPClient: webhook.NewHTTPClient(webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 10*time.Second)})
+	b.srv.slack = slack.NewService(b.pool, slack.NewStore(b.pool, box), rc,
+		slack.Deps{Incidents: inc, Members: b.auth, Orgs: b.orgs}, slack.Config{APIURL: fake.APIURL(), Logger: b.logger,
+			HTTPClient: webhook.NewHTTPClient(webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 10*time.Second)})
 	b.srv.eventHooks = eventhooks.NewStore(b.pool, box)
 	return fake
 }

@@ -193,7 +193,8 @@ func newDomain(ctx context.Context, cfg Config, pool *pgxpool.Pool, reg promethe
 		WebhookKeys: d.signingKeys,
 	})
 	d.incidents.RegisterMetrics(reg)
-	d.slack = slack.NewService(pool, slack.NewStore(pool, cfg.Encryption), inserter, d.incidents,
+	d.slack = slack.NewService(pool, slack.NewStore(pool, cfg.Encryption), inserter,
+		slack.Deps{Incidents: d.incidents, Members: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool)},
 		slack.Config{APIURL: cfg.SlackAPIURL, BaseURL: cfg.BaseURL, Logger: logger,
 			HTTPClient: d.out.slack})
 	d.eventHooks = eventhooks.NewStore(pool, cfg.Encryption).WithGuard(guard)
@@ -243,7 +244,7 @@ func newWorkers(ctx context.Context, cfg Config, pool *pgxpool.Pool, reg *promet
 }
 
 // addCrawlWorkers registers the GitHub and paste workers, which share one
-// pipeline into incidents, and keeps what the crawler loops need in w.
+// pipeline to the incident workflow, and keeps what the crawler loops need in w.
 func addCrawlWorkers(ctx context.Context, cfg Config, pool *pgxpool.Pool, reg *prometheus.Registry, d domain, jcfg *jobs.Config, w *workers, logger *slog.Logger) error {
 	w.registry = keys.NewRegistry(pool, logger).WithRotatedRetention(cfg.RotatedRetention)
 	if err := w.registry.Load(ctx); err != nil {

@@ -189,6 +189,8 @@ func NewNotifier(riverClient *jobs.Client) *Notifier { return &Notifier{river: r
 // subscribersTx returns the enabled subscriptions of the incident's
 // organisation that want events of type typ.
 func subscribersTx(ctx context.Context, tx pgx.Tx, incidentID int64, typ string) ([]int64, error) {
+	// read-only join: runs in the incident's uncommitted transaction (the
+	// notifier hook), where only tx sees a just-opened incident's org.
 	rows, err := tx.Query(ctx, `
 		SELECT w.id FROM event_webhooks w JOIN incidents i ON i.org_id = w.org_id
 		WHERE i.id = $1 AND w.enabled AND (w.events = '{}' OR $2 = ANY (w.events)) ORDER BY w.id`, incidentID, typ)
@@ -206,6 +208,7 @@ func subscribersTx(ctx context.Context, tx pgx.Tx, incidentID int64, typ string)
 // incident's organisation that wants the entry's event.
 func (n *Notifier) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, eventID int64, kind string) error {
 	var from, to string
+	// read-only join: the entry is not committed yet; only tx sees it.
 	if err := tx.QueryRow(ctx, `SELECT from_phase, to_phase FROM incident_events WHERE id = $1`, eventID).Scan(&from, &to); err != nil {
 		return fmt.Errorf("load timeline entry %d: %w", eventID, err)
 	}
@@ -332,6 +335,8 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	p := Payload{Type: a.Type, ID: msgID, Timestamp: now}
 	var details []byte
 	var incidentID int64
+	// read-only join: the payload is one snapshot of the entry, its
+	// incident, key and first sighting; the worker writes none of them.
 	err = w.pool.QueryRow(ctx, `
 		SELECT i.id, i.org_id, i.severity, i.phase, e.from_phase, e.to_phase, e.kind, e.actor, e.details,
 			k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,

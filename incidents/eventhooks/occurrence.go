@@ -61,6 +61,8 @@ func (ow *occurrenceWorker) Work(ctx context.Context, job *river.Job[OccurrenceA
 	msgID := fmt.Sprintf("msg_lwocc_%d_%d", a.OccurrenceID, a.SubscriptionID)
 	p := Payload{Type: EventOccurrenceAdded, ID: msgID, Timestamp: now, Data: Data{Entry: "occurrence"}}
 	var incidentID int64
+	// read-only join: the payload is one snapshot of the sighting, its
+	// incident and key; the worker writes none of them.
 	err = w.pool.QueryRow(ctx, `
 		SELECT i.id, i.org_id, i.severity, i.phase, k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,
 			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.event_at, oc.detected_at

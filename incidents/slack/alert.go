@@ -2,8 +2,6 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -11,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/slack-go/slack"
 
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
@@ -46,6 +43,9 @@ type view struct {
 
 func loadView(ctx context.Context, db webhook.DBTX, incidentID int64) (view, error) {
 	var v view
+	// read-only join: a Slack message renders one snapshot of the incident,
+	// its key, organisation, assignee and first sighting; Slack writes none
+	// of them (what it records goes through incidents.Service).
 	err := db.QueryRow(ctx, `
 		SELECT i.id, i.org_id, o.name, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.severity, i.phase,
 			coalesce((SELECT u.email FROM users u WHERE u.id = i.assignee_id), ''), i.acknowledged_by,
@@ -219,20 +219,13 @@ type event struct {
 	At       time.Time
 }
 
-func loadEvent(ctx context.Context, db webhook.DBTX, incidentID, eventID int64) (event, error) {
-	var e event
-	var details []byte
-	err := db.QueryRow(ctx, `
-		SELECT id, kind, actor, from_phase, to_phase, details, at FROM incident_events WHERE id = $1 AND incident_id = $2`,
-		eventID, incidentID).Scan(&e.ID, &e.Kind, &e.Actor, &e.From, &e.To, &details, &e.At)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, err
-	}
+// loadEvent reads the timeline entry through its owner.
+func loadEvent(ctx context.Context, inc Incidents, incidentID, eventID int64) (event, error) {
+	e, err := inc.TimelineEntry(ctx, incidentID, eventID)
 	if err != nil {
-		return e, fmt.Errorf("load timeline entry %d: %w", eventID, err)
+		return event{}, err
 	}
-	_ = json.Unmarshal(details, &e.Details)
-	return e, nil
+	return event{ID: e.ID, Kind: e.Kind, Actor: e.Actor, From: e.FromPhase, To: e.ToPhase, Details: e.Details, At: e.At}, nil
 }
 
 // escalationKinds are also cross-posted to the escalation channel.

@@ -14,6 +14,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/slack-go/slack"
 
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
@@ -38,6 +41,8 @@ type Service struct {
 	store     *Store
 	river     *jobs.Client
 	incidents Incidents
+	members   Members
+	orgs      Orgs
 	cfg       Config
 	logger    *slog.Logger
 	now       func() time.Time
@@ -47,11 +52,29 @@ type Service struct {
 	afterPost func(what string) error
 }
 
+// Deps are what the Service asks of the packages that own incidents,
+// members and organisations; each is a small interface defined here.
+type Deps struct {
+	Incidents Incidents // incidents.Service
+	Members   Members   // auth.Store
+	Orgs      Orgs      // orgs.Store
+}
+
+// Members finds who clicked a button (auth.Store).
+type Members interface {
+	UserByEmail(ctx context.Context, email string) (auth.User, error)
+	Membership(ctx context.Context, orgID, userID int64) (auth.Membership, error)
+}
+
+// Orgs names an organisation in its digest (orgs.Store).
+type Orgs interface {
+	ByID(ctx context.Context, id int64) (orgs.Org, error)
+}
+
 // NewService returns the Service. riverClient may be insert-only: the
 // Service only inserts jobs (its workers are built from it, before the
-// client that works them). inc is what the buttons act on
-// (incidents.Service); the timeline reaches Slack through a Notifier.
-func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, inc Incidents, cfg Config) *Service {
+// client that works them). The timeline reaches Slack through a Notifier.
+func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, deps Deps, cfg Config) *Service {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = webhook.NewHTTPClient(webhook.Guard{}, 10*time.Second)
 	}
@@ -59,7 +82,8 @@ func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, inc 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.BaseURL = baseURLOf(cfg.BaseURL)
-	return &Service{pool: pool, store: store, river: riverClient, incidents: inc, cfg: cfg, logger: cfg.Logger, now: time.Now}
+	return &Service{pool: pool, store: store, river: riverClient, incidents: deps.Incidents, members: deps.Members, orgs: deps.Orgs,
+		cfg: cfg, logger: cfg.Logger, now: time.Now}
 }
 
 // Store returns the connection store.
@@ -118,8 +142,8 @@ func (s *Service) sync(ctx context.Context, a SyncArgs) error {
 	if err != nil {
 		return err
 	}
-	e, err := loadEvent(ctx, s.pool, a.IncidentID, a.EventID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	e, err := loadEvent(ctx, s.incidents, a.IncidentID, a.EventID)
+	if errors.Is(err, incidents.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("timeline entry %d of incident %d no longer exists", a.EventID, a.IncidentID))
 	}
 	if err != nil {
@@ -234,8 +258,8 @@ func (s *Service) syncBot(ctx context.Context, conn Connection, route Route, v v
 			return fmt.Errorf("record update of incident %d: %w", v.IncidentID, err)
 		}
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE incident_events SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, e.ID); err != nil {
-		return fmt.Errorf("mark timeline entry %d notified: %w", e.ID, err)
+	if err := s.incidents.MarkEntryNotified(ctx, e.ID); err != nil {
+		return err
 	}
 	s.logger.Info("Slack incident message synced", slog.Int64("incident_id", v.IncidentID), slog.Int64("event_id", e.ID), slog.String("kind", e.Kind))
 	return nil
@@ -297,10 +321,7 @@ func (s *Service) recordRoot(ctx context.Context, incidentID int64, ts string) e
 	if _, err := s.pool.Exec(ctx, `UPDATE slack_messages SET ts = $2, posted_at = now() WHERE incident_id = $1`, incidentID, ts); err != nil {
 		return fmt.Errorf("record Slack message of incident %d: %w", incidentID, err)
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE incidents SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, incidentID); err != nil {
-		return fmt.Errorf("mark incident %d notified: %w", incidentID, err)
-	}
-	return nil
+	return s.incidents.MarkNotified(ctx, incidentID)
 }
 
 // ensurePost posts text for entry e to channel (threaded under threadTS
@@ -426,12 +447,12 @@ func (s *Service) syncWebhook(ctx context.Context, conn Connection, route Route,
 		return fmt.Errorf("record webhook post of entry %d: %w", e.ID, err)
 	}
 	if e.Kind == "opened" {
-		if _, err := s.pool.Exec(ctx, `UPDATE incidents SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, v.IncidentID); err != nil {
-			return fmt.Errorf("mark incident %d notified: %w", v.IncidentID, err)
+		if err := s.incidents.MarkNotified(ctx, v.IncidentID); err != nil {
+			return err
 		}
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE incident_events SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, e.ID); err != nil {
-		return fmt.Errorf("mark timeline entry %d notified: %w", e.ID, err)
+	if err := s.incidents.MarkEntryNotified(ctx, e.ID); err != nil {
+		return err
 	}
 	s.logger.Info("Slack webhook message sent", slog.Int64("incident_id", v.IncidentID), slog.String("kind", e.Kind))
 	return nil

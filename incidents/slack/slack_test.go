@@ -21,6 +21,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/slack/slacktest"
+	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
@@ -86,9 +87,14 @@ func setupB(t testing.TB) *testBundle {
 	}
 	b.inc = incidents.NewService(pool, rc, logger, incidents.Config{})
 	b.store = NewStore(pool, box)
-	b.svc = NewService(pool, b.store, rc, b.inc, Config{APIURL: b.fake.APIURL(), BaseURL: "https://leakwatch.example/", Logger: logger,
+	b.svc = NewService(pool, b.store, rc, b.deps(), Config{APIURL: b.fake.APIURL(), BaseURL: "https://leakwatch.example/", Logger: logger,
 		HTTPClient: webhook.NewHTTPClient(loopbackGuard, 10*time.Second)})
 	return b
+}
+
+// deps are the Service's owners, as serve wires them.
+func (b *testBundle) deps() Deps {
+	return Deps{Incidents: b.inc, Members: auth.NewStore(b.pool, auth.Config{}), Orgs: orgs.NewStore(b.pool)}
 }
 
 func (b *testBundle) connect(t testing.TB, p ConnectParams) {

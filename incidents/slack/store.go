@@ -178,6 +178,9 @@ func (s *Store) Connection(ctx context.Context, orgID int64) (Connection, error)
 	c := Connection{OrgID: orgID, Routes: map[string]Route{}}
 	var tok, sec string
 	var routes []byte
+	// read-only join: a connection is ours (slack_connections) plus the
+	// Slack URLs kept by their owners, orgs (the incoming webhook) and
+	// incidents (the escalation webhook), read in one snapshot.
 	err := s.pool.QueryRow(ctx, `
 		SELECT o.slack_webhook_url, coalesce(c.bot_token, ''), coalesce(c.signing_secret, ''), coalesce(c.token_hint, ''),
 			coalesce(c.default_channel, ''), coalesce(c.escalation_channel, ''), coalesce(c.routes, '{}'),
