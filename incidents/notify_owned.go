@@ -132,3 +132,49 @@ func (s *Service) IdentifiedBetween(ctx context.Context, orgID int64, from, to t
 	}
 	return out, nil
 }
+
+// AlertView is what a notifier shows of an incident, read in one snapshot:
+// the incident, its key, organisation and assignee, its first sighting and
+// how many there are.
+type AlertView struct {
+	IncidentID, OrgID       int64
+	OrgName, KeyName        string
+	Provider, Environment   string
+	Severity, Phase         string
+	Assignee                string // email, "" when unassigned
+	AckBy                   string
+	Source, URL, Repo, Path string // of the first sighting
+	Line                    int
+	Actor, Preview          string
+	EventAt                 *time.Time
+	DetectedAt              time.Time
+	Occurrences             int
+}
+
+// AlertView reads the incident for a notifier; ErrNotFound if it no
+// longer exists.
+func (s *Service) AlertView(ctx context.Context, incidentID int64) (AlertView, error) {
+	var v AlertView
+	// read-only join: a message renders the incident with its key's,
+	// organisation's and assignee's names, in one snapshot.
+	err := s.pool.QueryRow(ctx, `
+		SELECT i.id, i.org_id, o.name, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.severity, i.phase,
+			coalesce((SELECT u.email FROM users u WHERE u.id = i.assignee_id), ''), i.acknowledged_by,
+			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.preview, oc.event_at, oc.detected_at,
+			(SELECT count(*) FROM occurrences WHERE incident_id = i.id)
+		FROM incidents i
+		JOIN keys k ON k.id = i.key_id
+		JOIN orgs o ON o.id = i.org_id
+		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id LIMIT 1) oc ON true
+		WHERE i.id = $1`, incidentID).
+		Scan(&v.IncidentID, &v.OrgID, &v.OrgName, &v.KeyName, &v.Provider, &v.Environment, &v.Severity, &v.Phase,
+			&v.Assignee, &v.AckBy, &v.Source, &v.URL, &v.Repo, &v.Path, &v.Line, &v.Actor, &v.Preview, &v.EventAt, &v.DetectedAt,
+			&v.Occurrences)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, fmt.Errorf("incident %d: %w", incidentID, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("load incident %d: %w", incidentID, err)
+	}
+	return v, nil
+}

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-
-	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
 // view is what the living message shows of an incident.
@@ -41,28 +39,16 @@ type view struct {
 	Occurrences     int
 }
 
-func loadView(ctx context.Context, db webhook.DBTX, incidentID int64) (view, error) {
-	var v view
-	// read-only join: a Slack message renders one snapshot of the incident,
-	// its key, organisation, assignee and first sighting; Slack writes none
-	// of them (what it records goes through incidents.Service).
-	err := db.QueryRow(ctx, `
-		SELECT i.id, i.org_id, o.name, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.severity, i.phase,
-			coalesce((SELECT u.email FROM users u WHERE u.id = i.assignee_id), ''), i.acknowledged_by,
-			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.preview, oc.event_at, oc.detected_at,
-			(SELECT count(*) FROM occurrences WHERE incident_id = i.id)
-		FROM incidents i
-		JOIN keys k ON k.id = i.key_id
-		JOIN orgs o ON o.id = i.org_id
-		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id LIMIT 1) oc ON true
-		WHERE i.id = $1`, incidentID).
-		Scan(&v.IncidentID, &v.OrgID, &v.OrgName, &v.KeyName, &v.Provider, &v.Environment, &v.Severity, &v.Phase,
-			&v.Assignee, &v.AckBy, &v.Source, &v.URL, &v.Repo, &v.Path, &v.Line, &v.Actor, &v.Preview, &v.EventAt, &v.DetectedAt,
-			&v.Occurrences)
+// loadView reads the incident through its owner.
+func loadView(ctx context.Context, inc Incidents, incidentID int64) (view, error) {
+	a, err := inc.AlertView(ctx, incidentID)
 	if err != nil {
-		return v, fmt.Errorf("load incident %d: %w", incidentID, err)
+		return view{}, err
 	}
-	return v, nil
+	return view{IncidentID: a.IncidentID, OrgID: a.OrgID, OrgName: a.OrgName, KeyName: a.KeyName, Provider: a.Provider,
+		Environment: a.Environment, Severity: a.Severity, Phase: a.Phase, Assignee: a.Assignee, AckBy: a.AckBy,
+		Source: a.Source, URL: a.URL, Repo: a.Repo, Path: a.Path, Line: a.Line, Actor: a.Actor, Preview: a.Preview,
+		EventAt: a.EventAt, DetectedAt: a.DetectedAt, Occurrences: a.Occurrences}, nil
 }
 
 func (v view) open() bool {

@@ -252,6 +252,7 @@ type Incidents interface {
 	MarkFalsePositive(ctx context.Context, id int64, a incidents.Actor, reason string) error
 
 	// What the sync reads and records of the incident it posts.
+	AlertView(ctx context.Context, incidentID int64) (incidents.AlertView, error)
 	TimelineEntry(ctx context.Context, incidentID, eventID int64) (incidents.Event, error)
 	MarkNotified(ctx context.Context, incidentID int64) error
 	MarkEntryNotified(ctx context.Context, eventID int64) error

@@ -135,8 +135,8 @@ func AddWorkers(w *river.Workers, s *Service) {
 }
 
 func (s *Service) sync(ctx context.Context, a SyncArgs) error {
-	v, err := loadView(ctx, s.pool, a.IncidentID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	v, err := loadView(ctx, s.incidents, a.IncidentID)
+	if errors.Is(err, incidents.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("incident %d no longer exists", a.IncidentID))
 	}
 	if err != nil {
