@@ -178,3 +178,77 @@ func (s *Service) AlertView(ctx context.Context, incidentID int64) (AlertView, e
 	}
 	return v, nil
 }
+
+// Snapshot is what an event webhook says of an incident: the incident, its
+// key (never the secret) and one sighting.
+type Snapshot struct {
+	IncidentID, OrgID int64
+	Severity, Phase   string
+	KeyID             int64
+	KeyName           string
+	Provider          string
+	Environment       string
+	Fingerprint       string // the incident's
+	Sighting          Sighting
+}
+
+// Sighting is where a key was seen; every field is attacker-controlled.
+type Sighting struct {
+	Source, URL, Repo, Path string
+	Line                    int
+	Actor                   string
+	EventAt                 *time.Time
+	DetectedAt              time.Time
+}
+
+// EntrySnapshot returns a timeline entry with its incident and the
+// incident's first sighting; ErrNotFound if the entry no longer exists.
+func (s *Service) EntrySnapshot(ctx context.Context, eventID int64) (Snapshot, Event, error) {
+	var sn Snapshot
+	var e Event
+	var details []byte
+	// read-only join: one snapshot of the entry, its incident, the key's
+	// names and the first sighting.
+	err := s.pool.QueryRow(ctx, `
+		SELECT i.id, i.org_id, i.severity, i.phase, e.id, e.from_phase, e.to_phase, e.kind, e.actor, e.details, e.at,
+			k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,
+			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.event_at, oc.detected_at
+		FROM incident_events e JOIN incidents i ON i.id = e.incident_id JOIN keys k ON k.id = i.key_id
+		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id LIMIT 1) oc ON true
+		WHERE e.id = $1`, eventID).
+		Scan(&sn.IncidentID, &sn.OrgID, &sn.Severity, &sn.Phase, &e.ID, &e.FromPhase, &e.ToPhase, &e.Kind, &e.Actor, &details, &e.At,
+			&sn.KeyID, &sn.KeyName, &sn.Provider, &sn.Environment, &sn.Fingerprint,
+			&sn.Sighting.Source, &sn.Sighting.URL, &sn.Sighting.Repo, &sn.Sighting.Path, &sn.Sighting.Line, &sn.Sighting.Actor,
+			&sn.Sighting.EventAt, &sn.Sighting.DetectedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sn, e, fmt.Errorf("timeline entry %d: %w", eventID, ErrNotFound)
+	}
+	if err != nil {
+		return sn, e, fmt.Errorf("load timeline entry %d: %w", eventID, err)
+	}
+	_ = json.Unmarshal(details, &e.Details)
+	return sn, e, nil
+}
+
+// OccurrenceSnapshot returns a sighting with its incident; ErrNotFound if
+// it no longer exists.
+func (s *Service) OccurrenceSnapshot(ctx context.Context, occurrenceID int64) (Snapshot, error) {
+	var sn Snapshot
+	// read-only join: one snapshot of the sighting, its incident and the
+	// key's names.
+	err := s.pool.QueryRow(ctx, `
+		SELECT i.id, i.org_id, i.severity, i.phase, k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,
+			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.event_at, oc.detected_at
+		FROM occurrences oc JOIN incidents i ON i.id = oc.incident_id JOIN keys k ON k.id = i.key_id
+		WHERE oc.id = $1`, occurrenceID).
+		Scan(&sn.IncidentID, &sn.OrgID, &sn.Severity, &sn.Phase, &sn.KeyID, &sn.KeyName, &sn.Provider, &sn.Environment, &sn.Fingerprint,
+			&sn.Sighting.Source, &sn.Sighting.URL, &sn.Sighting.Repo, &sn.Sighting.Path, &sn.Sighting.Line, &sn.Sighting.Actor,
+			&sn.Sighting.EventAt, &sn.Sighting.DetectedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sn, fmt.Errorf("occurrence %d: %w", occurrenceID, ErrNotFound)
+	}
+	if err != nil {
+		return sn, fmt.Errorf("load occurrence %d: %w", occurrenceID, err)
+	}
+	return sn, nil
+}

@@ -283,7 +283,7 @@ func addNotifyWorkers(cfg Config, pool *pgxpool.Pool, d domain, bundle *river.Wo
 	sender := webhook.NewSender(d.out.hooks, d.out.guard, &d.signingKeys[0], nil)
 	incidents.AddWorkers(bundle, incidents.NewRevocationWorker(d.incidents, sender, logger), incidents.NewSweeper(d.incidents))
 	slack.AddWorkers(bundle, d.slack)
-	hookWorker := eventhooks.NewWorker(pool, d.eventHooks, sender, cfg.BaseURL, logger)
+	hookWorker := eventhooks.NewWorker(pool, d.eventHooks, d.incidents, sender, cfg.BaseURL, logger)
 	keyStore := keys.NewStore(pool)
 	eventhooks.AddWorkers(bundle, hookWorker, eventhooks.NewStaleSweeper(hookWorker, d.inserter, keyStore),
 		eventhooks.NewDigestSweeper(hookWorker, d.inserter, d.incidents, keyStore))

@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
@@ -276,18 +277,34 @@ type Leak struct {
 // Worker delivers DeliverArgs.
 type Worker struct {
 	river.WorkerDefaults[DeliverArgs]
-	pool    *pgxpool.Pool
-	store   *Store
-	sender  *webhook.Sender
-	baseURL string
-	logger  *slog.Logger
-	now     func() time.Time
+	pool      *pgxpool.Pool
+	store     *Store
+	incidents Incidents
+	sender    *webhook.Sender
+	baseURL   string
+	logger    *slog.Logger
+	now       func() time.Time
 }
 
-// NewWorker returns the delivery worker; sender is the shared
-// webhook.Sender (guarded client, Ed25519 key).
-func NewWorker(pool *pgxpool.Pool, store *Store, sender *webhook.Sender, baseURL string, logger *slog.Logger) *Worker {
-	return &Worker{pool: pool, store: store, sender: sender, baseURL: strings.TrimRight(baseURL, "/"), logger: logger, now: time.Now}
+// Incidents is what a payload reads of the incidents it describes
+// (incidents.Service).
+type Incidents interface {
+	EntrySnapshot(ctx context.Context, eventID int64) (incidents.Snapshot, incidents.Event, error)
+	OccurrenceSnapshot(ctx context.Context, occurrenceID int64) (incidents.Snapshot, error)
+}
+
+// dataOf is the payload's description of a snapshot.
+func dataOf(sn incidents.Snapshot) Data {
+	l := sn.Sighting
+	return Data{IncidentID: sn.IncidentID, OrgID: sn.OrgID, Severity: sn.Severity, Phase: sn.Phase,
+		Key:  Key{ID: sn.KeyID, Name: sn.KeyName, Provider: sn.Provider, Environment: sn.Environment, Fingerprint: sn.Fingerprint},
+		Leak: Leak{Source: l.Source, URL: l.URL, Repo: l.Repo, Path: l.Path, Line: l.Line, Actor: l.Actor, EventAt: l.EventAt, DetectedAt: l.DetectedAt}}
+}
+
+// NewWorker returns the delivery worker; inc describes the incidents and
+// sender is the shared webhook.Sender (guarded client, Ed25519 key).
+func NewWorker(pool *pgxpool.Pool, store *Store, inc Incidents, sender *webhook.Sender, baseURL string, logger *slog.Logger) *Worker {
+	return &Worker{pool: pool, store: store, incidents: inc, sender: sender, baseURL: strings.TrimRight(baseURL, "/"), logger: logger, now: time.Now}
 }
 
 // Timeout bounds one attempt.
@@ -333,29 +350,16 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	msgID := fmt.Sprintf("msg_lwevt_%d_%d", a.EventID, a.SubscriptionID)
 	now := w.now()
 	p := Payload{Type: a.Type, ID: msgID, Timestamp: now}
-	var details []byte
-	var incidentID int64
-	// read-only join: the payload is one snapshot of the entry, its
-	// incident, key and first sighting; the worker writes none of them.
-	err = w.pool.QueryRow(ctx, `
-		SELECT i.id, i.org_id, i.severity, i.phase, e.from_phase, e.to_phase, e.kind, e.actor, e.details,
-			k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,
-			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.event_at, oc.detected_at
-		FROM incident_events e JOIN incidents i ON i.id = e.incident_id JOIN keys k ON k.id = i.key_id
-		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id LIMIT 1) oc ON true
-		WHERE e.id = $1`, a.EventID).
-		Scan(&incidentID, &p.Data.OrgID, &p.Data.Severity, &p.Data.Phase, &p.Data.FromPhase, &p.Data.ToPhase, &p.Data.Entry,
-			&p.Data.Actor, &details, &p.Data.Key.ID, &p.Data.Key.Name, &p.Data.Key.Provider, &p.Data.Key.Environment,
-			&p.Data.Key.Fingerprint, &p.Data.Leak.Source, &p.Data.Leak.URL, &p.Data.Leak.Repo, &p.Data.Leak.Path,
-			&p.Data.Leak.Line, &p.Data.Leak.Actor, &p.Data.Leak.EventAt, &p.Data.Leak.DetectedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
+	sn, e, err := w.incidents.EntrySnapshot(ctx, a.EventID)
+	if errors.Is(err, incidents.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("timeline entry %d no longer exists", a.EventID))
 	}
 	if err != nil {
-		return fmt.Errorf("load timeline entry %d: %w", a.EventID, err)
+		return err
 	}
-	p.Data.IncidentID = incidentID
-	_ = json.Unmarshal(details, &p.Data.Details)
+	incidentID := sn.IncidentID
+	p.Data = dataOf(sn)
+	p.Data.FromPhase, p.Data.ToPhase, p.Data.Entry, p.Data.Actor, p.Data.Details = e.FromPhase, e.ToPhase, e.Kind, e.Actor, e.Details
 	if w.baseURL != "" {
 		p.Data.URL = fmt.Sprintf("%s/incidents#incident-%d", w.baseURL, incidentID)
 	}

@@ -59,8 +59,9 @@ func newHarness(t *testing.T, encKey, baseURL string) harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), baseURL, logger)
-	return harness{pool: pool, rc: rc, store: store, inc: incidents.NewService(pool, rc, logger, incidents.Config{}), w: w}
+	inc := incidents.NewService(pool, rc, logger, incidents.Config{})
+	w := NewWorker(pool, store, inc, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), baseURL, logger)
+	return harness{pool: pool, rc: rc, store: store, inc: inc, w: w}
 }
 
 // queued returns the arguments of the River jobs of kind, in insertion order.
@@ -200,6 +201,11 @@ func TestEventWebhooks(t *testing.T) {
 		t.Fatalf("all-events subscriber got %+v", all.got)
 	}
 	if got := all.got[1].Data; got.FromPhase != "identified" || got.ToPhase != "contained" || got.Key.Name != "deploy" {
+		t.Fatalf("phase change data %+v", got)
+	}
+	// The snapshot read through incidents reaches every field of the payload.
+	if got := all.got[1].Data; got.OrgID != orgID || got.IncidentID == 0 || got.Key.ID != keyID || got.Key.Provider != "aws" ||
+		got.Key.Fingerprint == "" || got.Severity == "" || got.Phase != "contained" || got.Actor == "" || got.Leak.DetectedAt.IsZero() {
 		t.Fatalf("phase change data %+v", got)
 	}
 	if len(opened.got) != 1 || opened.got[0].Type != EventIncidentOpened || len(foreign.got) != 0 {
