@@ -63,11 +63,17 @@ func (c *contentStore) lookup(ctx context.Context, snap *keys.Snapshot, docs []D
 	if len(hashes) == 0 {
 		return nil
 	}
+	// The key set's version is read first (keys owns it): a key changed
+	// after that read was equally missed when it was one subquery.
+	version, err := keys.KeysetVersion(ctx, c.pool)
+	if err != nil {
+		return fmt.Errorf("look up content: %w", err)
+	}
 	rows, err := c.pool.Query(ctx, `
 		SELECT hash, matches FROM crawl_content
 		WHERE hash = ANY($1) AND scanned_at > now() - make_interval(secs => $2)
-			AND keyset_version >= (SELECT version FROM keyset_version)`,
-		hashes, c.ttl.Seconds())
+			AND keyset_version >= $3`,
+		hashes, c.ttl.Seconds(), version)
 	if err != nil {
 		return fmt.Errorf("look up content: %w", err)
 	}

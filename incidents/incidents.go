@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/leakwatch/leakwatch/crawler"
+	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
@@ -127,15 +128,15 @@ func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f crawler.Finding) er
 	if replay {
 		return nil
 	}
-	var currentFP string
-	err := tx.QueryRow(ctx, `SELECT fingerprint FROM keys WHERE id = $1`, f.KeyID).Scan(&currentFP)
-	if errors.Is(err, pgx.ErrNoRows) {
+	key, err := keys.Get(ctx, tx, f.KeyID)
+	if errors.Is(err, keys.ErrNotFound) {
 		// The key was deleted between the scan and now: nothing to protect.
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("load key: %w", err)
 	}
+	currentFP := key.Fingerprint
 	if f.Fingerprint == "" {
 		f.Fingerprint = currentFP
 	}
@@ -276,22 +277,22 @@ func seenAt(f crawler.Finding) time.Time {
 	return f.EventAt
 }
 
-// keyFacts are what severity and assignment need to know about a key. They
-// are read through to_jsonb so columns added by later migrations
-// (environment, scopes) are used when present.
+// keyFacts are what severity and assignment need to know about a key (its
+// notes stand for its scopes) and its organisation's default assignee.
 type keyFacts struct {
 	provider, environment, scopes, owner string
 	assignee                             *int64
 }
 
 func loadKeyFactsTx(ctx context.Context, tx pgx.Tx, keyID, orgID int64) (keyFacts, error) {
-	var kf keyFacts
-	err := tx.QueryRow(ctx, `
-		SELECT k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), coalesce(to_jsonb(k) ->> 'notes', ''), coalesce(to_jsonb(k) ->> 'owner', ''),
-			(SELECT default_assignee_id FROM incident_settings WHERE org_id = $2)
-		FROM keys k WHERE k.id = $1`, keyID, orgID).Scan(&kf.provider, &kf.environment, &kf.scopes, &kf.owner, &kf.assignee)
+	k, err := keys.Get(ctx, tx, keyID)
 	if err != nil {
-		return kf, fmt.Errorf("load key %d: %w", keyID, err)
+		return keyFacts{}, fmt.Errorf("load key %d: %w", keyID, err)
+	}
+	kf := keyFacts{provider: k.Provider, environment: k.Environment, scopes: k.Notes, owner: k.Owner}
+	err = tx.QueryRow(ctx, `SELECT default_assignee_id FROM incident_settings WHERE org_id = $1`, orgID).Scan(&kf.assignee)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return kf, fmt.Errorf("load default assignee of org %d: %w", orgID, err)
 	}
 	return kf, nil
 }

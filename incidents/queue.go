@@ -114,7 +114,9 @@ func (s *Service) Queue(ctx context.Context, orgID int64, p QueueParams) (QueueP
 	if q := strings.TrimSpace(p.Q); q != "" {
 		// A literal substring: LIKE's wildcards in the query are escaped.
 		pat := arg("%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q) + "%")
-		where = append(where, "(k.name ILIKE "+pat+" OR i.source_url ILIKE "+pat+
+		// read-only join: the search matches key names, and a page is
+		// filtered before its LIMIT, so the names must be in the query.
+		where = append(where, "(EXISTS (SELECT 1 FROM keys k WHERE k.id = i.key_id AND k.name ILIKE "+pat+") OR i.source_url ILIKE "+pat+
 			" OR EXISTS (SELECT 1 FROM occurrences oc WHERE oc.incident_id = i.id AND (oc.repo ILIKE "+pat+" OR oc.url ILIKE "+pat+")))")
 	}
 	var order string
@@ -183,13 +185,16 @@ func (s *Service) Queue(ctx context.Context, orgID int64, p QueueParams) (QueueP
 	}
 	lim := arg(p.Limit + 1)
 	rows, err := s.pool.Query(ctx, `SELECT `+incidentColumns+`
-		FROM incidents i JOIN keys k ON k.id = i.key_id
+		FROM incidents i
 		WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY `+order+` LIMIT `+lim, args...)
 	if err != nil {
 		return QueuePage{}, fmt.Errorf("incident queue of org %d: %w", orgID, err)
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Incident, error) { return scanIncident(r) })
+	if err == nil {
+		err = withKeys(ctx, s.pool, list)
+	}
 	if err != nil {
 		return QueuePage{}, fmt.Errorf("incident queue of org %d: %w", orgID, err)
 	}
@@ -244,8 +249,8 @@ func withDue(in Incident, st Settings) QueueItem {
 // for the queue's source filter.
 func (s *Service) Sources(ctx context.Context, orgID int64) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT DISTINCT oc.source FROM occurrences oc JOIN keys k ON k.id = oc.key_id
-		WHERE k.org_id = $1 ORDER BY 1`, orgID)
+		SELECT DISTINCT oc.source FROM occurrences oc JOIN incidents i ON i.id = oc.incident_id
+		WHERE i.org_id = $1 ORDER BY 1`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("incident sources of org %d: %w", orgID, err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
@@ -103,8 +104,10 @@ type Details struct {
 	RevocationLog  []Delivery   `json:"revocation_log"`
 }
 
+// incidentColumns are read with scanIncident; the key's name and provider
+// come from keys afterwards (withKeys).
 const incidentColumns = `
-	i.id, i.org_id, i.key_id, k.name, k.provider, i.fingerprint, i.phase, i.state, i.severity, i.containment,
+	i.id, i.org_id, i.key_id, i.fingerprint, i.phase, i.state, i.severity, i.containment,
 	i.assignee_id, i.acknowledged_at, i.acknowledged_by, i.source_url, i.first_seen_at, i.last_seen_at, i.identified_at,
 	i.contained_at, i.eradicated_at, i.recovered_at, i.closed_at, i.escalated_at, i.regressions, i.resolution_reason,
 	i.review_root_cause, i.review_leak_vector, i.review_follow_ups,
@@ -116,7 +119,7 @@ const incidentColumns = `
 func scanIncident(r pgx.Row) (Incident, error) {
 	var in Incident
 	var rc, lv, fu string
-	err := r.Scan(&in.ID, &in.OrgID, &in.KeyID, &in.KeyName, &in.Provider, &in.Fingerprint, &in.Phase, &in.State, &in.Severity, &in.Containment,
+	err := r.Scan(&in.ID, &in.OrgID, &in.KeyID, &in.Fingerprint, &in.Phase, &in.State, &in.Severity, &in.Containment,
 		&in.AssigneeID, &in.AcknowledgedAt, &in.AcknowledgedBy, &in.SourceURL, &in.FirstSeenAt, &in.LastSeenAt, &in.IdentifiedAt,
 		&in.ContainedAt, &in.EradicatedAt, &in.RecoveredAt, &in.ClosedAt, &in.EscalatedAt, &in.Regressions, &in.ResolutionReason,
 		&rc, &lv, &fu, &in.Occurrences, &in.TimeToDetect, &in.TimeToContain, &in.TimeToRotate)
@@ -124,6 +127,24 @@ func scanIncident(r pgx.Row) (Incident, error) {
 		in.Review = &Review{RootCause: rc, LeakVector: lv, FollowUps: fu}
 	}
 	return in, err
+}
+
+// withKeys fills in each incident's key name and provider, read from the
+// keys package in one query for the whole list.
+func withKeys(ctx context.Context, db keys.DBTX, list []Incident) error {
+	ids := make([]int64, 0, len(list))
+	for _, in := range list {
+		ids = append(ids, in.KeyID)
+	}
+	ks, err := keys.ByIDs(ctx, db, ids)
+	if err != nil {
+		return err
+	}
+	for i := range list {
+		k := ks[list[i].KeyID]
+		list[i].KeyName, list[i].Provider = k.Name, k.Provider
+	}
+	return nil
 }
 
 // ListParams filters and pages List results.
@@ -143,13 +164,16 @@ func (s *Service) ListOrg(ctx context.Context, orgID int64, p ListParams) ([]Inc
 		p.Before = 1<<63 - 1
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+incidentColumns+`
-		FROM incidents i JOIN keys k ON k.id = i.key_id
+		FROM incidents i
 		WHERE i.org_id = $1 AND i.id < $2 AND ($3 = '' OR i.phase = $3) AND ($4 = '' OR i.state = $4)
 		ORDER BY i.id DESC LIMIT $5`, orgID, p.Before, string(p.Phase), p.State, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list incidents of org %d: %w", orgID, err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Incident, error) { return scanIncident(r) })
+	if err == nil {
+		err = withKeys(ctx, s.pool, out)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list incidents of org %d: %w", orgID, err)
 	}
@@ -161,9 +185,14 @@ func (s *Service) ListOrg(ctx context.Context, orgID int64, p ListParams) ([]Inc
 func (s *Service) Get(ctx context.Context, orgID, id int64) (Details, error) {
 	var d Details
 	in, err := scanIncident(s.pool.QueryRow(ctx, `SELECT `+incidentColumns+`
-		FROM incidents i JOIN keys k ON k.id = i.key_id WHERE i.id = $1 AND i.org_id = $2`, id, orgID))
+		FROM incidents i WHERE i.id = $1 AND i.org_id = $2`, id, orgID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, fmt.Errorf("incident %d: %w", id, ErrNotFound)
+	}
+	if err == nil {
+		one := []Incident{in}
+		err = withKeys(ctx, s.pool, one)
+		in = one[0]
 	}
 	if err != nil {
 		return d, fmt.Errorf("load incident %d: %w", id, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
@@ -58,17 +59,23 @@ type endpoint struct {
 }
 
 // endpointForTx finds the key's revocation endpoint: its own, else the
-// organisation's default; then the registry's URLs (keys.revocation_url,
-// orgs.default_revocation_url), read through to_jsonb so this works before
-// and after the registry migration adds them.
+// organisation's default; then the registry's URL (the key's own, else its
+// organisation's default: keys.Key.EffectiveRevocationURL). nil: none, or
+// the key is gone.
 func endpointForTx(ctx context.Context, tx pgx.Tx, keyID int64) (*endpoint, error) {
+	k, err := keys.Get(ctx, tx, keyID)
+	if errors.Is(err, keys.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find revocation endpoint of key %d: %w", keyID, err)
+	}
 	var ep endpoint
 	var id int64
-	err := tx.QueryRow(ctx, `
-		SELECT e.id, e.url, e.hmac_secret
-		FROM keys k JOIN revocation_endpoints e ON e.org_id = k.org_id AND (e.key_id = k.id OR e.key_id IS NULL)
-		WHERE k.id = $1 AND e.enabled
-		ORDER BY e.key_id NULLS LAST LIMIT 1`, keyID).Scan(&id, &ep.url, &ep.secret)
+	err = tx.QueryRow(ctx, `
+		SELECT id, url, hmac_secret FROM revocation_endpoints
+		WHERE org_id = $1 AND (key_id = $2 OR key_id IS NULL) AND enabled
+		ORDER BY key_id NULLS LAST LIMIT 1`, k.OrgID, keyID).Scan(&id, &ep.url, &ep.secret)
 	if err == nil {
 		ep.id = &id
 		return &ep, nil
@@ -76,15 +83,10 @@ func endpointForTx(ctx context.Context, tx pgx.Tx, keyID int64) (*endpoint, erro
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("find revocation endpoint of key %d: %w", keyID, err)
 	}
-	err = tx.QueryRow(ctx, `
-		SELECT coalesce(nullif(to_jsonb(k) ->> 'revocation_url', ''), to_jsonb(o) ->> 'default_revocation_url', '')
-		FROM keys k JOIN orgs o ON o.id = k.org_id WHERE k.id = $1`, keyID).Scan(&ep.url)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && ep.url == "") {
+	if k.EffectiveRevocationURL == "" {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("find registry revocation URL of key %d: %w", keyID, err)
-	}
+	ep.url = k.EffectiveRevocationURL
 	return &ep, nil
 }
 
@@ -116,8 +118,7 @@ func (s *Service) SetRevocationEndpoint(ctx context.Context, orgID, keyID int64,
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if key != nil {
-			var n int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM keys WHERE id = $1 AND org_id = $2`, keyID, orgID).Scan(&n); err != nil || n == 0 {
+			if k, err := keys.Get(ctx, tx, keyID); err != nil || k.OrgID != orgID {
 				return fmt.Errorf("key %d: %w", keyID, ErrNotFound)
 			}
 			if _, err := tx.Exec(ctx, `DELETE FROM revocation_endpoints WHERE key_id = $1`, keyID); err != nil {
@@ -200,12 +201,12 @@ func (r *RevocationWorker) Work(ctx context.Context, job *river.Job[RevokeArgs])
 		containment string
 	)
 	err := s.pool.QueryRow(ctx, `
-		SELECT i.phase, i.regressions, i.containment, k.id, k.name, k.provider, i.fingerprint, i.identified_at,
+		SELECT i.phase, i.regressions, i.containment, i.key_id, i.fingerprint, i.identified_at,
 			oc.url, oc.source, oc.event_at, oc.detected_at
-		FROM incidents i JOIN keys k ON k.id = i.key_id
+		FROM incidents i
 		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id DESC LIMIT 1) oc ON true
 		WHERE i.id = $1`, a.IncidentID).
-		Scan(&phase, &round, &containment, &keyID, &req.Key.Name, &req.Key.Provider, &req.Key.Fingerprint, &identified,
+		Scan(&phase, &round, &containment, &keyID, &req.Key.Fingerprint, &identified,
 			&req.LeakURL, &req.Source, &eventAt, &req.DetectedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return river.JobCancel(fmt.Errorf("incident %d no longer exists", a.IncidentID))
@@ -216,6 +217,15 @@ func (r *RevocationWorker) Work(ctx context.Context, job *river.Job[RevokeArgs])
 	if phase != PhaseIdentified || round != a.Round {
 		return nil // contained (or moved on, or reopened) meanwhile: nothing to do
 	}
+	key, err := keys.Get(ctx, s.pool, keyID)
+	if errors.Is(err, keys.ErrNotFound) {
+		// Deleting the key deletes its incidents: gone since the read above.
+		return river.JobCancel(fmt.Errorf("incident %d no longer exists", a.IncidentID))
+	}
+	if err != nil {
+		return fmt.Errorf("load key of incident %d: %w", a.IncidentID, err)
+	}
+	req.Key.Name, req.Key.Provider = key.Name, key.Provider
 	var ep *endpoint
 	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error

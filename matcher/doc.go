@@ -96,7 +96,18 @@
 // does not cost a cache miss at every offset. The
 // same pass hands base64 stretches to the decoder. Secrets of kind "s" (and
 // short ones) can start anywhere, so while any are registered the window is
-// also hashed at every offset of the document, which is slower.
+// also hashed at every offset of the document: one multiplication per
+// offset serves both windows (the short window hash is the top of the long
+// one's first product), and a first stage of two fixed 32 KiB Bloom
+// filters (two bits per "s" fingerprint in one word, from the top 24 bits
+// of its window hash), which stay in cache and need no bounds checks,
+// passes about one offset in a thousand of the realistic benchmark's text
+// to the exact filters with 100,000 fingerprints of which 5% passwords, one
+// in thirty with a million.
+//
+// The first stage is computed from the fingerprints' window hashes and
+// holds a subset of their bits, so it reveals nothing about a secret that
+// its fingerprint does not; it is built in memory and never stored.
 //
 // Encodings are handled by finding candidate runs cheaply and decoding only
 // those, recursively (up to three levels, so base64 of UTF-16 is found):

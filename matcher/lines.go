@@ -19,12 +19,17 @@ type LineError struct {
 func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
 func (e *LineError) Unwrap() error { return e.Err }
 
+// ErrEmptyLine is the refusal of a blank line by FingerprintLines: callers
+// that number their output by input line refuse it, others may skip it.
+var ErrEmptyLine = errors.New("empty line")
+
 // maxLineLen bounds an input line of FingerprintLines and ReadFingerprints.
 const maxLineLen = 1 << 20
 
 // FingerprintLines computes the fingerprint of every line of r (one secret
 // per line, a trailing CR dropped), in order. Refused lines are reported as
-// *LineError values in refused; err is set only when reading fails.
+// *LineError values in refused (a blank line's wraps ErrEmptyLine); err is
+// set only when reading fails.
 func FingerprintLines(r io.Reader, opts ComputeOpts) (fps []Fingerprint, refused []error, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLineLen)
@@ -32,11 +37,13 @@ func FingerprintLines(r io.Reader, opts ComputeOpts) (fps []Fingerprint, refused
 	for sc.Scan() {
 		n++
 		line := bytes.TrimSuffix(sc.Bytes(), []byte{'\r'})
-		if len(line) == 0 {
-			refused = append(refused, &LineError{Line: n, Err: errors.New("empty line")})
+		if len(bytes.TrimSpace(line)) == 0 {
+			refused = append(refused, &LineError{Line: n, Err: ErrEmptyLine})
 			continue
 		}
 		f, err := Compute(line, opts)
+		// The scanner's buffer holds the secret: wipe it once used.
+		clear(line)
 		if err != nil {
 			refused = append(refused, &LineError{Line: n, Err: err})
 			continue

@@ -1,10 +1,13 @@
 package matcher
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -264,4 +267,43 @@ func TestRealisticRecall(t *testing.T) {
 	if encodings["base64"] == 0 || encodings["utf16le"] == 0 {
 		t.Errorf("encodings found: %v, want base64 and utf16le among them", encodings)
 	}
+}
+
+// The test binary doubles as the generator of bench/compare.sh's registry,
+// so the script and the benchmarks use the same secrets:
+//
+//	go test -c -o matcher.test ./matcher/
+//	./matcher.test -realistic-registry secrets.txt -realistic-n 100000 -realistic-passwords 0.05
+var (
+	registryOut = flag.String("realistic-registry", "", "write the realistic registry's secrets, one a line, to this file and exit (for bench/compare.sh)")
+	registryN   = flag.Int("realistic-n", 100_000, "fingerprints in the registry written by -realistic-registry")
+	registryPw  = flag.Float64("realistic-passwords", 0.05, "share of passwords in the registry written by -realistic-registry")
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if *registryOut != "" {
+		if err := writeRegistry(*registryOut, registryMix{*registryN, *registryPw}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func writeRegistry(path string, m registryMix) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write registry: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	for _, s := range realisticSecrets(m) {
+		w.WriteString(s + "\n")
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write registry: %w", err)
+	}
+	return f.Close()
 }

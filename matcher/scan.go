@@ -196,11 +196,7 @@ func (s *Set) scanPlain(buf []byte, cand *[256]int32, emit func(a, b int, e *ent
 	last := len(buf) - LongWindow
 	for i := 0; i <= last; {
 		var n int
-		if s.nShort == 0 {
-			n, i = filterLong(buf, i, len(buf), s.bloom, s.bloomSh, nil, cand)
-		} else {
-			n, i = filterBoth(buf, i, s.bloom, s.bloomSh, s.short, s.shortSh, cand)
-		}
+		n, i = s.filterBoth(buf, i, cand)
 		s.verifyCands(buf, cand[:n], emit)
 	}
 	if s.nShort > 0 {
@@ -481,27 +477,142 @@ func probe1(buf []byte, i int, bloom []uint64, sh uint, psuf *[1024]uint64) (hit
 	return hit, suf
 }
 
-// filterBoth is filterLong plus the short-window bitset.
-func filterBoth(buf []byte, i int, bloom []uint64, sh uint, short []uint64, ssh uint, cand *[256]int32) (int, int) {
+// pre is the every-offset path's first stage: two Bloom filters of 2^18
+// bits, each fingerprint setting two bits in one 64-bit word, from the top
+// 24 bits of its window hash (long windows in long, short windows in
+// short). Together 64 KiB, they stay in L1 and L2, and their fixed size
+// lets the compiler drop every bounds check and mask: testing both at an
+// offset costs one multiplication (shared by the two windows), two loads
+// and a few shifts. An offset that passes is tested against the exact
+// filters (both): on the realistic benchmark's text, with 100,000
+// fingerprints of which 5% passwords, one offset in a thousand; with a
+// million, one in thirty (measured).
+// A bit of pre reveals nothing that the window hash it is taken from does not.
+type pre struct {
+	long, short prefilter
+}
+
+type prefilter [4096]uint64
+
+func (p *prefilter) add(x uint64) { p[x>>52] |= 1<<(x>>46&63) | 1<<(x>>40&63) }
+
+// has tests the product-aligned hash x (its top 30 bits).
+func (p *prefilter) has(x uint64) bool {
+	w := p[x>>52]
+	return w>>(x>>46&63)&(w>>(x>>40&63))&1 != 0
+}
+
+func (p *pre) add(key uint64) {
+	if key&shortKeyBit != 0 {
+		p.short.add(key << 32) // a short window hash is the top 32 bits of a product
+	} else {
+		p.long.add(key << 24) // a long one the top 40 bits
+	}
+}
+
+// filterBoth is the every-offset path, taken while secrets of kind "s" or
+// short ones are registered: it collects the offsets from i on whose long
+// or short window passes the filters, stopping when cand is nearly full or
+// at the end, and returns the number of candidates and the next offset.
+//
+// The short window hash at an offset is the top 32 bits of c, the product
+// of the word there, which is also the first half of the long window hash:
+// one multiplication per offset serves both.
+func (s *Set) filterBoth(buf []byte, i int, cand *[256]int32) (int, int) {
 	n := 0
-	last := len(buf) - LongWindow
-	wmask := uint64(len(bloom) - 1)
-	smask := uint64(len(short) - 1)
+	end := len(buf)
+	last := end - LongWindow
+	pl, ps := &s.pre.long, &s.pre.short // the loop below inlines prefilter.has by hand
+	if i+24 <= end {
+		// Unrolled by hand, as in filterLong.
+		w := buf[i : i+16 : i+16]
+		c0 := le64(w[0:]) * winK
+		c1 := le64(w[1:]) * winK
+		c2 := le64(w[2:]) * winK
+		c3 := le64(w[3:]) * winK
+		c4 := le64(w[4:]) * winK
+		c5 := le64(w[5:]) * winK
+		c6 := le64(w[6:]) * winK
+		c7 := le64(w[7:]) * winK
+		for ; i+24 <= end && n <= len(cand)-16; i += 8 {
+			w := buf[i+8 : i+24 : i+24]
+			var d, h uint64
+			d = le64(w[0:]) * winK
+			h = c0 ^ d>>1
+			if xl, xs := pl[h>>52], ps[c0>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c0>>46&63)&(xs>>(c0>>40&63))&1 != 0 {
+				n = s.both(i+0, c0, h, cand, n)
+			}
+			c0 = d
+			d = le64(w[1:]) * winK
+			h = c1 ^ d>>1
+			if xl, xs := pl[h>>52], ps[c1>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c1>>46&63)&(xs>>(c1>>40&63))&1 != 0 {
+				n = s.both(i+1, c1, h, cand, n)
+			}
+			c1 = d
+			d = le64(w[2:]) * winK
+			h = c2 ^ d>>1
+			if xl, xs := pl[h>>52], ps[c2>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c2>>46&63)&(xs>>(c2>>40&63))&1 != 0 {
+				n = s.both(i+2, c2, h, cand, n)
+			}
+			c2 = d
+			d = le64(w[3:]) * winK
+			h = c3 ^ d>>1
+			if xl, xs := pl[h>>52], ps[c3>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c3>>46&63)&(xs>>(c3>>40&63))&1 != 0 {
+				n = s.both(i+3, c3, h, cand, n)
+			}
+			c3 = d
+			d = le64(w[4:]) * winK
+			h = c4 ^ d>>1
+			if xl, xs := pl[h>>52], ps[c4>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c4>>46&63)&(xs>>(c4>>40&63))&1 != 0 {
+				n = s.both(i+4, c4, h, cand, n)
+			}
+			c4 = d
+			d = le64(w[5:]) * winK
+			h = c5 ^ d>>1
+			if xl, xs := pl[h>>52], ps[c5>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c5>>46&63)&(xs>>(c5>>40&63))&1 != 0 {
+				n = s.both(i+5, c5, h, cand, n)
+			}
+			c5 = d
+			d = le64(w[6:]) * winK
+			h = c6 ^ d>>1
+			if xl, xs := pl[h>>52], ps[c6>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c6>>46&63)&(xs>>(c6>>40&63))&1 != 0 {
+				n = s.both(i+6, c6, h, cand, n)
+			}
+			c6 = d
+			d = le64(w[7:]) * winK
+			h = c7 ^ d>>1
+			if xl, xs := pl[h>>52], ps[c7>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c7>>46&63)&(xs>>(c7>>40&63))&1 != 0 {
+				n = s.both(i+7, c7, h, cand, n)
+			}
+			c7 = d
+		}
+	}
 	for ; i <= last && n < len(cand)-1; i++ {
 		w := buf[i : i+16 : i+16]
-		p := le64(w) * winK
-		h := (p ^ ((le64(w[8:]) * winK) >> 1)) >> 24
-		m := bloomMask(h)
-		if bloom[(h>>sh)&wmask]&m == m {
-			cand[n] = int32(i)
-			n++
-		}
-		if hs := (p >> 32) >> ssh; short[(hs>>6)&smask]&(1<<(hs&63)) != 0 {
-			cand[n] = int32(i) | shortCand
-			n++
+		c := le64(w) * winK
+		if h := c ^ (le64(w[8:])*winK)>>1; pl.has(h) || ps.has(c) {
+			n = s.both(i, c, h, cand, n)
 		}
 	}
 	return n, i
+}
+
+// both is filterBoth's second stage at offset i: it records the offset as
+// a candidate for each exact filter its windows pass. c is the product of
+// the word at i, h the long window hash before its final shift.
+func (s *Set) both(i int, c, h uint64, cand *[256]int32, n int) int {
+	h >>= 24
+	if m := bloomMask(h); s.bloom[(h>>s.bloomSh)&uint64(len(s.bloom)-1)]&m == m {
+		cand[n&255] = int32(i)
+		n++
+	}
+	if s.nShort > 0 {
+		if hs := c >> 32 >> s.shortSh; s.short[(hs>>6)&uint64(len(s.short)-1)]>>(hs&63)&1 != 0 {
+			cand[n&255] = int32(i) | shortCand
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Set) scanShort(buf []byte, from int, emit func(a, b int, e *entry)) {

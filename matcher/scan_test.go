@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Test secrets: fake, high-entropy, provider-shaped.
@@ -18,7 +20,20 @@ const (
 	awsKey   = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8vB3nH2q"
 	slackTok = "xoxb-2048739102-8837465012-Qm7VzR2pLk9XwT4nB6yH1cJd"
 	plainKey = "9f8Kq2LzX7vB4nM1pR6tY3wC5hJ0dG8s"
+	// Passwords (kind "s"): one with a 16-byte window, one short enough
+	// for the 8-byte window (registered only with AllowWeak).
+	longPw  = "Tr0ub4dor&3 horse!Battery#9"
+	shortPw = "Wint3r!2024#q"
 )
+
+func mustComputeWeak(t testing.TB, s string) Fingerprint {
+	t.Helper()
+	f, err := Compute([]byte(s), ComputeOpts{AllowWeak: true})
+	if err != nil {
+		t.Fatalf("compute: %v", err)
+	}
+	return f
+}
 
 func mustCompute(t testing.TB, s string) Fingerprint {
 	t.Helper()
@@ -402,6 +417,113 @@ func TestScanEveryLane(t *testing.T) {
 	}
 }
 
+// TestScanEveryLanePasswords plants passwords (kind "s", with the long and
+// the short window) at every offset modulo 8, glued to letters or after a
+// space, with room after them for the unrolled every-offset loop or at the
+// very end of the document (its tail loop and the short-only tail), and
+// inside base64 and UTF-16 at every offset modulo 8 too.
+func TestScanEveryLanePasswords(t *testing.T) {
+	t.Parallel()
+	for _, reg := range [][]string{{longPw}, {shortPw}, {longPw, shortPw, ghToken, awsKey}} {
+		var fps []Fingerprint
+		for _, s := range reg {
+			fps = append(fps, mustComputeWeak(t, s))
+		}
+		set := NewSet(fps)
+		for _, secret := range reg[:min(2, len(reg))] {
+			for lead := range 20 {
+				for _, glue := range []string{"", " "} {
+					for _, tail := range []string{"", strings.Repeat("Z", 40)} {
+						doc := strings.Repeat("Q", lead) + glue + secret + glue + tail
+						got := set.Scan([]byte(doc))
+						want := lead + len(glue)
+						if len(got) != 1 || got[0].Offset != want || got[0].Length != len(secret) {
+							t.Errorf("registry %d, secret %.4s, lead %d, glue %q, tail %d: got %+v, want one finding at %d", len(reg), secret, lead, glue, len(tail), got, want)
+						}
+					}
+				}
+				for _, enc := range []string{"base64", "utf16le"} {
+					planted := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("q", lead%8) + secret + "\n"))
+					if enc == "utf16le" {
+						planted = utf16le(strings.Repeat("q", lead)+secret, false)
+					}
+					doc := "x: " + planted + "\n"
+					got := set.Scan([]byte(doc))
+					if len(got) != 1 || got[0].Encoding != enc || got[0].Fingerprint != mustComputeWeak(t, secret).String() {
+						t.Errorf("registry %d, secret %.4s, lead %d, %s: got %+v", len(reg), secret, lead, enc, got)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestFilterBothMatchesReference checks the unrolled every-offset filter
+// against a plain per-offset computation of both window hashes, on text
+// dense in candidates (the filters of 20,000 passwords over random bytes),
+// over every split into calls that a full candidate buffer causes.
+func TestFilterBothMatchesReference(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(7, 8))
+	var fps []Fingerprint
+	for range 20000 {
+		n := 12 + r.IntN(10)
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('!' + r.IntN(94))
+		}
+		fps = append(fps, mustComputeWeak(t, string(b)))
+	}
+	s := NewSet(fps)
+	if s.nShort == 0 || s.nLong == 0 {
+		t.Fatalf("registry has %d short and %d long passwords, want both", s.nShort, s.nLong)
+	}
+	buf := make([]byte, 1<<17)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	// An offset passes the first stage when pre.long has the top 24 bits of
+	// the long window's 40-bit hash h, or pre.short those of the short
+	// window's 32-bit hash k (12 bits choose a word, 6 and 6 two bits in
+	// it); it is then a candidate for each exact filter its window passes.
+	in := func(t *prefilter, b uint64) bool {
+		w := t[b>>12]
+		return w&(1<<((b>>6)%64)) != 0 && w&(1<<(b%64)) != 0
+	}
+	var want []int32
+	for i := 0; i+LongWindow <= len(buf); i++ {
+		h, k := windowLong(buf[i:]), windowShort(buf[i:])
+		if !in(&s.pre.long, h>>16) && !in(&s.pre.short, k>>8) {
+			continue
+		}
+		if m := bloomMask(h); s.bloom[h>>s.bloomSh]&m == m {
+			want = append(want, int32(i))
+		}
+		if hs := k >> s.shortSh; s.short[hs>>6]&(1<<(hs&63)) != 0 {
+			want = append(want, int32(i)|shortCand)
+		}
+	}
+	if len(want) < 200 {
+		t.Fatalf("only %d reference candidates: the test needs a dense filter", len(want))
+	}
+	for _, from := range []int{0, 1, 7, 13} {
+		var got []int32
+		var cand [256]int32
+		for i := from; i <= len(buf)-LongWindow; {
+			var n int
+			n, i = s.filterBoth(buf, i, &cand)
+			got = append(got, cand[:n]...)
+		}
+		w := want
+		for len(w) > 0 && w[0]&^shortCand < int32(from) {
+			w = w[1:]
+		}
+		if !slices.Equal(got, w) {
+			t.Fatalf("from %d: filterBoth gave %d candidates, reference %d", from, len(got), len(w))
+		}
+	}
+}
+
 // TestScanWithMore checks the scratch stack's move out of the Go heap: a
 // megabyte of wrapped base64 needs more than scratchHeapMax, so the scan
 // asks for room once, and finds what Scan finds. Room too small is
@@ -445,5 +567,29 @@ func TestScanWithMore(t *testing.T) {
 	defer sc.release()
 	if sc.more != nil || cap(sc.scratch) >= 1<<20 {
 		t.Errorf("pooled scanner kept more or the room: cap %d", cap(sc.scratch))
+	}
+}
+
+// TestScanUTF16Spans checks the spans of secrets found in UTF-16 text, on
+// both decoding routes: ASCII-only stretches (mapped by position) and
+// stretches with other characters (mapped byte by byte).
+func TestScanUTF16Spans(t *testing.T) {
+	t.Parallel()
+	set := testSet(t, ghToken)
+	for _, lead := range []string{"key=", "café=", "x=ÿ"} {
+		for _, enc := range []string{"utf16le", "utf16be"} {
+			// With byte order marks: big-endian text after a non-NUL byte
+			// and without one is read as little-endian from that byte.
+			text := utf16le(lead+ghToken+" ", true)
+			if enc == "utf16be" {
+				text = utf16be(lead+ghToken+" ", true)
+			}
+			doc := "x\n" + text
+			got := set.Scan([]byte(doc))
+			want := 4 + 2*utf8.RuneCountInString(lead)
+			if len(got) != 1 || got[0].Encoding != enc || got[0].Offset != want || got[0].Length != 2*len(ghToken) || got[0].Line != 2 {
+				t.Errorf("%s %q: got %+v, want one finding at %d, %d bytes, line 2", enc, lead, got, want, 2*len(ghToken))
+			}
+		}
 	}
 }

@@ -50,6 +50,7 @@ type Set struct {
 
 	short   []uint64 // bitset over 32-bit short-window hashes; nil if none
 	shortSh uint
+	pre     *pre // first stage of the every-offset path; nil without "s" or short entries
 
 	pem map[[16]byte]*entry
 
@@ -192,8 +193,14 @@ func (s *Set) buildIndex() {
 		s.short = make([]uint64, 1<<(b-6))
 		s.shortSh = uint(32 - b)
 	}
+	if s.nLong+s.nShort > 0 {
+		s.pre = new(pre)
+	}
 	for i := range s.entries {
 		k := s.entries[i].key
+		if e := &s.entries[i]; k&shortKeyBit != 0 || e.kind != kindToken {
+			s.pre.add(k)
+		}
 		if k&shortKeyBit != 0 {
 			h := (k &^ shortKeyBit) >> s.shortSh
 			s.short[h>>6] |= 1 << (h & 63)

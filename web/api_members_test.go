@@ -23,7 +23,8 @@ func TestInvitationsAndMembers(t *testing.T) {
 
 	// An admin may not invite an owner.
 	status, body := ac.do(http.MethodPost, "/api/v1/invitations", map[string]string{"email": "x@acme.example", "role": "owner"})
-	if status != http.StatusForbidden || errorCode(t, body) != "forbidden" {
+	if status != http.StatusForbidden || errorCode(t, body) != "forbidden" ||
+		!strings.Contains(string(body), `"only an owner can invite an owner"`) {
 		t.Fatalf("admin invites owner = %d %s", status, body)
 	}
 	status, body = ac.do(http.MethodPost, "/api/v1/invitations", map[string]string{"email": "not an address", "role": "viewer"})

@@ -82,33 +82,16 @@ func CurrentMember(c echo.Context) (Member, bool) {
 	return m, ok
 }
 
-// The owner role is only an owner's to give, change or take away. These
-// rules serve both the API and the pages, so the two cannot drift apart.
+// The owner rules live in auth (auth.MayInvite and the others); these ask
+// them with the member's role, for the API and the pages alike.
 
-// mayInvite refuses a non-owner inviting someone as owner.
-func (m Member) mayInvite(role auth.Role) error {
-	if role == auth.RoleOwner && !m.Role.AtLeast(auth.RoleOwner) {
-		return apiErr(http.StatusForbidden, "forbidden", "only an owner can invite an owner")
-	}
-	return nil
-}
+func (m Member) mayInvite(role auth.Role) error { return auth.MayInvite(m.Role, role) }
 
-// maySetRole refuses a non-owner granting the owner role or changing an
-// owner's role.
 func (m Member) maySetRole(target auth.Membership, role auth.Role) error {
-	if (role == auth.RoleOwner || target.Role == auth.RoleOwner) && !m.Role.AtLeast(auth.RoleOwner) {
-		return apiErr(http.StatusForbidden, "forbidden", "only an owner can grant or change the owner role")
-	}
-	return nil
+	return auth.MaySetRole(m.Role, target, role)
 }
 
-// mayRemove refuses a non-owner removing an owner.
-func (m Member) mayRemove(target auth.Membership) error {
-	if target.Role == auth.RoleOwner && !m.Role.AtLeast(auth.RoleOwner) {
-		return apiErr(http.StatusForbidden, "forbidden", "only an owner can remove an owner")
-	}
-	return nil
-}
+func (m Member) mayRemove(target auth.Membership) error { return auth.MayRemove(m.Role, target) }
 
 func currentSession(c echo.Context) (auth.Session, bool) {
 	s, ok := c.Get(ctxSession).(auth.Session)

@@ -90,6 +90,8 @@ func toAPIError(err error) (*apiError, bool) {
 		return &apiError{http.StatusConflict, "duplicate", orgs.ErrNameTaken.Error()}, true
 	case errors.Is(err, auth.ErrSignInFirst):
 		return &apiError{http.StatusConflict, "sign_in_first", auth.ErrSignInFirst.Error()}, true
+	case errors.Is(err, auth.ErrForbidden):
+		return &apiError{http.StatusForbidden, "forbidden", strings.TrimPrefix(msg, auth.ErrForbidden.Error()+": ")}, true
 	case errors.Is(err, auth.ErrLastOwner):
 		return &apiError{http.StatusConflict, "last_owner", auth.ErrLastOwner.Error()}, true
 	case errors.Is(err, auth.ErrExpired):

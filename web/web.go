@@ -6,7 +6,6 @@ package web
 import (
 	"context"
 	"embed"
-	"errors"
 	"html/template"
 	"io"
 	"log/slog"
@@ -300,16 +299,6 @@ func (s *Server) routes(g prometheus.Gatherer) {
 
 // Handler returns the server as an http.Handler.
 func (s *Server) Handler() http.Handler { return s.echo }
-
-// Serve serves on ln until Shutdown.
-func (s *Server) Serve(srv *http.Server) error {
-	srv.Handler = s.echo
-	err := srv.ListenAndServe()
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
 
 func (s *Server) healthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok\n")

@@ -223,23 +223,20 @@ type demoScenario struct {
 // the keys, as an operator would with the CLI.
 func setUpDemo(ctx context.Context, db *database.DB, cfg Config, sink *slackSink, receiver *revoketest.Server) (*demoScenario, error) {
 	orgStore := orgs.NewStore(db.Pool)
-	o, _, err := orgStore.Create(ctx, "demo")
+	owner, err := auth.NewStore(db.Pool, auth.Config{}).CreateOrgWithOwner(ctx, orgStore, cliActor, "demo", "you@example.com")
 	if err != nil {
 		return nil, err
 	}
-	var out orgCreated
-	if err := addOwner(ctx, auth.NewStore(db.Pool, auth.Config{}), o, "you@example.com", cfg.BaseURL, &out); err != nil {
-		return nil, err
-	}
+	o := owner.Org
 	if err := orgStore.SetSlackWebhook(ctx, o.ID, sink.URL+"/services/TDEMO/BDEMO/demo"); err != nil {
 		return nil, err
 	}
 	// The demo acts later (a rotation) through the API, as a script would.
-	token, _, err := auth.NewStore(db.Pool, auth.Config{}).CreateToken(ctx, o.ID, out.UserID, "demo script", auth.ScopeWrite)
+	token, _, err := auth.NewStore(db.Pool, auth.Config{}).CreateToken(ctx, o.ID, owner.Owner.UserID, "demo script", auth.ScopeWrite)
 	if err != nil {
 		return nil, err
 	}
-	sc := &demoScenario{orgID: o.ID, signinURL: out.SigninURL, keys: keys.NewStore(db.Pool), baseURL: cfg.BaseURL, token: token}
+	sc := &demoScenario{orgID: o.ID, signinURL: signinURL(cfg.BaseURL, owner.LoginToken), keys: keys.NewStore(db.Pool), baseURL: cfg.BaseURL, token: token}
 	register := func(name, secret, env, notes string) (demoKey, error) {
 		fp, err := matcher.Compute([]byte(secret), matcher.ComputeOpts{})
 		if err != nil {

@@ -2,21 +2,15 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
+	"github.com/leakwatch/leakwatch/internal/client"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/matcher"
@@ -99,20 +93,6 @@ func runKeysAdd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	return 0
 }
 
-// importMeta is the metadata of one imported key: the API's key fields
-// without the fingerprint.
-type importMeta struct {
-	Name          string   `json:"name"`
-	Fingerprint   string   `json:"fingerprint"`
-	Provider      string   `json:"provider,omitempty"`
-	Environment   string   `json:"environment,omitempty"`
-	Owner         string   `json:"owner,omitempty"`
-	Notes         string   `json:"notes,omitempty"`
-	Tags          []string `json:"tags,omitempty"`
-	MaxAgeDays    int      `json:"max_age_days,omitempty"`
-	RevocationURL string   `json:"revocation_url,omitempty"`
-}
-
 func runKeysImport(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keys import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -136,13 +116,16 @@ func runKeysImport(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		}
 		*token = strings.TrimSpace(string(b))
 	}
-	base, err := url.Parse(*api)
-	if *api == "" || err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+	apiClient, err := client.New(*api, *token)
+	switch {
+	case errors.Is(err, client.ErrBaseURL):
 		fmt.Fprintln(stderr, "leakwatch keys import: --api must be the http(s) URL of Leakwatch")
 		return 2
-	}
-	if *token == "" {
+	case errors.Is(err, client.ErrNoToken):
 		fmt.Fprintln(stderr, "leakwatch keys import: --token or --token-file is required")
+		return 2
+	case err != nil:
+		fmt.Fprintln(stderr, "leakwatch keys import:", err)
 		return 2
 	}
 	if (*csvPath == "") == (*name == "") {
@@ -152,40 +135,33 @@ func runKeysImport(ctx context.Context, args []string, stdin io.Reader, stdout, 
 
 	// Fingerprint everything first: no request is sent if any secret is
 	// refused, so a partial import needs no clean-up.
-	var fps []string
-	sc := bufio.NewScanner(io.LimitReader(stdin, 64<<20))
-	sc.Buffer(make([]byte, 0, 64<<10), matcher.MaxSecretLen+2)
-	line := 0
+	all, refused, err := matcher.FingerprintLines(io.LimitReader(stdin, 64<<20), matcher.ComputeOpts{AllowWeak: *allowWeak})
 	failed := false
-	for sc.Scan() {
-		line++
-		secret := bytes.TrimRight(sc.Bytes(), "\r")
-		if len(bytes.TrimSpace(secret)) == 0 {
-			continue
+	for _, r := range refused {
+		if errors.Is(r, matcher.ErrEmptyLine) {
+			continue // blank lines separate secrets for the eye; not an error here
 		}
-		fp, err := matcher.Compute(secret, matcher.ComputeOpts{AllowWeak: *allowWeak})
-		clear(secret)
-		if err != nil {
-			fmt.Fprintf(stderr, "leakwatch keys import: line %d: %v\n", line, err)
-			failed = true
-			continue
-		}
-		fps = append(fps, fp.String())
+		fmt.Fprintln(stderr, "leakwatch keys import:", r)
+		failed = true
 	}
-	if err := sc.Err(); err != nil {
+	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch keys import: read stdin:", err)
 		return 1
 	}
 	if failed {
 		return 1
 	}
+	fps := make([]string, len(all))
+	for i, f := range all {
+		fps[i] = f.String()
+	}
 	if len(fps) == 0 {
 		fmt.Fprintln(stderr, "leakwatch keys import: no secrets on stdin")
 		return 2
 	}
-	var metas []importMeta
+	var metas []client.Key
 	if *csvPath != "" {
-		metas, err = readImportCSV(*csvPath)
+		metas, err = readKeysCSV(*csvPath)
 		if err != nil {
 			fmt.Fprintln(stderr, "leakwatch keys import:", err)
 			return 2
@@ -200,16 +176,14 @@ func runKeysImport(ctx context.Context, args []string, stdin io.Reader, stdout, 
 			if len(fps) > 1 {
 				n = fmt.Sprintf("%s-%d", *name, i+1)
 			}
-			metas = append(metas, importMeta{Name: n, Environment: *env, Provider: *provider})
+			metas = append(metas, client.Key{Name: n, Environment: *env, Provider: *provider})
 		}
 	}
 
-	endpoint := strings.TrimRight(base.String(), "/") + "/api/v1/keys"
-	client := &http.Client{Timeout: 30 * time.Second}
 	code := 0
 	for i, m := range metas {
 		m.Fingerprint = fps[i]
-		id, err := postKey(ctx, client, endpoint, *token, m)
+		id, err := apiClient.AddKey(ctx, m)
 		if err != nil {
 			fmt.Fprintf(stderr, "leakwatch keys import: %q: %v\n", m.Name, err)
 			code = 1
@@ -220,94 +194,18 @@ func runKeysImport(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	return code
 }
 
-func postKey(ctx context.Context, client *http.Client, endpoint, token string, m importMeta) (int64, error) {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return 0, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("POST %s: %w", endpoint, err)
-	}
-	defer resp.Body.Close()
-	reply, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusCreated {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(reply, &e) == nil && e.Error.Message != "" {
-			return 0, fmt.Errorf("%s (%s, HTTP %d)", e.Error.Message, e.Error.Code, resp.StatusCode)
-		}
-		return 0, fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	var k struct {
-		ID int64 `json:"id"`
-	}
-	if err := json.Unmarshal(reply, &k); err != nil {
-		return 0, fmt.Errorf("decode reply: %w", err)
-	}
-	return k.ID, nil
-}
-
-// readImportCSV reads key metadata, one row per secret, columns named by
-// the header.
-func readImportCSV(path string) ([]importMeta, error) {
+// readKeysCSV reads the key metadata file of `keys import`.
+func readKeysCSV(path string) ([]client.Key, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
-	r.TrimLeadingSpace = true
-	rows, err := r.ReadAll()
+	ks, err := client.ReadKeysCSV(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(rows) < 2 {
-		return nil, fmt.Errorf("%s: want a header row and one row per secret", path)
-	}
-	col := map[string]int{}
-	for i, h := range rows[0] {
-		h = strings.ToLower(strings.TrimSpace(h))
-		switch h {
-		case "name", "environment", "provider", "owner", "notes", "tags", "max_age_days", "revocation_url":
-			col[h] = i
-		default:
-			return nil, fmt.Errorf("%s: unknown column %q", path, h)
-		}
-	}
-	if _, ok := col["name"]; !ok {
-		return nil, fmt.Errorf("%s: a name column is required", path)
-	}
-	get := func(row []string, c string) string {
-		if i, ok := col[c]; ok && i < len(row) {
-			return strings.TrimSpace(row[i])
-		}
-		return ""
-	}
-	var out []importMeta
-	for n, row := range rows[1:] {
-		m := importMeta{
-			Name: get(row, "name"), Environment: get(row, "environment"), Provider: get(row, "provider"),
-			Owner: get(row, "owner"), Notes: get(row, "notes"), RevocationURL: get(row, "revocation_url"),
-		}
-		if t := get(row, "tags"); t != "" {
-			m.Tags = strings.Split(t, "|")
-		}
-		if v := get(row, "max_age_days"); v != "" {
-			if m.MaxAgeDays, err = strconv.Atoi(v); err != nil {
-				return nil, fmt.Errorf("%s: row %d: max_age_days must be a whole number", path, n+2)
-			}
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return ks, nil
 }
 
 // readSecret reads all of stdin (a PEM key spans lines) and drops one

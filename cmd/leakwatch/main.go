@@ -12,7 +12,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
-	"strings"
 	"syscall"
 )
 
@@ -163,9 +162,4 @@ func loadConfigOrFail(stderr io.Writer) (Config, bool) {
 		return Config{}, false
 	}
 	return cfg, true
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/database"
@@ -117,17 +118,23 @@ func runOrgs(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 }
 
 func orgsCreate(ctx context.Context, db *database.DB, store *orgs.Store, cfg Config, name, owner string, asJSON bool, stdout, stderr io.Writer) int {
-	o, created, err := store.Create(ctx, name)
-	if err != nil {
-		fmt.Fprintln(stderr, "leakwatch orgs create:", err)
-		return 1
-	}
-	out := orgCreated{OrgID: o.ID, Org: o.Name, Created: created}
-	if owner != "" {
-		if err := addOwner(ctx, auth.NewStore(db.Pool, auth.Config{}), o, owner, cfg.BaseURL, &out); err != nil {
+	var out orgCreated
+	if owner == "" {
+		o, created, err := store.Create(ctx, name)
+		if err != nil {
 			fmt.Fprintln(stderr, "leakwatch orgs create:", err)
 			return 1
 		}
+		out = orgCreated{OrgID: o.ID, Org: o.Name, Created: created}
+	} else {
+		// One transaction: a failure leaves no organisation without owner.
+		r, err := auth.NewStore(db.Pool, auth.Config{}).CreateOrgWithOwner(ctx, store, cliActor, name, owner)
+		if err != nil {
+			fmt.Fprintln(stderr, "leakwatch orgs create:", err)
+			return 1
+		}
+		out = orgCreated{OrgID: r.Org.ID, Org: r.Org.Name, Created: r.OrgCreated, UserID: r.Owner.UserID, Owner: r.Owner.Email,
+			SigninURL: signinURL(cfg.BaseURL, r.LoginToken)}
 	}
 	if asJSON {
 		if err := json.NewEncoder(stdout).Encode(out); err != nil {
@@ -135,10 +142,10 @@ func orgsCreate(ctx context.Context, db *database.DB, store *orgs.Store, cfg Con
 		}
 		return 0
 	}
-	if created {
-		fmt.Fprintf(stdout, "created organisation %d %q\n", o.ID, o.Name)
+	if out.Created {
+		fmt.Fprintf(stdout, "created organisation %d %q\n", out.OrgID, out.Org)
 	} else {
-		fmt.Fprintf(stdout, "organisation %d %q already exists\n", o.ID, o.Name)
+		fmt.Fprintf(stdout, "organisation %d %q already exists\n", out.OrgID, out.Org)
 	}
 	if out.Owner != "" {
 		fmt.Fprintf(stdout, "owner %s (user %d)\none-time sign-in link (24 h): %s\n", out.Owner, out.UserID, out.SigninURL)
@@ -255,6 +262,10 @@ func orgsSetRevocation(ctx context.Context, db *database.DB, store *orgs.Store, 
 	return 0
 }
 
+// cliActor is who the audit log names for changes made with the command
+// line: whoever holds the database credentials.
+var cliActor = audit.Entry{Actor: "cli", UserAgent: "leakwatch-cli"}
+
 // orgCreated is what `orgs create` reports.
 type orgCreated struct {
 	OrgID     int64  `json:"org_id"`
@@ -265,27 +276,7 @@ type orgCreated struct {
 	SigninURL string `json:"signin_url,omitempty"`
 }
 
-// addOwner makes email an owner of o (an existing member keeps a higher
-// role; a lower one is raised) and mints a one-time sign-in link.
-func addOwner(ctx context.Context, store *auth.Store, o orgs.Org, email, baseURL string, out *orgCreated) error {
-	u, _, err := store.EnsureUser(ctx, email)
-	if err != nil {
-		return err
-	}
-	m, _, err := store.AddMember(ctx, o.ID, u.ID, auth.RoleOwner)
-	if err != nil {
-		return err
-	}
-	if m.Role != auth.RoleOwner {
-		if _, err := store.SetRole(ctx, o.ID, u.ID, auth.RoleOwner); err != nil {
-			return err
-		}
-	}
-	token, err := store.NewLoginLink(ctx, u.ID, o.ID)
-	if err != nil {
-		return err
-	}
-	out.UserID, out.Owner = u.ID, u.Email
-	out.SigninURL = strings.TrimRight(baseURL, "/") + "/signin/link?token=" + url.QueryEscape(token)
-	return nil
+// signinURL is the one-time sign-in link of a login token.
+func signinURL(baseURL, token string) string {
+	return strings.TrimRight(baseURL, "/") + "/signin/link?token=" + url.QueryEscape(token)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 )
@@ -67,6 +68,22 @@ func TestOrgsCreateOwner(t *testing.T) {
 		if _, _, err := store.UseLoginLink(ctx, u.Query().Get("token")); err == nil {
 			t.Fatal("a sign-in link worked twice")
 		}
+	}
+
+	// Both runs' changes are audited, once, as made by the CLI.
+	entries, err := audit.NewStore(pool).List(ctx, results[0].OrgID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range entries {
+		if e.Actor != "cli" {
+			t.Errorf("entry %+v not by the CLI", e)
+		}
+		actions = append(actions, e.Action)
+	}
+	if strings.Join(actions, ",") != "member.add,user.create,org.create" {
+		t.Fatalf("audit log (newest first): %v", actions)
 	}
 
 	// Plain output names the link too.

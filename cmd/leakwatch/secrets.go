@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/slack"
@@ -49,7 +51,10 @@ func runSecrets(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	defer db.Close()
 	inc := incidents.NewService(db.Pool, nil, nil, incidents.Config{Box: cfg.Encryption})
 	nSlack, err := slack.NewStore(db.Pool, cfg.Encryption).Reseal(ctx,
-		orgs.NewStore(db.Pool).WithBox(cfg.Encryption).ResealSlackWebhookTx, inc.ResealEscalationSlackURLTx)
+		func(ctx context.Context, tx pgx.Tx) ([]int64, error) {
+			return orgs.ResealSlackWebhooksTx(ctx, tx, cfg.Encryption)
+		},
+		inc.ResealEscalationSlackURLTx)
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
 		return 1

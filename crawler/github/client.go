@@ -44,11 +44,6 @@ type ClientConfig struct {
 	Timeout time.Duration
 }
 
-// NewClient returns a Client for the API at baseURL using tokens.
-func NewClient(baseURL string, tokens []string, transport http.RoundTripper) (*Client, error) {
-	return NewClientWithConfig(ClientConfig{BaseURL: baseURL, Tokens: tokens, Transport: transport})
-}
-
 // NewClientWithConfig returns a Client.
 func NewClientWithConfig(cfg ClientConfig) (*Client, error) {
 	if cfg.Transport == nil {

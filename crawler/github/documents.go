@@ -7,21 +7,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	gh "github.com/google/go-github/v60/github"
 	"github.com/riverqueue/river"
 
 	"github.com/leakwatch/leakwatch/crawler"
 )
-
-// Documents returns the text a public event carries, as documents with
-// provenance. known is false for event types we do not recognise; those are
-// counted by the caller and ignored.
-func Documents(ev *gh.Event) (docs []crawler.Document, known bool, err error) {
-	w, err := planEvent(ev)
-	return w.docs, w.known, err
-}
 
 // eventWork is what an event asks for: text to scan now, and jobs that
 // fetch what the event only points at.
@@ -204,5 +195,3 @@ func decodeEvent(raw json.RawMessage) (*gh.Event, []string, error) {
 	}
 	return &ev, unknown, nil
 }
-
-func eventTime(ev *gh.Event) time.Time { return ev.GetCreatedAt().Time }

@@ -21,7 +21,7 @@ func TestRepoExposure(t *testing.T) {
 	t.Cleanup(fake.Close)
 	fake.SetRepoExposure("octo/popular", false, 3000, 512)
 	fake.SetRepoExposure("octo/internal", true, 4, 0)
-	c, err := NewClient(fake.APIURL(), nil, nil)
+	c, err := NewClientWithConfig(ClientConfig{BaseURL: fake.APIURL()})
 	if err != nil {
 		t.Fatal(err)
 	}

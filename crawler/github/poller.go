@@ -182,9 +182,6 @@ type PollResult struct {
 	Duplicates  int           // events served twice within the poll (pages shifted), dropped
 }
 
-// PollOnce polls the main feed once.
-func (p *Poller) PollOnce(ctx context.Context) (PollResult, error) { return p.PollFeed(ctx, p.feed) }
-
 // PollFeed fetches a feed's timeline once, page by page until the pages
 // join what was already seen, and queues the new events with the new
 // checkpoint and every hole left.

@@ -274,21 +274,14 @@ func (s *Service) memberByEmail(ctx context.Context, orgID int64, email string) 
 	if email == "" {
 		return member{}, pgx.ErrNoRows
 	}
-	u, err := s.members.UserByEmail(ctx, email)
+	ms, err := s.members.MemberByEmail(ctx, orgID, email)
 	if errors.Is(err, auth.ErrNotFound) {
 		return member{}, pgx.ErrNoRows
 	}
 	if err != nil {
 		return member{}, err
 	}
-	ms, err := s.members.Membership(ctx, orgID, u.ID)
-	if errors.Is(err, auth.ErrNotFound) {
-		return member{}, pgx.ErrNoRows
-	}
-	if err != nil {
-		return member{}, err
-	}
-	return member{userID: u.ID, email: u.Email, role: ms.Role}, nil
+	return member{userID: ms.UserID, email: ms.Email, role: ms.Role}, nil
 }
 
 // SendTest posts a test message to the organisation's Slack (the default

@@ -62,8 +62,7 @@ type Deps struct {
 
 // Members finds who clicked a button (auth.Store).
 type Members interface {
-	UserByEmail(ctx context.Context, email string) (auth.User, error)
-	Membership(ctx context.Context, orgID, userID int64) (auth.Membership, error)
+	MemberByEmail(ctx context.Context, orgID int64, email string) (auth.Membership, error)
 }
 
 // Orgs names an organisation in its digest (orgs.Store).

@@ -231,7 +231,7 @@ func (s *Store) MarkBroken(ctx context.Context, orgID int64, reason string) erro
 }
 
 // ResealTx re-encrypts, in tx, a Slack URL another package owns and
-// returns the organisations changed: orgs.Store.ResealSlackWebhookTx (the
+// returns the organisations changed: orgs.ResealSlackWebhooksTx (the
 // incoming webhook) and incidents.Service.ResealEscalationSlackURLTx.
 type ResealTx func(ctx context.Context, tx pgx.Tx) ([]int64, error)
 

@@ -166,9 +166,6 @@ func NewStore(pool *pgxpool.Pool, cfg Config) *Store {
 	return &Store{pool: pool, cfg: cfg, dummy: dummy, checks: make(chan struct{}, cfg.MaxConcurrentChecks)}
 }
 
-// Config returns the effective configuration.
-func (s *Store) Config() Config { return s.cfg }
-
 // NormaliseEmail validates an address and lower-cases it.
 func NormaliseEmail(s string) (string, error) {
 	s = strings.ToLower(strings.TrimSpace(s))

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/leakwatch/leakwatch/internal/orgs"
 )
 
 // Invitation invites an email address into an organisation with a role.
@@ -23,13 +25,32 @@ type Invitation struct {
 	RevokedAt  *time.Time `json:"revoked_at"`
 }
 
-const selectInvitation = `SELECT i.id, i.org_id, o.name, i.email, i.role, coalesce(i.invited_by, 0), i.created_at, i.expires_at, i.accepted_at, i.revoked_at
-	FROM invitations i JOIN orgs o ON o.id = i.org_id`
+// selectInvitation reads invitations with scanInvitation; withOrgNames
+// adds the organisation names, which package orgs owns.
+const selectInvitation = `SELECT i.id, i.org_id, i.email, i.role, coalesce(i.invited_by, 0), i.created_at, i.expires_at, i.accepted_at, i.revoked_at
+	FROM invitations i`
 
 func scanInvitation(row pgx.Row) (Invitation, error) {
 	var i Invitation
-	err := row.Scan(&i.ID, &i.OrgID, &i.OrgName, &i.Email, &i.Role, &i.InvitedBy, &i.CreatedAt, &i.ExpiresAt, &i.AcceptedAt, &i.RevokedAt)
+	err := row.Scan(&i.ID, &i.OrgID, &i.Email, &i.Role, &i.InvitedBy, &i.CreatedAt, &i.ExpiresAt, &i.AcceptedAt, &i.RevokedAt)
 	return i, err
+}
+
+// withOrgNames fills in each invitation's organisation name, in one query
+// for the whole list.
+func withOrgNames(ctx context.Context, db orgs.DBTX, list []Invitation) error {
+	ids := make([]int64, 0, len(list))
+	for _, inv := range list {
+		ids = append(ids, inv.OrgID)
+	}
+	names, err := orgs.Names(ctx, db, ids)
+	if err != nil {
+		return err
+	}
+	for i := range list {
+		list[i].OrgName = names[list[i].OrgID]
+	}
+	return nil
 }
 
 // Invite creates an invitation and returns its token (for the link), shown
@@ -58,6 +79,11 @@ func (s *Store) Invite(ctx context.Context, orgID, invitedBy int64, email string
 		return "", Invitation{}, fmt.Errorf("invite %s: %w", email, err)
 	}
 	inv, err := scanInvitation(s.pool.QueryRow(ctx, selectInvitation+` WHERE i.id = $1`, id))
+	if err == nil {
+		one := []Invitation{inv}
+		err = withOrgNames(ctx, s.pool, one)
+		inv = one[0]
+	}
 	if err != nil {
 		return "", Invitation{}, fmt.Errorf("read invitation %d: %w", id, err)
 	}
@@ -71,7 +97,14 @@ func (s *Store) Invitations(ctx context.Context, orgID int64, p Page) ([]Invitat
 	if err != nil {
 		return nil, fmt.Errorf("list invitations of organisation %d: %w", orgID, err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Invitation, error) { return scanInvitation(r) })
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Invitation, error) { return scanInvitation(r) })
+	if err == nil {
+		err = withOrgNames(ctx, s.pool, list)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list invitations of organisation %d: %w", orgID, err)
+	}
+	return list, nil
 }
 
 // RevokeInvitation withdraws a pending invitation of the organisation.

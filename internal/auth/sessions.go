@@ -220,8 +220,12 @@ func (s *Store) EndAllSessions(ctx context.Context, userID int64) (int64, error)
 // link), valid for Config.LinkTTL. orgID, if not 0, is the organisation the
 // session opens in.
 func (s *Store) NewLoginLink(ctx context.Context, userID, orgID int64) (string, error) {
+	return s.newLoginLink(ctx, s.pool, userID, orgID)
+}
+
+func (s *Store) newLoginLink(ctx context.Context, db dbtx, userID, orgID int64) (string, error) {
 	token, hash := newToken("lwl_")
-	_, err := s.pool.Exec(ctx, `INSERT INTO login_links (token_hash, user_id, org_id, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
+	_, err := db.Exec(ctx, `INSERT INTO login_links (token_hash, user_id, org_id, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
 		hash, userID, nullID(orgID), s.cfg.LinkTTL)
 	if err != nil {
 		return "", fmt.Errorf("new sign-in link for user %d: %w", userID, err)

@@ -133,6 +133,12 @@ func (s *Store) addMember(ctx context.Context, db dbtx, orgID, userID int64, rol
 	return m, tag.RowsAffected() == 1, err
 }
 
+// selectMembership reads memberships with their organisation's and user's
+// names.
+//
+// read-only join: Memberships lists a user's organisations in the order of
+// their names, in the database's collation, so the names must be in the
+// query.
 const selectMembership = `SELECT m.org_id, o.name, m.user_id, u.email, u.name, m.role, m.created_at
 	FROM memberships m JOIN orgs o ON o.id = m.org_id JOIN users u ON u.id = m.user_id`
 

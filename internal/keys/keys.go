@@ -309,6 +309,10 @@ func isUnique(err error) bool {
 }
 
 // selectKeys reads keys with their derived policy fields.
+//
+// read-only join: orgs gives the default policy and revocation URL; List
+// filters on staleness and Stale orders by age before LIMIT, so the
+// defaults must be in the query, not read per row.
 const selectKeys = `
 	SELECT k.id, k.org_id, k.name, k.fingerprint, k.provider, k.environment, k.owner, k.notes, k.tags, k.state,
 		k.max_age_days, k.revocation_url, k.created_at, k.rotated_at, k.state_changed_at, k.updated_at,

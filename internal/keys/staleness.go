@@ -15,6 +15,8 @@ import (
 // dashboard, the Slack digest and the key.stale webhook agree.
 const (
 	// policyJoin joins the organisation and computes p.days for k.
+	// read-only join: the organisation's default policy decides staleness,
+	// which lists filter and count on in the query.
 	policyJoin = `JOIN orgs o ON o.id = k.org_id,
 		LATERAL (SELECT CASE WHEN k.max_age_days > 0 THEN k.max_age_days ELSE o.default_max_age_days END AS days) p`
 	// staleSince is when k goes stale (meaningful when p.days > 0).

@@ -120,13 +120,6 @@ func (s *Server) SetArchiveDelay(d time.Duration) {
 	s.archive.delay = d
 }
 
-// SetArchiveClock sets the archive's clock (default time.Now).
-func (s *Server) SetArchiveClock(now func() time.Time) {
-	s.archive.mu.Lock()
-	defer s.archive.mu.Unlock()
-	s.archive.now = now
-}
-
 // WithholdArchiveHour makes an hour's file 404 (not yet published, or
 // never) until ReleaseArchiveHour.
 func (s *Server) WithholdArchiveHour(hour time.Time) {

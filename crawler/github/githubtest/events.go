@@ -116,16 +116,6 @@ func GollumEvent(id int64, repo, actor, page string, at time.Time) json.RawMessa
 	})
 }
 
-// CreateEvent returns the creation of a ref (refType "repository", "branch"
-// or "tag").
-func CreateEvent(id int64, repo, actor, refType, ref, description string, at time.Time) json.RawMessage {
-	p := map[string]any{"ref_type": refType, "master_branch": "main", "description": description, "pusher_type": "user"}
-	if ref != "" {
-		p["ref"] = ref
-	}
-	return Event(id, "CreateEvent", repo, actor, at, p)
-}
-
 // PublicEvent returns a repository being made public (empty payload).
 func PublicEvent(id int64, repo, actor string, at time.Time) json.RawMessage {
 	return Event(id, "PublicEvent", repo, actor, at, map[string]any{})

@@ -91,13 +91,6 @@ func (s *Server) LoadGistReplay(dir string) error {
 	return nil
 }
 
-// AddGist serves a full gist (a GET /gists/{id} body) under id.
-func (s *Server) AddGist(id string, body json.RawMessage) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gists[id] = body
-}
-
 func readJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -33,7 +33,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -478,16 +477,6 @@ func Recorded() ([]json.RawMessage, error) {
 		return nil, fmt.Errorf("read recorded sample: %w", err)
 	}
 	return parseEvents("recorded sample", data)
-}
-
-// LoadEvents reads recorded events from a JSON Lines file (GH Archive) or a
-// JSON array (an API response), oldest first.
-func LoadEvents(path string) ([]json.RawMessage, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	return parseEvents(path, data)
 }
 
 func parseEvents(path string, data []byte) ([]json.RawMessage, error) {

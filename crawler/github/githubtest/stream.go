@@ -130,13 +130,6 @@ func (st *Stream) NextID() int64 {
 	return st.next
 }
 
-// Published returns how many events the stream has published.
-func (st *Stream) Published() int64 {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.next - st.opts.FirstID
-}
-
 // run publishes in ticks of 5 ms, as many events as the rate asks for.
 func (st *Stream) run() {
 	defer close(st.done)

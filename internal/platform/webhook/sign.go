@@ -121,19 +121,6 @@ func (k SigningKey) ID() string {
 	return "lwk_" + hex.EncodeToString(sum[:8])
 }
 
-// ParsePublicKey reads "whpk_…".
-func ParsePublicKey(s string) (ed25519.PublicKey, error) {
-	raw, ok := strings.CutPrefix(strings.TrimSpace(s), publicKeyPrefix)
-	if !ok {
-		return nil, errors.New("public key must start with " + publicKeyPrefix)
-	}
-	b, err := base64.StdEncoding.DecodeString(raw)
-	if err != nil || len(b) != ed25519.PublicKeySize {
-		return nil, errors.New("public key must be 32 bytes of base64")
-	}
-	return ed25519.PublicKey(b), nil
-}
-
 // GenerateSecret makes a per-endpoint HMAC secret ("whsec_" + 32 random
 // bytes in base64).
 func GenerateSecret() (string, error) {
