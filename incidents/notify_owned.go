@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/leakwatch/leakwatch/internal/keys"
+	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 )
 
@@ -116,19 +118,36 @@ type KeySeverity struct {
 // IdentifiedBetween lists the key and severity of the organisation's
 // incidents identified in [from, to), oldest first.
 func (s *Service) IdentifiedBetween(ctx context.Context, orgID int64, from, to time.Time) ([]KeySeverity, error) {
-	// read-only join: the key's name labels the incident in a digest.
+	type row struct {
+		keyID    int64
+		severity string
+	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT k.name, i.severity FROM incidents i JOIN keys k ON k.id = i.key_id
-		WHERE i.org_id = $1 AND i.identified_at >= $2 AND i.identified_at < $3 ORDER BY i.id`, orgID, from, to)
+		SELECT key_id, severity FROM incidents
+		WHERE org_id = $1 AND identified_at >= $2 AND identified_at < $3 ORDER BY id`, orgID, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("digest incidents of org %d: %w", orgID, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (KeySeverity, error) {
-		var ks KeySeverity
-		return ks, r.Scan(&ks.KeyName, &ks.Severity)
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.keyID, &x.severity)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("digest incidents of org %d: %w", orgID, err)
+	}
+	ids := make([]int64, 0, len(all))
+	for _, x := range all {
+		ids = append(ids, x.keyID)
+	}
+	ks, err := keys.ByIDs(ctx, s.pool, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KeySeverity, 0, len(all))
+	for _, x := range all {
+		if k, ok := ks[x.keyID]; ok {
+			out = append(out, KeySeverity{KeyName: k.Name, Severity: x.severity})
+		}
 	}
 	return out, nil
 }
@@ -141,7 +160,7 @@ type AlertView struct {
 	OrgName, KeyName        string
 	Provider, Environment   string
 	Severity, Phase         string
-	Assignee                string // email, "" when unassigned
+	AssigneeID              *int64 // nil when unassigned
 	AckBy                   string
 	Source, URL, Repo, Path string // of the first sighting
 	Line                    int
@@ -155,27 +174,35 @@ type AlertView struct {
 // longer exists.
 func (s *Service) AlertView(ctx context.Context, incidentID int64) (AlertView, error) {
 	var v AlertView
-	// read-only join: a message renders the incident with its key's,
-	// organisation's and assignee's names, in one snapshot.
+	var keyID int64
 	err := s.pool.QueryRow(ctx, `
-		SELECT i.id, i.org_id, o.name, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.severity, i.phase,
-			coalesce((SELECT u.email FROM users u WHERE u.id = i.assignee_id), ''), i.acknowledged_by,
+		SELECT i.id, i.org_id, i.key_id, i.severity, i.phase, i.assignee_id, i.acknowledged_by,
 			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.preview, oc.event_at, oc.detected_at,
 			(SELECT count(*) FROM occurrences WHERE incident_id = i.id)
 		FROM incidents i
-		JOIN keys k ON k.id = i.key_id
-		JOIN orgs o ON o.id = i.org_id
 		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id LIMIT 1) oc ON true
 		WHERE i.id = $1`, incidentID).
-		Scan(&v.IncidentID, &v.OrgID, &v.OrgName, &v.KeyName, &v.Provider, &v.Environment, &v.Severity, &v.Phase,
-			&v.Assignee, &v.AckBy, &v.Source, &v.URL, &v.Repo, &v.Path, &v.Line, &v.Actor, &v.Preview, &v.EventAt, &v.DetectedAt,
-			&v.Occurrences)
+		Scan(&v.IncidentID, &v.OrgID, &keyID, &v.Severity, &v.Phase, &v.AssigneeID, &v.AckBy,
+			&v.Source, &v.URL, &v.Repo, &v.Path, &v.Line, &v.Actor, &v.Preview, &v.EventAt, &v.DetectedAt, &v.Occurrences)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return v, fmt.Errorf("incident %d: %w", incidentID, ErrNotFound)
 	}
 	if err != nil {
 		return v, fmt.Errorf("load incident %d: %w", incidentID, err)
 	}
+	k, err := keys.Get(ctx, s.pool, keyID)
+	if errors.Is(err, keys.ErrNotFound) {
+		return v, fmt.Errorf("key of incident %d: %w", incidentID, ErrNotFound)
+	}
+	if err != nil {
+		return v, err
+	}
+	v.KeyName, v.Provider, v.Environment = k.Name, k.Provider, k.Environment
+	names, err := orgs.Names(ctx, s.pool, []int64{v.OrgID})
+	if err != nil {
+		return v, err
+	}
+	v.OrgName = names[v.OrgID]
 	return v, nil
 }
 
@@ -207,17 +234,15 @@ func (s *Service) EntrySnapshot(ctx context.Context, eventID int64) (Snapshot, E
 	var sn Snapshot
 	var e Event
 	var details []byte
-	// read-only join: one snapshot of the entry, its incident, the key's
-	// names and the first sighting.
 	err := s.pool.QueryRow(ctx, `
 		SELECT i.id, i.org_id, i.severity, i.phase, e.id, e.from_phase, e.to_phase, e.kind, e.actor, e.details, e.at,
-			k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,
+			i.key_id, i.fingerprint,
 			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.event_at, oc.detected_at
-		FROM incident_events e JOIN incidents i ON i.id = e.incident_id JOIN keys k ON k.id = i.key_id
+		FROM incident_events e JOIN incidents i ON i.id = e.incident_id
 		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id LIMIT 1) oc ON true
 		WHERE e.id = $1`, eventID).
 		Scan(&sn.IncidentID, &sn.OrgID, &sn.Severity, &sn.Phase, &e.ID, &e.FromPhase, &e.ToPhase, &e.Kind, &e.Actor, &details, &e.At,
-			&sn.KeyID, &sn.KeyName, &sn.Provider, &sn.Environment, &sn.Fingerprint,
+			&sn.KeyID, &sn.Fingerprint,
 			&sn.Sighting.Source, &sn.Sighting.URL, &sn.Sighting.Repo, &sn.Sighting.Path, &sn.Sighting.Line, &sn.Sighting.Actor,
 			&sn.Sighting.EventAt, &sn.Sighting.DetectedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -227,6 +252,9 @@ func (s *Service) EntrySnapshot(ctx context.Context, eventID int64) (Snapshot, E
 		return sn, e, fmt.Errorf("load timeline entry %d: %w", eventID, err)
 	}
 	_ = json.Unmarshal(details, &e.Details)
+	if err := s.nameKey(ctx, &sn); err != nil {
+		return sn, e, err
+	}
 	return sn, e, nil
 }
 
@@ -234,14 +262,12 @@ func (s *Service) EntrySnapshot(ctx context.Context, eventID int64) (Snapshot, E
 // it no longer exists.
 func (s *Service) OccurrenceSnapshot(ctx context.Context, occurrenceID int64) (Snapshot, error) {
 	var sn Snapshot
-	// read-only join: one snapshot of the sighting, its incident and the
-	// key's names.
 	err := s.pool.QueryRow(ctx, `
-		SELECT i.id, i.org_id, i.severity, i.phase, k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,
+		SELECT i.id, i.org_id, i.severity, i.phase, i.key_id, i.fingerprint,
 			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.event_at, oc.detected_at
-		FROM occurrences oc JOIN incidents i ON i.id = oc.incident_id JOIN keys k ON k.id = i.key_id
+		FROM occurrences oc JOIN incidents i ON i.id = oc.incident_id
 		WHERE oc.id = $1`, occurrenceID).
-		Scan(&sn.IncidentID, &sn.OrgID, &sn.Severity, &sn.Phase, &sn.KeyID, &sn.KeyName, &sn.Provider, &sn.Environment, &sn.Fingerprint,
+		Scan(&sn.IncidentID, &sn.OrgID, &sn.Severity, &sn.Phase, &sn.KeyID, &sn.Fingerprint,
 			&sn.Sighting.Source, &sn.Sighting.URL, &sn.Sighting.Repo, &sn.Sighting.Path, &sn.Sighting.Line, &sn.Sighting.Actor,
 			&sn.Sighting.EventAt, &sn.Sighting.DetectedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -250,5 +276,22 @@ func (s *Service) OccurrenceSnapshot(ctx context.Context, occurrenceID int64) (S
 	if err != nil {
 		return sn, fmt.Errorf("load occurrence %d: %w", occurrenceID, err)
 	}
+	if err := s.nameKey(ctx, &sn); err != nil {
+		return sn, err
+	}
 	return sn, nil
+}
+
+// nameKey fills in the snapshot's key names from the registry; a key
+// deleted meanwhile is ErrNotFound, as its incident would be.
+func (s *Service) nameKey(ctx context.Context, sn *Snapshot) error {
+	k, err := keys.Get(ctx, s.pool, sn.KeyID)
+	if errors.Is(err, keys.ErrNotFound) {
+		return fmt.Errorf("key %d: %w", sn.KeyID, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	sn.KeyName, sn.Provider, sn.Environment = k.Name, k.Provider, k.Environment
+	return nil
 }

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/leakwatch/leakwatch/internal/auth"
 )
 
 // view is what the living message shows of an incident.
@@ -39,16 +42,28 @@ type view struct {
 	Occurrences     int
 }
 
-// loadView reads the incident through its owner.
-func loadView(ctx context.Context, inc Incidents, incidentID int64) (view, error) {
-	a, err := inc.AlertView(ctx, incidentID)
+// loadView reads the incident through its owner, and its assignee's
+// email through auth.
+func (s *Service) loadView(ctx context.Context, incidentID int64) (view, error) {
+	a, err := s.incidents.AlertView(ctx, incidentID)
 	if err != nil {
 		return view{}, err
 	}
-	return view{IncidentID: a.IncidentID, OrgID: a.OrgID, OrgName: a.OrgName, KeyName: a.KeyName, Provider: a.Provider,
-		Environment: a.Environment, Severity: a.Severity, Phase: a.Phase, Assignee: a.Assignee, AckBy: a.AckBy,
+	v := view{IncidentID: a.IncidentID, OrgID: a.OrgID, OrgName: a.OrgName, KeyName: a.KeyName, Provider: a.Provider,
+		Environment: a.Environment, Severity: a.Severity, Phase: a.Phase, AckBy: a.AckBy,
 		Source: a.Source, URL: a.URL, Repo: a.Repo, Path: a.Path, Line: a.Line, Actor: a.Actor, Preview: a.Preview,
-		EventAt: a.EventAt, DetectedAt: a.DetectedAt, Occurrences: a.Occurrences}, nil
+		EventAt: a.EventAt, DetectedAt: a.DetectedAt, Occurrences: a.Occurrences}
+	if a.AssigneeID != nil {
+		u, err := s.members.UserByID(ctx, *a.AssigneeID)
+		switch {
+		case errors.Is(err, auth.ErrNotFound):
+		case err != nil:
+			return v, err
+		default:
+			v.Assignee = u.Email
+		}
+	}
+	return v, nil
 }
 
 func (v view) open() bool {

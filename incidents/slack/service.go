@@ -60,9 +60,11 @@ type Deps struct {
 	Orgs      Orgs      // orgs.Store
 }
 
-// Members finds who clicked a button (auth.Store).
+// Members finds who clicked a button, and who is assigned (auth.Store).
 type Members interface {
 	MemberByEmail(ctx context.Context, orgID int64, email string) (auth.Membership, error)
+	// UserByID names an incident's assignee.
+	UserByID(ctx context.Context, id int64) (auth.User, error)
 }
 
 // Orgs names an organisation in its digest (orgs.Store).
@@ -134,7 +136,7 @@ func AddWorkers(w *river.Workers, s *Service) {
 }
 
 func (s *Service) sync(ctx context.Context, a SyncArgs) error {
-	v, err := loadView(ctx, s.incidents, a.IncidentID)
+	v, err := s.loadView(ctx, a.IncidentID)
 	if errors.Is(err, incidents.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("incident %d no longer exists", a.IncidentID))
 	}
