@@ -3,6 +3,7 @@ package incidents
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -39,12 +40,15 @@ type Changes struct {
 	cancel context.CancelFunc // stops the listener; nil when none runs
 	done   chan struct{}
 	ready  chan struct{} // closed once LISTEN is in effect
+	// pollEvery, when set, replaces LISTEN with reading new timeline rows
+	// (WithPolledChanges).
+	pollEvery time.Duration
 }
 
 // Changes returns the service's change feed; there is one per Service.
 func (s *Service) Changes() *Changes {
 	s.changesOnce.Do(func() {
-		s.changes = &Changes{pool: s.pool, logger: s.logger, subs: map[int64]map[chan Change]struct{}{}}
+		s.changes = &Changes{pool: s.pool, logger: s.logger, subs: map[int64]map[chan Change]struct{}{}, pollEvery: s.changesPoll}
 	})
 	return s.changes
 }
@@ -100,7 +104,12 @@ func (c *Changes) listen(ctx context.Context, done, ready chan struct{}) {
 	defer readyOnce()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := c.listenOnce(ctx, readyOnce)
+		var err error
+		if c.pollEvery > 0 {
+			err = c.pollOnce(ctx, readyOnce)
+		} else {
+			err = c.listenOnce(ctx, readyOnce)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -145,4 +154,94 @@ func (c *Changes) listenOnce(ctx context.Context, ready func()) error {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// WithPolledChanges makes Changes read new incidents, timeline entries and
+// sightings every d instead of LISTENing, for a database reached through a
+// transaction pooler (PgBouncer), which keeps no LISTEN session. Every
+// change the triggers announce also writes one of those rows (a phase,
+// acknowledgement, assignment, severity, escalation or containment change
+// is a timeline entry). Rows are read by id, and ids are taken at insert,
+// not commit: a transaction that commits after a later one's row was read
+// is missed, as a change during a LISTEN reconnect is; the pages catch up
+// on the next change. Call it before Changes. It returns s.
+func (s *Service) WithPolledChanges(d time.Duration) *Service {
+	s.changesPoll = max(d, 0)
+	return s
+}
+
+// pollOnce reads changes from the tables every pollEvery, from the rows
+// present when it starts, until ctx ends or a query fails.
+func (c *Changes) pollOnce(ctx context.Context, ready func()) error {
+	var lastIncident, lastEvent, lastOccurrence int64
+	if err := c.pool.QueryRow(ctx, `SELECT
+		(SELECT coalesce(max(id), 0) FROM incidents),
+		(SELECT coalesce(max(id), 0) FROM incident_events),
+		(SELECT coalesce(max(id), 0) FROM occurrences)`).Scan(&lastIncident, &lastEvent, &lastOccurrence); err != nil {
+		return fmt.Errorf("read change cursors: %w", err)
+	}
+	ready()
+	t := time.NewTicker(c.pollEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		rows, err := c.pool.Query(ctx, `
+			SELECT 'i', i.id, i.org_id, i.id, 'new' FROM incidents i WHERE i.id > $1
+			UNION ALL
+			SELECT 'e', e.id, i.org_id, e.incident_id, e.kind FROM incident_events e JOIN incidents i ON i.id = e.incident_id
+			WHERE e.id > $2 AND e.kind <> 'opened'
+			UNION ALL
+			SELECT 'o', o.id, i.org_id, o.incident_id, 'sighting' FROM occurrences o JOIN incidents i ON i.id = o.incident_id
+			WHERE o.id > $3
+			ORDER BY 2 LIMIT 1000`, lastIncident, lastEvent, lastOccurrence)
+		if err != nil {
+			return fmt.Errorf("poll incident changes: %w", err)
+		}
+		var found []Change
+		for rows.Next() {
+			var table, kind string
+			var id int64
+			var ch Change
+			if err := rows.Scan(&table, &id, &ch.OrgID, &ch.IncidentID, &kind); err != nil {
+				rows.Close()
+				return fmt.Errorf("read incident change: %w", err)
+			}
+			switch table {
+			case "i":
+				lastIncident = max(lastIncident, id)
+			case "e":
+				lastEvent = max(lastEvent, id)
+			case "o":
+				lastOccurrence = max(lastOccurrence, id)
+			}
+			ch.What = []string{changeOf(kind)}
+			found = append(found, ch)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("poll incident changes: %w", err)
+		}
+		c.mu.Lock()
+		for _, ch := range found {
+			for sub := range c.subs[ch.OrgID] {
+				select {
+				case sub <- ch:
+				default:
+				}
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// changeOf names a timeline entry's kind as the NOTIFY triggers name the
+// change ("transition" moves the phase).
+func changeOf(kind string) string {
+	if kind == "transition" {
+		return "phase"
+	}
+	return kind
 }

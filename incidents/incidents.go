@@ -49,6 +49,7 @@ type Service struct {
 
 	changesOnce sync.Once
 	changes     *Changes // the dashboard's live feed (Changes)
+	changesPoll time.Duration
 }
 
 // Config is what a Service needs beside its pool, River client and logger.
@@ -398,12 +399,13 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-// AddWorkers registers the incident workers: revocation requests and the
-// SLA sweep. The revoker may be nil (no outgoing webhooks). Alerts are the
+// AddWorkers registers the incident workers: revocation requests (and
+// their tests) and the SLA sweep. The revoker may be nil (no outgoing webhooks). Alerts are the
 // timeline notifier's (incidents/slack).
 func AddWorkers(w *river.Workers, r *RevocationWorker, sw *Sweeper) {
 	if r != nil {
 		river.AddWorker(w, r)
+		river.AddWorker(w, &revocationTester{r: r})
 	}
 	river.AddWorker(w, sw)
 }

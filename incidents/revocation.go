@@ -353,6 +353,7 @@ func truncate(s string, n int) string {
 // EndpointInfo describes a configured revocation endpoint without its
 // secret or path (URLs may carry tokens): the host only.
 type EndpointInfo struct {
+	ID        int64     `json:"-"`      // changes when the endpoint is set again
 	KeyID     *int64    `json:"key_id"` // nil: the organisation default
 	Host      string    `json:"host"`
 	HMAC      bool      `json:"hmac"`
@@ -384,7 +385,7 @@ func (s *Service) ResealRevocationSecrets(ctx context.Context) (int, error) {
 // RevocationEndpoints lists the organisation's endpoints.
 func (s *Service) RevocationEndpoints(ctx context.Context, orgID int64) ([]EndpointInfo, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT key_id, url, hmac_secret <> '', enabled, created_at
+		SELECT id, key_id, url, hmac_secret <> '', enabled, created_at
 		FROM revocation_endpoints WHERE org_id = $1 ORDER BY key_id NULLS FIRST`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("list revocation endpoints of org %d: %w", orgID, err)
@@ -392,7 +393,7 @@ func (s *Service) RevocationEndpoints(ctx context.Context, orgID int64) ([]Endpo
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (EndpointInfo, error) {
 		var e EndpointInfo
 		var raw string
-		if err := r.Scan(&e.KeyID, &raw, &e.HMAC, &e.Enabled, &e.CreatedAt); err != nil {
+		if err := r.Scan(&e.ID, &e.KeyID, &raw, &e.HMAC, &e.Enabled, &e.CreatedAt); err != nil {
 			return e, err
 		}
 		if u, err := url.Parse(raw); err == nil {
@@ -402,6 +403,32 @@ func (s *Service) RevocationEndpoints(ctx context.Context, orgID int64) ([]Endpo
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list revocation endpoints of org %d: %w", orgID, err)
+	}
+	return out, nil
+}
+
+// EndpointDeliveries lists the newest revocation requests (at most limit)
+// sent to one of the organisation's endpoints, each with its attempts.
+// Another organisation's endpoint is ErrNotFound.
+func (s *Service) EndpointDeliveries(ctx context.Context, orgID, endpointID int64, limit int) ([]Delivery, error) {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revocation_endpoints WHERE id = $1 AND org_id = $2)`, endpointID, orgID).Scan(&ok); err != nil {
+		return nil, fmt.Errorf("find revocation endpoint %d: %w", endpointID, err)
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	dels, err := webhook.DeliveriesForEndpoint(ctx, s.pool, "revocation", endpointID, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Delivery, 0, len(dels))
+	for _, d := range dels {
+		as, err := webhook.Attempts(ctx, s.pool, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Delivery{Delivery: d, AttemptLog: as})
 	}
 	return out, nil
 }

@@ -88,10 +88,18 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 		return fmt.Errorf("acquire connection: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockID); err != nil {
+	// A transaction-level lock in a transaction held open until the end: a
+	// transaction pooler (PgBouncer) keeps a transaction on one server
+	// session, where a session-level lock would stay behind on whichever
+	// session took it.
+	lock, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin migration lock: %w", err)
+	}
+	defer lock.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	if _, err := lock.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockID); err != nil {
 		return fmt.Errorf("take migration lock: %w", err)
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockID) //nolint:errcheck
 
 	rm, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: logger})
 	if err != nil {

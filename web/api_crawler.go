@@ -1,22 +1,12 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 )
-
-// githubRoutes adds the GitHub crawler's API: feed health for the dashboard
-// and the organisation's extra watched feeds.
-func (s *Server) githubRoutes(api *echo.Group, viewer, admin echo.MiddlewareFunc) {
-	api.GET("/github/health", s.apiGitHubHealth, viewer)
-	api.GET("/github/watches", s.apiGitHubWatchList, viewer)
-	api.POST("/github/watches", s.apiGitHubWatchCreate, admin)
-	api.DELETE("/github/watches/:id", s.apiGitHubWatchDelete, admin)
-}
 
 func (s *Server) githubFeeds() (*ghcrawler.Feeds, error) {
 	if s.github == nil {
@@ -76,9 +66,6 @@ func (s *Server) apiGitHubWatchCreate(c echo.Context) error {
 	}
 	m, _ := CurrentMember(c)
 	w, err := feeds.AddWatch(c.Request().Context(), m.OrgID, req.Kind, req.Target)
-	if errors.Is(err, ghcrawler.ErrInvalidWatch) {
-		return apiErr(http.StatusBadRequest, "invalid", "kind must be org, user or repo, and target a GitHub name (owner/name for repo)")
-	}
 	if err != nil {
 		return err
 	}
@@ -99,9 +86,6 @@ func (s *Server) apiGitHubWatchDelete(c echo.Context) error {
 	}
 	m, _ := CurrentMember(c)
 	err = feeds.RemoveWatch(c.Request().Context(), m.OrgID, id)
-	if errors.Is(err, ghcrawler.ErrWatchNotFound) {
-		return apiErr(http.StatusNotFound, "not_found", "no such watch")
-	}
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -10,50 +9,6 @@ import (
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/auth"
 )
-
-// incidentRoutes adds the incident API: reading (viewer), the workflow
-// actions (responder; accepting a risk and configuring revocation endpoints
-// need admin). Every action is audited.
-func (s *Server) incidentRoutes(api *echo.Group, viewer, admin echo.MiddlewareFunc) {
-	api.GET("/incidents", s.apiIncidentList, viewer)
-	api.GET("/incidents/stats", s.apiIncidentStats, viewer)
-	api.GET("/incidents/:id", s.apiIncidentGet, viewer)
-	// Each action's least role comes from incidentActionRoles, which the
-	// incident page's forms use too.
-	for path, action := range map[string]string{
-		"acknowledge": "acknowledge", "assign": "assign", "revoke": "revoke", "contain": "contain",
-		"recover": "recover", "close": "close", "false-positive": "false_positive",
-		"accept-risk": "accept_risk", "reopen": "reopen", "notes": "note",
-	} {
-		api.POST("/incidents/:id/"+path, s.apiIncidentAction(action), s.requireRole(incidentActionRoles[action]))
-	}
-	api.GET("/incident-settings", s.apiIncidentSettingsGet, viewer)
-	api.PUT("/incident-settings", s.apiIncidentSettingsSet, admin)
-	api.GET("/revocation-endpoints", s.apiRevocationEndpointList, admin)
-	api.PUT("/revocation-endpoint", s.apiRevocationEndpointSet, admin)
-	api.DELETE("/revocation-endpoint", s.apiRevocationEndpointDelete, admin)
-	api.PUT("/keys/:id/revocation-endpoint", s.apiRevocationEndpointSet, admin)
-	api.DELETE("/keys/:id/revocation-endpoint", s.apiRevocationEndpointDelete, admin)
-}
-
-// incidentError maps the workflow's sentinels to API errors.
-func incidentError(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, incidents.ErrNotFound):
-		return apiErr(http.StatusNotFound, "not_found", "not found")
-	case errors.Is(err, incidents.ErrInvalidTransition):
-		return apiErr(http.StatusConflict, "invalid_transition", "this action is not possible in the incident's current phase")
-	case errors.Is(err, incidents.ErrReviewRequired):
-		return apiErr(http.StatusUnprocessableEntity, "review_required", incidents.ErrReviewRequired.Error())
-	case errors.Is(err, incidents.ErrReasonRequired):
-		return apiErr(http.StatusUnprocessableEntity, "reason_required", err.Error())
-	case errors.Is(err, incidents.ErrNoEndpoint):
-		return apiErr(http.StatusConflict, "no_endpoint", incidents.ErrNoEndpoint.Error())
-	}
-	return err
-}
 
 func (s *Server) apiIncidentList(c echo.Context) error {
 	cursor, limit, err := pageParams(c)
@@ -97,7 +52,7 @@ func (s *Server) apiIncidentGet(c echo.Context) error {
 	m, _ := CurrentMember(c)
 	d, err := s.incidents.Get(c.Request().Context(), m.OrgID, id)
 	if err != nil {
-		return incidentError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, d)
 }
@@ -148,7 +103,7 @@ func (s *Server) apiIncidentAction(action string) echo.HandlerFunc {
 		m, _ := CurrentMember(c)
 		d, err := s.incidents.Get(c.Request().Context(), m.OrgID, id)
 		if err != nil {
-			return incidentError(err)
+			return err
 		}
 		return c.JSON(http.StatusOK, d.Incident)
 	}
@@ -191,10 +146,7 @@ func (s *Server) incidentAct(c echo.Context, id int64, action string, req incide
 			return apiErr(http.StatusBadRequest, "invalid", "user_id is required")
 		}
 		if _, merr := s.auth.Membership(ctx, m.OrgID, req.UserID); merr != nil {
-			if errors.Is(merr, auth.ErrNotFound) {
-				return apiErr(http.StatusUnprocessableEntity, "not_a_member", "the assignee must be a member of the organisation")
-			}
-			return merr
+			return notAMember(merr, "the assignee must be a member of the organisation")
 		}
 		details["user_id"] = req.UserID
 		err = svc.Assign(ctx, id, req.UserID, actor)
@@ -218,7 +170,7 @@ func (s *Server) incidentAct(c echo.Context, id int64, action string, req incide
 	case "note":
 		err = svc.AddNote(ctx, id, actor, req.Note)
 	}
-	return incidentError(err)
+	return err
 }
 
 type revocationEndpointRequest struct {
@@ -239,15 +191,6 @@ func (s *Server) apiRevocationEndpointSet(c echo.Context) error {
 	}
 	m, _ := CurrentMember(c)
 	secret, err := s.incidents.SetRevocationEndpoint(c.Request().Context(), m.OrgID, keyID, req.URL, req.HMAC)
-	if errors.Is(err, incidents.ErrNotFound) {
-		return apiErr(http.StatusNotFound, "not_found", "not found")
-	}
-	if ae := urlRefused(err); ae != nil {
-		return ae
-	}
-	if errors.Is(err, incidents.ErrInvalidEndpoint) {
-		return apiErr(http.StatusBadRequest, "invalid", err.Error())
-	}
 	if err != nil {
 		return err
 	}
@@ -285,19 +228,10 @@ func (s *Server) apiIncidentSettingsSet(c echo.Context) error {
 	ctx := c.Request().Context()
 	if id := req.DefaultAssigneeID; id != nil {
 		if _, err := s.auth.Membership(ctx, m.OrgID, *id); err != nil {
-			if errors.Is(err, auth.ErrNotFound) {
-				return apiErr(http.StatusUnprocessableEntity, "not_a_member", "the default assignee must be a member of the organisation")
-			}
-			return err
+			return notAMember(err, "the default assignee must be a member of the organisation")
 		}
 	}
 	st, err := s.incidents.SetSettings(ctx, m.OrgID, req.Settings, req.ClearEscalation)
-	if ae := urlRefused(err); ae != nil {
-		return ae
-	}
-	if errors.Is(err, incidents.ErrInvalidSettings) {
-		return apiErr(http.StatusBadRequest, "invalid", err.Error())
-	}
 	if err != nil {
 		return err
 	}
@@ -330,7 +264,7 @@ func (s *Server) apiRevocationEndpointDelete(c echo.Context) error {
 	}
 	m, _ := CurrentMember(c)
 	if err := s.incidents.DeleteRevocationEndpoint(c.Request().Context(), m.OrgID, keyID); err != nil {
-		return incidentError(err)
+		return err
 	}
 	if err := s.audit(c, "revocation_endpoint.delete", "key", keyID, nil); err != nil {
 		return err

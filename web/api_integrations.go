@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,21 +10,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/slack"
-	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 )
-
-// integrationRoutes registers Slack and event webhook management (admins)
-// and Slack's interactivity endpoint (authenticated by Slack's signature).
-func (s *Server) integrationRoutes(api *echo.Group, admin echo.MiddlewareFunc) {
-	s.echo.POST("/slack/interactions/:org_id", s.slackInteraction)
-	api.GET("/integrations/slack", s.apiSlackGet, admin)
-	api.PUT("/integrations/slack", s.apiSlackPut, admin)
-	api.DELETE("/integrations/slack", s.apiSlackDelete, admin)
-	api.POST("/integrations/slack/test", s.apiSlackTest, admin)
-	api.GET("/integrations/webhooks", s.apiWebhookList, admin)
-	api.POST("/integrations/webhooks", s.apiWebhookCreate, admin)
-	api.DELETE("/integrations/webhooks/:id", s.apiWebhookDelete, admin)
-}
 
 // slackConnectionJSON is the organisation's Slack connection as admins see
 // it: which mode, where alerts go, whether it is broken — never a secret
@@ -91,14 +76,7 @@ func (s *Server) apiSlackPut(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	err := s.slack.Store().Connect(ctx, m.OrgID, req)
-	switch {
-	case errors.Is(err, slack.ErrInvalid):
-		return apiErr(http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), slack.ErrInvalid.Error()+": "))
-	case errors.Is(err, secretbox.ErrNoKey):
-		return apiErr(http.StatusServiceUnavailable, "encryption_not_configured",
-			"the server has no LEAKWATCH_ENCRYPTION_KEY, so it cannot store Slack secrets")
-	case err != nil:
+	if err := s.slack.Store().Connect(ctx, m.OrgID, req); err != nil {
 		return err
 	}
 	routes := make([]string, 0, len(req.Routes))
@@ -141,11 +119,7 @@ func (s *Server) apiSlackTest(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	err := s.slack.QueueTest(c.Request().Context(), m.OrgID, m.Actor)
-	switch {
-	case errors.Is(err, slack.ErrNotConnected):
-		return apiErr(http.StatusConflict, "not_connected", "Slack is not connected for this organisation")
-	case err != nil:
+	if err := s.slack.QueueTest(c.Request().Context(), m.OrgID, m.Actor); err != nil {
 		return err
 	}
 	if err := s.audit(c, "slack.test", "org", m.OrgID, nil); err != nil {
@@ -200,12 +174,6 @@ func (s *Server) apiWebhookCreate(c echo.Context) error {
 		return err
 	}
 	sub, secret, err := s.eventHooks.Create(c.Request().Context(), m.OrgID, req.URL, req.Events)
-	if ae := urlRefused(err); ae != nil {
-		return ae
-	}
-	if errors.Is(err, eventhooks.ErrInvalid) {
-		return apiErr(http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), eventhooks.ErrInvalid.Error()+": "))
-	}
 	if err != nil {
 		return err
 	}
@@ -230,11 +198,7 @@ func (s *Server) apiWebhookDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.eventHooks.Delete(c.Request().Context(), m.OrgID, id)
-	if errors.Is(err, eventhooks.ErrNotFound) {
-		return apiErr(http.StatusNotFound, "not_found", "not found")
-	}
-	if err != nil {
+	if err := s.eventHooks.Delete(c.Request().Context(), m.OrgID, id); err != nil {
 		return err
 	}
 	if err := s.audit(c, "webhook.unsubscribe", "event_webhook", id, nil); err != nil {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -101,15 +100,6 @@ func (s *Server) apiOrgUpdate(c echo.Context) error {
 		Name: req.Name, DefaultRevocationURL: req.DefaultRevocationURL, DefaultMaxAgeDays: req.DefaultMaxAgeDays,
 		SlackWebhookURL: req.SlackWebhookURL,
 	})
-	if ae := urlRefused(err); ae != nil {
-		return ae
-	}
-	if ae := plaintextRefused(err); ae != nil {
-		return ae
-	}
-	if errors.Is(err, orgs.ErrInvalid) {
-		return apiErr(http.StatusBadRequest, "invalid", strings.TrimPrefix(err.Error(), orgs.ErrInvalid.Error()+": "))
-	}
 	if err != nil {
 		return err
 	}

@@ -99,3 +99,78 @@ func fill(class string) string {
 }
 
 func esc(s string) string { return html.EscapeString(s) }
+
+// series is one line of a line chart: a value per label, nil where there
+// is none (the line breaks there).
+type series struct {
+	Name   string
+	Values []*float64
+	Dashed bool
+}
+
+// lineChart draws series over shared labels (weeks), the y axis from 0 to
+// the largest value, shown through format. The description states every
+// point of every series.
+func lineChart(id, title string, labels []string, lines []series, format func(*float64) string) template.HTML {
+	const w, h, axis, top = 600.0, 170.0, 18.0, 16.0
+	max := 0.0
+	desc := make([]string, 0, len(lines))
+	for _, l := range lines {
+		pts := make([]string, 0, len(labels))
+		for i, v := range l.Values {
+			if v != nil {
+				max = math.Max(max, *v)
+			}
+			pts = append(pts, labels[i]+" "+format(v))
+		}
+		desc = append(desc, l.Name+": "+strings.Join(pts, ", "))
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `<svg class="chart" id="%s" role="img" aria-labelledby="%s-title %s-desc" viewBox="0 0 %.0f %.0f" xmlns="http://www.w3.org/2000/svg">`,
+		esc(id), esc(id), esc(id), w, h)
+	fmt.Fprintf(&sb, `<title id="%s-title">%s</title><desc id="%s-desc">%s</desc>`, esc(id), esc(title), esc(id), esc(strings.Join(desc, "; ")))
+	x := func(i int) float64 {
+		if len(labels) < 2 {
+			return w / 2
+		}
+		return 4 + (w-8)*float64(i)/float64(len(labels)-1)
+	}
+	y := func(v float64) float64 {
+		if max <= 0 {
+			return h - axis
+		}
+		return h - axis - (h-axis-top)*v/max
+	}
+	for _, l := range lines {
+		var seg []string
+		flush := func() {
+			if len(seg) > 1 {
+				dash := ""
+				if l.Dashed {
+					dash = ` stroke-dasharray="5 4"`
+				}
+				fmt.Fprintf(&sb, `<polyline fill="none" stroke="#1a56db" stroke-width="2"%s points="%s"/>`, dash, strings.Join(seg, " "))
+			}
+			seg = seg[:0]
+		}
+		for i, v := range l.Values {
+			if v == nil {
+				flush()
+				continue
+			}
+			seg = append(seg, fmt.Sprintf("%.1f,%.1f", x(i), y(*v)))
+			fmt.Fprintf(&sb, `<circle cx="%.1f" cy="%.1f" r="3" fill="#1a56db"><title>%s %s: %s</title></circle>`,
+				x(i), y(*v), esc(l.Name), esc(labels[i]), esc(format(v)))
+		}
+		flush()
+	}
+	fmt.Fprintf(&sb, `<line x1="0" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#98a2b3"/>`, h-axis, w, h-axis)
+	if len(labels) > 0 {
+		fmt.Fprintf(&sb, `<text x="0" y="%.0f" font-size="12" fill="#4a5262">%s</text>`, h-4, esc(labels[0]))
+		fmt.Fprintf(&sb, `<text x="%.0f" y="%.0f" font-size="12" fill="#4a5262" text-anchor="end">%s</text>`, w, h-4, esc(labels[len(labels)-1]))
+		fmt.Fprintf(&sb, `<text x="%.0f" y="12" font-size="12" fill="#4a5262" text-anchor="end">max %s</text>`, w, esc(format(&max)))
+	}
+	fmt.Fprintf(&sb, `<text x="4" y="12" font-size="12" fill="#4a5262">solid: p50 · dashed: p90</text>`)
+	sb.WriteString(`</svg>`)
+	return template.HTML(sb.String()) //nolint:gosec // every value above is escaped
+}

@@ -67,6 +67,10 @@ func BenchmarkDashboard(b *testing.B) {
 		{"queue_search", "/incidents?q=repo-99"},
 		{"queue_sort_severity", "/incidents?sort=severity"},
 		{"queue_limit_500", "/incidents?limit=500"},
+		{"keys_filtered", "/keys?provider=aws&environment=production"},
+		{"integrations", "/integrations"},
+		{"settings", "/settings"},
+		{"account", "/account"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {

@@ -82,8 +82,9 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "overview charts", `!!document.getElementById("chart-severity")`)
-	if n := evalInt(t, ctx, `document.querySelectorAll("svg.chart[role=img] > title").length`); n != 4 {
-		t.Fatalf("%d titled charts on the overview, want 4", n)
+	// Severity, phase, per day, times, and the three weekly trends.
+	if n := evalInt(t, ctx, `document.querySelectorAll("svg.chart[role=img] > title").length`); n != 7 {
+		t.Fatalf("%d titled charts on the overview, want 7", n)
 	}
 
 	// Filter the queue through its form.

@@ -12,9 +12,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
+	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
+	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/incidents/eventhooks"
+	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
+	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 	"github.com/leakwatch/leakwatch/matcher"
 )
@@ -96,8 +101,95 @@ func toAPIError(err error) (*apiError, bool) {
 		return &apiError{http.StatusConflict, "last_owner", auth.ErrLastOwner.Error()}, true
 	case errors.Is(err, auth.ErrExpired):
 		return &apiError{http.StatusGone, "expired", "this link has expired or was already used"}, true
+	case errors.Is(err, orgs.ErrInvalid):
+		return &apiError{http.StatusBadRequest, "invalid", trimLead(msg, orgs.ErrInvalid)}, true
+	}
+	if ae := incidentError(err); ae != nil {
+		return ae, true
+	}
+	if ae := integrationError(err); ae != nil {
+		return ae, true
 	}
 	return nil, false
+}
+
+// incidentError maps the incident workflow's, queue's and GitHub watches'
+// sentinels (nil for other errors).
+func incidentError(err error) *apiError {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, incidents.ErrNotFound):
+		return &apiError{http.StatusNotFound, "not_found", "not found"}
+	case errors.Is(err, incidents.ErrInvalidTransition):
+		return &apiError{http.StatusConflict, "invalid_transition", "this action is not possible in the incident's current phase"}
+	case errors.Is(err, incidents.ErrReviewRequired):
+		return &apiError{http.StatusUnprocessableEntity, "review_required", incidents.ErrReviewRequired.Error()}
+	case errors.Is(err, incidents.ErrReasonRequired):
+		return &apiError{http.StatusUnprocessableEntity, "reason_required", msg}
+	case errors.Is(err, incidents.ErrNoEndpoint):
+		return &apiError{http.StatusConflict, "no_endpoint", incidents.ErrNoEndpoint.Error()}
+	case errors.Is(err, incidents.ErrNoQueue):
+		return &apiError{http.StatusServiceUnavailable, "not_configured", incidents.ErrNoQueue.Error()}
+	case errors.Is(err, incidents.ErrInvalidEndpoint), errors.Is(err, incidents.ErrInvalidSettings):
+		return &apiError{http.StatusBadRequest, "invalid", msg}
+	case errors.Is(err, incidents.ErrInvalidQuery):
+		return &apiError{http.StatusBadRequest, "invalid", trimLead(msg, incidents.ErrInvalidQuery)}
+	case errors.Is(err, ghcrawler.ErrInvalidWatch):
+		return &apiError{http.StatusBadRequest, "invalid", "kind must be org, user or repo, and target a GitHub name (owner/name for repo)"}
+	case errors.Is(err, ghcrawler.ErrWatchNotFound):
+		return &apiError{http.StatusNotFound, "not_found", "no such watch"}
+	}
+	return nil
+}
+
+// integrationError maps Slack's and event webhooks' sentinels (nil for
+// other errors).
+func integrationError(err error) *apiError {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, slack.ErrInvalid):
+		return &apiError{http.StatusBadRequest, "invalid", strings.TrimPrefix(msg, slack.ErrInvalid.Error()+": ")}
+	case errors.Is(err, slack.ErrNotConnected):
+		return &apiError{http.StatusConflict, "not_connected", "Slack is not connected for this organisation"}
+	case errors.Is(err, secretbox.ErrNoKey):
+		return &apiError{http.StatusServiceUnavailable, "encryption_not_configured",
+			"the server has no LEAKWATCH_ENCRYPTION_KEY, so it cannot store Slack secrets"}
+	case errors.Is(err, eventhooks.ErrInvalid):
+		return &apiError{http.StatusBadRequest, "invalid", strings.TrimPrefix(msg, eventhooks.ErrInvalid.Error()+": ")}
+	case errors.Is(err, eventhooks.ErrNotFound):
+		return &apiError{http.StatusNotFound, "not_found", "not found"}
+	}
+	return nil
+}
+
+// slackInteractionError maps what Slack's interactivity endpoint answers
+// Slack: its payload's details are Slack's business, not a form's.
+func slackInteractionError(err error) error {
+	switch {
+	case errors.Is(err, slack.ErrBadSignature):
+		return apiErr(http.StatusUnauthorized, "invalid_signature", "invalid Slack request signature")
+	case errors.Is(err, slack.ErrInvalid):
+		return apiErr(http.StatusBadRequest, "invalid", "malformed Slack payload")
+	}
+	return err
+}
+
+// notAMember is the 422 for a user id that should name a member of the
+// organisation (an assignee) but does not; other lookup errors pass.
+func notAMember(err error, message string) error {
+	if errors.Is(err, auth.ErrNotFound) {
+		return apiErr(http.StatusUnprocessableEntity, "not_a_member", message)
+	}
+	return err
+}
+
+// trimLead drops "<sentinel>: " and what precedes it from a message.
+func trimLead(msg string, sentinel error) string {
+	lead := sentinel.Error() + ": "
+	if i := strings.Index(msg, lead); i >= 0 {
+		return msg[i+len(lead):]
+	}
+	return msg
 }
 
 // urlRefused is the 422 for a URL the outgoing-request guard refuses when

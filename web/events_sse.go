@@ -135,33 +135,6 @@ func (s *Server) orgFromQuery(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// dashboardRoutes adds the dashboard's pages (issue 16).
-func (s *Server) dashboardRoutes(viewer, responder, admin echo.MiddlewareFunc) {
-	e := s.echo
-	e.GET("/", s.overviewPage, s.orgFromQuery, viewer)
-	e.GET("/incidents", s.queuePage, s.orgFromQuery, viewer)
-	e.GET("/incidents/events", s.incidentEvents, viewer)
-	e.POST("/incidents/bulk", s.queueBulkSubmit, responder)
-	e.GET("/incidents/:id", s.incidentPage, s.orgFromQuery, viewer)
-	e.GET("/keys", s.keysPage, s.orgFromQuery, viewer)
-	e.POST("/keys/:id/reactivate", s.keyReactivateSubmit, admin)
-	e.GET("/keys/:id", s.keyPage, s.orgFromQuery, viewer)
-	e.POST("/keys/:id/edit", s.keyEditSubmit, admin)
-	e.POST("/keys/:id/state", s.keyStateSubmit, admin)
-	e.GET("/audit", s.auditPage, admin)
-	e.GET("/audit/export.csv", s.auditExportCSV, admin)
-	e.GET("/integrations", s.integrationsPage, admin)
-	e.POST("/integrations/slack/test", s.slackTestSubmit, admin)
-	e.GET("/sources", s.sourcesPage, viewer)
-	e.POST("/sources/watches", s.watchAddSubmit, admin)
-	e.POST("/sources/watches/:id/remove", s.watchRemoveSubmit, admin)
-	e.GET("/settings", s.settingsPage, viewer)
-	e.POST("/settings", s.settingsSubmit, admin)
-	e.GET("/account", s.accountPage, s.requireUser)
-	e.POST("/account/password", s.accountPasswordSubmit, s.requireUser)
-	e.POST("/account/signout-all", s.accountSignOutAllSubmit, s.requireUser)
-}
-
 // keyReactivateSubmit makes a retired or revoked key active again: the
 // explicit step that rotating a retired key no longer takes silently.
 func (s *Server) keyReactivateSubmit(c echo.Context) error {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -28,7 +27,7 @@ func (s *Server) incidentPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	d, err := s.incidents.Get(ctx, m.OrgID, id)
 	if err != nil {
-		return incidentError(err)
+		return err
 	}
 	members, err := s.auth.Members(ctx, m.OrgID)
 	if err != nil {
@@ -100,8 +99,7 @@ func (s *Server) incidentActSubmit(c echo.Context) error {
 	}
 	back := "/incidents/" + strconv.FormatInt(id, 10)
 	if err := s.incidentAct(c, id, action, req); err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) && ae.Status != http.StatusNotFound && ae.Status != http.StatusForbidden {
+		if ae, ok := toAPIError(err); ok && ae.Status != http.StatusNotFound && ae.Status != http.StatusForbidden {
 			return c.Redirect(http.StatusSeeOther, back+"?error="+url.QueryEscape(ae.Message))
 		}
 		return err

@@ -12,12 +12,27 @@ import (
 
 // accountPage is the signed-in user's own page: set or change the
 // password (the owner `leakwatch orgs create` makes has none, and signs in
-// once with a link), and sign out everywhere.
+// once with a link), the live sessions with sign out everywhere, and the
+// API tokens the user created in the current organisation (each borrows
+// their rights).
 func (s *Server) accountPage(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return s.render(c, http.StatusOK, "account.html", "Account", map[string]any{
-		"Error": c.QueryParam("error"), "Notice": c.QueryParam("notice"),
-	})
+	u, _ := currentUser(c)
+	sess, _ := currentSession(c)
+	ctx := c.Request().Context()
+	sessions, err := s.auth.Sessions(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	data := map[string]any{"Error": c.QueryParam("error"), "Notice": c.QueryParam("notice"), "Sessions": sessions, "SessionID": sess.ID}
+	if m, ok := CurrentMember(c); ok {
+		ts, err := s.auth.TokensCreatedBy(ctx, m.OrgID, u.ID)
+		if err != nil {
+			return err
+		}
+		data["MyTokens"], data["InOrg"] = ts, true
+	}
+	return s.render(c, http.StatusOK, "account.html", "Account", data)
 }
 
 // accountPasswordSubmit sets a first password, or changes it after

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -115,6 +116,11 @@ func (s *Server) overviewPage(c echo.Context) error {
 	data["DaysChart"] = columnChart("chart-opened", fmt.Sprintf("Incidents opened per day, last %d days", st.Days), days)
 	data["TimesChart"] = hbarChart("chart-times", "Time to detect, contain and rotate (p50 and p90)", times)
 	data["SeverityBars"], data["PhaseBars"], data["DayBars"], data["TimeBars"] = sev, phase, days, times
+	weeks, err := s.trends.get(ctx, m.OrgID, s.incidents.TimesByWeek)
+	if err != nil {
+		return err
+	}
+	data["Weeks"], data["TrendCharts"] = weeks, trendCharts(weeks)
 	return s.render(c, http.StatusOK, "overview.html", "Overview", data)
 }
 
@@ -151,8 +157,8 @@ func (s *Server) onboarding(ctx context.Context, m Member) ([]onboardingStep, er
 	}
 	return []onboardingStep{
 		{ID: "step-key", Text: "Register a key", Href: "/keys", Done: len(ks) > 0},
-		{ID: "step-slack", Text: "Connect Slack", Href: "/integrations", Hint: "PUT /api/v1/integrations/slack", Done: slackDone},
-		{ID: "step-endpoint", Text: "Set a revocation endpoint", Href: "/integrations", Hint: "PUT /api/v1/revocation-endpoint", Done: len(eps) > 0},
+		{ID: "step-slack", Text: "Connect Slack", Href: "/integrations#slack", Done: slackDone},
+		{ID: "step-endpoint", Text: "Set a revocation endpoint", Href: "/integrations#endpoints", Done: len(eps) > 0},
 		{ID: "step-invite", Text: "Invite a teammate", Href: "/members", Done: invited},
 	}, nil
 }
@@ -243,4 +249,69 @@ func (s *Server) failingSources(ctx context.Context, orgID int64) []string {
 	s.banner.byO[orgID] = bannerEntry{at: time.Now(), failing: failing}
 	s.banner.mu.Unlock()
 	return failing
+}
+
+// trendCharts draws time to detect, contain and rotate per week, p50 and
+// p90 each: whether the team is getting faster.
+func trendCharts(weeks []incidents.WeekTimes) []template.HTML {
+	labels := make([]string, len(weeks))
+	for i, w := range weeks {
+		labels[i] = w.Week
+	}
+	pick := func(f func(incidents.WeekTimes) *float64) []*float64 {
+		out := make([]*float64, len(weeks))
+		for i, w := range weeks {
+			out[i] = f(w)
+		}
+		return out
+	}
+	var out []template.HTML
+	for _, m := range []struct {
+		id, name string
+		p50, p90 func(incidents.WeekTimes) *float64
+	}{
+		{"detect", "detect", func(w incidents.WeekTimes) *float64 { return w.DetectP50 }, func(w incidents.WeekTimes) *float64 { return w.DetectP90 }},
+		{"contain", "contain", func(w incidents.WeekTimes) *float64 { return w.ContainP50 }, func(w incidents.WeekTimes) *float64 { return w.ContainP90 }},
+		{"rotate", "rotate", func(w incidents.WeekTimes) *float64 { return w.RotateP50 }, func(w incidents.WeekTimes) *float64 { return w.RotateP90 }},
+	} {
+		out = append(out, lineChart("chart-trend-"+m.id, "Time to "+m.name+" per week (p50 and p90)", labels,
+			[]series{{Name: m.name + " p50", Values: pick(m.p50)}, {Name: m.name + " p90", Values: pick(m.p90), Dashed: true}}, seconds))
+	}
+	return out
+}
+
+// trendTTL is how long an organisation's weekly response times are
+// reused: twelve weeks of percentiles barely move in minutes, and the
+// query costs as much as the rest of the overview (BenchmarkDashboard).
+const trendTTL = 5 * time.Minute
+
+// trendCache remembers each organisation's weekly response times.
+type trendCache struct {
+	mu  sync.Mutex
+	byO map[int64]trendEntry
+}
+
+type trendEntry struct {
+	at    time.Time
+	weeks []incidents.WeekTimes
+}
+
+func (tc *trendCache) get(ctx context.Context, orgID int64, load func(context.Context, int64, int) ([]incidents.WeekTimes, error)) ([]incidents.WeekTimes, error) {
+	tc.mu.Lock()
+	if e, ok := tc.byO[orgID]; ok && time.Since(e.at) < trendTTL {
+		tc.mu.Unlock()
+		return e.weeks, nil
+	}
+	tc.mu.Unlock()
+	weeks, err := load(ctx, orgID, 12)
+	if err != nil {
+		return nil, err
+	}
+	tc.mu.Lock()
+	if tc.byO == nil {
+		tc.byO = map[int64]trendEntry{}
+	}
+	tc.byO[orgID] = trendEntry{at: time.Now(), weeks: weeks}
+	tc.mu.Unlock()
+	return weeks, nil
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -74,18 +73,6 @@ func parseQueue(c echo.Context) (incidents.QueueParams, error) {
 	return p, nil
 }
 
-// queueError maps the queue's refusals to a 400.
-func queueError(err error) error {
-	if errors.Is(err, incidents.ErrInvalidQuery) {
-		msg := err.Error()
-		if i := strings.Index(msg, incidents.ErrInvalidQuery.Error()+": "); i >= 0 {
-			msg = msg[i+len(incidents.ErrInvalidQuery.Error())+2:]
-		}
-		return apiErr(http.StatusBadRequest, "invalid", msg)
-	}
-	return err
-}
-
 // queuePage is the incident queue: filters, search, sort and pages of
 // ?limit= incidents with a cursor to the next, live.
 func (s *Server) queuePage(c echo.Context) error {
@@ -97,7 +84,7 @@ func (s *Server) queuePage(c echo.Context) error {
 	ctx := c.Request().Context()
 	page, err := s.incidents.Queue(ctx, m.OrgID, p)
 	if err != nil {
-		return queueError(err)
+		return err
 	}
 	members, err := s.auth.Members(ctx, m.OrgID)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/orgs"
 )
 
 // settingsPage shows the organisation's incident settings: the
@@ -27,8 +28,12 @@ func (s *Server) settingsPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	org, err := s.orgs.ByID(ctx, m.OrgID)
+	if err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, "settings.html", "Settings", map[string]any{
-		"S": st, "Members": members, "Error": c.QueryParam("error"), "Notice": c.QueryParam("notice"),
+		"S": st, "Members": members, "Org": org, "Error": c.QueryParam("error"), "Notice": c.QueryParam("notice"),
 		"Limits": []settingLimit{
 			{"ack_critical", "Acknowledge a critical incident within (minutes)", st.AckCriticalS / 60},
 			{"ack_high", "Acknowledge a high incident within (minutes)", st.AckHighS / 60},
@@ -102,4 +107,20 @@ func (s *Server) settingsSubmit(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/settings?notice="+url.QueryEscape("Settings saved."))
+}
+
+// orgNameSubmit renames the organisation, as PATCH /api/v1/org {"name"}:
+// the organisation store checks the name and audits the change.
+func (s *Server) orgNameSubmit(c echo.Context) error {
+	name := c.FormValue("name")
+	m, _ := CurrentMember(c)
+	o, err := s.orgs.As(s.actor(c)).Update(c.Request().Context(), m.OrgID, orgs.Update{Name: &name})
+	if err != nil {
+		ae, ok := toAPIError(err)
+		if !ok || ae.Status == http.StatusNotFound {
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, "/settings?error="+url.QueryEscape(ae.Message))
+	}
+	return c.Redirect(http.StatusSeeOther, "/settings?notice="+url.QueryEscape("Renamed the organisation "+o.Name+"."))
 }

@@ -82,9 +82,6 @@ func (s *Server) watchRemoveSubmit(c echo.Context) error {
 	}
 	m, _ := CurrentMember(c)
 	if err := feeds.RemoveWatch(c.Request().Context(), m.OrgID, id); err != nil {
-		if errors.Is(err, ghcrawler.ErrWatchNotFound) {
-			return apiErr(http.StatusNotFound, "not_found", "no such watch")
-		}
 		return err
 	}
 	if err := s.audit(c, "github_watch.delete", "github_watch", id, nil); err != nil {

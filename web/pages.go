@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -230,6 +231,7 @@ func (s *Server) keysPage(c echo.Context) error {
 	return s.render(c, http.StatusOK, "keys.html", "Keys", map[string]any{
 		"Keys": ks, "Environments": keys.Environments, "Error": c.QueryParam("error"), "Notice": c.QueryParam("notice"),
 		"State": p.State, "Stale": p.Stale, "Limit": p.Limit, "Next": next, "First": p.After == 0,
+		"Provider": p.Provider, "Environment": p.Environment,
 	})
 }
 
@@ -456,6 +458,13 @@ func keyListParams(c echo.Context) (keys.ListParams, error) {
 		p.Stale = true
 	default:
 		return p, apiErr(http.StatusBadRequest, "invalid", "stale must be 1 or absent")
+	}
+	p.Provider = strings.TrimSpace(c.QueryParam("provider"))
+	if len(p.Provider) > 64 {
+		return p, apiErr(http.StatusBadRequest, "invalid", "provider must have at most 64 characters")
+	}
+	if p.Environment = c.QueryParam("environment"); p.Environment != "" && !slices.Contains(keys.Environments, p.Environment) {
+		return p, apiErr(http.StatusBadRequest, "invalid", "environment must be one of "+strings.Join(keys.Environments, ", "))
 	}
 	if v := c.QueryParam("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -1,13 +1,10 @@
 package web
 
 import (
-	"errors"
 	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/leakwatch/leakwatch/incidents/slack"
 )
 
 // maxSlackBody bounds an interactivity request; Slack's payloads are a few
@@ -33,14 +30,8 @@ func (s *Server) slackInteraction(c echo.Context) error {
 	if len(body) > maxSlackBody {
 		return apiErr(http.StatusRequestEntityTooLarge, "too_large", "request body too large")
 	}
-	err = s.slack.HandleInteraction(c.Request().Context(), orgID, c.Request().Header, body)
-	switch {
-	case errors.Is(err, slack.ErrBadSignature):
-		return apiErr(http.StatusUnauthorized, "invalid_signature", "invalid Slack request signature")
-	case errors.Is(err, slack.ErrInvalid):
-		return apiErr(http.StatusBadRequest, "invalid", "malformed Slack payload")
-	case err != nil:
-		return err
+	if err := s.slack.HandleInteraction(c.Request().Context(), orgID, c.Request().Header, body); err != nil {
+		return slackInteractionError(err)
 	}
 	return c.NoContent(http.StatusOK)
 }

@@ -77,6 +77,10 @@ var formRoutes = map[string]string{
 	"/incidents/bulk": "responder", "/keys/:id/reactivate": "admin", "/keys/:id/edit": "admin", "/keys/:id/state": "admin",
 	"/integrations/slack/test": "admin", "/sources/watches": "admin", "/sources/watches/:id/remove": "admin",
 	"/settings": "admin", "/account/password": "user", "/account/signout-all": "user",
+	"/integrations/slack/webhook": "admin", "/integrations/slack/webhook/remove": "admin", "/integrations/slack/bot": "admin",
+	"/integrations/slack/disconnect": "admin", "/integrations/webhooks": "admin", "/integrations/webhooks/:id/delete": "admin",
+	"/integrations/revocation": "admin", "/integrations/revocation/remove": "admin", "/settings/org": "admin",
+	"/integrations/revocation/test": "admin",
 }
 
 // TestFormRoutesListed keeps formRoutes complete: a new form post must be
@@ -285,7 +289,8 @@ func TestHostileInputWalk(t *testing.T) {
 	// request to them is a legitimate one, and would end the walk's own
 	// session or audit a disconnection.
 	noInput := map[string]bool{"DELETE /api/v1/session": true, "DELETE /api/v1/sessions": true, "POST /signout": true,
-		"DELETE /api/v1/integrations/slack": true, "POST /account/signout-all": true}
+		"DELETE /api/v1/integrations/slack": true, "POST /account/signout-all": true,
+		"POST /integrations/slack/webhook/remove": true, "POST /integrations/slack/disconnect": true}
 
 	before := dbChecksum(t, b)
 	requests := 0

@@ -18,7 +18,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/crawler/paste"
@@ -105,6 +104,7 @@ type Server struct {
 	demoSlack         func() []DemoSlackMessage
 	streams           streams     // live event streams (events_sse.go)
 	banner            bannerCache // failing sources (page_overview.go)
+	trends            trendCache  // weekly response times (page_overview.go)
 }
 
 // New builds the server and its routes; templates are parsed here so a
@@ -196,105 +196,6 @@ func New(cfg Config) (*Server, error) {
 	e.Use(s.authenticate)
 	s.routes(cfg.Gatherer)
 	return s, nil
-}
-
-// routes is the table of contents of the server. API routes live on s.api
-// (/api/v1), each with the least role it needs; every /api/v1 route must be
-// in openapi.json (TestOpenAPICoversRoutes).
-func (s *Server) routes(g prometheus.Gatherer) {
-	e := s.echo
-	viewer, responder, admin, owner := s.requireRole(auth.RoleViewer), s.requireRole(auth.RoleResponder), s.requireRole(auth.RoleAdmin), s.requireRole(auth.RoleOwner)
-
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	metrics := echo.WrapHandler(promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
-	e.GET("/metrics", func(c echo.Context) error {
-		// Metrics add up every tenant (open incidents, sources): operators'
-		// business, not the public's.
-		if !fromOperator(c) {
-			return echo.ErrNotFound
-		}
-		return metrics(c)
-	})
-	e.GET("/static/:file", s.static.serve)
-
-	// Pages.
-	e.GET("/signin", s.signinPage)
-	e.POST("/signin", s.signinSubmit)
-	e.GET("/signin/link", s.signinLink)
-	e.POST("/signin/link", s.signinLinkSubmit)
-	e.POST("/signout", s.signoutSubmit, s.requireUser)
-	e.GET("/invite", s.invitePage)
-	e.POST("/invite", s.inviteSubmit)
-	e.GET("/auth/oidc/login", s.oidcLogin)
-	e.GET("/auth/oidc/callback", s.oidcCallback)
-	e.GET("/orgs", s.orgsPage, s.requireUser)
-	e.POST("/orgs/switch", s.orgSwitchSubmit, s.requireUser)
-	s.dashboardRoutes(viewer, responder, admin)
-	e.POST("/incidents/:id/act", s.incidentActSubmit, responder)
-	e.POST("/keys", s.keyRegisterSubmit, admin)
-	e.POST("/keys/:id/rotate", s.keyRotateSubmit, admin)
-	e.POST("/keys/:id/retire", s.keyRetireSubmit, admin)
-	e.GET("/members", s.membersPage, viewer)
-	e.POST("/members/invite", s.invitationCreateSubmit, admin)
-	e.POST("/members/:user_id/role", s.memberRoleSubmit, admin)
-	e.POST("/members/:user_id/remove", s.memberRemoveSubmit, admin)
-	e.GET("/tokens", s.tokensPage, admin)
-	e.POST("/tokens", s.tokenCreateSubmit, admin, s.requireUser)
-	e.POST("/tokens/:id/revoke", s.tokenRevokeSubmit, admin)
-	if s.demoSlack != nil {
-		e.GET("/demo/slack", s.demoSlackPage, viewer)
-	}
-
-	// JSON API.
-	api := e.Group("/api/v1")
-	s.api = api
-	api.GET("/openapi.json", s.openAPI)
-	api.POST("/session", s.apiSignIn)
-	api.DELETE("/session", s.apiSignOut, s.requireUser)
-	api.DELETE("/sessions", s.apiSignOutEverywhere, s.requireUser)
-	api.PUT("/session/org", s.apiSwitchOrg, s.requireUser)
-	api.GET("/me", s.apiMe)
-
-	api.GET("/orgs", s.apiOrgList, s.requireUser)
-	api.POST("/orgs", s.apiOrgCreate, s.requireUser)
-	api.GET("/org", s.apiOrgGet, viewer)
-	api.PATCH("/org", s.apiOrgUpdate, admin)
-	api.DELETE("/org", s.apiOrgDelete, owner)
-
-	api.GET("/members", s.apiMemberList, viewer)
-	api.PATCH("/members/:user_id", s.apiMemberUpdate, admin)
-	api.DELETE("/members/:user_id", s.apiMemberRemove, admin)
-
-	api.GET("/invitations", s.apiInvitationList, admin)
-	api.POST("/invitations", s.apiInvitationCreate, admin)
-	api.DELETE("/invitations/:id", s.apiInvitationRevoke, admin)
-	api.POST("/invitations/accept", s.apiInvitationAccept)
-
-	api.GET("/tokens", s.apiTokenList, admin)
-	api.POST("/tokens", s.apiTokenCreate, admin, s.requireUser)
-	api.DELETE("/tokens/:id", s.apiTokenRevoke, admin)
-
-	api.GET("/keys", s.apiKeyList, viewer)
-	api.POST("/keys", s.apiKeyCreate, admin)
-	api.GET("/keys/digest", s.apiKeyDigest, viewer)
-	api.GET("/keys/:id", s.apiKeyGet, viewer)
-	api.PATCH("/keys/:id", s.apiKeyUpdate, admin)
-	api.GET("/keys/:id/history", s.apiKeyHistory, viewer)
-	api.POST("/keys/:id/rotate", s.apiKeyRotate, admin)
-	api.POST("/keys/:id/retire", s.apiKeyRetire, admin)
-	api.POST("/keys/:id/revoke", s.apiKeyRevoke, admin)
-	api.POST("/keys/:id/reactivate", s.apiKeyReactivate, admin)
-
-	api.GET("/audit", s.apiAuditList, admin)
-	api.GET("/audit/export", s.apiAuditExport, admin)
-
-	api.GET("/paste/sources", s.apiPasteSources, viewer)
-	s.githubRoutes(api, viewer, admin)
-	s.integrationRoutes(api, admin)
-
-	s.incidentRoutes(api, viewer, admin)
-	e.GET("/.well-known/leakwatch/webhook-keys", s.webhookKeys)
 }
 
 // Handler returns the server as an http.Handler.

@@ -23,6 +23,7 @@ import (
 // Config is every setting of the service, filled once from the environment.
 type Config struct {
 	DatabaseURL     string
+	DatabasePooler  string // "none" or "transaction" (PgBouncer pool_mode=transaction)
 	DataDir         string
 	EmbeddedPGPort  uint32
 	AutoMigrate     bool
@@ -117,6 +118,14 @@ var settings = []setting{
 				return errors.New("must be a postgres:// URL")
 			}
 			c.DatabaseURL = v
+			return nil
+		}},
+	{env: "LEAKWATCH_DATABASE_POOLER", def: poolerNone, help: "What DATABASE_URL reaches: none (PostgreSQL itself, or a pooler in session mode) or transaction (a pooler in transaction mode, e.g. PgBouncer pool_mode=transaction). transaction: River polls for jobs (PollOnly), key changes reach workers by polling the key-set version every 0.5 s and the dashboard's live updates by polling every second instead of LISTEN/NOTIFY, and queries use no named prepared statements.",
+		set: func(c *Config, v string) error {
+			if v != poolerNone && v != poolerTransaction {
+				return errors.New("must be none or transaction")
+			}
+			c.DatabasePooler = v
 			return nil
 		}},
 	{env: "LEAKWATCH_DATA_DIR", def: defaultDataDir(), help: "Where the embedded PostgreSQL keeps its data (only used without a server).",

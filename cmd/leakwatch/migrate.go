@@ -70,5 +70,6 @@ func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 }
 
 func dbConfig(cfg Config) database.Config {
-	return database.Config{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, EmbeddedPort: cfg.EmbeddedPGPort}
+	return database.Config{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, EmbeddedPort: cfg.EmbeddedPGPort,
+		TransactionPooler: cfg.transactionPooler()}
 }

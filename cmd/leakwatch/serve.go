@@ -173,7 +173,7 @@ type domain struct {
 // workers go into the bundle (newWorkers), then the working client is built
 // with the bundle complete. A web-only process needs no other client.
 func newDomain(ctx context.Context, cfg Config, pool *pgxpool.Pool, reg prometheus.Registerer, logger *slog.Logger) (domain, error) {
-	inserter, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
+	inserter, err := jobs.NewClient(pool, jobs.Config{Logger: logger, PollOnly: cfg.transactionPooler()})
 	if err != nil {
 		return domain{}, err
 	}
@@ -191,7 +191,7 @@ func newDomain(ctx context.Context, cfg Config, pool *pgxpool.Pool, reg promethe
 		Box:         cfg.Encryption,
 		Guard:       &guard,
 		WebhookKeys: d.signingKeys,
-	})
+	}).WithPolledChanges(cfg.pooledPoll(pooledChangesPoll))
 	d.incidents.RegisterMetrics(reg)
 	d.slack = slack.NewService(pool, slack.NewStore(pool, cfg.Encryption), inserter,
 		slack.Deps{Incidents: d.incidents, Members: auth.NewStore(pool, auth.Config{SessionTTL: cfg.SessionTTL}), Orgs: orgs.NewStore(pool)},
@@ -218,7 +218,8 @@ type workers struct {
 // runs stay separate.
 func newWorkers(ctx context.Context, cfg Config, pool *pgxpool.Pool, reg *prometheus.Registry, d domain, logger *slog.Logger) (workers, error) {
 	w := workers{river: d.inserter, works: cfg.Has(RoleWorker) || cfg.Has(RoleCrawler)}
-	jcfg := jobs.Config{Logger: logger, Metrics: jobs.NewMetrics(reg), JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter}
+	jcfg := jobs.Config{Logger: logger, Metrics: jobs.NewMetrics(reg), JobTimeout: cfg.JobTimeout, RescueAfter: cfg.JobRescueAfter,
+		PollOnly: cfg.transactionPooler()}
 	if !w.works {
 		return w, nil
 	}
@@ -246,7 +247,7 @@ func newWorkers(ctx context.Context, cfg Config, pool *pgxpool.Pool, reg *promet
 // addCrawlWorkers registers the GitHub and paste workers, which share one
 // pipeline to the incident workflow, and keeps what the crawler loops need in w.
 func addCrawlWorkers(ctx context.Context, cfg Config, pool *pgxpool.Pool, reg *prometheus.Registry, d domain, jcfg *jobs.Config, w *workers, logger *slog.Logger) error {
-	w.registry = keys.NewRegistry(pool, logger).WithRotatedRetention(cfg.RotatedRetention)
+	w.registry = keys.NewRegistry(pool, logger).WithRotatedRetention(cfg.RotatedRetention).WithPolling(cfg.pooledPoll(pooledKeyPoll))
 	if err := w.registry.Load(ctx); err != nil {
 		return err
 	}

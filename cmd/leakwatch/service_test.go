@@ -123,7 +123,7 @@ func (s *service) Stop(t *testing.T) {
 
 // buildBinary builds the leakwatch command into dir and returns its path,
 // for tests that must run it as a separate process.
-func buildBinary(t *testing.T, dir string) string {
+func buildBinary(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "leakwatch")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

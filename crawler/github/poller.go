@@ -678,15 +678,22 @@ func (p *Poller) lead(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("acquire lock connection: %w", err)
 	}
-	// The lock lives with this session; the connection never goes back to
-	// the pool holding it.
+	// The lock lives with this connection's open transaction, which never
+	// goes back to the pool: a transaction-level lock in a transaction held
+	// open, because a session-level one would stay on whichever server
+	// session a transaction pooler (PgBouncer) ran the statement on.
 	conn := pc.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx))
 	if err := database.KeepSessionAlive(ctx, conn); err != nil {
 		return err
 	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin poller lock transaction: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
 	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(leaderLock)).Scan(&got); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lockKey(leaderLock)).Scan(&got); err != nil {
 		return fmt.Errorf("take poller lock: %w", err)
 	}
 	if !got {

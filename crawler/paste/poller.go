@@ -194,9 +194,12 @@ func (p *Poller) lead(ctx context.Context) error {
 	return nil
 }
 
-// tryLock takes the source's advisory lock on a connection of its own. The
-// lock lives with the session, so the connection never goes back to the
-// pool; closing it releases the lock.
+// tryLock takes the source's advisory lock on a connection of its own, as
+// a transaction-level lock in a transaction held open: the connection never
+// goes back to the pool, and a transaction pooler (PgBouncer) keeps the
+// transaction, and so the lock, on one server session, where a
+// session-level lock would stay behind on whichever session ran it.
+// Closing the connection ends the transaction and releases the lock.
 func tryLock(ctx context.Context, pool *pgxpool.Pool, source string) (*pgx.Conn, bool, error) {
 	pc, err := pool.Acquire(ctx)
 	if err != nil {
@@ -207,8 +210,12 @@ func tryLock(ctx context.Context, pool *pgxpool.Pool, source string) (*pgx.Conn,
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, false, err
 	}
+	if _, err := conn.Exec(ctx, `BEGIN`); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, false, fmt.Errorf("begin source lock transaction: %w", err)
+	}
 	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(source)).Scan(&got); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lockKey(source)).Scan(&got); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, false, fmt.Errorf("take source lock: %w", err)
 	}
@@ -219,10 +226,11 @@ func tryLock(ctx context.Context, pool *pgxpool.Pool, source string) (*pgx.Conn,
 	return conn, true, nil
 }
 
-// unlock releases the source's lock and closes its connection. Closing
-// alone would release it too, but only once the server notices.
-func unlock(ctx context.Context, conn *pgx.Conn, source string) {
-	conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey(source)) //nolint:errcheck
+// unlock ends the lock's transaction, releasing it, and closes its
+// connection. Closing alone would release it too, but only once the server
+// notices.
+func unlock(ctx context.Context, conn *pgx.Conn, _ string) {
+	conn.Exec(ctx, `ROLLBACK`) //nolint:errcheck
 	conn.Close(ctx)
 }
 

@@ -156,6 +156,41 @@ func (s *Store) Delete(ctx context.Context, orgID, id int64) error {
 	return nil
 }
 
+// Delivery is one message to a subscription with each of its attempts.
+type Delivery struct {
+	webhook.Delivery
+	AttemptLog []webhook.Attempt `json:"attempt_log"`
+}
+
+// Deliveries returns a subscription of the organisation with its newest
+// deliveries (at most limit), each with its attempts: what an admin reads
+// to see whether their receiver accepts Leakwatch's calls. Another
+// organisation's subscription is ErrNotFound.
+func (s *Store) Deliveries(ctx context.Context, orgID, id int64, limit int) (Subscription, []Delivery, error) {
+	var sub Subscription
+	err := s.pool.QueryRow(ctx, `SELECT id, url, events, enabled, created_at FROM event_webhooks WHERE id = $1 AND org_id = $2`, id, orgID).
+		Scan(&sub.ID, &sub.URL, &sub.Events, &sub.Enabled, &sub.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sub, nil, fmt.Errorf("subscription %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return sub, nil, fmt.Errorf("load webhook subscription %d: %w", id, err)
+	}
+	dels, err := webhook.DeliveriesForEndpoint(ctx, s.pool, "event", id, limit)
+	if err != nil {
+		return sub, nil, err
+	}
+	out := make([]Delivery, 0, len(dels))
+	for _, d := range dels {
+		as, err := webhook.Attempts(ctx, s.pool, d.ID)
+		if err != nil {
+			return sub, nil, err
+		}
+		out = append(out, Delivery{Delivery: d, AttemptLog: as})
+	}
+	return sub, out, nil
+}
+
 func (s *Store) openSecret(v string) (string, error) {
 	if !strings.HasPrefix(v, "lwsb1:") {
 		return v, nil // stored before an encryption key was configured

@@ -216,15 +216,17 @@ const (
 func (s *Service) syncBot(ctx context.Context, conn Connection, route Route, v view, e event) error {
 	// One worker at a time per incident, so two entries arriving together
 	// cannot both post the living message.
-	c, err := s.pool.Acquire(ctx)
+	// The lock is transaction-level, in a transaction held open meanwhile:
+	// a transaction pooler (PgBouncer) keeps a transaction on one server
+	// session, not a session-level lock's statements.
+	lock, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("acquire connection: %w", err)
+		return fmt.Errorf("begin incident lock: %w", err)
 	}
-	defer c.Release()
-	if _, err := c.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended('leakwatch.slack.incident', $1))`, v.IncidentID); err != nil {
+	defer lock.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	if _, err := lock.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('leakwatch.slack.incident', $1))`, v.IncidentID); err != nil {
 		return fmt.Errorf("lock incident %d: %w", v.IncidentID, err)
 	}
-	defer c.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended('leakwatch.slack.incident', $1))`, v.IncidentID) //nolint:errcheck
 
 	api := s.api(conn.BotToken)
 	if v.Assignee != "" {

@@ -352,6 +352,10 @@ type ListParams struct {
 	Limit int    // default 100, at most 1000
 	State string // "" for every state
 	Stale bool   // only stale keys
+	// Provider and Environment, when set, keep only keys with exactly
+	// that provider or environment.
+	Provider    string
+	Environment string
 }
 
 // List returns the organisation's keys in id order.
@@ -359,11 +363,12 @@ func (s *Store) List(ctx context.Context, orgID int64, p ListParams) ([]Key, err
 	if p.Limit <= 0 || p.Limit > 1000 {
 		p.Limit = 100
 	}
-	q := `SELECT * FROM (` + selectKeys + ` WHERE k.org_id = $1 AND k.id > $2 AND ($3 = '' OR k.state = $3)) x`
+	q := `SELECT * FROM (` + selectKeys + ` WHERE k.org_id = $1 AND k.id > $2 AND ($3 = '' OR k.state = $3)
+		AND ($5 = '' OR k.provider = $5) AND ($6 = '' OR k.environment = $6)) x`
 	if p.Stale {
 		q += ` WHERE x.stale`
 	}
-	rows, err := s.pool.Query(ctx, q+` ORDER BY x.id LIMIT $4`, orgID, p.After, p.State, p.Limit)
+	rows, err := s.pool.Query(ctx, q+` ORDER BY x.id LIMIT $4`, orgID, p.After, p.State, p.Limit, p.Provider, p.Environment)
 	if err != nil {
 		return nil, fmt.Errorf("list keys of organisation %d: %w", orgID, err)
 	}

@@ -51,6 +51,8 @@ type Registry struct {
 	// rotatedFor is how long a fingerprint a key was rotated away from
 	// stays matchable (0: not at all).
 	rotatedFor time.Duration
+	// pollEvery, when set, replaces LISTEN with polling keyset_version.
+	pollEvery time.Duration
 
 	mu      sync.Mutex // serialises loads and guards what follows
 	keys    map[int64]activeRef
@@ -82,6 +84,16 @@ func NewRegistry(pool *pgxpool.Pool, logger *slog.Logger) *Registry {
 // Call it before Load. It returns r.
 func (r *Registry) WithRotatedRetention(d time.Duration) *Registry {
 	r.rotatedFor = max(d, 0)
+	return r
+}
+
+// WithPolling makes Run notice key changes by reading the key-set version
+// (keyset_version, bumped by the same trigger that notifies) every d
+// instead of LISTENing: behind a transaction pooler such as PgBouncer a
+// LISTEN session is not kept, so notifications never arrive. d at most 1 s
+// keeps the one-second propagation promise. Call it before Run. It returns r.
+func (r *Registry) WithPolling(d time.Duration) *Registry {
+	r.pollEvery = max(d, 0)
 	return r
 }
 
@@ -227,7 +239,11 @@ func (r *Registry) swap(keys map[int64]activeRef, rotated map[int64][]activeRef,
 // notification and, as a safety net, every fullReload.
 func (r *Registry) Run(ctx context.Context, fullReload time.Duration) {
 	changed := make(chan struct{}, 1)
-	go r.listen(ctx, changed)
+	if r.pollEvery > 0 {
+		go r.poll(ctx, changed)
+	} else {
+		go r.listen(ctx, changed)
+	}
 	t := time.NewTicker(fullReload)
 	defer t.Stop()
 	for {
@@ -242,6 +258,33 @@ func (r *Registry) Run(ctx context.Context, fullReload time.Duration) {
 			if err := r.Load(ctx); err != nil && ctx.Err() == nil {
 				r.logger.Error("reload keys", slog.Any("error", err))
 			}
+		}
+	}
+}
+
+// poll signals changed whenever the key-set version differs from the one
+// last seen; the first read signals too, like a fresh LISTEN does.
+func (r *Registry) poll(ctx context.Context, changed chan<- struct{}) {
+	var seen int64 = -1
+	t := time.NewTicker(r.pollEvery)
+	defer t.Stop()
+	for {
+		var v int64
+		err := r.pool.QueryRow(ctx, `SELECT version FROM keyset_version`).Scan(&v)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.logger.Warn("poll key-set version", slog.Any("error", err))
+		case err == nil && v != seen:
+			seen = v
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

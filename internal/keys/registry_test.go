@@ -27,9 +27,23 @@ func mustFP(t *testing.T, secret string) matcher.Fingerprint {
 // TestRegistryPropagation runs two registries on two pools, as two worker
 // processes would, and requires every registration, rotation and retirement
 // to reach both snapshots within one second. The full reload interval is an
-// hour, so only change notifications can make it.
+// hour, so only change notifications can make it. The "polled" case runs
+// the registries as behind a transaction pooler (WithPolling), where no
+// notification arrives and only the version poll can make it.
 func TestRegistryPropagation(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		poll time.Duration
+	}{{"notified", 0}, {"polled", 500 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testRegistryPropagation(t, tc.poll)
+		})
+	}
+}
+
+func testRegistryPropagation(t *testing.T, poll time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	url := dbtest.URL(t)
@@ -41,7 +55,7 @@ func TestRegistryPropagation(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(pool.Close)
-		r := keys.NewRegistry(pool, logger)
+		r := keys.NewRegistry(pool, logger).WithPolling(poll)
 		if err := r.Load(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -36,6 +36,11 @@ type Config struct {
 	// how `leakwatch demo` starts over without touching the real database.
 	Name  string
 	Reset bool
+	// TransactionPooler says DATABASE_URL reaches PostgreSQL through a pooler
+	// in transaction mode (PgBouncer pool_mode=transaction): consecutive
+	// statements outside a transaction may run on different server
+	// sessions, so no named prepared statement may outlive one.
+	TransactionPooler bool
 }
 
 // DB is an open pool plus whatever must be stopped with it.
@@ -71,14 +76,14 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		pool, err := NewPool(ctx, dbURL, cfg.MaxConns)
+		pool, err := newPool(ctx, dbURL, cfg.MaxConns, cfg.TransactionPooler)
 		if err != nil {
 			return nil, err
 		}
 		return &DB{Pool: pool, URL: Redact(dbURL)}, nil
 	}
 	if cfg.URL != "" {
-		pool, err := NewPool(ctx, cfg.URL, cfg.MaxConns)
+		pool, err := newPool(ctx, cfg.URL, cfg.MaxConns, cfg.TransactionPooler)
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +129,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
 
 // NewPool opens and pings a pool.
 func NewPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Pool, error) {
+	return newPool(ctx, dbURL, maxConns, false)
+}
+
+func newPool(ctx context.Context, dbURL string, maxConns int32, txPooler bool) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		// pgx echoes the URL (and so any password) in parse errors.
@@ -131,6 +140,17 @@ func NewPool(ctx context.Context, dbURL string, maxConns int32) (*pgxpool.Pool, 
 	}
 	if maxConns > 0 {
 		pcfg.MaxConns = maxConns
+	}
+	if txPooler {
+		// pgx caches named prepared statements per connection by default;
+		// behind a transaction pooler the next statement may reach a server
+		// session that never saw them (PgBouncer before 1.21 cannot track
+		// them). Cached descriptions use only the unnamed statement, each
+		// step one self-contained round trip, which pgx documents as
+		// PgBouncer-safe; unlike exec mode the parameter types are the
+		// server's, so []byte still reaches a jsonb column as JSON.
+		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+		pcfg.ConnConfig.StatementCacheCapacity = 0
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

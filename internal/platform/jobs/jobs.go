@@ -71,7 +71,10 @@ type Config struct {
 	// own); RescueAfter is when a job still marked running, because its
 	// process died, is run again. Zero: River's defaults (1 min, 1 h).
 	JobTimeout, RescueAfter time.Duration
-	TestOnly                bool
+	// PollOnly makes River poll for new jobs and leadership instead of
+	// LISTENing, which a transaction pooler (PgBouncer) does not pass.
+	PollOnly bool
+	TestOnly bool
 }
 
 // NewClient builds the River client.
@@ -88,6 +91,7 @@ func NewClient(pool *pgxpool.Pool, cfg Config) (*Client, error) {
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		RetryPolicy:          &retryPolicy{rescueAfter: cmp.Or(cfg.RescueAfter, time.Hour)},
 		TestOnly:             cfg.TestOnly,
+		PollOnly:             cfg.PollOnly,
 	}
 	if cfg.Workers != nil {
 		rc.Workers = cfg.Workers

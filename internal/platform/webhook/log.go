@@ -123,3 +123,21 @@ func DeliveriesForIncident(ctx context.Context, db DBTX, incidentID int64) ([]De
 		return d, err
 	})
 }
+
+// DeliveriesForEndpoint lists the newest deliveries of kind to one
+// endpoint (an event webhook subscription, a revocation endpoint), at most
+// limit, newest first: the integrations page's delivery log. The caller
+// checks that the endpoint is its organisation's.
+func DeliveriesForEndpoint(ctx context.Context, db DBTX, kind string, endpointID int64, limit int) ([]Delivery, error) {
+	rows, err := db.Query(ctx, `
+		SELECT id, message_id, kind, incident_id, endpoint_id, url, payload, status, attempts, created_at, last_attempt_at, finished_at
+		FROM webhook_deliveries WHERE kind = $1 AND endpoint_id = $2 ORDER BY id DESC LIMIT $3`, kind, endpointID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list %s deliveries of endpoint %d: %w", kind, endpointID, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
+		var d Delivery
+		err := r.Scan(&d.ID, &d.MessageID, &d.Kind, &d.IncidentID, &d.EndpointID, &d.URL, &d.Payload, &d.Status, &d.Attempts, &d.CreatedAt, &d.LastAttemptAt, &d.FinishedAt)
+		return d, err
+	})
+}
