@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/matcher"
 )
@@ -52,7 +51,7 @@ type Document struct {
 
 // Recorder receives findings; incidents.Service is the real one.
 type Recorder interface {
-	Record(ctx context.Context, findings []incidents.Finding) error
+	Record(ctx context.Context, findings []Finding) error
 }
 
 // Pipeline scans documents with the current key set and records findings.
@@ -153,7 +152,7 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 			p.dedupErrors.Inc()
 		}
 	}
-	var out []incidents.Finding
+	var out []Finding
 	for i := range docs {
 		d := &docs[i]
 		found := results[i]
@@ -177,7 +176,7 @@ func (p *Pipeline) Process(ctx context.Context, docs []Document) (int, error) {
 				url += "#L" + strconv.Itoa(line)
 			}
 			for _, k := range snap.Keys(m.Fingerprint) {
-				out = append(out, incidents.Finding{
+				out = append(out, Finding{
 					KeyID: k.ID, OrgID: k.OrgID, Fingerprint: m.Fingerprint,
 					Source: d.Source, EventID: d.EventID, EventType: d.EventType,
 					URL: url, Repo: d.Repo, Commit: d.Commit, Path: path,

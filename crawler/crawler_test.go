@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/matcher"
@@ -22,10 +21,10 @@ import (
 
 type recorder struct {
 	mu sync.Mutex
-	fs []incidents.Finding
+	fs []Finding
 }
 
-func (r *recorder) Record(_ context.Context, fs []incidents.Finding) error {
+func (r *recorder) Record(_ context.Context, fs []Finding) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.fs = append(r.fs, fs...)

@@ -12,8 +12,13 @@ import (
 // plaintext: the bytes go from the scanned document straight into Revoke,
 // synchronously, and are neither copied into findings nor stored or queued.
 type Revoker interface {
+	// Name is the timeline actor of a revocation ("github-credentials-api").
 	Name() string
+	// Accepts reports whether token, matched for a key of provider, is a
+	// credential this revoker can revoke.
 	Accepts(provider string, token []byte) bool
+	// Revoke revokes every token, in as few calls as the provider allows.
+	// It must not retain the tokens.
 	Revoke(ctx context.Context, tokens [][]byte) error
 }
 

@@ -1,4 +1,4 @@
-package crawler
+package crawler_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
 	"github.com/leakwatch/leakwatch/crawler/revoke"
 	"github.com/leakwatch/leakwatch/incidents"
@@ -22,7 +23,7 @@ import (
 func TestPipelineRevoker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, reg, tok := tokenRegistry(t, "deploy token")
+	pool, reg, tok := crawler.TokenRegistry(t, "deploy token")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
 	if err != nil {
@@ -30,11 +31,11 @@ func TestPipelineRevoker(t *testing.T) {
 	}
 	fake := githubtest.NewServer()
 	t.Cleanup(fake.Close)
-	svc := incidents.NewService(pool, rc, logger)
-	p := NewPipeline(reg, svc, nil).WithRevoker(revoke.NewGitHub(fake.APIURL(), webhook.NewHTTPClient(webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 10*time.Second), nil), logger)
+	svc := incidents.NewService(pool, rc, logger, incidents.Config{})
+	p := crawler.NewPipeline(reg, svc, nil).WithRevoker(revoke.NewGitHub(fake.APIURL(), webhook.NewHTTPClient(webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 10*time.Second), nil), logger)
 
 	text := "export GITHUB_TOKEN=" + tok + "\n# again\nTOKEN=" + tok + "\n"
-	n, err := p.Process(ctx, []Document{{Source: "github", EventID: "42", Repo: "octo/app", Path: "env.sh", URL: "https://github.com/octo/app/blob/abc/env.sh", Text: []byte(text)}})
+	n, err := p.Process(ctx, []crawler.Document{{Source: "github", EventID: "42", Repo: "octo/app", Path: "env.sh", URL: "https://github.com/octo/app/blob/abc/env.sh", Text: []byte(text)}})
 	if err != nil || n != 2 {
 		t.Fatalf("Process = %d, %v", n, err)
 	}

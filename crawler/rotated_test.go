@@ -1,4 +1,4 @@
-package crawler
+package crawler_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/internal/audit"
@@ -32,8 +33,7 @@ func TestRotatedSecretSeenAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := incidents.NewService(pool, rc, logger)
-	svc.SetTimelineNotifier(slack.NewService(pool, slack.NewStore(pool, nil), rc, svc, slack.Config{Logger: logger}))
+	svc := incidents.NewService(pool, rc, logger, incidents.Config{Notifier: slack.NewNotifier(rc)})
 	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
 	if err != nil {
 		t.Fatal(err)
@@ -56,10 +56,10 @@ func TestRotatedSecretSeenAgain(t *testing.T) {
 	if err := reg.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p := NewPipeline(reg, svc, nil)
+	p := crawler.NewPipeline(reg, svc, nil)
 	seen := func(n int, secret string) int {
 		t.Helper()
-		found, err := p.Process(ctx, []Document{{Source: "gist", EventID: "gist-" + strconv.Itoa(n), URL: "https://gist.github.com/x/" + strconv.Itoa(n),
+		found, err := p.Process(ctx, []crawler.Document{{Source: "gist", EventID: "gist-" + strconv.Itoa(n), URL: "https://gist.github.com/x/" + strconv.Itoa(n),
 			Text: []byte("TOKEN=" + secret + "\n")}})
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/matcher"
 )
@@ -282,7 +283,7 @@ func (s *Service) Reopen(ctx context.Context, id int64, a Actor, reason string) 
 		if err := tx.QueryRow(ctx, `SELECT key_id, regressions FROM incidents WHERE id = $1`, id).Scan(&keyID, &round); err != nil {
 			return err
 		}
-		return s.afterIdentifiedTx(ctx, tx, id, round, Finding{KeyID: keyID})
+		return s.afterIdentifiedTx(ctx, tx, id, round, crawler.Finding{KeyID: keyID})
 	})
 }
 

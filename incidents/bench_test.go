@@ -7,6 +7,8 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/leakwatch/leakwatch/crawler"
 )
 
 // BenchmarkRecord measures recording findings against the real database:
@@ -32,7 +34,7 @@ func BenchmarkRecord(b *testing.B) {
 				f := tb.finding(fmt.Sprintf("https://x/%d", i), i+1)
 				f.KeyID = keyIDs[i%len(keyIDs)]
 				f.Fingerprint = ""
-				if err := tb.svc.Record(ctx, []Finding{f}); err != nil {
+				if err := tb.svc.Record(ctx, []crawler.Finding{f}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -46,7 +48,7 @@ func TestRevokerConcurrentRuns(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setupRevoke(t)
-	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	id, _, _ := b.incident(t)

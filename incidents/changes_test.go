@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/leakwatch/leakwatch/crawler"
 )
 
 // TestChanges subscribes to an organisation's changes and requires a new
@@ -42,11 +44,11 @@ func TestChanges(t *testing.T) {
 					}
 				}
 			}
-			if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 3)}); err != nil {
+			if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 3)}); err != nil {
 				t.Fatal(err)
 			}
 			id := expect("new")
-			if err := b.svc.Record(ctx, []Finding{b.finding("https://x/2", 4)}); err != nil {
+			if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/2", 4)}); err != nil {
 				t.Fatal(err)
 			}
 			if got := expect("sighting"); got != id {

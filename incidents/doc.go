@@ -17,7 +17,7 @@
 // incident is closed reopens it as a regression, unless the secret seen is
 // one the key was rotated away from (dead: recorded, nobody alerted).
 // Containment comes from the key's revocation endpoint answering "revoked"
-// (Revoker), a built-in revoker at match time (Finding.Revoked, see
+// (RevocationWorker), a built-in revoker at match time (crawler.Finding.Revoked, see
 // crawler/revoke), the registry marking the key revoked
 // (KeyStateChangedTx) or a member (MarkContained). Rotation in the registry
 // eradicates (KeyRotatedTx); ConfirmRecovery and Close (with a Review)
@@ -34,7 +34,7 @@
 //
 // # Revocation requests
 //
-// Revoker POSTs a RevocationRequest (never the secret) signed per Standard
+// RevocationWorker POSTs a RevocationRequest (never the secret) signed per Standard
 // Webhooks by internal/platform/webhook: HMAC "v1" with the endpoint's secret and/or
 // Ed25519 "v1a" with Leakwatch's published keys. The webhook-id stays the
 // same across retries; answers other than revoked/manual/failed are retried

@@ -15,54 +15,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
-// Finding is one sighting of a registered key, with its provenance. It never
-// holds the secret: Preview is already redacted by the matcher.
-type Finding struct {
-	KeyID       int64
-	OrgID       int64
-	Fingerprint string
-	Source      string // "github", "gist", "pastebin", …
-	EventID     string
-	EventType   string
-	URL         string // link to the exact place, with a line anchor where possible
-	Repo        string
-	Commit      string
-	Path        string
-	Line        int
-	Column      int
-	Encoding    string
-	Actor       string
-	Preview     string
-	Title       string // of the paste, gist, issue or pull request (attacker-controlled)
-	// Private says the text was not publicly readable (a private
-	// repository's event in an organisation feed); Reach is its audience
-	// where known (stars plus forks), 0 when unknown. Both feed severity.
-	Private    bool
-	Reach      int
-	EventAt    time.Time // when the source says it happened (zero if unknown)
-	FetchedAt  time.Time // when the text was read from the source (zero if unknown)
-	DetectedAt time.Time
-	// Revoked, if set, says the leaked credential itself was already revoked
-	// at match time by a built-in revoker (e.g. "github-credentials-api"):
-	// the incident is opened directly as contained.
-	Revoked string
-
-	// afterRotation is set by recordTx on a sighting of a secret the key
-	// was rotated away from, or of an eradicated incident's secret.
-	afterRotation bool
-	// Via is how the sighting was found: "live" (also when empty) or
-	// "archive" (backfilled from GH Archive after a gap in the live feed).
-	Via string
-}
-
 // dedupKey identifies a sighting, so recording it twice is a no-op.
-func (f Finding) dedupKey() string {
+func dedupKey(f crawler.Finding) string {
 	h := sha256.New()
 	for _, s := range []string{f.Source, f.EventID, f.URL, f.Repo, f.Commit, f.Path, strconv.Itoa(f.Line), strconv.Itoa(f.Column), f.Encoding} {
 		h.Write([]byte(s))
@@ -78,37 +39,42 @@ type Service struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	metrics *metrics
-	// timeline hears of every timeline entry (SetTimelineNotifier).
+	// timeline hears of every timeline entry (Config.Notifier).
 	timeline TimelineNotifier
 
-	keysMu      sync.RWMutex
 	webhookKeys []webhook.PublicKey
 
-	box   *secretbox.Box // seals the escalation Slack URL (WithBox)
-	guard *webhook.Guard // checks the URLs set (WithGuard)
+	box   *secretbox.Box // seals the escalation Slack URL and revocation secrets
+	guard *webhook.Guard // checks the URLs set
 
 	changesOnce sync.Once
 	changes     *Changes // the dashboard's live feed (Changes)
 	changesPoll time.Duration
 }
 
-// WithGuard makes the service refuse escalation and revocation URLs the
-// deployment's outgoing-request guard would never reach, when they are set.
-func (s *Service) WithGuard(g webhook.Guard) *Service {
-	s.guard = &g
-	return s
+// Config is what a Service needs beside its pool, River client and logger.
+// The zero Config is a Service that tells nobody, seals nothing and checks
+// no URL: enough for the CLI and for tests.
+type Config struct {
+	// Notifier hears of every timeline entry, in its transaction: Slack
+	// and the event webhooks (Notifiers{…}). nil tells nobody.
+	Notifier TimelineNotifier
+	// Box seals the escalation Slack URL and the revocation secrets the
+	// Service saves (without a configured key they are stored as given).
+	Box *secretbox.Box
+	// Guard makes the Service refuse escalation and revocation URLs the
+	// deployment's outgoing-request guard would never reach. nil: no check.
+	Guard *webhook.Guard
+	// WebhookKeys are the signing keys whose public halves receivers
+	// verify Ed25519 signatures with (WebhookKeys publishes them).
+	WebhookKeys []webhook.SigningKey
 }
 
-// NewService returns a Service. river may be an insert-only client.
-func NewService(pool *pgxpool.Pool, riverClient *jobs.Client, logger *slog.Logger) *Service {
-	return &Service{pool: pool, river: riverClient, logger: logger, now: time.Now}
-}
-
-// WithBox makes the service seal the escalation Slack URL of the settings
-// it saves with box (without a configured key it is stored as given).
-func (s *Service) WithBox(box *secretbox.Box) *Service {
-	s.box = box
-	return s
+// NewService returns a Service. riverClient may be an insert-only client:
+// the Service only inserts jobs, River workers that need it are built after.
+func NewService(pool *pgxpool.Pool, riverClient *jobs.Client, logger *slog.Logger, cfg Config) *Service {
+	return &Service{pool: pool, river: riverClient, logger: logger, now: time.Now,
+		timeline: cfg.Notifier, box: cfg.Box, guard: cfg.Guard, webhookKeys: webhook.PublicKeys(cfg.WebhookKeys)}
 }
 
 // Record stores each finding: the first sighting of a key opens an incident
@@ -119,7 +85,7 @@ func (s *Service) WithBox(box *secretbox.Box) *Service {
 // (then it is dead: the occurrence is recorded, nobody is alerted).
 // Recording the same sighting again changes nothing, so callers may retry
 // freely.
-func (s *Service) Record(ctx context.Context, findings []Finding) error {
+func (s *Service) Record(ctx context.Context, findings []crawler.Finding) error {
 	for _, f := range findings {
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.recordTx(ctx, tx, f) })
 		if err != nil {
@@ -147,14 +113,14 @@ type lastIncident struct {
 	severity    Severity
 }
 
-func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
+func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f crawler.Finding) error {
 	if f.DetectedAt.IsZero() {
 		f.DetectedAt = s.now()
 	}
 	if err := lockKeyTx(ctx, tx, f.KeyID); err != nil {
 		return err
 	}
-	dedup := f.dedupKey()
+	dedup := dedupKey(f)
 	var replay bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM occurrences WHERE key_id = $1 AND dedup_key = $2)`,
 		f.KeyID, dedup).Scan(&replay); err != nil {
@@ -197,14 +163,13 @@ func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
 		// The old secret again, after rotation: worth a record on the key's
 		// last incident, open or not, but not an alert, a reopening, a
 		// severity change or a containment.
-		f.afterRotation = true
-		if err := s.appendTx(ctx, tx, last.id, f, dedup); err != nil {
+		if err := s.appendTx(ctx, tx, last.id, f, dedup, true); err != nil {
 			return err
 		}
 		_, err := s.addEventTx(ctx, tx, last.id, s.now(), ActorSystem, "seen_after_rotation", "", "", map[string]any{"url": f.URL, "source": f.Source})
 		return err
 	case last != nil && last.phase.Open():
-		if err := s.appendTx(ctx, tx, last.id, f, dedup); err != nil {
+		if err := s.appendTx(ctx, tx, last.id, f, dedup, false); err != nil {
 			return err
 		}
 		if err := s.raiseSeverityTx(ctx, tx, *last, f); err != nil {
@@ -217,7 +182,7 @@ func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
 		return nil
 	case last != nil && last.fingerprint == f.Fingerprint && (last.phase == PhaseFalsePositive || last.phase == PhaseAcceptedRisk):
 		// The team already judged this secret; keep the sighting, stay quiet.
-		return s.appendTx(ctx, tx, last.id, f, dedup)
+		return s.appendTx(ctx, tx, last.id, f, dedup, false)
 	case last != nil && last.phase == PhaseClosed:
 		return s.reopenTx(ctx, tx, last.id, f, dedup)
 	case dead:
@@ -228,18 +193,20 @@ func (s *Service) recordTx(ctx context.Context, tx pgx.Tx, f Finding) error {
 	}
 }
 
-func (s *Service) appendTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
+// appendTx adds a sighting to an incident; afterRotation marks one of a
+// secret the key was rotated away from, or of an eradicated incident's.
+func (s *Service) appendTx(ctx context.Context, tx pgx.Tx, incidentID int64, f crawler.Finding, dedup string, afterRotation bool) error {
 	if _, err := tx.Exec(ctx, `UPDATE incidents SET last_seen_at = GREATEST(last_seen_at, $2) WHERE id = $1`,
 		incidentID, seenAt(f)); err != nil {
 		return fmt.Errorf("update incident %d: %w", incidentID, err)
 	}
-	if err := insertOccurrenceTx(ctx, tx, incidentID, f, dedup); err != nil {
+	if err := insertOccurrenceTx(ctx, tx, incidentID, f, dedup, afterRotation); err != nil {
 		return err
 	}
 	return s.occurrenceAddedTx(ctx, tx, incidentID, f, dedup)
 }
 
-func insertOccurrenceTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
+func insertOccurrenceTx(ctx context.Context, tx pgx.Tx, incidentID int64, f crawler.Finding, dedup string, afterRotation bool) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO occurrences (incident_id, key_id, dedup_key, source, event_id, event_type, url, repo,
 			commit_sha, path, line, col, encoding, actor, preview, event_at, detected_at, title, fetched_at,
@@ -248,7 +215,7 @@ func insertOccurrenceTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Find
 		ON CONFLICT (key_id, dedup_key) DO NOTHING`,
 		incidentID, f.KeyID, dedup, f.Source, f.EventID, f.EventType, f.URL, f.Repo,
 		f.Commit, f.Path, f.Line, f.Column, f.Encoding, f.Actor, f.Preview, nullTime(f.EventAt), f.DetectedAt,
-		f.Title, nullTime(f.FetchedAt), f.Private, nullReach(f.Reach), f.afterRotation, viaOf(f))
+		f.Title, nullTime(f.FetchedAt), f.Private, nullReach(f.Reach), afterRotation, viaOf(f))
 	if err != nil {
 		return fmt.Errorf("insert occurrence: %w", err)
 	}
@@ -256,7 +223,7 @@ func insertOccurrenceTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Find
 }
 
 // viaOf is how a finding was reached, "live" unless it says otherwise.
-func viaOf(f Finding) string {
+func viaOf(f crawler.Finding) string {
 	if f.Via == "" {
 		return "live"
 	}
@@ -273,7 +240,7 @@ func nullReach(n int) *int {
 
 // severityOf is the severity of a sighting of a key: the key's facts and
 // the sighting's exposure.
-func severityOf(kf keyFacts, f Finding) Severity {
+func severityOf(kf keyFacts, f crawler.Finding) Severity {
 	return ComputeSeverity(SeverityInput{Provider: kf.provider, Environment: kf.environment, Scopes: kf.scopes,
 		Source: f.Source, Public: !f.Private, Reach: f.Reach})
 }
@@ -282,7 +249,7 @@ func severityOf(kf keyFacts, f Finding) Severity {
 // more exposed than the ones before (a private repository's key now in a
 // popular public one). It never lowers it: a wider exposure already
 // happened.
-func (s *Service) raiseSeverityTx(ctx context.Context, tx pgx.Tx, in lastIncident, f Finding) error {
+func (s *Service) raiseSeverityTx(ctx context.Context, tx pgx.Tx, in lastIncident, f crawler.Finding) error {
 	incidentID, cur := in.id, in.severity
 	if cur == SeverityCritical {
 		return nil // nothing above it
@@ -304,7 +271,7 @@ func (s *Service) raiseSeverityTx(ctx context.Context, tx pgx.Tx, in lastInciden
 	return err
 }
 
-func seenAt(f Finding) time.Time {
+func seenAt(f crawler.Finding) time.Time {
 	if f.EventAt.IsZero() {
 		return f.DetectedAt
 	}
@@ -331,7 +298,7 @@ func loadKeyFactsTx(ctx context.Context, tx pgx.Tx, keyID, orgID int64) (keyFact
 	return kf, nil
 }
 
-func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f Finding, dedup string) error {
+func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f crawler.Finding, dedup string) error {
 	kf, err := loadKeyFactsTx(ctx, tx, f.KeyID, f.OrgID)
 	if err != nil {
 		return err
@@ -346,7 +313,7 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f Finding, dedup string
 	if err != nil {
 		return fmt.Errorf("open incident: %w", err)
 	}
-	if err := insertOccurrenceTx(ctx, tx, id, f, dedup); err != nil {
+	if err := insertOccurrenceTx(ctx, tx, id, f, dedup, false); err != nil {
 		return err
 	}
 	if _, err := s.addEventTx(ctx, tx, id, now, ActorSystem, "opened", "", string(PhaseIdentified), map[string]any{
@@ -363,7 +330,7 @@ func (s *Service) openTx(ctx context.Context, tx pgx.Tx, f Finding, dedup string
 	return nil
 }
 
-func (s *Service) reopenTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
+func (s *Service) reopenTx(ctx context.Context, tx pgx.Tx, incidentID int64, f crawler.Finding, dedup string) error {
 	now := s.now()
 	kf, err := loadKeyFactsTx(ctx, tx, f.KeyID, f.OrgID)
 	if err != nil {
@@ -381,7 +348,7 @@ func (s *Service) reopenTx(ctx context.Context, tx pgx.Tx, incidentID int64, f F
 	if err != nil {
 		return fmt.Errorf("reopen incident %d: %w", incidentID, err)
 	}
-	if err := insertOccurrenceTx(ctx, tx, incidentID, f, dedup); err != nil {
+	if err := insertOccurrenceTx(ctx, tx, incidentID, f, dedup, false); err != nil {
 		return err
 	}
 	_, err = s.addEventTx(ctx, tx, incidentID, now, ActorSystem, "regression", string(PhaseClosed), string(PhaseIdentified),
@@ -399,7 +366,7 @@ func (s *Service) reopenTx(ctx context.Context, tx pgx.Tx, incidentID int64, f F
 // afterIdentifiedTx starts containment: a secret already revoked at match
 // time is contained at once; otherwise a revocation request is queued when
 // an endpoint is configured, and the team is told to act when none is.
-func (s *Service) afterIdentifiedTx(ctx context.Context, tx pgx.Tx, incidentID int64, regressions int, f Finding) error {
+func (s *Service) afterIdentifiedTx(ctx context.Context, tx pgx.Tx, incidentID int64, regressions int, f crawler.Finding) error {
 	if f.Revoked != "" {
 		_, err := s.transitionTx(ctx, tx, incidentID, transition{
 			to: PhaseContained, actor: f.Revoked, kind: "revoked", details: map[string]any{"by": f.Revoked},
@@ -435,7 +402,7 @@ func nullTime(t time.Time) *time.Time {
 // AddWorkers registers the incident workers: revocation requests (and
 // their tests) and the SLA sweep. The revoker may be nil (no outgoing webhooks). Alerts are the
 // timeline notifier's (incidents/slack).
-func AddWorkers(w *river.Workers, r *Revoker, sw *Sweeper) {
+func AddWorkers(w *river.Workers, r *RevocationWorker, sw *Sweeper) {
 	if r != nil {
 		river.AddWorker(w, r)
 		river.AddWorker(w, &revocationTester{r: r})

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
@@ -44,9 +45,8 @@ func setup(t testing.TB) testBundle {
 	if err := pool.QueryRow(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, 'aws prod', 'lw1:test', 'aws') RETURNING id`, orgID).Scan(&keyID); err != nil {
 		t.Fatal(err)
 	}
-	svc := NewService(pool, rc, logger)
 	heard := &timelineRecorder{}
-	svc.SetTimelineNotifier(heard)
+	svc := NewService(pool, rc, logger, Config{Notifier: heard})
 	return testBundle{pool: pool, svc: svc, orgID: orgID, keyID: keyID, logger: logger, heard: heard}
 }
 
@@ -63,8 +63,8 @@ func (b testBundle) heardCount(kinds ...string) int {
 	return n
 }
 
-func (b testBundle) finding(url string, line int) Finding {
-	return Finding{
+func (b testBundle) finding(url string, line int) crawler.Finding {
+	return crawler.Finding{
 		KeyID: b.keyID, OrgID: b.orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1",
 		EventType: "IssueCommentEvent", URL: url, Repo: "o/r", Line: line, Column: 5, Encoding: "plain",
 		Actor: "mallory", Preview: "AWS_KEY=AKIA****", EventAt: time.Now().Add(-time.Minute), DetectedAt: time.Now(),
@@ -87,9 +87,8 @@ func TestRecord(t *testing.T) {
 	t.Run("first sighting opens an incident and queues its alert", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		rec := &timelineRecorder{}
-		b.svc.SetTimelineNotifier(rec)
-		if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 3)}); err != nil {
+		rec := b.heard
+		if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 3)}); err != nil {
 			t.Fatal(err)
 		}
 		if n := count(t, b.pool, `SELECT count(*) FROM incidents WHERE state = 'open'`); n != 1 {
@@ -108,7 +107,7 @@ func TestRecord(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		for i := range 3 {
-			if err := b.svc.Record(ctx, []Finding{b.finding("https://x/"+string(rune('a'+i)), 3)}); err != nil {
+			if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/"+string(rune('a'+i)), 3)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -128,7 +127,7 @@ func TestRecord(t *testing.T) {
 		b := setup(t)
 		f := b.finding("https://x/1", 3)
 		for range 2 {
-			if err := b.svc.Record(ctx, []Finding{f, f}); err != nil {
+			if err := b.svc.Record(ctx, []crawler.Finding{f, f}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -143,7 +142,7 @@ func TestRecord(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
 		for i := range 8 {
-			wg.Go(func() { errs <- b.svc.Record(ctx, []Finding{b.finding("https://x/c", i+1)}) })
+			wg.Go(func() { errs <- b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/c", i+1)}) })
 		}
 		wg.Wait()
 		close(errs)
@@ -164,13 +163,13 @@ func TestRecord(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		f := b.finding("https://x/1", 3)
-		if err := b.svc.Record(ctx, []Finding{f}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{f}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.pool.Exec(ctx, `UPDATE incidents SET phase = 'closed'`); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.svc.Record(ctx, []Finding{f}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{f}); err != nil {
 			t.Fatal(err)
 		}
 		if n := count(t, b.pool, `SELECT count(*) FROM incidents`); n != 1 {
@@ -209,8 +208,8 @@ func TestTimelineNotifier(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	rec := &timelineRecorder{}
-	b.svc.SetTimelineNotifier(Notifiers{rec})
-	if err := b.svc.Record(ctx, []Finding{b.finding("https://github.com/o/r/issues/1#issuecomment-9", 3)}); err != nil {
+	b.svc = NewService(b.pool, b.svc.river, b.logger, Config{Notifier: Notifiers{rec}})
+	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://github.com/o/r/issues/1#issuecomment-9", 3)}); err != nil {
 		t.Fatal(err)
 	}
 	var id int64

@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leakwatch/leakwatch/crawler"
 )
 
 type metrics struct {
@@ -86,7 +88,7 @@ func (c openCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // observeDetection feeds the time-to-detect histogram for a new incident.
-func (s *Service) observeDetection(f Finding) {
+func (s *Service) observeDetection(f crawler.Finding) {
 	if s.metrics == nil || f.EventAt.IsZero() || f.DetectedAt.Before(f.EventAt) {
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leakwatch/leakwatch/crawler"
 )
 
 func TestMetrics(t *testing.T) {
@@ -18,7 +20,7 @@ func TestMetrics(t *testing.T) {
 	b.svc.now = clock.Now
 	f := b.finding("https://x/1", 1)
 	f.EventAt, f.DetectedAt = clock.Now().Add(-90*time.Second), clock.Now()
-	if err := b.svc.Record(ctx, []Finding{f}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{f}); err != nil {
 		t.Fatal(err)
 	}
 	var id int64

@@ -324,16 +324,7 @@ func (s *Service) Stats(ctx context.Context, orgID int64, days int) (Stats, erro
 }
 
 // WebhookKeys returns the public keys receivers verify Ed25519 signatures
-// with (see SetWebhookKeys).
+// with (Config.WebhookKeys).
 func (s *Service) WebhookKeys() []webhook.PublicKey {
-	s.keysMu.RLock()
-	defer s.keysMu.RUnlock()
 	return append([]webhook.PublicKey{}, s.webhookKeys...)
-}
-
-// SetWebhookKeys records the signing keys' public halves for publication.
-func (s *Service) SetWebhookKeys(keys []webhook.SigningKey) {
-	s.keysMu.Lock()
-	defer s.keysMu.Unlock()
-	s.webhookKeys = webhook.PublicKeys(keys)
 }

@@ -171,29 +171,30 @@ type RevocationResponse struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Revoker is the worker that delivers revocation requests and moves the
-// incident according to the answer.
-type Revoker struct {
+// RevocationWorker is the River worker that delivers revocation webhooks
+// and moves the incident according to the answer. (crawler.Revoker, the
+// one interface named Revoker, revokes plaintext at match time.)
+type RevocationWorker struct {
 	river.WorkerDefaults[RevokeArgs]
 	svc    *Service
 	sender *webhook.Sender
 	logger *slog.Logger
 }
 
-// NewRevoker returns the revocation worker. sender signs and posts (see
+// NewRevocationWorker returns the revocation worker. sender signs and posts (see
 // webhook.NewSender); it shares the Service's clock.
-func NewRevoker(svc *Service, sender *webhook.Sender, logger *slog.Logger) *Revoker {
-	return &Revoker{svc: svc, sender: sender, logger: logger}
+func NewRevocationWorker(svc *Service, sender *webhook.Sender, logger *slog.Logger) *RevocationWorker {
+	return &RevocationWorker{svc: svc, sender: sender, logger: logger}
 }
 
 // Timeout bounds one attempt.
-func (r *Revoker) Timeout(*river.Job[RevokeArgs]) time.Duration { return time.Minute }
+func (r *RevocationWorker) Timeout(*river.Job[RevokeArgs]) time.Duration { return time.Minute }
 
 // Work sends one attempt. Answers other than revoked/manual/failed are
 // retried by snoozing (River's snooze does not count attempts, so the count
 // lives in the delivery log) with backoff for up to webhook.GiveUpAfter, then
 // the incident is flagged "containment failed" and escalated.
-func (r *Revoker) Work(ctx context.Context, job *river.Job[RevokeArgs]) error {
+func (r *RevocationWorker) Work(ctx context.Context, job *river.Job[RevokeArgs]) error {
 	a := job.Args
 	s := r.svc
 	var (

@@ -76,7 +76,7 @@ func (s *Service) QueueRevocationTest(ctx context.Context, orgID, keyID int64, r
 // revocationTester works RevocationTestArgs with the revoker's sender.
 type revocationTester struct {
 	river.WorkerDefaults[RevocationTestArgs]
-	r *Revoker
+	r *RevocationWorker
 }
 
 // Timeout bounds the one attempt.
@@ -89,7 +89,7 @@ func (w *revocationTester) Work(ctx context.Context, job *river.Job[RevocationTe
 
 // SendTest sends a queued test request once and logs the attempt in the
 // endpoint's delivery log: succeeded on a 2xx, failed otherwise.
-func (r *Revoker) SendTest(ctx context.Context, a RevocationTestArgs) error {
+func (r *RevocationWorker) SendTest(ctx context.Context, a RevocationTestArgs) error {
 	s := r.svc
 	var url, stored string
 	var key KeyRef
@@ -112,6 +112,15 @@ func (r *Revoker) SendTest(ctx context.Context, a RevocationTestArgs) error {
 	body := RevocationTest{Type: "revocation.test", EventID: fmt.Sprintf("msg_lwrevtest_%d_%d", a.EndpointID, a.At.UnixNano()),
 		RequestedBy: a.RequestedBy, RequestedAt: a.At}
 	if keyID != nil {
+		// The key's names come from the registry, which owns them.
+		k, err := keys.Get(ctx, s.pool, *keyID)
+		switch {
+		case errors.Is(err, keys.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			key.Name, key.Provider, key.Fingerprint = k.Name, k.Provider, k.Fingerprint
+		}
 		key.ID = *keyID
 		body.Key = &key
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
@@ -51,7 +52,7 @@ func TestSettings(t *testing.T) {
 	// The new limits drive the sweep, and the default assignee new incidents.
 	clock := newFakeClock()
 	b.svc.now = clock.Now
-	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	var assigned *int64

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/leakwatch/leakwatch/crawler"
 )
 
 // TestSweepEscalatesOnlyUnhandled: the SLA escalates an incident only while
@@ -38,7 +40,7 @@ func TestSweepEscalatesOnlyUnhandled(t *testing.T) {
 			b := setup(t)
 			clock := newFakeClock()
 			b.svc.now = clock.Now
-			if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+			if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := b.pool.Exec(ctx, tt.set); err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/leakwatch/leakwatch/crawler"
 )
 
 // TimelineNotifier hears of every timeline entry, inside the transaction
@@ -29,10 +31,6 @@ func (ns Notifiers) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, 
 	return nil
 }
 
-// SetTimelineNotifier installs the hook; call it before the Service is
-// used. nil (the default) tells nobody.
-func (s *Service) SetTimelineNotifier(n TimelineNotifier) { s.timeline = n }
-
 // OccurrenceNotifier is an optional extension of a TimelineNotifier: a
 // sighting added to an open incident writes no timeline entry, so a
 // notifier that implements this also hears of those, in their transaction.
@@ -54,7 +52,7 @@ func (ns Notifiers) OccurrenceAddedTx(ctx context.Context, tx pgx.Tx, incidentID
 
 // occurrenceAddedTx tells the notifier of the newest occurrence of the
 // incident, if it listens for them.
-func (s *Service) occurrenceAddedTx(ctx context.Context, tx pgx.Tx, incidentID int64, f Finding, dedup string) error {
+func (s *Service) occurrenceAddedTx(ctx context.Context, tx pgx.Tx, incidentID int64, f crawler.Finding, dedup string) error {
 	on, ok := s.timeline.(OccurrenceNotifier)
 	if !ok {
 		return nil

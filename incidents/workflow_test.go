@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/rivertest"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents/revoketest"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
@@ -53,7 +54,7 @@ type revokeBundle struct {
 	clock    *fakeClock
 	key      webhook.SigningKey
 	receiver *revoketest.Server
-	revoker  *Revoker
+	revoker  *RevocationWorker
 }
 
 // setupRevoke adds a fake clock, a reference receiver configured as the
@@ -76,7 +77,7 @@ func setupRevoke(t *testing.T) revokeBundle {
 	}
 	recv.AddSecret(secret)
 	sender := webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, clock.Now)
-	return revokeBundle{testBundle: b, clock: clock, key: key, receiver: recv, revoker: NewRevoker(b.svc, sender, b.logger)}
+	return revokeBundle{testBundle: b, clock: clock, key: key, receiver: recv, revoker: NewRevocationWorker(b.svc, sender, b.logger)}
 }
 
 func (b revokeBundle) incident(t *testing.T) (id int64, phase Phase, containment string) {
@@ -109,7 +110,7 @@ func TestRevocation(t *testing.T) {
 	t.Run("opening queues the request; revoked answer contains", func(t *testing.T) {
 		t.Parallel()
 		b := setupRevoke(t)
-		if err := b.svc.Record(ctx, []Finding{b.finding("https://github.com/o/r/blob/x/a.env#L3", 3)}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://github.com/o/r/blob/x/a.env#L3", 3)}); err != nil {
 			t.Fatal(err)
 		}
 		job := rivertest.RequireInserted(ctx, t, riverpgxv5.New(b.pool), &RevokeArgs{}, nil)
@@ -164,7 +165,7 @@ func TestRevocation(t *testing.T) {
 			}
 			return http.StatusOK, `{"status":"revoked"}`
 		})
-		if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 			t.Fatal(err)
 		}
 		id, _, _ := b.incident(t)
@@ -220,7 +221,7 @@ func TestRevocation(t *testing.T) {
 		t.Parallel()
 		b := setupRevoke(t)
 		b.receiver.SetAnswer(func(revoketest.Request) (int, string) { return http.StatusBadGateway, "" })
-		if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 			t.Fatal(err)
 		}
 		id, _, _ := b.incident(t)
@@ -254,7 +255,7 @@ func TestRevocation(t *testing.T) {
 		} {
 			b := setupRevoke(t)
 			b.receiver.SetAnswer(func(revoketest.Request) (int, string) { return http.StatusOK, tt.answer })
-			if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+			if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 				t.Fatal(err)
 			}
 			id, _, _ := b.incident(t)
@@ -320,7 +321,7 @@ func TestRevocation(t *testing.T) {
 		t.Parallel()
 		b := setupRevoke(t)
 		b.revoker.sender = webhook.NewSender(webhook.NewHTTPClient(webhook.Guard{}, 5*time.Second), webhook.Guard{}, &b.key, b.clock.Now)
-		if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 			t.Fatal(err)
 		}
 		id, _, _ := b.incident(t)
@@ -346,7 +347,7 @@ func TestRevocation(t *testing.T) {
 		t.Parallel()
 		b := setupRevoke(t)
 		b.receiver.SetAnswer(func(revoketest.Request) (int, string) { return http.StatusOK, `{"status":"failed","reason":"busy"}` })
-		if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 			t.Fatal(err)
 		}
 		id, _, _ := b.incident(t)
@@ -417,8 +418,17 @@ func TestLifecycle(t *testing.T) {
 	}
 	posts := func() int { return len(alerts()) }
 
+	// As serve wires it (River's way out of the client/worker loop): the
+	// Service inserts through an insert-only client, its workers are in the
+	// bundle before the working client is built.
+	inserter, err := jobs.NewClient(b.pool, jobs.Config{Logger: b.logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := NewService(b.pool, inserter, b.logger, Config{Notifier: rec})
 	workers := river.NewWorkers()
 	sender := webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil)
+	AddWorkers(workers, NewRevocationWorker(svc, sender, b.logger), NewSweeper(svc))
 	rc, err := jobs.NewClient(b.pool, jobs.Config{
 		Incidents: 2, Notify: 2, Workers: workers, Logger: b.logger, TestOnly: true,
 		PeriodicJobs: PeriodicJobs(),
@@ -426,9 +436,6 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := NewService(b.pool, rc, b.logger)
-	svc.SetTimelineNotifier(rec)
-	AddWorkers(workers, NewRevoker(svc, sender, b.logger), NewSweeper(svc))
 	if err := rc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +464,7 @@ func TestLifecycle(t *testing.T) {
 	actor := Actor{Name: "alice@example.com", UserID: 7, OrgID: b.orgID}
 
 	// Two sightings of the key: one incident, one alert, one request.
-	if err := svc.Record(ctx, []Finding{b.finding("https://x/1", 1), b.finding("https://x/2", 2)}); err != nil {
+	if err := svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1), b.finding("https://x/2", 2)}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("containment", func() bool { return phase() == PhaseContained })
@@ -515,7 +522,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// The old secret again: dead, recorded, nobody alerted.
-	if err := svc.Record(ctx, []Finding{b.finding("https://x/3", 3)}); err != nil {
+	if err := svc.Record(ctx, []crawler.Finding{b.finding("https://x/3", 3)}); err != nil {
 		t.Fatal(err)
 	}
 	if p := phase(); p != PhaseClosed {
@@ -524,7 +531,7 @@ func TestLifecycle(t *testing.T) {
 	// The new secret leaks: a regression of the same incident.
 	f := b.finding("https://x/4", 4)
 	f.Fingerprint = "lw1:new"
-	if err := svc.Record(ctx, []Finding{f}); err != nil {
+	if err := svc.Record(ctx, []crawler.Finding{f}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("containment of the regression", func() bool { return phase() == PhaseContained })
@@ -572,7 +579,7 @@ func TestSweep(t *testing.T) {
 	}
 	f2 := b.finding("https://x/2", 2)
 	f2.KeyID, f2.Fingerprint = key2, "lw1:other"
-	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1), f2}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1), f2}); err != nil {
 		t.Fatal(err)
 	}
 	var acked int64
@@ -643,7 +650,7 @@ func TestTransitions(t *testing.T) {
 		t.Run(string(tt.from)+" "+tt.action, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
-			if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+			if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 				t.Fatal(err)
 			}
 			var id int64
@@ -670,7 +677,7 @@ func TestTransitions(t *testing.T) {
 	t.Run("side exits need a reason; notes are kept", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 			t.Fatal(err)
 		}
 		var id int64
@@ -718,7 +725,7 @@ func TestKeyRotation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	store := keys.NewStore(b.pool).OnRotateTx(b.svc.KeyRotatedTx)
@@ -753,7 +760,7 @@ func TestKeyRevokedInRegistry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	store := keys.NewStore(b.pool).OnStateTx(b.svc.KeyStateChangedTx)
@@ -789,7 +796,7 @@ func TestOpenedRecordsOwnerAndSeverity(t *testing.T) {
 	if _, err := b.pool.Exec(ctx, `UPDATE keys SET owner = 'payments-team', environment = 'development', notes = 'read-only reporting key'`); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	var sev, owner string
@@ -808,7 +815,7 @@ func TestReopenWhileAnotherIsOpen(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	var old int64
@@ -821,7 +828,7 @@ func TestReopenWhileAnotherIsOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Fingerprint = "lw1:second"
-	if err := b.svc.Record(ctx, []Finding{f}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{f}); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, b.pool, `SELECT count(*) FROM incidents WHERE state = 'open'`); n != 1 {
@@ -872,7 +879,7 @@ func TestSeverityFollowsExposure(t *testing.T) {
 		}
 		f := b.finding(st.url, i+1)
 		f.Private, f.Reach = st.private, st.reach
-		if err := b.svc.Record(ctx, []Finding{f}); err != nil {
+		if err := b.svc.Record(ctx, []crawler.Finding{f}); err != nil {
 			t.Fatal(err)
 		}
 		if got := severity(); got != st.want {
@@ -906,7 +913,7 @@ func TestActionAuditIsAtomic(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	if err := b.svc.Record(ctx, []Finding{b.finding("https://x/1", 1)}); err != nil {
+	if err := b.svc.Record(ctx, []crawler.Finding{b.finding("https://x/1", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	var id int64

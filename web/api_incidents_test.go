@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
@@ -37,9 +38,8 @@ func newIncidentFixture(t *testing.T) incidentFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := incidents.NewService(b.pool, rc, b.logger)
 	sk, _ := webhook.GenerateSigningKey()
-	svc.SetWebhookKeys([]webhook.SigningKey{sk})
+	svc := incidents.NewService(b.pool, rc, b.logger, incidents.Config{WebhookKeys: []webhook.SigningKey{sk}})
 	b.srv.incidents = svc
 	ks := keys.NewStore(b.pool).OnRotateTx(svc.KeyRotatedTx)
 	b.srv.keys = ks
@@ -65,7 +65,7 @@ func TestIncidentAPI(t *testing.T) {
 	ctx := context.Background()
 	f := newIncidentFixture(t)
 	b, svc, org, admin, k := f.testBundle, f.svc, f.org, f.admin, f.key
-	if err := svc.Record(ctx, []incidents.Finding{{KeyID: k.ID, OrgID: org.ID, Fingerprint: k.Fingerprint, Source: "github", URL: "https://github.com/o/r/blob/x/a#L1",
+	if err := svc.Record(ctx, []crawler.Finding{{KeyID: k.ID, OrgID: org.ID, Fingerprint: k.Fingerprint, Source: "github", URL: "https://github.com/o/r/blob/x/a#L1",
 		Preview: "TOKEN=ghp_****", EventAt: time.Now().Add(-time.Minute), DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}

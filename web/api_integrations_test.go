@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/slack"
@@ -44,9 +45,10 @@ func withIntegrations(t *testing.T, b *testBundle) *slacktest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inc := incidents.NewService(b.pool, rc, b.logger)
-	b.srv.slack = slack.NewService(b.pool, slack.NewStore(b.pool, box), rc, inc, slack.Config{APIURL: fake.APIURL(), Logger: b.logger,
-		HTTPClient: webhook.NewHTTPClient(webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 10*time.Second)})
+	inc := incidents.NewService(b.pool, rc, b.logger, incidents.Config{})
+	b.srv.slack = slack.NewService(b.pool, slack.NewStore(b.pool, box), rc,
+		slack.Deps{Incidents: inc, Members: b.auth, Orgs: b.orgs}, slack.Config{APIURL: fake.APIURL(), Logger: b.logger,
+			HTTPClient: webhook.NewHTTPClient(webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, 10*time.Second)})
 	b.srv.eventHooks = eventhooks.NewStore(b.pool, box)
 	return fake
 }
@@ -231,8 +233,8 @@ func TestIncidentPageEscapesLeakText(t *testing.T) {
 	if err := b.pool.QueryRow(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, '<img src=x onerror=alert(1)>', 'lw1:x', 'aws') RETURNING id`, org.ID).Scan(&keyID); err != nil {
 		t.Fatal(err)
 	}
-	inc := incidents.NewService(b.pool, nil, b.logger)
-	if err := inc.Record(ctx, []incidents.Finding{{KeyID: keyID, OrgID: org.ID, Fingerprint: "lw1:x", Source: "github", EventID: "1",
+	inc := incidents.NewService(b.pool, nil, b.logger, incidents.Config{})
+	if err := inc.Record(ctx, []crawler.Finding{{KeyID: keyID, OrgID: org.ID, Fingerprint: "lw1:x", Source: "github", EventID: "1",
 		URL: `javascript:alert(1)//"><script>alert(2)</script>`, Repo: "<script>alert(3)</script>", Actor: "<!channel>", DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
 )
@@ -121,7 +122,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__sameDocument = true`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Record(context.Background(), []incidents.Finding{{KeyID: f.key.ID, OrgID: f.org.ID, Fingerprint: f.key.Fingerprint,
+	if err := svc.Record(context.Background(), []crawler.Finding{{KeyID: f.key.ID, OrgID: f.org.ID, Fingerprint: f.key.Fingerprint,
 		Source: "github", URL: "https://github.com/o/live/blob/x/a#L1", EventAt: time.Now(), DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}

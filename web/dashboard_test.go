@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/crawler/paste"
 	"github.com/leakwatch/leakwatch/incidents"
@@ -307,7 +308,7 @@ func TestIncidentEventsIsolated(t *testing.T) {
 	if _, err := b.pool.Exec(ctx, `UPDATE incidents SET severity = 'low' WHERE org_id = $1`, other.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Record(ctx, []incidents.Finding{{KeyID: f.key.ID, OrgID: f.org.ID, Fingerprint: f.key.Fingerprint, Source: "github",
+	if err := svc.Record(ctx, []crawler.Finding{{KeyID: f.key.ID, OrgID: f.org.ID, Fingerprint: f.key.Fingerprint, Source: "github",
 		URL: "https://github.com/o/r/blob/x/a#L1", EventAt: time.Now(), DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}

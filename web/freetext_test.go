@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/auth"
 )
 
@@ -19,7 +19,7 @@ func TestFreeTextRefusesSecrets(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newIncidentFixture(t)
-	if err := f.svc.Record(ctx, []incidents.Finding{{KeyID: f.key.ID, OrgID: f.org.ID, Fingerprint: f.key.Fingerprint, Source: "github",
+	if err := f.svc.Record(ctx, []crawler.Finding{{KeyID: f.key.ID, OrgID: f.org.ID, Fingerprint: f.key.Fingerprint, Source: "github",
 		URL: "https://github.com/o/r/blob/x/a#L1", Preview: "TOKEN=ghp_****", EventAt: time.Now().Add(-time.Minute), DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}

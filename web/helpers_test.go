@@ -49,7 +49,7 @@ func setup(t testing.TB) *testBundle {
 		keys: keys.NewStore(pool), audit: audit.NewStore(pool), logger: logger,
 	}
 	srv, err := New(Config{
-		Incidents: incidents.NewService(pool, nil, logger), Auth: b.auth, Orgs: b.orgs, Keys: b.keys, Audit: b.audit,
+		Incidents: incidents.NewService(pool, nil, logger, incidents.Config{}), Auth: b.auth, Orgs: b.orgs, Keys: b.keys, Audit: b.audit,
 		BaseURL: "http://leakwatch.test", Logger: logger, Gatherer: prometheus.NewRegistry(),
 	})
 	if err != nil {

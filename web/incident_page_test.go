@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/audit"
 )
 
@@ -25,7 +25,7 @@ func TestIncidentPage(t *testing.T) {
 	f := newIncidentFixture(t)
 	b, svc, ks, org, admin, k := f.testBundle, f.svc, f.rotating, f.org, f.admin, f.key
 	const evil = `<script>alert(1)</script>`
-	if err := svc.Record(ctx, []incidents.Finding{{KeyID: k.ID, OrgID: org.ID, Fingerprint: k.Fingerprint, Source: "github",
+	if err := svc.Record(ctx, []crawler.Finding{{KeyID: k.ID, OrgID: org.ID, Fingerprint: k.Fingerprint, Source: "github",
 		URL: "https://github.com/o/r/issues/7#issuecomment-1", Repo: "o/r", Title: "Build fails " + evil, Actor: "mallory",
 		Line: 3, Column: 9, Encoding: "plain", Preview: "TOKEN=ghp_********", Reach: 4200,
 		EventAt: time.Now().Add(-time.Minute), DetectedAt: time.Now()}}); err != nil {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/crawler"
 )
 
 // TestOccurrenceViaArchive shows how a sighting was found: the API says
@@ -19,12 +19,12 @@ func TestOccurrenceViaArchive(t *testing.T) {
 	f := newIncidentFixture(t)
 	b, svc, org, k := f.testBundle, f.svc, f.org, f.key
 	now := time.Now()
-	base := incidents.Finding{KeyID: k.ID, OrgID: org.ID, Fingerprint: k.Fingerprint, Source: "github", Repo: "o/r",
+	base := crawler.Finding{KeyID: k.ID, OrgID: org.ID, Fingerprint: k.Fingerprint, Source: "github", Repo: "o/r",
 		Line: 1, Column: 1, Encoding: "plain", Preview: "TOKEN=ghp_********", DetectedAt: now}
 	live, archived := base, base
 	live.URL, live.EventAt = "https://github.com/o/r/issues/1#issuecomment-1", now.Add(-2*time.Second)
 	archived.URL, archived.EventAt, archived.Via = "https://github.com/o/r/issues/1#issuecomment-2", now.Add(-3*time.Hour), "archive"
-	if err := svc.Record(ctx, []incidents.Finding{live, archived}); err != nil {
+	if err := svc.Record(ctx, []crawler.Finding{live, archived}); err != nil {
 		t.Fatal(err)
 	}
 	var id string

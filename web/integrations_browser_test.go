@@ -12,8 +12,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/crawler/paste"
-	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
@@ -91,7 +91,7 @@ func TestBrowserIntegrations(t *testing.T) {
 	}
 
 	// An incident opens; the delivery worker calls the receiver.
-	if err := f.svc.Record(context.Background(), []incidents.Finding{{KeyID: f.key.ID, OrgID: f.org.ID, Fingerprint: f.key.Fingerprint,
+	if err := f.svc.Record(context.Background(), []crawler.Finding{{KeyID: f.key.ID, OrgID: f.org.ID, Fingerprint: f.key.Fingerprint,
 		Source: "github", URL: "https://github.com/o/r/blob/x/a#L1", EventAt: time.Now(), DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestBrowserIntegrations(t *testing.T) {
 	}
 	guard := webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	sender := webhook.NewSender(webhook.NewHTTPClient(guard, 10*time.Second), guard, &f.sk, nil)
-	w := eventhooks.NewWorker(b.pool, b.srv.eventHooks, sender, base, b.logger)
+	w := eventhooks.NewWorker(b.pool, b.srv.eventHooks, f.svc, sender, base, b.logger)
 	if err := w.Work(context.Background(), &river.Job[eventhooks.DeliverArgs]{JobRow: &rivertype.JobRow{},
 		Args: eventhooks.DeliverArgs{SubscriptionID: hookID, EventID: eventID, Type: eventhooks.EventIncidentOpened}}); err != nil {
 		t.Fatal(err)

@@ -137,7 +137,7 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 	authStore := auth.NewStore(pool, auth.Config{Argon: testArgon})
 	srv, err := New(Config{
-		Incidents: incidents.NewService(pool, nil, logger), Auth: authStore, Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool),
+		Incidents: incidents.NewService(pool, nil, logger, incidents.Config{}), Auth: authStore, Orgs: orgs.NewStore(pool), Keys: keys.NewStore(pool),
 		Audit: audit.NewStore(pool), OIDC: o, BaseURL: ts.URL, Logger: logger, Gatherer: prometheus.NewRegistry(),
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
@@ -21,7 +22,7 @@ func TestOutgoingURLsRefusedWhenSet(t *testing.T) {
 	guard := webhook.Guard{}
 	f.srv.orgs = orgs.NewStore(f.pool).WithGuard(guard)
 	f.srv.keys = keys.NewStore(f.pool).WithGuard(guard)
-	f.srv.incidents = f.svc.WithGuard(guard)
+	f.srv.incidents = incidents.NewService(f.pool, nil, f.logger, incidents.Config{Guard: &guard})
 	withIntegrations(t, f.testBundle)
 	f.srv.eventHooks = eventhooks.NewStore(f.pool, nil).WithGuard(guard)
 	owner := f.mustUser(t, "owner@acme.example", f.org.ID, auth.RoleOwner)

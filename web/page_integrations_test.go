@@ -293,7 +293,7 @@ func TestRevocationEndpointTestRequest(t *testing.T) {
 		t.Fatalf("queued %+v (%v)", args, err)
 	}
 	guard := webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
-	revoker := incidents.NewRevoker(f.svc, webhook.NewSender(webhook.NewHTTPClient(guard, 10*time.Second), guard, &f.sk, nil), b.logger)
+	revoker := incidents.NewRevocationWorker(f.svc, webhook.NewSender(webhook.NewHTTPClient(guard, 10*time.Second), guard, &f.sk, nil), b.logger)
 	if err := revoker.SendTest(ctx, args); err != nil {
 		t.Fatal(err)
 	}

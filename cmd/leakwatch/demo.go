@@ -263,7 +263,7 @@ func setUpDemo(ctx context.Context, db *database.DB, cfg Config, sink *slackSink
 	}
 	// The receiver checks each request's HMAC signature, as a customer's
 	// endpoint should.
-	secret, err := incidents.NewService(db.Pool, nil, slog.New(slog.DiscardHandler)).SetRevocationEndpoint(ctx, audit.CLI, o.ID, sc.revoked.id, receiver.URL+"/revoke", true)
+	secret, err := incidents.NewService(db.Pool, nil, slog.New(slog.DiscardHandler), incidents.Config{}).SetRevocationEndpoint(ctx, audit.CLI, o.ID, sc.revoked.id, receiver.URL+"/revoke", true)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func TestEndToEndContainment(t *testing.T) {
 	// published one below); no shared secret.
 	receiver := revoketest.NewServer(nil, []ed25519.PublicKey{signing.Public()}, nil)
 	defer receiver.Close()
-	if _, err := incidents.NewService(pool, nil, logger).SetRevocationEndpoint(ctx, audit.System, org.ID, 0, receiver.URL+"/revoke", false); err != nil {
+	if _, err := incidents.NewService(pool, nil, logger, incidents.Config{}).SetRevocationEndpoint(ctx, audit.System, org.ID, 0, receiver.URL+"/revoke", false); err != nil {
 		t.Fatal(err)
 	}
 

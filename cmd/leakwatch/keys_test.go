@@ -33,7 +33,7 @@ func TestKeysImport(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	authStore := auth.NewStore(pool, auth.Config{})
 	srv, err := web.New(web.Config{
-		Incidents: incidents.NewService(pool, nil, logger), Auth: authStore, Orgs: orgs.NewStore(pool),
+		Incidents: incidents.NewService(pool, nil, logger, incidents.Config{}), Auth: authStore, Orgs: orgs.NewStore(pool),
 		Keys: keys.NewStore(pool), Audit: audit.NewStore(pool), BaseURL: "http://leakwatch.test", Logger: logger,
 	})
 	if err != nil {

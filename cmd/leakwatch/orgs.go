@@ -246,7 +246,7 @@ func orgsSetRevocation(ctx context.Context, db *database.DB, store *orgs.Store, 
 		fmt.Fprintln(stderr, "leakwatch orgs set-revocation:", err)
 		return 1
 	}
-	secret, err := incidents.NewService(db.Pool, nil, logger).SetRevocationEndpoint(ctx, audit.CLI, o.ID, 0, endpoint, hmac)
+	secret, err := incidents.NewService(db.Pool, nil, logger, incidents.Config{}).SetRevocationEndpoint(ctx, audit.CLI, o.ID, 0, endpoint, hmac)
 	if errors.Is(err, incidents.ErrInvalidEndpoint) {
 		fmt.Fprintln(stderr, "leakwatch orgs set-revocation:", err)
 		return 2

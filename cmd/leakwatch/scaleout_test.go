@@ -326,7 +326,7 @@ func runScaleOut(t testing.TB, bin string, run scaleRun) scaleResult {
 	}
 	receiver := revoketest.NewServer(nil, []ed25519.PublicKey{signing.Public()}, nil)
 	t.Cleanup(receiver.Close)
-	if _, err := incidents.NewService(pool, nil, logger).SetRevocationEndpoint(ctx, audit.System, org.ID, 0, receiver.URL+"/revoke", false); err != nil {
+	if _, err := incidents.NewService(pool, nil, logger, incidents.Config{}).SetRevocationEndpoint(ctx, audit.System, org.ID, 0, receiver.URL+"/revoke", false); err != nil {
 		t.Fatal(err)
 	}
 	secrets := make([]string, run.keys)

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
 	"github.com/leakwatch/leakwatch/incidents/slack"
+	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
@@ -46,7 +49,12 @@ func runSecrets(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		return 1
 	}
 	defer db.Close()
-	nSlack, err := slack.NewStore(db.Pool, cfg.Encryption).Reseal(ctx)
+	inc := incidents.NewService(db.Pool, nil, nil, incidents.Config{Box: cfg.Encryption})
+	nSlack, err := slack.NewStore(db.Pool, cfg.Encryption).Reseal(ctx,
+		func(ctx context.Context, tx pgx.Tx) ([]int64, error) {
+			return orgs.ResealSlackWebhooksTx(ctx, tx, cfg.Encryption)
+		},
+		inc.ResealEscalationSlackURLTx)
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
 		return 1
@@ -56,7 +64,7 @@ func runSecrets(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
 		return 1
 	}
-	nRevoke, err := incidents.NewService(db.Pool, nil, nil).WithBox(cfg.Encryption).ResealRevocationSecrets(ctx)
+	nRevoke, err := inc.ResealRevocationSecrets(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "leakwatch secrets reseal:", err)
 		return 1

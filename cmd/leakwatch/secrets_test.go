@@ -65,7 +65,7 @@ func TestSecretsReseal(t *testing.T) {
 	}
 	st := incidents.DefaultSettings()
 	st.EscalationSlackURL = escalationURL
-	if _, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler)).WithBox(oldBox).SetSettings(ctx, audit.System, beta.ID, st, false); err != nil {
+	if _, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler), incidents.Config{Box: oldBox}).SetSettings(ctx, audit.System, beta.ID, st, false); err != nil {
 		t.Fatal(err)
 	}
 	var storedHook, storedEsc string
@@ -86,7 +86,7 @@ func TestSecretsReseal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	revSecret, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler)).SetRevocationEndpoint(ctx, audit.System, org.ID, k.ID, "https://revoke.acme.example/hook", true)
+	revSecret, err := incidents.NewService(pool, nil, slog.New(slog.DiscardHandler), incidents.Config{}).SetRevocationEndpoint(ctx, audit.System, org.ID, k.ID, "https://revoke.acme.example/hook", true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,7 @@ type teeRecorder struct {
 	rec *recorder
 }
 
-func (r *teeRecorder) Record(ctx context.Context, fs []incidents.Finding) error {
+func (r *teeRecorder) Record(ctx context.Context, fs []crawler.Finding) error {
 	r.mu.Lock()
 	svc := r.svc
 	r.mu.Unlock()
@@ -164,7 +164,7 @@ func (h *backfillHarness) start(t *testing.T, b *Backfill) *jobs.Client {
 	rc, err := jobs.NewClient(h.pool, jobs.Config{Logger: h.logger, Workers: ws, Scan: 2, Crawl: 2, TestOnly: true})
 	noErr(t, err)
 	h.tee.mu.Lock()
-	h.tee.svc = incidents.NewService(h.pool, rc, h.logger)
+	h.tee.svc = incidents.NewService(h.pool, rc, h.logger, incidents.Config{})
 	h.tee.mu.Unlock()
 	h.poller.river = rc
 	noErr(t, rc.Start(context.Background()))

@@ -15,7 +15,6 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
-	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
@@ -29,7 +28,7 @@ type handoffs struct {
 	cond chan struct{}
 }
 
-func (h *handoffs) Record(_ context.Context, fs []incidents.Finding) error {
+func (h *handoffs) Record(_ context.Context, fs []crawler.Finding) error {
 	now := time.Now()
 	h.mu.Lock()
 	for _, f := range fs {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
-	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
 
@@ -24,7 +23,7 @@ type failingOnce struct {
 	failed atomic.Bool
 }
 
-func (f *failingOnce) Record(ctx context.Context, fs []incidents.Finding) error {
+func (f *failingOnce) Record(ctx context.Context, fs []crawler.Finding) error {
 	if f.failed.CompareAndSwap(false, true) {
 		return errors.New("database went away")
 	}
@@ -115,7 +114,7 @@ func TestEventBatchesLeaveNoText(t *testing.T) {
 // alwaysFailing is a recorder whose database never answers.
 type alwaysFailing struct{}
 
-func (alwaysFailing) Record(context.Context, []incidents.Finding) error {
+func (alwaysFailing) Record(context.Context, []crawler.Finding) error {
 	return errors.New("database went away")
 }
 

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
-	"github.com/leakwatch/leakwatch/incidents"
 )
 
-func (b testBundle) findingsIn(repo string) []incidents.Finding {
-	var out []incidents.Finding
+func (b testBundle) findingsIn(repo string) []crawler.Finding {
+	var out []crawler.Finding
 	for _, f := range b.rec.all() {
 		if f.Repo == repo {
 			out = append(out, f)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/crawler/github/githubtest"
-	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/matcher"
@@ -23,13 +22,13 @@ import (
 // recorder is a crawler.Recorder that keeps findings.
 type recorder struct {
 	mu       sync.Mutex
-	findings []incidents.Finding
+	findings []crawler.Finding
 	notify   chan struct{}
 }
 
 func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
 
-func (r *recorder) Record(_ context.Context, fs []incidents.Finding) error {
+func (r *recorder) Record(_ context.Context, fs []crawler.Finding) error {
 	r.mu.Lock()
 	r.findings = append(r.findings, fs...)
 	r.mu.Unlock()
@@ -40,10 +39,10 @@ func (r *recorder) Record(_ context.Context, fs []incidents.Finding) error {
 	return nil
 }
 
-func (r *recorder) all() []incidents.Finding {
+func (r *recorder) all() []crawler.Finding {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]incidents.Finding(nil), r.findings...)
+	return append([]crawler.Finding(nil), r.findings...)
 }
 
 func (r *recorder) reset() {

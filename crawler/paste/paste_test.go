@@ -20,7 +20,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/crawler"
-	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
@@ -32,20 +31,20 @@ import (
 // recorder is a crawler.Recorder that keeps what it is given.
 type recorder struct {
 	mu       sync.Mutex
-	findings []incidents.Finding
+	findings []crawler.Finding
 }
 
-func (r *recorder) Record(_ context.Context, fs []incidents.Finding) error {
+func (r *recorder) Record(_ context.Context, fs []crawler.Finding) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.findings = append(r.findings, fs...)
 	return nil
 }
 
-func (r *recorder) all() []incidents.Finding {
+func (r *recorder) all() []crawler.Finding {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]incidents.Finding(nil), r.findings...)
+	return append([]crawler.Finding(nil), r.findings...)
 }
 
 type testBundle struct {

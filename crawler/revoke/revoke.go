@@ -23,18 +23,6 @@ import (
 // incident then goes through the ordinary containment path.
 var ErrRateLimited = errors.New("revocation call budget exhausted")
 
-// Revoker revokes leaked credentials given their plaintext.
-type Revoker interface {
-	// Name is the timeline actor of a revocation ("github-credentials-api").
-	Name() string
-	// Accepts reports whether token, matched for a key of provider, is a
-	// credential this revoker can revoke.
-	Accepts(provider string, token []byte) bool
-	// Revoke revokes every token, in as few calls as the provider allows.
-	// It must not retain the tokens.
-	Revoke(ctx context.Context, tokens [][]byte) error
-}
-
 // GitHubPrefixes are the token kinds GitHub's credential revocation API
 // takes (personal access tokens classic and fine-grained, OAuth, user and
 // installation tokens of GitHub Apps, refresh tokens).
@@ -78,10 +66,10 @@ func (g *GitHub) WithBudget(b Budget) *GitHub {
 	return g
 }
 
-// Name implements Revoker.
+// Name implements crawler.Revoker.
 func (g *GitHub) Name() string { return "github-credentials-api" }
 
-// Accepts implements Revoker: a GitHub token of a known kind, made only of
+// Accepts implements crawler.Revoker: a GitHub token of a known kind, made only of
 // the characters GitHub uses.
 func (g *GitHub) Accepts(provider string, token []byte) bool {
 	if provider != "github" || len(token) < 20 || len(token) > 255 {
@@ -105,7 +93,7 @@ func (g *GitHub) Accepts(provider string, token []byte) bool {
 	return true
 }
 
-// Revoke implements Revoker, in batches of up to GitHubBatchMax tokens.
+// Revoke implements crawler.Revoker, in batches of up to GitHubBatchMax tokens.
 func (g *GitHub) Revoke(ctx context.Context, tokens [][]byte) error {
 	for start := 0; start < len(tokens); start += GitHubBatchMax {
 		end := min(start+GitHubBatchMax, len(tokens))

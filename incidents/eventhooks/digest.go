@@ -67,13 +67,20 @@ type DigestSweeper struct {
 	river.WorkerDefaults[DigestSweepArgs]
 	w     *Worker
 	river *jobs.Client
-	inc   *incidents.Service
+	inc   IncidentStats
+	keys  Keys
+}
+
+// IncidentStats gives an organisation's incident figures over the last
+// days (incidents.Service).
+type IncidentStats interface {
+	Stats(ctx context.Context, orgID int64, days int) (incidents.Stats, error)
 }
 
 // NewDigestSweeper returns the digest workers' state: w delivers, inc
 // computes the figures.
-func NewDigestSweeper(w *Worker, riverClient *jobs.Client, inc *incidents.Service) *DigestSweeper {
-	return &DigestSweeper{w: w, river: riverClient, inc: inc}
+func NewDigestSweeper(w *Worker, riverClient *jobs.Client, inc IncidentStats, ks Keys) *DigestSweeper {
+	return &DigestSweeper{w: w, river: riverClient, inc: inc, keys: ks}
 }
 
 // Work queues one digest per subscription asking for it.
@@ -115,13 +122,8 @@ func (dw *digestWorker) Work(ctx context.Context, job *river.Job[DigestArgs]) er
 	if p.Data.Stats, err = dw.ds.inc.Stats(ctx, orgID, 7); err != nil {
 		return err
 	}
-	err = w.pool.QueryRow(ctx, `
-		SELECT count(*) FROM keys k JOIN orgs o ON o.id = k.org_id
-		WHERE k.org_id = $1 AND k.state = 'active' AND coalesce(nullif(k.max_age_days, 0), o.default_max_age_days) > 0
-		  AND coalesce(k.rotated_at, k.created_at) + make_interval(days => coalesce(nullif(k.max_age_days, 0), o.default_max_age_days)) < $2`,
-		orgID, now).Scan(&p.Data.StaleKeys)
-	if err != nil {
-		return fmt.Errorf("stale keys of org %d: %w", orgID, err)
+	if p.Data.StaleKeys, err = dw.ds.keys.CountStaleAt(ctx, orgID, now); err != nil {
+		return err
 	}
 	body, err := json.Marshal(p)
 	if err != nil {

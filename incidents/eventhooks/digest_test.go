@@ -8,8 +8,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/internal/audit"
+	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
@@ -18,7 +19,7 @@ func TestWeeklyDigestWebhook(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, "", "")
 	pool, store, inc := h.pool, h.store, h.inc
-	ds := NewDigestSweeper(h.w, h.rc, inc)
+	ds := NewDigestSweeper(h.w, h.rc, inc, keys.NewStore(h.pool))
 
 	var orgID, keyID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
@@ -27,7 +28,7 @@ func TestWeeklyDigestWebhook(t *testing.T) {
 	if err := pool.QueryRow(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider) VALUES ($1, 'deploy', 'lw1:test', 'aws') RETURNING id`, orgID).Scan(&keyID); err != nil {
 		t.Fatal(err)
 	}
-	if err := inc.Record(ctx, []incidents.Finding{{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1", URL: "https://x/1", DetectedAt: time.Now()}}); err != nil {
+	if err := inc.Record(ctx, []crawler.Finding{{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1", URL: "https://x/1", DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	digest, everything := newReceiver(t), newReceiver(t)

@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
@@ -248,6 +249,8 @@ func NewNotifier(riverClient *jobs.Client) *Notifier { return &Notifier{river: r
 // subscribersTx returns the enabled subscriptions of the incident's
 // organisation that want events of type typ.
 func subscribersTx(ctx context.Context, tx pgx.Tx, incidentID int64, typ string) ([]int64, error) {
+	// read-only join: runs in the incident's uncommitted transaction (the
+	// notifier hook), where only tx sees a just-opened incident's org.
 	rows, err := tx.Query(ctx, `
 		SELECT w.id FROM event_webhooks w JOIN incidents i ON i.org_id = w.org_id
 		WHERE i.id = $1 AND w.enabled AND (w.events = '{}' OR $2 = ANY (w.events)) ORDER BY w.id`, incidentID, typ)
@@ -265,6 +268,7 @@ func subscribersTx(ctx context.Context, tx pgx.Tx, incidentID int64, typ string)
 // incident's organisation that wants the entry's event.
 func (n *Notifier) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, eventID int64, kind string) error {
 	var from, to string
+	// read-only join: the entry is not committed yet; only tx sees it.
 	if err := tx.QueryRow(ctx, `SELECT from_phase, to_phase FROM incident_events WHERE id = $1`, eventID).Scan(&from, &to); err != nil {
 		return fmt.Errorf("load timeline entry %d: %w", eventID, err)
 	}
@@ -332,18 +336,34 @@ type Leak struct {
 // Worker delivers DeliverArgs.
 type Worker struct {
 	river.WorkerDefaults[DeliverArgs]
-	pool    *pgxpool.Pool
-	store   *Store
-	sender  *webhook.Sender
-	baseURL string
-	logger  *slog.Logger
-	now     func() time.Time
+	pool      *pgxpool.Pool
+	store     *Store
+	incidents Incidents
+	sender    *webhook.Sender
+	baseURL   string
+	logger    *slog.Logger
+	now       func() time.Time
 }
 
-// NewWorker returns the delivery worker; sender is the shared
-// webhook.Sender (guarded client, Ed25519 key).
-func NewWorker(pool *pgxpool.Pool, store *Store, sender *webhook.Sender, baseURL string, logger *slog.Logger) *Worker {
-	return &Worker{pool: pool, store: store, sender: sender, baseURL: strings.TrimRight(baseURL, "/"), logger: logger, now: time.Now}
+// Incidents is what a payload reads of the incidents it describes
+// (incidents.Service).
+type Incidents interface {
+	EntrySnapshot(ctx context.Context, eventID int64) (incidents.Snapshot, incidents.Event, error)
+	OccurrenceSnapshot(ctx context.Context, occurrenceID int64) (incidents.Snapshot, error)
+}
+
+// dataOf is the payload's description of a snapshot.
+func dataOf(sn incidents.Snapshot) Data {
+	l := sn.Sighting
+	return Data{IncidentID: sn.IncidentID, OrgID: sn.OrgID, Severity: sn.Severity, Phase: sn.Phase,
+		Key:  Key{ID: sn.KeyID, Name: sn.KeyName, Provider: sn.Provider, Environment: sn.Environment, Fingerprint: sn.Fingerprint},
+		Leak: Leak{Source: l.Source, URL: l.URL, Repo: l.Repo, Path: l.Path, Line: l.Line, Actor: l.Actor, EventAt: l.EventAt, DetectedAt: l.DetectedAt}}
+}
+
+// NewWorker returns the delivery worker; inc describes the incidents and
+// sender is the shared webhook.Sender (guarded client, Ed25519 key).
+func NewWorker(pool *pgxpool.Pool, store *Store, inc Incidents, sender *webhook.Sender, baseURL string, logger *slog.Logger) *Worker {
+	return &Worker{pool: pool, store: store, incidents: inc, sender: sender, baseURL: strings.TrimRight(baseURL, "/"), logger: logger, now: time.Now}
 }
 
 // Timeout bounds one attempt.
@@ -389,27 +409,16 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	msgID := fmt.Sprintf("msg_lwevt_%d_%d", a.EventID, a.SubscriptionID)
 	now := w.now()
 	p := Payload{Type: a.Type, ID: msgID, Timestamp: now}
-	var details []byte
-	var incidentID int64
-	err = w.pool.QueryRow(ctx, `
-		SELECT i.id, i.org_id, i.severity, i.phase, e.from_phase, e.to_phase, e.kind, e.actor, e.details,
-			k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,
-			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.event_at, oc.detected_at
-		FROM incident_events e JOIN incidents i ON i.id = e.incident_id JOIN keys k ON k.id = i.key_id
-		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id LIMIT 1) oc ON true
-		WHERE e.id = $1`, a.EventID).
-		Scan(&incidentID, &p.Data.OrgID, &p.Data.Severity, &p.Data.Phase, &p.Data.FromPhase, &p.Data.ToPhase, &p.Data.Entry,
-			&p.Data.Actor, &details, &p.Data.Key.ID, &p.Data.Key.Name, &p.Data.Key.Provider, &p.Data.Key.Environment,
-			&p.Data.Key.Fingerprint, &p.Data.Leak.Source, &p.Data.Leak.URL, &p.Data.Leak.Repo, &p.Data.Leak.Path,
-			&p.Data.Leak.Line, &p.Data.Leak.Actor, &p.Data.Leak.EventAt, &p.Data.Leak.DetectedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
+	sn, e, err := w.incidents.EntrySnapshot(ctx, a.EventID)
+	if errors.Is(err, incidents.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("timeline entry %d no longer exists", a.EventID))
 	}
 	if err != nil {
-		return fmt.Errorf("load timeline entry %d: %w", a.EventID, err)
+		return err
 	}
-	p.Data.IncidentID = incidentID
-	_ = json.Unmarshal(details, &p.Data.Details)
+	incidentID := sn.IncidentID
+	p.Data = dataOf(sn)
+	p.Data.FromPhase, p.Data.ToPhase, p.Data.Entry, p.Data.Actor, p.Data.Details = e.FromPhase, e.ToPhase, e.Kind, e.Actor, e.Details
 	if w.baseURL != "" {
 		p.Data.URL = fmt.Sprintf("%s/incidents#incident-%d", w.baseURL, incidentID)
 	}

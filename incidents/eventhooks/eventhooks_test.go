@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
@@ -59,8 +60,9 @@ func newHarness(t *testing.T, encKey, baseURL string) harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := NewWorker(pool, store, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), baseURL, logger)
-	return harness{pool: pool, rc: rc, store: store, inc: incidents.NewService(pool, rc, logger), w: w}
+	inc := incidents.NewService(pool, rc, logger, incidents.Config{})
+	w := NewWorker(pool, store, inc, webhook.NewSender(webhook.NewHTTPClient(loopback, 5*time.Second), loopback, &key, nil), baseURL, logger)
+	return harness{pool: pool, rc: rc, store: store, inc: inc, w: w}
 }
 
 // queued returns the arguments of the River jobs of kind, in insertion order.
@@ -127,7 +129,7 @@ func TestEventWebhooks(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "https://leakwatch.example")
 	pool, rc, store, inc, w := h.pool, h.rc, h.store, h.inc, h.w
-	inc.SetTimelineNotifier(NewNotifier(rc))
+	inc = incidents.NewService(pool, rc, slog.New(slog.DiscardHandler), incidents.Config{Notifier: NewNotifier(rc)})
 
 	var orgID, otherOrg, keyID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
@@ -168,7 +170,7 @@ func TestEventWebhooks(t *testing.T) {
 	}
 
 	hostileRepo := `evil/<script>alert(1)</script>","injected":"x`
-	if err := inc.Record(ctx, []incidents.Finding{{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1",
+	if err := inc.Record(ctx, []crawler.Finding{{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1",
 		URL: "https://github.com/evil/r/blob/x/a#L1", Repo: hostileRepo, Path: "a<!channel>", Line: 1, Actor: "<@U1>",
 		Preview: "AKIA****", DetectedAt: time.Now()}}); err != nil {
 		t.Fatal(err)
@@ -200,6 +202,11 @@ func TestEventWebhooks(t *testing.T) {
 		t.Fatalf("all-events subscriber got %+v", all.got)
 	}
 	if got := all.got[1].Data; got.FromPhase != "identified" || got.ToPhase != "contained" || got.Key.Name != "deploy" {
+		t.Fatalf("phase change data %+v", got)
+	}
+	// The snapshot read through incidents reaches every field of the payload.
+	if got := all.got[1].Data; got.OrgID != orgID || got.IncidentID == 0 || got.Key.ID != keyID || got.Key.Provider != "aws" ||
+		got.Key.Fingerprint == "" || got.Severity == "" || got.Phase != "contained" || got.Actor == "" || got.Leak.DetectedAt.IsZero() {
 		t.Fatalf("phase change data %+v", got)
 	}
 	if len(opened.got) != 1 || opened.got[0].Type != EventIncidentOpened || len(foreign.got) != 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
 
@@ -59,23 +60,16 @@ func (ow *occurrenceWorker) Work(ctx context.Context, job *river.Job[OccurrenceA
 	url, secret := sub.url, sub.secret
 	now := w.now()
 	msgID := fmt.Sprintf("msg_lwocc_%d_%d", a.OccurrenceID, a.SubscriptionID)
-	p := Payload{Type: EventOccurrenceAdded, ID: msgID, Timestamp: now, Data: Data{Entry: "occurrence"}}
-	var incidentID int64
-	err = w.pool.QueryRow(ctx, `
-		SELECT i.id, i.org_id, i.severity, i.phase, k.id, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.fingerprint,
-			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.event_at, oc.detected_at
-		FROM occurrences oc JOIN incidents i ON i.id = oc.incident_id JOIN keys k ON k.id = i.key_id
-		WHERE oc.id = $1`, a.OccurrenceID).
-		Scan(&incidentID, &p.Data.OrgID, &p.Data.Severity, &p.Data.Phase, &p.Data.Key.ID, &p.Data.Key.Name, &p.Data.Key.Provider,
-			&p.Data.Key.Environment, &p.Data.Key.Fingerprint, &p.Data.Leak.Source, &p.Data.Leak.URL, &p.Data.Leak.Repo,
-			&p.Data.Leak.Path, &p.Data.Leak.Line, &p.Data.Leak.Actor, &p.Data.Leak.EventAt, &p.Data.Leak.DetectedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
+	sn, err := w.incidents.OccurrenceSnapshot(ctx, a.OccurrenceID)
+	if errors.Is(err, incidents.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("load occurrence %d: %w", a.OccurrenceID, err)
+		return err
 	}
-	p.Data.IncidentID = incidentID
+	incidentID := sn.IncidentID
+	p := Payload{Type: EventOccurrenceAdded, ID: msgID, Timestamp: now, Data: dataOf(sn)}
+	p.Data.Entry = "occurrence"
 	if w.baseURL != "" {
 		p.Data.URL = fmt.Sprintf("%s/incidents#incident-%d", w.baseURL, incidentID)
 	}

@@ -2,12 +2,14 @@ package eventhooks
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
@@ -19,7 +21,7 @@ func TestOccurrenceAdded(t *testing.T) {
 	h := newHarness(t, "", "")
 	pool, store, inc, w := h.pool, h.store, h.inc, h.w
 	// Through the fan-out, as serve wires it.
-	inc.SetTimelineNotifier(incidents.Notifiers{NewNotifier(h.rc)})
+	inc = incidents.NewService(pool, h.rc, slog.New(slog.DiscardHandler), incidents.Config{Notifier: incidents.Notifiers{NewNotifier(h.rc)}})
 
 	var orgID, keyID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
@@ -34,14 +36,14 @@ func TestOccurrenceAdded(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv.verifier = webhook.Verifier{Secrets: []string{secret}}
-	finding := func(url string) incidents.Finding {
-		return incidents.Finding{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: url, URL: url,
+	finding := func(url string) crawler.Finding {
+		return crawler.Finding{KeyID: keyID, OrgID: orgID, Fingerprint: "lw1:test", Source: "github", EventID: url, URL: url,
 			Repo: "fork/<b>x</b>", DetectedAt: time.Now()}
 	}
 	// The first sighting opens the incident (incident.opened, not wanted
 	// here); the next two are occurrences; a replay is nothing.
 	for _, u := range []string{"https://x/1", "https://x/2", "https://x/3", "https://x/3"} {
-		if err := inc.Record(ctx, []incidents.Finding{finding(u)}); err != nil {
+		if err := inc.Record(ctx, []crawler.Finding{finding(u)}); err != nil {
 			t.Fatal(err)
 		}
 	}

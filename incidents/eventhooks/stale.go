@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
 
@@ -54,16 +55,26 @@ func PeriodicJobs() []*river.PeriodicJob {
 	}
 }
 
+// Keys is what key.stale deliveries and digests read of the key registry
+// (keys.Store), which owns the stale-key rule.
+type Keys interface {
+	StaleAt(ctx context.Context, t time.Time) ([]keys.StaleKey, error)
+	CountStaleAt(ctx context.Context, orgID int64, t time.Time) (int, error)
+	Key(ctx context.Context, orgID, id int64) (keys.Key, error)
+}
+
 // StaleSweeper works StaleSweepArgs.
 type StaleSweeper struct {
 	river.WorkerDefaults[StaleSweepArgs]
 	w     *Worker
 	river *jobs.Client
+	keys  Keys
 }
 
-// NewStaleSweeper returns the sweep worker; it queues through riverClient.
-func NewStaleSweeper(w *Worker, riverClient *jobs.Client) *StaleSweeper {
-	return &StaleSweeper{w: w, river: riverClient}
+// NewStaleSweeper returns the sweep worker; it queues through riverClient
+// and asks ks which keys are stale.
+func NewStaleSweeper(w *Worker, riverClient *jobs.Client, ks Keys) *StaleSweeper {
+	return &StaleSweeper{w: w, river: riverClient, keys: ks}
 }
 
 // AddWorkers registers the delivery workers.
@@ -72,32 +83,40 @@ func AddWorkers(workers *river.Workers, w *Worker, sw *StaleSweeper, ds *DigestS
 	river.AddWorker(workers, sw)
 	river.AddWorker(workers, ds)
 	river.AddWorker(workers, &digestWorker{ds: ds})
-	river.AddWorker(workers, &staleWorker{w: w})
+	river.AddWorker(workers, &staleWorker{w: w, keys: sw.keys})
 	river.AddWorker(workers, &occurrenceWorker{w: w})
 }
 
-const staleQuery = `
-	SELECT w.id, k.id, extract(epoch FROM coalesce(k.rotated_at, k.created_at)
-		+ make_interval(days => coalesce(nullif(k.max_age_days, 0), o.default_max_age_days)))::bigint
-	FROM keys k JOIN orgs o ON o.id = k.org_id
-	JOIN event_webhooks w ON w.org_id = k.org_id AND w.enabled AND (w.events = '{}' OR 'key.stale' = ANY (w.events))
-	WHERE k.state = 'active' AND coalesce(nullif(k.max_age_days, 0), o.default_max_age_days) > 0
-	  AND coalesce(k.rotated_at, k.created_at) + make_interval(days => coalesce(nullif(k.max_age_days, 0), o.default_max_age_days)) < $1
-	ORDER BY w.id, k.id`
-
-// Work queues the deliveries; River's uniqueness and the delivery log's
-// message ids keep each (key, staleness, subscription) to one message.
+// Work queues the deliveries, by subscription then key; River's uniqueness
+// and the delivery log's message ids keep each (key, staleness,
+// subscription) to one message.
 func (sw *StaleSweeper) Work(ctx context.Context, _ *river.Job[StaleSweepArgs]) error {
-	rows, err := sw.w.pool.Query(ctx, staleQuery, sw.w.now())
+	stale, err := sw.keys.StaleAt(ctx, sw.w.now())
 	if err != nil {
-		return fmt.Errorf("find stale keys: %w", err)
+		return err
 	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StaleArgs, error) {
-		var a StaleArgs
-		return a, r.Scan(&a.SubscriptionID, &a.KeyID, &a.StaleSince)
-	})
+	if len(stale) == 0 {
+		return nil
+	}
+	byOrg := map[int64][]keys.StaleKey{}
+	for _, k := range stale {
+		byOrg[k.OrgID] = append(byOrg[k.OrgID], k)
+	}
+	rows, err := sw.w.pool.Query(ctx, `
+		SELECT id, org_id FROM event_webhooks
+		WHERE enabled AND (events = '{}' OR 'key.stale' = ANY (events)) ORDER BY id`)
 	if err != nil {
-		return fmt.Errorf("find stale keys: %w", err)
+		return fmt.Errorf("find key.stale subscriptions: %w", err)
+	}
+	var all []StaleArgs
+	var subID, orgID int64
+	if _, err := pgx.ForEachRow(rows, []any{&subID, &orgID}, func() error {
+		for _, k := range byOrg[orgID] {
+			all = append(all, StaleArgs{SubscriptionID: subID, KeyID: k.ID, StaleSince: k.StaleSince})
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("find key.stale subscriptions: %w", err)
 	}
 	for _, a := range all {
 		if _, err := sw.river.Insert(ctx, a, nil); err != nil {
@@ -128,7 +147,8 @@ type StaleData struct {
 
 type staleWorker struct {
 	river.WorkerDefaults[StaleArgs]
-	w *Worker
+	w    *Worker
+	keys Keys
 }
 
 func (sw *staleWorker) Timeout(*river.Job[StaleArgs]) time.Duration { return time.Minute }
@@ -143,18 +163,16 @@ func (sw *staleWorker) Work(ctx context.Context, job *river.Job[StaleArgs]) erro
 	now := w.now()
 	msgID := fmt.Sprintf("msg_lwstale_%d_%d_%d", a.KeyID, a.StaleSince, a.SubscriptionID)
 	p := StalePayload{Type: EventKeyStale, ID: msgID, Timestamp: now, Data: StaleData{StaleSince: time.Unix(a.StaleSince, 0).UTC()}}
-	err = w.pool.QueryRow(ctx, `
-		SELECT k.org_id, k.id, k.name, k.provider, k.environment, k.fingerprint, k.owner, k.rotated_at, k.created_at,
-			coalesce(nullif(k.max_age_days, 0), o.default_max_age_days)
-		FROM keys k JOIN orgs o ON o.id = k.org_id WHERE k.id = $1`, a.KeyID).
-		Scan(&p.Data.OrgID, &p.Data.Key.ID, &p.Data.Key.Name, &p.Data.Key.Provider, &p.Data.Key.Environment,
-			&p.Data.Key.Fingerprint, &p.Data.Owner, &p.Data.RotatedAt, &p.Data.CreatedAt, &p.Data.MaxAgeDays)
-	if errors.Is(err, pgx.ErrNoRows) {
+	// The subscription's organisation is the key's: the sweep paired them.
+	k, err := sw.keys.Key(ctx, sub.orgID, a.KeyID)
+	if errors.Is(err, keys.ErrNotFound) {
 		return nil // deleted meanwhile
 	}
 	if err != nil {
 		return fmt.Errorf("load key %d: %w", a.KeyID, err)
 	}
+	p.Data.OrgID, p.Data.Owner, p.Data.RotatedAt, p.Data.CreatedAt, p.Data.MaxAgeDays = k.OrgID, k.Owner, k.RotatedAt, k.CreatedAt, k.PolicyDays
+	p.Data.Key = Key{ID: k.ID, Name: k.Name, Provider: k.Provider, Environment: k.Environment, Fingerprint: k.Fingerprint}
 	body, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encode key.stale: %w", err)

@@ -8,6 +8,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/leakwatch/leakwatch/internal/audit"
+	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
 
@@ -16,7 +17,7 @@ func TestKeyStale(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, "", "") // no encryption key: secrets kept as generated
 	pool, store, w := h.pool, h.store, h.w
-	sweeper := NewStaleSweeper(w, h.rc)
+	sweeper := NewStaleSweeper(w, h.rc, keys.NewStore(pool))
 
 	var orgID int64
 	if err := pool.QueryRow(ctx, `INSERT INTO orgs (name) VALUES ('acme') RETURNING id`).Scan(&orgID); err != nil {
@@ -51,7 +52,7 @@ func TestKeyStale(t *testing.T) {
 	if len(args) != 1 {
 		t.Fatalf("queued %+v, want one key.stale for the old key", args)
 	}
-	sw := &staleWorker{w: w}
+	sw := &staleWorker{w: w, keys: keys.NewStore(pool)}
 	for range 2 { // a retried job sends nothing new
 		if err := sw.Work(ctx, &river.Job[StaleArgs]{JobRow: &rivertype.JobRow{}, Args: args[0]}); err != nil {
 			t.Fatal(err)

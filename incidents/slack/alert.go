@@ -2,7 +2,6 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -11,10 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/slack-go/slack"
 
-	"github.com/leakwatch/leakwatch/internal/platform/webhook"
+	"github.com/leakwatch/leakwatch/internal/auth"
 )
 
 // view is what the living message shows of an incident.
@@ -44,23 +42,26 @@ type view struct {
 	Occurrences     int
 }
 
-func loadView(ctx context.Context, db webhook.DBTX, incidentID int64) (view, error) {
-	var v view
-	err := db.QueryRow(ctx, `
-		SELECT i.id, i.org_id, o.name, k.name, k.provider, coalesce(to_jsonb(k) ->> 'environment', ''), i.severity, i.phase,
-			coalesce((SELECT u.email FROM users u WHERE u.id = i.assignee_id), ''), i.acknowledged_by,
-			oc.source, oc.url, oc.repo, oc.path, oc.line, oc.actor, oc.preview, oc.event_at, oc.detected_at,
-			(SELECT count(*) FROM occurrences WHERE incident_id = i.id)
-		FROM incidents i
-		JOIN keys k ON k.id = i.key_id
-		JOIN orgs o ON o.id = i.org_id
-		JOIN LATERAL (SELECT * FROM occurrences WHERE incident_id = i.id ORDER BY id LIMIT 1) oc ON true
-		WHERE i.id = $1`, incidentID).
-		Scan(&v.IncidentID, &v.OrgID, &v.OrgName, &v.KeyName, &v.Provider, &v.Environment, &v.Severity, &v.Phase,
-			&v.Assignee, &v.AckBy, &v.Source, &v.URL, &v.Repo, &v.Path, &v.Line, &v.Actor, &v.Preview, &v.EventAt, &v.DetectedAt,
-			&v.Occurrences)
+// loadView reads the incident through its owner, and its assignee's
+// email through auth.
+func (s *Service) loadView(ctx context.Context, incidentID int64) (view, error) {
+	a, err := s.incidents.AlertView(ctx, incidentID)
 	if err != nil {
-		return v, fmt.Errorf("load incident %d: %w", incidentID, err)
+		return view{}, err
+	}
+	v := view{IncidentID: a.IncidentID, OrgID: a.OrgID, OrgName: a.OrgName, KeyName: a.KeyName, Provider: a.Provider,
+		Environment: a.Environment, Severity: a.Severity, Phase: a.Phase, AckBy: a.AckBy,
+		Source: a.Source, URL: a.URL, Repo: a.Repo, Path: a.Path, Line: a.Line, Actor: a.Actor, Preview: a.Preview,
+		EventAt: a.EventAt, DetectedAt: a.DetectedAt, Occurrences: a.Occurrences}
+	if a.AssigneeID != nil {
+		u, err := s.members.UserByID(ctx, *a.AssigneeID)
+		switch {
+		case errors.Is(err, auth.ErrNotFound):
+		case err != nil:
+			return v, err
+		default:
+			v.Assignee = u.Email
+		}
 	}
 	return v, nil
 }
@@ -219,20 +220,13 @@ type event struct {
 	At       time.Time
 }
 
-func loadEvent(ctx context.Context, db webhook.DBTX, incidentID, eventID int64) (event, error) {
-	var e event
-	var details []byte
-	err := db.QueryRow(ctx, `
-		SELECT id, kind, actor, from_phase, to_phase, details, at FROM incident_events WHERE id = $1 AND incident_id = $2`,
-		eventID, incidentID).Scan(&e.ID, &e.Kind, &e.Actor, &e.From, &e.To, &details, &e.At)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, err
-	}
+// loadEvent reads the timeline entry through its owner.
+func loadEvent(ctx context.Context, inc Incidents, incidentID, eventID int64) (event, error) {
+	e, err := inc.TimelineEntry(ctx, incidentID, eventID)
 	if err != nil {
-		return e, fmt.Errorf("load timeline entry %d: %w", eventID, err)
+		return event{}, err
 	}
-	_ = json.Unmarshal(details, &e.Details)
-	return e, nil
+	return event{ID: e.ID, Kind: e.Kind, Actor: e.Actor, From: e.FromPhase, To: e.ToPhase, Details: e.Details, At: e.At}, nil
 }
 
 // escalationKinds are also cross-posted to the escalation channel.

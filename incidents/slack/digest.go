@@ -56,6 +56,8 @@ type digestWorker struct {
 
 func (w *digestWorker) Work(ctx context.Context, _ *river.Job[DigestArgs]) error {
 	s := w.s
+	// read-only join: an organisation has Slack through its bot connection
+	// (ours) or its incoming webhook URL (kept in orgs).
 	rows, err := s.pool.Query(ctx, `
 		SELECT o.id FROM orgs o LEFT JOIN slack_connections c ON c.org_id = o.id
 		WHERE o.slack_webhook_url <> '' OR c.bot_token <> '' ORDER BY o.id`)
@@ -104,30 +106,12 @@ type Digest struct {
 // BuildDigest computes the organisation's figures for the 7 days before to.
 func (s *Service) BuildDigest(ctx context.Context, orgID int64, to time.Time, digestOnly map[string]bool) (Digest, error) {
 	d := Digest{From: to.Add(-7 * 24 * time.Hour), To: to}
-	var contain, rotate *float64
-	err := s.pool.QueryRow(ctx, `
-		SELECT
-			count(*) FILTER (WHERE identified_at >= $2 AND identified_at < $3),
-			count(*) FILTER (WHERE closed_at >= $2 AND closed_at < $3),
-			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM contained_at - identified_at))
-				FILTER (WHERE contained_at >= $2 AND contained_at < $3),
-			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM eradicated_at - identified_at))
-				FILTER (WHERE eradicated_at >= $2 AND eradicated_at < $3),
-			count(*) FILTER (WHERE state = 'open'),
-			count(*) FILTER (WHERE state = 'open' AND acknowledged_at IS NULL)
-		FROM incidents WHERE org_id = $1`, orgID, d.From, d.To).
-		Scan(&d.Opened, &d.Closed, &contain, &rotate, &d.OpenAtEnd, &d.UnacknowledgedAt)
+	f, err := s.incidents.PeriodFigures(ctx, orgID, d.From, d.To)
 	if err != nil {
-		return d, fmt.Errorf("digest figures of org %d: %w", orgID, err)
+		return d, err
 	}
-	if contain != nil {
-		v := time.Duration(*contain * float64(time.Second))
-		d.MedianContain = &v
-	}
-	if rotate != nil {
-		v := time.Duration(*rotate * float64(time.Second))
-		d.MedianRotate = &v
-	}
+	d.Opened, d.Closed, d.MedianContain, d.MedianRotate = f.Opened, f.Closed, f.MedianContain, f.MedianRotate
+	d.OpenAtEnd, d.UnacknowledgedAt = f.OpenNow, f.UnacknowledgedNow
 	// The registry owns what "stale" and "never rotated" mean.
 	rot, err := keys.NewStore(s.pool).Digest(ctx, orgID)
 	if err != nil {
@@ -140,24 +124,14 @@ func (s *Service) BuildDigest(ctx context.Context, orgID int64, to time.Time, di
 		d.NeverRotated = append(d.NeverRotated, k.Name)
 	}
 	if len(digestOnly) > 0 {
-		rows, err := s.pool.Query(ctx, `
-			SELECT k.name, i.severity FROM incidents i JOIN keys k ON k.id = i.key_id
-			WHERE i.org_id = $1 AND i.identified_at >= $2 AND i.identified_at < $3 ORDER BY i.id`, orgID, d.From, d.To)
+		opened, err := s.incidents.IdentifiedBetween(ctx, orgID, d.From, d.To)
 		if err != nil {
-			return d, fmt.Errorf("digest incidents of org %d: %w", orgID, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var name, sev string
-			if err := rows.Scan(&name, &sev); err != nil {
-				return d, err
-			}
-			if digestOnly[sev] {
-				d.DigestOnly = append(d.DigestOnly, fmt.Sprintf("%s (%s)", Escape(name, 100), sev))
-			}
-		}
-		if err := rows.Err(); err != nil {
 			return d, err
+		}
+		for _, o := range opened {
+			if digestOnly[o.Severity] {
+				d.DigestOnly = append(d.DigestOnly, fmt.Sprintf("%s (%s)", Escape(o.KeyName, 100), o.Severity))
+			}
 		}
 	}
 	return d, nil
@@ -223,10 +197,11 @@ func (s *Service) PostDigest(ctx context.Context, orgID int64, to time.Time) err
 	if conn.Mode == ModeNone || conn.BrokenAt != nil {
 		return nil
 	}
-	var orgName string
-	if err := s.pool.QueryRow(ctx, `SELECT name FROM orgs WHERE id = $1`, orgID).Scan(&orgName); err != nil {
+	o, err := s.orgs.ByID(ctx, orgID)
+	if err != nil {
 		return fmt.Errorf("load org %d: %w", orgID, err)
 	}
+	orgName := o.Name
 	digestOnly := map[string]bool{}
 	for sev, r := range conn.Routes {
 		if r.DigestOnly {

@@ -9,7 +9,7 @@
 // can post but not update or receive clicks.
 //
 // The incidents workflow tells the Service of every timeline entry inside
-// the transaction that wrote it (TimelineEventTx), which queues a SyncArgs
+// the transaction that wrote it (Notifier.TimelineEventTx), which queues a SyncArgs
 // job. With a bot token, the first job of an incident posts its living
 // message (a Block Kit alert with Acknowledge, Revoke now, Assign to me,
 // False positive and Open in Leakwatch buttons); every later entry becomes a

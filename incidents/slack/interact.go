@@ -238,21 +238,46 @@ func (w *actionWorker) Work(ctx context.Context, job *river.Job[ActionArgs]) err
 	return nil
 }
 
+// Incidents is what Slack asks of the incidents package (incidents.Service):
+// the buttons' actions, each writing the actor's audit entry in its
+// transaction, and the sync's reads and records.
+type Incidents interface {
+	Acknowledge(ctx context.Context, id int64, a incidents.Actor) error
+	RevokeNow(ctx context.Context, id int64, a incidents.Actor) error
+	Assign(ctx context.Context, id, userID int64, a incidents.Actor) error
+	MarkFalsePositive(ctx context.Context, id int64, a incidents.Actor, reason string) error
+
+	// What the sync reads and records of the incident it posts.
+	AlertView(ctx context.Context, incidentID int64) (incidents.AlertView, error)
+	TimelineEntry(ctx context.Context, incidentID, eventID int64) (incidents.Event, error)
+	MarkNotified(ctx context.Context, incidentID int64) error
+	MarkEntryNotified(ctx context.Context, eventID int64) error
+
+	// What the weekly digest reports.
+	PeriodFigures(ctx context.Context, orgID int64, from, to time.Time) (incidents.PeriodFigures, error)
+	IdentifiedBetween(ctx context.Context, orgID int64, from, to time.Time) ([]incidents.KeySeverity, error)
+}
+
 type member struct {
 	userID int64
 	email  string
 	role   auth.Role
 }
 
+// memberByEmail finds the organisation's member with the Slack user's
+// email; pgx.ErrNoRows if there is none.
 func (s *Service) memberByEmail(ctx context.Context, orgID int64, email string) (member, error) {
-	var m member
 	if email == "" {
-		return m, pgx.ErrNoRows
+		return member{}, pgx.ErrNoRows
 	}
-	err := s.pool.QueryRow(ctx, `
-		SELECT u.id, u.email, ms.role FROM users u JOIN memberships ms ON ms.user_id = u.id AND ms.org_id = $1
-		WHERE u.email = lower($2)`, orgID, email).Scan(&m.userID, &m.email, &m.role)
-	return m, err
+	ms, err := s.members.MemberByEmail(ctx, orgID, email)
+	if errors.Is(err, auth.ErrNotFound) {
+		return member{}, pgx.ErrNoRows
+	}
+	if err != nil {
+		return member{}, err
+	}
+	return member{userID: ms.UserID, email: ms.Email, role: ms.Role}, nil
 }
 
 // SendTest posts a test message to the organisation's Slack (the default

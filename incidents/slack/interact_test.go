@@ -251,7 +251,7 @@ func TestDefaultClientGuarded(t *testing.T) {
 	if _, err := b.pool.Exec(ctx, `UPDATE orgs SET slack_webhook_url = $1 WHERE id = $2`, hook.URL+"/services/T/B/X", b.orgID); err != nil {
 		t.Fatal(err)
 	}
-	unguarded := NewService(b.pool, b.store, nil, b.inc, Config{})
+	unguarded := NewService(b.pool, b.store, nil, b.deps(), Config{})
 	if err := unguarded.SendTest(ctx, b.orgID, "admin@example.com"); err == nil || hits.Load() != 0 {
 		t.Fatalf("default client reached loopback: err %v, %d hits", err, hits.Load())
 	}

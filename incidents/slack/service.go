@@ -15,6 +15,8 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
@@ -38,7 +40,9 @@ type Service struct {
 	pool      *pgxpool.Pool
 	store     *Store
 	river     *jobs.Client
-	incidents *incidents.Service
+	incidents Incidents
+	members   Members
+	orgs      Orgs
 	cfg       Config
 	logger    *slog.Logger
 	now       func() time.Time
@@ -48,8 +52,30 @@ type Service struct {
 	afterPost func(what string) error
 }
 
-// NewService returns the Service. riverClient may be insert-only (web role).
-func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, inc *incidents.Service, cfg Config) *Service {
+// Deps are what the Service asks of the packages that own incidents,
+// members and organisations; each is a small interface defined here.
+type Deps struct {
+	Incidents Incidents // incidents.Service
+	Members   Members   // auth.Store
+	Orgs      Orgs      // orgs.Store
+}
+
+// Members finds who clicked a button, and who is assigned (auth.Store).
+type Members interface {
+	MemberByEmail(ctx context.Context, orgID int64, email string) (auth.Membership, error)
+	// UserByID names an incident's assignee.
+	UserByID(ctx context.Context, id int64) (auth.User, error)
+}
+
+// Orgs names an organisation in its digest (orgs.Store).
+type Orgs interface {
+	ByID(ctx context.Context, id int64) (orgs.Org, error)
+}
+
+// NewService returns the Service. riverClient may be insert-only: the
+// Service only inserts jobs (its workers are built from it, before the
+// client that works them). The timeline reaches Slack through a Notifier.
+func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, deps Deps, cfg Config) *Service {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = webhook.NewHTTPClient(webhook.Guard{}, 10*time.Second)
 	}
@@ -57,15 +83,12 @@ func NewService(pool *pgxpool.Pool, store *Store, riverClient *jobs.Client, inc 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.BaseURL = baseURLOf(cfg.BaseURL)
-	return &Service{pool: pool, store: store, river: riverClient, incidents: inc, cfg: cfg, logger: cfg.Logger, now: time.Now}
+	return &Service{pool: pool, store: store, river: riverClient, incidents: deps.Incidents, members: deps.Members, orgs: deps.Orgs,
+		cfg: cfg, logger: cfg.Logger, now: time.Now}
 }
 
 // Store returns the connection store.
 func (s *Service) Store() *Store { return s.store }
-
-// SetRiver sets the River client once it exists (it is built after the
-// workers that need the Service).
-func (s *Service) SetRiver(c *jobs.Client) { s.river = c }
 
 func (s *Service) api(token string) *slack.Client {
 	opts := []slack.Option{slack.OptionHTTPClient(s.cfg.HTTPClient)}
@@ -88,23 +111,6 @@ func (SyncArgs) Kind() string { return "slack_sync" }
 // InsertOpts puts Slack work on the notify queue, once per entry.
 func (SyncArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: jobs.QueueNotify, UniqueOpts: river.UniqueOpts{ByArgs: true}}
-}
-
-// quietKinds are timeline entries kept for the dashboard and the audit
-// trail but never sent to Slack: a secret the key was rotated away from,
-// seen again, is dead (the README promises "recorded, no alert").
-var quietKinds = map[string]bool{"seen_after_rotation": true}
-
-// TimelineEventTx queues the Slack update for a timeline entry in the
-// transaction that wrote it (the incidents package's hook).
-func (s *Service) TimelineEventTx(ctx context.Context, tx pgx.Tx, incidentID, eventID int64, kind string) error {
-	if quietKinds[kind] {
-		return nil
-	}
-	if _, err := s.river.InsertTx(ctx, tx, SyncArgs{IncidentID: incidentID, EventID: eventID}, nil); err != nil {
-		return fmt.Errorf("queue Slack update of incident %d (%s): %w", incidentID, kind, err)
-	}
-	return nil
 }
 
 // syncWorker works SyncArgs.
@@ -130,15 +136,15 @@ func AddWorkers(w *river.Workers, s *Service) {
 }
 
 func (s *Service) sync(ctx context.Context, a SyncArgs) error {
-	v, err := loadView(ctx, s.pool, a.IncidentID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	v, err := s.loadView(ctx, a.IncidentID)
+	if errors.Is(err, incidents.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("incident %d no longer exists", a.IncidentID))
 	}
 	if err != nil {
 		return err
 	}
-	e, err := loadEvent(ctx, s.pool, a.IncidentID, a.EventID)
-	if errors.Is(err, pgx.ErrNoRows) {
+	e, err := loadEvent(ctx, s.incidents, a.IncidentID, a.EventID)
+	if errors.Is(err, incidents.ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("timeline entry %d of incident %d no longer exists", a.EventID, a.IncidentID))
 	}
 	if err != nil {
@@ -255,8 +261,8 @@ func (s *Service) syncBot(ctx context.Context, conn Connection, route Route, v v
 			return fmt.Errorf("record update of incident %d: %w", v.IncidentID, err)
 		}
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE incident_events SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, e.ID); err != nil {
-		return fmt.Errorf("mark timeline entry %d notified: %w", e.ID, err)
+	if err := s.incidents.MarkEntryNotified(ctx, e.ID); err != nil {
+		return err
 	}
 	s.logger.Info("Slack incident message synced", slog.Int64("incident_id", v.IncidentID), slog.Int64("event_id", e.ID), slog.String("kind", e.Kind))
 	return nil
@@ -318,10 +324,7 @@ func (s *Service) recordRoot(ctx context.Context, incidentID int64, ts string) e
 	if _, err := s.pool.Exec(ctx, `UPDATE slack_messages SET ts = $2, posted_at = now() WHERE incident_id = $1`, incidentID, ts); err != nil {
 		return fmt.Errorf("record Slack message of incident %d: %w", incidentID, err)
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE incidents SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, incidentID); err != nil {
-		return fmt.Errorf("mark incident %d notified: %w", incidentID, err)
-	}
-	return nil
+	return s.incidents.MarkNotified(ctx, incidentID)
 }
 
 // ensurePost posts text for entry e to channel (threaded under threadTS
@@ -447,12 +450,12 @@ func (s *Service) syncWebhook(ctx context.Context, conn Connection, route Route,
 		return fmt.Errorf("record webhook post of entry %d: %w", e.ID, err)
 	}
 	if e.Kind == "opened" {
-		if _, err := s.pool.Exec(ctx, `UPDATE incidents SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, v.IncidentID); err != nil {
-			return fmt.Errorf("mark incident %d notified: %w", v.IncidentID, err)
+		if err := s.incidents.MarkNotified(ctx, v.IncidentID); err != nil {
+			return err
 		}
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE incident_events SET notified_at = coalesce(notified_at, now()) WHERE id = $1`, e.ID); err != nil {
-		return fmt.Errorf("mark timeline entry %d notified: %w", e.ID, err)
+	if err := s.incidents.MarkEntryNotified(ctx, e.ID); err != nil {
+		return err
 	}
 	s.logger.Info("Slack webhook message sent", slog.Int64("incident_id", v.IncidentID), slog.String("kind", e.Kind))
 	return nil

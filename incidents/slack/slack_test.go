@@ -18,9 +18,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/slack/slacktest"
 	"github.com/leakwatch/leakwatch/internal/audit"
+	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
@@ -84,11 +86,16 @@ func setupB(t testing.TB) *testBundle {
 	if err := pool.QueryRow(ctx, `INSERT INTO keys (org_id, name, fingerprint, provider, environment) VALUES ($1, 'deploy bot', 'lw1:test', 'aws', 'staging') RETURNING id`, b.orgID).Scan(&b.keyID); err != nil {
 		t.Fatal(err)
 	}
-	b.inc = incidents.NewService(pool, rc, logger)
+	b.inc = incidents.NewService(pool, rc, logger, incidents.Config{})
 	b.store = NewStore(pool, box)
-	b.svc = NewService(pool, b.store, rc, b.inc, Config{APIURL: b.fake.APIURL(), BaseURL: "https://leakwatch.example/", Logger: logger,
+	b.svc = NewService(pool, b.store, rc, b.deps(), Config{APIURL: b.fake.APIURL(), BaseURL: "https://leakwatch.example/", Logger: logger,
 		HTTPClient: webhook.NewHTTPClient(loopbackGuard, 10*time.Second)})
 	return b
+}
+
+// deps are the Service's owners, as serve wires them.
+func (b *testBundle) deps() Deps {
+	return Deps{Incidents: b.inc, Members: auth.NewStore(b.pool, auth.Config{}), Orgs: orgs.NewStore(b.pool)}
 }
 
 func (b *testBundle) connect(t testing.TB, p ConnectParams) {
@@ -124,12 +131,12 @@ func (b *testBundle) member(t *testing.T, email, role string) int64 {
 func (b *testBundle) open(t *testing.T) int64 {
 	t.Helper()
 	ctx := context.Background()
-	f := incidents.Finding{
+	f := crawler.Finding{
 		KeyID: b.keyID, OrgID: b.orgID, Fingerprint: "lw1:test", Source: "github", EventID: "1", EventType: "PushEvent",
 		URL: "https://github.com/evil/repo/blob/abc/x.env#L3", Repo: hostileRepo, Path: hostilePath, Line: 3, Column: 5,
 		Encoding: "plain", Actor: hostileActor, Preview: hostilePreview, EventAt: time.Now().Add(-time.Minute), DetectedAt: time.Now(),
 	}
-	if err := b.inc.Record(ctx, []incidents.Finding{f}); err != nil {
+	if err := b.inc.Record(ctx, []crawler.Finding{f}); err != nil {
 		t.Fatal(err)
 	}
 	var id int64

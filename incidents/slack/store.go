@@ -178,6 +178,9 @@ func (s *Store) Connection(ctx context.Context, orgID int64) (Connection, error)
 	c := Connection{OrgID: orgID, Routes: map[string]Route{}}
 	var tok, sec string
 	var routes []byte
+	// read-only join: a connection is ours (slack_connections) plus the
+	// Slack URLs kept by their owners, orgs (the incoming webhook) and
+	// incidents (the escalation webhook), read in one snapshot.
 	err := s.pool.QueryRow(ctx, `
 		SELECT o.slack_webhook_url, coalesce(c.bot_token, ''), coalesce(c.signing_secret, ''), coalesce(c.token_hint, ''),
 			coalesce(c.default_channel, ''), coalesce(c.escalation_channel, ''), coalesce(c.routes, '{}'),
@@ -227,21 +230,22 @@ func (s *Store) MarkBroken(ctx context.Context, orgID int64, reason string) erro
 	return nil
 }
 
+// ResealTx re-encrypts, in tx, a Slack URL another package owns and
+// returns the organisations changed: orgs.ResealSlackWebhooksTx (the
+// incoming webhook) and incidents.Service.ResealEscalationSlackURLTx.
+type ResealTx func(ctx context.Context, tx pgx.Tx) ([]int64, error)
+
 // Reseal re-encrypts every stored secret under the current encryption key
-// (step 2 of a key rotation), sealing webhook URLs stored in plaintext, and
+// (step 2 of a key rotation): the connections' own, and, in the same
+// transaction, the Slack URLs their owners keep (owned, see ResealTx). It
 // returns how many organisations' Slack secrets changed.
-func (s *Store) Reseal(ctx context.Context) (int, error) {
+func (s *Store) Reseal(ctx context.Context, owned ...ResealTx) (int, error) {
 	changed := map[int64]bool{}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for _, col := range []struct{ name, query, update string }{
-			{"webhook URL", `SELECT id, slack_webhook_url FROM orgs WHERE slack_webhook_url <> '' FOR UPDATE`,
-				`UPDATE orgs SET slack_webhook_url = $2 WHERE id = $1`},
-			{"escalation webhook URL", `SELECT org_id, escalation_slack_url FROM incident_settings WHERE escalation_slack_url <> '' FOR UPDATE`,
-				`UPDATE incident_settings SET escalation_slack_url = $2 WHERE org_id = $1`},
-		} {
-			orgs, err := secretbox.ResealRows[int64](ctx, tx, s.box, col.query, col.update)
+		for _, reseal := range owned {
+			orgs, err := reseal(ctx, tx)
 			if err != nil {
-				return fmt.Errorf("%s: %w", col.name, err)
+				return err
 			}
 			for _, org := range orgs {
 				changed[org] = true

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/crawler"
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
@@ -324,8 +325,6 @@ var walkExempt = map[string]string{
 	"incidents.Service.KeyStateChangedTx":       "runs inside keys.Store.SetState's audited transaction",
 	"eventhooks.Store.Reseal":                   "maintenance: re-encrypts signing secrets under the current key without changing them",
 	"incidents.Service.ResealRevocationSecrets": "maintenance: re-encrypts secrets under the current key without changing them",
-	"incidents.Service.SetTimelineNotifier":     "wiring at construction, no data",
-	"incidents.Service.SetWebhookKeys":          "wiring at construction, no data",
 	"incidents.Service.Sweep":                   "SLA escalations by the system, recorded in each incident's timeline",
 	"incidents.Service.RegisterMetrics":         "wiring at construction, no data",
 }
@@ -476,7 +475,7 @@ func (w *walker) incident(t *testing.T) int64 {
 	k, err := w.keys.Key(t.Context(), w.orgID, keyID)
 	must(t, err)
 	now := time.Now()
-	must(t, w.inc.Record(t.Context(), []incidents.Finding{{
+	must(t, w.inc.Record(t.Context(), []crawler.Finding{{
 		KeyID: keyID, OrgID: w.orgID, Fingerprint: k.Fingerprint, Source: "github", EventID: fmt.Sprint(w.next()),
 		EventType: "PushEvent", URL: fmt.Sprintf("https://github.com/o/r/commit/%d", keyID), Repo: "o/r", Line: 1, Column: 1,
 		Encoding: "plain", Actor: "someone", Preview: "KEY=ghp_****", EventAt: now.Add(-time.Minute), DetectedAt: now,
@@ -544,7 +543,7 @@ func TestAuditWalk(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rc, err := jobs.NewClient(pool, jobs.Config{Logger: logger})
 	must(t, err)
-	inc := incidents.NewService(pool, rc, logger)
+	inc := incidents.NewService(pool, rc, logger, incidents.Config{})
 	// Wired as serve wires them: a rotation eradicates the key's incident.
 	w := &walker{pool: pool, keys: keys.NewStore(pool).OnRotateTx(inc.KeyRotatedTx).OnStateTx(inc.KeyStateChangedTx), orgs: orgs.NewStore(pool), auth: auth.NewStore(pool, auth.Config{Argon: auth.ArgonParams{Memory: 64, Time: 1, Threads: 1}}),
 		inc: inc, feeds: ghcrawler.NewFeeds(pool), hooks: eventhooks.NewStore(pool, nil)}

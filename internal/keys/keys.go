@@ -304,12 +304,11 @@ const selectKeys = `
 	SELECT k.id, k.org_id, k.name, k.fingerprint, k.provider, k.environment, k.owner, k.notes, k.tags, k.state,
 		k.max_age_days, k.revocation_url, k.created_at, k.rotated_at, k.state_changed_at, k.updated_at,
 		p.days AS policy_days,
-		p.days > 0 AND k.state = 'active' AND now() - coalesce(k.rotated_at, k.created_at) > make_interval(days => p.days) AS stale,
+		` + staleNow + ` AS stale,
 		k.rotated_at IS NULL AS never_rotated,
 		floor(extract(epoch FROM now() - coalesce(k.rotated_at, k.created_at)) / 86400)::int AS age_days,
 		CASE WHEN k.revocation_url <> '' THEN k.revocation_url ELSE o.default_revocation_url END AS effective_revocation_url
-	FROM keys k JOIN orgs o ON o.id = k.org_id,
-		LATERAL (SELECT CASE WHEN k.max_age_days > 0 THEN k.max_age_days ELSE o.default_max_age_days END AS days) p`
+	FROM keys k ` + policyJoin
 
 func scanKey(row pgx.Row) (Key, error) {
 	var k Key
