@@ -314,19 +314,22 @@ var walkSteps = []walkStep{
 // walkExempt are the exported methods whose names look mutating but that
 // take no actor, and why.
 var walkExempt = map[string]string{
-	"orgs.Store.CreateTx":                       "runs in its caller's transaction: walked through auth.Store.CreateOrgWithOwner",
-	"auth.Store.EnsureOwnerTx":                  "runs in its caller's transaction: walked through auth.Store.CreateOrgWithOwner",
-	"auth.Store.SignIn":                         "records sign-in attempts for throttling only; the sign-in itself is audited by NewSession",
-	"auth.Store.UseLoginLink":                   "consumes a link for the NewSession (session.create, method link) that follows",
-	"auth.Store.SwitchOrg":                      "moves one's own session between organisations one belongs to; no organisation's data changes",
-	"incidents.Service.Record":                  "detections by the system, recorded in each incident's timeline",
-	"incidents.Service.KeyRotated":              "follows a rotation; production runs KeyRotatedTx inside keys.Store.Rotate's audited transaction",
-	"incidents.Service.KeyRotatedTx":            "runs inside keys.Store.Rotate's audited transaction",
-	"incidents.Service.KeyStateChangedTx":       "runs inside keys.Store.SetState's audited transaction",
-	"eventhooks.Store.Reseal":                   "maintenance: re-encrypts signing secrets under the current key without changing them",
-	"incidents.Service.ResealRevocationSecrets": "maintenance: re-encrypts secrets under the current key without changing them",
-	"incidents.Service.Sweep":                   "SLA escalations by the system, recorded in each incident's timeline",
-	"incidents.Service.RegisterMetrics":         "wiring at construction, no data",
+	"incidents.Service.MarkNotified":               "notifier bookkeeping (which alert went out), written by the Slack and event-webhook workers in their own transaction; no one's decision",
+	"incidents.Service.MarkEntryNotified":          "notifier bookkeeping (which timeline entry went out), as MarkNotified",
+	"incidents.Service.ResealEscalationSlackURLTx": "re-encryption under a new key (leakwatch secrets reseal): the value does not change",
+	"orgs.Store.CreateTx":                          "runs in its caller's transaction: walked through auth.Store.CreateOrgWithOwner",
+	"auth.Store.EnsureOwnerTx":                     "runs in its caller's transaction: walked through auth.Store.CreateOrgWithOwner",
+	"auth.Store.SignIn":                            "records sign-in attempts for throttling only; the sign-in itself is audited by NewSession",
+	"auth.Store.UseLoginLink":                      "consumes a link for the NewSession (session.create, method link) that follows",
+	"auth.Store.SwitchOrg":                         "moves one's own session between organisations one belongs to; no organisation's data changes",
+	"incidents.Service.Record":                     "detections by the system, recorded in each incident's timeline",
+	"incidents.Service.KeyRotated":                 "follows a rotation; production runs KeyRotatedTx inside keys.Store.Rotate's audited transaction",
+	"incidents.Service.KeyRotatedTx":               "runs inside keys.Store.Rotate's audited transaction",
+	"incidents.Service.KeyStateChangedTx":          "runs inside keys.Store.SetState's audited transaction",
+	"eventhooks.Store.Reseal":                      "maintenance: re-encrypts signing secrets under the current key without changing them",
+	"incidents.Service.ResealRevocationSecrets":    "maintenance: re-encrypts secrets under the current key without changing them",
+	"incidents.Service.Sweep":                      "SLA escalations by the system, recorded in each incident's timeline",
+	"incidents.Service.RegisterMetrics":            "wiring at construction, no data",
 }
 
 // mutatingPrefixes start the names of methods that change state.
