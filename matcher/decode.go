@@ -140,12 +140,6 @@ func (sc *scanner) base64Run(buf []byte, rs, re, depth int, enc string, m spanMa
 	return end
 }
 
-// base64Runs decodes every base64 run of buf (the decoding half of
-// tokenPass; used by tests).
-func (sc *scanner) base64Runs(buf []byte, depth int, enc string, m spanMap) {
-	sc.tokenPass(buf, depth, enc, m, false, nil)
-}
-
 // mixedB64 reports whether a run has both upper and lower case letters or
 // digits, as base64 of anything longer than a few bytes does; it keeps
 // paths and identifiers ("src/internal/bytealg") from being decoded.

@@ -204,3 +204,9 @@ func FuzzCompute(f *testing.F) {
 		}
 	})
 }
+
+// base64Runs decodes every base64 run of buf (the decoding half of
+// tokenPass; used by tests).
+func (sc *scanner) base64Runs(buf []byte, depth int, enc string, m spanMap) {
+	sc.tokenPass(buf, depth, enc, m, false, nil)
+}

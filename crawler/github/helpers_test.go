@@ -45,12 +45,6 @@ func (r *recorder) all() []crawler.Finding {
 	return append([]crawler.Finding(nil), r.findings...)
 }
 
-func (r *recorder) reset() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.findings = nil
-}
-
 type testBundle struct {
 	pool     *pgxpool.Pool
 	gh       *githubtest.Server
