@@ -45,7 +45,7 @@ func (s *Server) renderIntegrations(c echo.Context, status int, data map[string]
 		if err != nil && !errors.Is(err, slack.ErrNotConnected) {
 			return err
 		}
-		data["Slack"] = s.slackConnectionJSON(conn)
+		data["Slack"], data["SlackRoutes"] = s.slackConnectionJSON(conn), slackRouteRows(conn)
 	}
 	eps, err := s.incidents.RevocationEndpoints(ctx, m.OrgID)
 	if err != nil {
@@ -152,8 +152,8 @@ func (s *Server) slackWebhookRemoveSubmit(c echo.Context) error {
 }
 
 // slackBotSubmit connects Slack with a bot token and the app's signing
-// secret, as PUT /api/v1/integrations/slack (without per-severity routes,
-// which stay in the API).
+// secret, channels and per-severity routes, as PUT
+// /api/v1/integrations/slack: the store checks, seals and audits it.
 func (s *Server) slackBotSubmit(c echo.Context) error {
 	if s.slack == nil {
 		return backToIntegrations(c, apiErr(http.StatusServiceUnavailable, "not_configured", "Slack is not available on this server"), "")
@@ -162,11 +162,43 @@ func (s *Server) slackBotSubmit(c echo.Context) error {
 	p := slack.ConnectParams{
 		BotToken: c.FormValue("bot_token"), SigningSecret: c.FormValue("signing_secret"),
 		DefaultChannel: strings.TrimSpace(c.FormValue("default_channel")), EscalationChannel: strings.TrimSpace(c.FormValue("escalation_channel")),
+		Routes: map[string]slack.Route{},
+	}
+	for _, sev := range slackSeverities {
+		r := slack.Route{
+			Channel:    strings.TrimSpace(c.FormValue("route_" + sev + "_channel")),
+			Mention:    c.FormValue("route_" + sev + "_mention"),
+			DigestOnly: c.FormValue("route_"+sev+"_digest") != "",
+		}
+		if r != slack.DefaultRoute(sev) {
+			p.Routes[sev] = r
+		}
 	}
 	if err := s.slack.Store().Connect(c.Request().Context(), s.actor(c), m.OrgID, p); err != nil {
 		return backToIntegrations(c, err, "")
 	}
 	return backToIntegrations(c, nil, "Slack bot connected. Send a test message to check it.")
+}
+
+// slackSeverities are the severities the bot form routes, most severe first.
+var slackSeverities = []string{"critical", "high", "medium", "low"}
+
+// slackRouteRow is one severity's route as the bot form shows it: the
+// configured channel ("" : the default one) and the effective mention.
+type slackRouteRow struct {
+	Severity   string
+	Channel    string
+	Mention    string
+	DigestOnly bool
+}
+
+func slackRouteRows(conn slack.Connection) []slackRouteRow {
+	rows := make([]slackRouteRow, len(slackSeverities))
+	for i, sev := range slackSeverities {
+		r := conn.Routes[sev]
+		rows[i] = slackRouteRow{Severity: sev, Channel: r.Channel, Mention: conn.Route(sev).Mention, DigestOnly: r.DigestOnly}
+	}
+	return rows
 }
 
 // slackDisconnectSubmit removes the bot connection, as DELETE

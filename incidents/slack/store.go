@@ -61,13 +61,22 @@ type Connection struct {
 	BrokenReason         string
 }
 
-// Route returns the route of a severity. Unless configured otherwise,
-// critical incidents mention @here and every severity goes to the default
-// channel.
+// DefaultRoute is the route of a severity that has none configured:
+// critical incidents mention @here, and every severity goes to the default
+// channel. A form that shows every severity stores only routes that differ.
+func DefaultRoute(severity string) Route {
+	if severity == "critical" {
+		return Route{Mention: "here"}
+	}
+	return Route{}
+}
+
+// Route returns the route of a severity (DefaultRoute unless configured),
+// its channel filled with the default channel when it names none.
 func (c Connection) Route(severity string) Route {
 	r, ok := c.Routes[severity]
-	if !ok && severity == "critical" {
-		r.Mention = "here"
+	if !ok {
+		r = DefaultRoute(severity)
 	}
 	if r.Channel == "" {
 		r.Channel = c.DefaultChannel
