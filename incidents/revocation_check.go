@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
@@ -50,7 +51,9 @@ type RevocationTest struct {
 
 // QueueRevocationTest queues a test request to the organisation's default
 // endpoint (keyID 0) or a key's own; ErrNoEndpoint when there is none.
-func (s *Service) QueueRevocationTest(ctx context.Context, orgID, keyID int64, requestedBy string) error {
+// The job and the revocation_endpoint.test entry by a are inserted in one
+// transaction.
+func (s *Service) QueueRevocationTest(ctx context.Context, a audit.Actor, orgID, keyID int64) error {
 	var id int64
 	var key *int64 // NULL: the default
 	if keyID > 0 {
@@ -67,7 +70,13 @@ func (s *Service) QueueRevocationTest(ctx context.Context, orgID, keyID int64, r
 	if s.river == nil {
 		return ErrNoQueue
 	}
-	if _, err := s.river.Insert(ctx, RevocationTestArgs{EndpointID: id, RequestedBy: requestedBy, At: s.now()}, nil); err != nil {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := s.river.InsertTx(ctx, tx, RevocationTestArgs{EndpointID: id, RequestedBy: a.Name, At: s.now()}, nil); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "revocation_endpoint.test", "key", keyID, nil))
+	})
+	if err != nil {
 		return fmt.Errorf("queue revocation test of endpoint %d: %w", id, err)
 	}
 	return nil

@@ -75,16 +75,7 @@ func (s *Server) apiSlackPut(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := s.slack.Store().Connect(ctx, m.OrgID, req); err != nil {
-		return err
-	}
-	routes := make([]string, 0, len(req.Routes))
-	for sev := range req.Routes {
-		routes = append(routes, sev)
-	}
-	if err := s.audit(c, "slack.connect", "org", m.OrgID, map[string]any{
-		"default_channel": req.DefaultChannel, "escalation_channel": req.EscalationChannel, "routes": routes,
-	}); err != nil {
+	if err := s.slack.Store().Connect(ctx, s.actor(c), m.OrgID, req); err != nil {
 		return err
 	}
 	conn, err := s.slack.Store().Connection(ctx, m.OrgID)
@@ -101,10 +92,7 @@ func (s *Server) apiSlackDelete(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	if err := s.slack.Store().Disconnect(c.Request().Context(), m.OrgID); err != nil {
-		return err
-	}
-	if err := s.audit(c, "slack.disconnect", "org", m.OrgID, nil); err != nil {
+	if err := s.slack.Store().Disconnect(c.Request().Context(), s.actor(c), m.OrgID); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -118,10 +106,7 @@ func (s *Server) apiSlackTest(c echo.Context) error {
 		return err
 	}
 	m, _ := CurrentMember(c)
-	if err := s.slack.QueueTest(c.Request().Context(), m.OrgID, m.Actor); err != nil {
-		return err
-	}
-	if err := s.audit(c, "slack.test", "org", m.OrgID, nil); err != nil {
+	if err := s.slack.QueueTest(c.Request().Context(), s.actor(c), m.OrgID); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"status": "queued"})

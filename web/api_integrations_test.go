@@ -53,6 +53,19 @@ func withIntegrations(t *testing.T, b *testBundle) *slacktest.Server {
 	return fake
 }
 
+// workSlackTest works the newest queued Slack test message, as the
+// notify queue's worker does (the test server inserts jobs, works none).
+func workSlackTest(t *testing.T, b *testBundle) {
+	t.Helper()
+	var a slack.TestArgs
+	if err := b.pool.QueryRow(context.Background(), `SELECT args FROM river_job WHERE kind = 'slack_test' ORDER BY id DESC LIMIT 1`).Scan(&a); err != nil {
+		t.Fatalf("no queued Slack test: %v", err)
+	}
+	if err := b.srv.slack.SendTest(context.Background(), a.OrgID, a.RequestedBy); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSlackIntegrationAPI(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

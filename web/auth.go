@@ -16,8 +16,7 @@ package web
 //     Actor) after requireRole. Scope every query by Member.OrgID.
 //   - Pass s.actor(c) (the member, IP and user agent) to the domain method
 //     that makes a change: it writes the audit entry in the change's own
-//     transaction. s.audit(c, …), an entry written after the change, is
-//     left only for Slack and event webhooks, whose stores take no actor yet.
+//     transaction; the web layer writes no audit entry of its own.
 //   - Unsafe methods with a session cookie must carry the session's CSRF
 //     token (X-CSRF-Token header, or csrf_token form field); the
 //     authenticate middleware enforces it for every route.
@@ -29,7 +28,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -232,25 +230,6 @@ func (s *Server) actor(c echo.Context) audit.Actor {
 		a.UserID, a.Name = u.ID, u.Email
 	}
 	return a
-}
-
-// audit appends a change by the current member to the audit log, after
-// the change: only for the integrations (Slack, event webhooks) whose
-// packages do not take an audit.Actor yet.
-func (s *Server) audit(c echo.Context, action, objectType string, objectID any, details map[string]any) error {
-	a := s.actor(c)
-	e := audit.Entry{OrgID: a.OrgID, ActorUser: a.UserID, ActorToken: a.TokenID, Actor: a.Name, IP: a.IP, UserAgent: a.UserAgent}
-	e.Action, e.ObjectType, e.ObjectID, e.Details = action, objectType, fmt.Sprint(objectID), details
-	if objectType == "org" {
-		if id, ok := objectID.(int64); ok {
-			e.OrgID = id
-		}
-	}
-	if err := s.auditLog.Write(c.Request().Context(), e); err != nil {
-		s.logger.Error("audit write failed", slog.String("action", action), slog.Any("error", err))
-		return err
-	}
-	return nil
 }
 
 // userAgent is the request's User-Agent as text PostgreSQL stores: a

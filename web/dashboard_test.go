@@ -725,6 +725,7 @@ func TestIntegrationsPage(t *testing.T) {
 	if r := admin.form("/integrations/slack/test", nil); !strings.Contains(r.Header.Get("Location"), "notice=") {
 		t.Fatalf("test message: %s", r.Header.Get("Location"))
 	}
+	workSlackTest(t, b)
 	if len(fake.Messages()) != before+1 {
 		t.Fatal("no test message reached Slack")
 	}

@@ -45,7 +45,7 @@ func (s *Server) renderIntegrations(c echo.Context, status int, data map[string]
 		if err != nil && !errors.Is(err, slack.ErrNotConnected) {
 			return err
 		}
-		data["Slack"] = s.slackConnectionJSON(conn)
+		data["Slack"], data["SlackRoutes"] = s.slackConnectionJSON(conn), slackRouteRows(conn)
 	}
 	eps, err := s.incidents.RevocationEndpoints(ctx, m.OrgID)
 	if err != nil {
@@ -104,27 +104,28 @@ func backToIntegrations(c echo.Context, err error, notice string) error {
 	return c.Redirect(http.StatusSeeOther, "/integrations?notice="+url.QueryEscape(notice))
 }
 
-// slackTestSubmit sends a test message to the organisation's Slack, as
-// POST /api/v1/integrations/slack/test.
+// slackTestSubmit queues a test message to the organisation's Slack, as
+// POST /api/v1/integrations/slack/test: the same audited call, and the
+// same answer whatever Slack later does (a refused bot token shows as a
+// broken connection on this page).
 func (s *Server) slackTestSubmit(c echo.Context) error {
 	back := func(q string) error { return c.Redirect(http.StatusSeeOther, "/integrations?"+q) }
 	if s.slack == nil {
 		return back("error=" + url.QueryEscape("Slack is not available on this server"))
 	}
 	m, _ := CurrentMember(c)
-	err := s.slack.SendTest(c.Request().Context(), m.OrgID, m.Actor)
+	err := s.slack.QueueTest(c.Request().Context(), s.actor(c), m.OrgID)
 	switch {
 	case errors.Is(err, slack.ErrNotConnected):
 		return back("error=" + url.QueryEscape("Slack is not connected for this organisation"))
 	case err != nil:
-		s.logger.Warn("Slack test message failed", "org_id", m.OrgID, "error", err)
-		return back("error=" + url.QueryEscape("Slack refused the test message; check the connection"))
-	}
-	if err := s.audit(c, "slack.test", "org", m.OrgID, nil); err != nil {
 		return err
 	}
-	return back("notice=" + url.QueryEscape(strings.TrimSpace("Test message sent.")))
+	return back("notice=" + url.QueryEscape(slackTestQueued))
 }
+
+// slackTestQueued is the notice of a queued Slack test message.
+const slackTestQueued = "Test message queued: it arrives in Slack within seconds, or the connection shows as broken."
 
 // slackWebhookSubmit sets the organisation's Slack incoming-webhook URL,
 // as PATCH /api/v1/org {"slack_webhook_url"}: the organisation store
@@ -151,8 +152,8 @@ func (s *Server) slackWebhookRemoveSubmit(c echo.Context) error {
 }
 
 // slackBotSubmit connects Slack with a bot token and the app's signing
-// secret, as PUT /api/v1/integrations/slack (without per-severity routes,
-// which stay in the API).
+// secret, channels and per-severity routes, as PUT
+// /api/v1/integrations/slack: the store checks, seals and audits it.
 func (s *Server) slackBotSubmit(c echo.Context) error {
 	if s.slack == nil {
 		return backToIntegrations(c, apiErr(http.StatusServiceUnavailable, "not_configured", "Slack is not available on this server"), "")
@@ -161,16 +162,43 @@ func (s *Server) slackBotSubmit(c echo.Context) error {
 	p := slack.ConnectParams{
 		BotToken: c.FormValue("bot_token"), SigningSecret: c.FormValue("signing_secret"),
 		DefaultChannel: strings.TrimSpace(c.FormValue("default_channel")), EscalationChannel: strings.TrimSpace(c.FormValue("escalation_channel")),
+		Routes: map[string]slack.Route{},
 	}
-	if err := s.slack.Store().Connect(c.Request().Context(), m.OrgID, p); err != nil {
+	for _, sev := range slackSeverities {
+		r := slack.Route{
+			Channel:    strings.TrimSpace(c.FormValue("route_" + sev + "_channel")),
+			Mention:    c.FormValue("route_" + sev + "_mention"),
+			DigestOnly: c.FormValue("route_"+sev+"_digest") != "",
+		}
+		if r != slack.DefaultRoute(sev) {
+			p.Routes[sev] = r
+		}
+	}
+	if err := s.slack.Store().Connect(c.Request().Context(), s.actor(c), m.OrgID, p); err != nil {
 		return backToIntegrations(c, err, "")
 	}
-	if err := s.audit(c, "slack.connect", "org", m.OrgID, map[string]any{
-		"default_channel": p.DefaultChannel, "escalation_channel": p.EscalationChannel, "routes": []string{},
-	}); err != nil {
-		return err
-	}
 	return backToIntegrations(c, nil, "Slack bot connected. Send a test message to check it.")
+}
+
+// slackSeverities are the severities the bot form routes, most severe first.
+var slackSeverities = []string{"critical", "high", "medium", "low"}
+
+// slackRouteRow is one severity's route as the bot form shows it: the
+// configured channel ("" : the default one) and the effective mention.
+type slackRouteRow struct {
+	Severity   string
+	Channel    string
+	Mention    string
+	DigestOnly bool
+}
+
+func slackRouteRows(conn slack.Connection) []slackRouteRow {
+	rows := make([]slackRouteRow, len(slackSeverities))
+	for i, sev := range slackSeverities {
+		r := conn.Routes[sev]
+		rows[i] = slackRouteRow{Severity: sev, Channel: r.Channel, Mention: conn.Route(sev).Mention, DigestOnly: r.DigestOnly}
+	}
+	return rows
 }
 
 // slackDisconnectSubmit removes the bot connection, as DELETE
@@ -180,10 +208,7 @@ func (s *Server) slackDisconnectSubmit(c echo.Context) error {
 		return backToIntegrations(c, apiErr(http.StatusServiceUnavailable, "not_configured", "Slack is not available on this server"), "")
 	}
 	m, _ := CurrentMember(c)
-	if err := s.slack.Store().Disconnect(c.Request().Context(), m.OrgID); err != nil {
-		return err
-	}
-	if err := s.audit(c, "slack.disconnect", "org", m.OrgID, nil); err != nil {
+	if err := s.slack.Store().Disconnect(c.Request().Context(), s.actor(c), m.OrgID); err != nil {
 		return err
 	}
 	return backToIntegrations(c, nil, "Slack bot disconnected.")
@@ -322,11 +347,8 @@ func (s *Server) revocationTestSubmit(c echo.Context) error {
 		return backToIntegrations(c, err, "")
 	}
 	m, _ := CurrentMember(c)
-	if err := s.incidents.QueueRevocationTest(c.Request().Context(), m.OrgID, keyID, m.Actor); err != nil {
+	if err := s.incidents.QueueRevocationTest(c.Request().Context(), s.actor(c), m.OrgID, keyID); err != nil {
 		return backToIntegrations(c, err, "")
-	}
-	if err := s.audit(c, "revocation_endpoint.test", "key", keyID, nil); err != nil {
-		return err
 	}
 	return backToIntegrations(c, nil, "Test request queued: its answer appears under the endpoint's requests.")
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/platform/webhook"
 )
@@ -124,9 +126,10 @@ func TestIntegrationsPageForms(t *testing.T) {
 	if body := page(admin, "/integrations"); !strings.Contains(body, `id="slack-mode">webhook<`) || strings.Contains(body, "secretpath") {
 		t.Fatalf("webhook mode not shown, or its URL shown")
 	}
-	if got := formResult(t, admin, "/integrations/slack/test", nil); got != "Test message sent." {
+	if got := formResult(t, admin, "/integrations/slack/test", nil); got != slackTestQueued {
 		t.Fatalf("test by webhook: %s", got)
 	}
+	workSlackTest(t, b)
 	if got := hook.got(); len(got) != 1 || !strings.Contains(got[0], "admin@acme.example") {
 		t.Fatalf("webhook received %q", got)
 	}
@@ -143,9 +146,10 @@ func TestIntegrationsPageForms(t *testing.T) {
 	if !strings.Contains(body, `id="slack-mode">bot<`) || strings.Contains(body, itToken) || strings.Contains(body, itSecret) {
 		t.Fatal("bot mode not shown, or a secret shown")
 	}
-	if got := formResult(t, admin, "/integrations/slack/test", nil); got != "Test message sent." {
+	if got := formResult(t, admin, "/integrations/slack/test", nil); got != slackTestQueued {
 		t.Fatalf("test by bot: %s", got)
 	}
+	workSlackTest(t, b)
 	if top := fake.TopLevel("C0ALERTS"); len(top) != 1 {
 		t.Fatalf("bot test messages %+v", top)
 	}
@@ -309,5 +313,95 @@ func TestRevocationEndpointTestRequest(t *testing.T) {
 	var n int
 	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM incidents`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("a test request touched incidents: %d (%v)", n, err)
+	}
+}
+
+// TestIntegrationsSlackRoutes sets the per-severity routes of PUT
+// /api/v1/integrations/slack through the bot form on /integrations and
+// reads them back from the API, the form and the audit log. Viewers get no
+// form; hostile channel names are refused, and render as text when stored.
+func TestIntegrationsSlackRoutes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	withIntegrations(t, b)
+	org := b.mustOrg(t, "acme")
+	b.mustUser(t, "admin@acme.example", org.ID, auth.RoleAdmin)
+	b.mustUser(t, "viewer@acme.example", org.ID, auth.RoleViewer)
+	admin, viewer := b.signIn(t, "admin@acme.example"), b.signIn(t, "viewer@acme.example")
+	bot := func(extra map[string]string) map[string]string {
+		v := map[string]string{"bot_token": itToken, "signing_secret": itSecret, "default_channel": "C0ALERTS",
+			"route_critical_mention": "here", "route_high_mention": "", "route_medium_mention": "", "route_low_mention": ""}
+		for k, x := range extra {
+			v[k] = x
+		}
+		return v
+	}
+	routes := func() map[string]slack.Route {
+		t.Helper()
+		var conn slackConnectionJSON
+		admin.mustJSON(http.MethodGet, "/api/v1/integrations/slack", nil, http.StatusOK, &conn)
+		return conn.Routes
+	}
+
+	// Viewers: no page, so no form, and the form's route is refused.
+	if st, _, body := viewer.page("/integrations"); st != http.StatusForbidden || strings.Contains(body, "route_high_channel") {
+		t.Fatalf("viewer integrations page = %d", st)
+	}
+	if r := viewer.form("/integrations/slack/bot", bot(map[string]string{"route_high_channel": "C0HIGH"})); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer bot form = %d", r.StatusCode)
+	}
+
+	// Routes set by the form: critical without a mention (not the default
+	// @here), high to its own channel with @channel, low in the digest only;
+	// medium stays on the default route.
+	if got := formResult(t, admin, "/integrations/slack/bot", bot(map[string]string{
+		"route_critical_mention": "", "route_high_channel": " C0HIGH ", "route_high_mention": "channel", "route_low_digest": "1",
+	})); !strings.HasPrefix(got, "Slack bot connected") {
+		t.Fatalf("connect with routes: %s", got)
+	}
+	want := map[string]slack.Route{"critical": {}, "high": {Channel: "C0HIGH", Mention: "channel"}, "low": {DigestOnly: true}}
+	if got := routes(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("routes = %+v, want %+v", got, want)
+	}
+	_, _, page := admin.page("/integrations")
+	for _, s := range []string{`id="route-high-channel" aria-label="high channel id" placeholder="C0789IJKL" value="C0HIGH"`,
+		`id="route-critical-mention" aria-label="critical mention"><option value="" selected>none</option>`,
+		`id="route-high-mention" aria-label="high mention"><option value="">none</option><option value="here">@here</option><option value="channel" selected>`,
+		`id="route-low-digest" aria-label="low in the weekly digest only" value="1" checked>`,
+		`id="route-medium-digest" aria-label="medium in the weekly digest only" value="1">`} {
+		if !strings.Contains(page, s) {
+			t.Errorf("form does not show %s", s)
+		}
+	}
+	var details string
+	if err := b.pool.QueryRow(ctx, `SELECT details->>'routes' FROM audit_log WHERE org_id = $1 AND action = 'slack.connect' ORDER BY id DESC LIMIT 1`, org.ID).Scan(&details); err != nil ||
+		details != `["critical", "high", "low"]` {
+		t.Fatalf("audited routes %q (%v)", details, err)
+	}
+
+	// Back to the defaults: critical @here is no route of its own.
+	if got := formResult(t, admin, "/integrations/slack/bot", bot(nil)); !strings.HasPrefix(got, "Slack bot connected") {
+		t.Fatalf("reconnect: %s", got)
+	}
+	if got := routes(); len(got) != 0 {
+		t.Fatalf("default routes stored: %+v", got)
+	}
+
+	// A hostile channel name is refused and changes nothing.
+	hostile := `<script>alert("x")</script>`
+	if got := formResult(t, admin, "/integrations/slack/bot", bot(map[string]string{"route_high_channel": hostile})); !strings.HasPrefix(got, "error: ") || strings.Contains(got, "<script") {
+		t.Fatalf("hostile channel: %s", got)
+	}
+	if got := routes(); len(got) != 0 {
+		t.Fatalf("routes after a refused form: %+v", got)
+	}
+	// One stored before validation existed renders as text.
+	if _, err := b.pool.Exec(ctx, `UPDATE slack_connections SET routes = jsonb_build_object('high', jsonb_build_object('channel', $2::text)) WHERE org_id = $1`, org.ID, hostile); err != nil {
+		t.Fatal(err)
+	}
+	_, _, page = admin.page("/integrations")
+	if strings.Contains(page, hostile) || !strings.Contains(page, `value="&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"`) {
+		t.Fatal("a stored hostile channel is not escaped")
 	}
 }

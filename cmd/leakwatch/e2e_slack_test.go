@@ -60,7 +60,7 @@ func TestEndToEndSlack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := slack.NewStore(pool, box).Connect(ctx, org.ID, slack.ConnectParams{BotToken: token, SigningSecret: signing, DefaultChannel: channel}); err != nil {
+	if err := slack.NewStore(pool, box).Connect(ctx, audit.CLI, org.ID, slack.ConnectParams{BotToken: token, SigningSecret: signing, DefaultChannel: channel}); err != nil {
 		t.Fatal(err)
 	}
 	as := auth.NewStore(pool, auth.Config{})

@@ -43,7 +43,7 @@ func TestSecretsReseal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := slack.NewStore(pool, oldBox).Connect(ctx, org.ID, slack.ConnectParams{BotToken: token, SigningSecret: "signing-secret-0123456789", DefaultChannel: "C0ALERTS"}); err != nil {
+	if err := slack.NewStore(pool, oldBox).Connect(ctx, audit.CLI, org.ID, slack.ConnectParams{BotToken: token, SigningSecret: "signing-secret-0123456789", DefaultChannel: "C0ALERTS"}); err != nil {
 		t.Fatal(err)
 	}
 	_, hookSecret, err := eventhooks.NewStore(pool, oldBox).Create(ctx, audit.System, org.ID, "https://siem.example/hook", nil)

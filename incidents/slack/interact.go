@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/leakwatch/leakwatch/incidents"
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
 )
@@ -119,8 +120,9 @@ func (TestArgs) InsertOpts() river.InsertOpts {
 // learns only that it was queued: answering with Slack's outcome would let
 // anyone who can set the webhook URL probe which internal addresses answer
 // (an SSRF oracle). Bot-mode failures show as a broken connection (GET
-// /integrations/slack), which says only Slack's own error code.
-func (s *Service) QueueTest(ctx context.Context, orgID int64, requestedBy string) error {
+// /integrations/slack), which says only Slack's own error code. The job and
+// the slack.test entry by a are inserted in one transaction.
+func (s *Service) QueueTest(ctx context.Context, a audit.Actor, orgID int64) error {
 	conn, err := s.store.Connection(ctx, orgID)
 	if err != nil {
 		return err
@@ -128,7 +130,13 @@ func (s *Service) QueueTest(ctx context.Context, orgID int64, requestedBy string
 	if conn.Mode == ModeNone {
 		return ErrNotConnected
 	}
-	if _, err := s.river.Insert(ctx, TestArgs{OrgID: orgID, RequestedBy: requestedBy}, nil); err != nil {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := s.river.InsertTx(ctx, tx, TestArgs{OrgID: orgID, RequestedBy: a.Name}, nil); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "slack.test", "org", orgID, nil))
+	})
+	if err != nil {
 		return fmt.Errorf("queue Slack test message of org %d: %w", orgID, err)
 	}
 	return nil

@@ -109,7 +109,7 @@ func (b *testBundle) connect(t testing.TB, p ConnectParams) {
 	if p.DefaultChannel == "" {
 		p.DefaultChannel = testChannel
 	}
-	if err := b.store.Connect(context.Background(), b.orgID, p); err != nil {
+	if err := b.store.Connect(context.Background(), audit.System, b.orgID, p); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 )
 
@@ -58,13 +61,22 @@ type Connection struct {
 	BrokenReason         string
 }
 
-// Route returns the route of a severity. Unless configured otherwise,
-// critical incidents mention @here and every severity goes to the default
-// channel.
+// DefaultRoute is the route of a severity that has none configured:
+// critical incidents mention @here, and every severity goes to the default
+// channel. A form that shows every severity stores only routes that differ.
+func DefaultRoute(severity string) Route {
+	if severity == "critical" {
+		return Route{Mention: "here"}
+	}
+	return Route{}
+}
+
+// Route returns the route of a severity (DefaultRoute unless configured),
+// its channel filled with the default channel when it names none.
 func (c Connection) Route(severity string) Route {
 	r, ok := c.Routes[severity]
-	if !ok && severity == "critical" {
-		r.Mention = "here"
+	if !ok {
+		r = DefaultRoute(severity)
 	}
 	if r.Channel == "" {
 		r.Channel = c.DefaultChannel
@@ -127,8 +139,9 @@ func NewStore(pool *pgxpool.Pool, box *secretbox.Box) *Store {
 }
 
 // Connect stores (or replaces) the organisation's bot-token connection and
-// clears any broken mark.
-func (s *Store) Connect(ctx context.Context, orgID int64, p ConnectParams) error {
+// clears any broken mark, recording slack.connect by a in the same
+// transaction (the channels and the severities routed, never a secret).
+func (s *Store) Connect(ctx context.Context, a audit.Actor, orgID int64, p ConnectParams) error {
 	p.BotToken, p.SigningSecret = strings.TrimSpace(p.BotToken), strings.TrimSpace(p.SigningSecret)
 	if err := p.validate(); err != nil {
 		return err
@@ -149,14 +162,23 @@ func (s *Store) Connect(ctx context.Context, orgID int64, p ConnectParams) error
 	if err != nil {
 		return fmt.Errorf("encode routes: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `
+	routed := slices.Sorted(maps.Keys(routes))
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
 		INSERT INTO slack_connections (org_id, bot_token, signing_secret, token_hint, default_channel, escalation_channel, routes)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (org_id) DO UPDATE SET bot_token = EXCLUDED.bot_token, signing_secret = EXCLUDED.signing_secret,
 			token_hint = EXCLUDED.token_hint, default_channel = EXCLUDED.default_channel,
 			escalation_channel = EXCLUDED.escalation_channel, routes = EXCLUDED.routes,
 			broken_at = NULL, broken_reason = '', updated_at = now()`,
-		orgID, tok, sec, secretbox.Hint(p.BotToken), p.DefaultChannel, p.EscalationChannel, rj)
+			orgID, tok, sec, secretbox.Hint(p.BotToken), p.DefaultChannel, p.EscalationChannel, rj)
+		if err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "slack.connect", "org", orgID, map[string]any{
+			"default_channel": p.DefaultChannel, "escalation_channel": p.EscalationChannel, "routes": routed,
+		}))
+	})
 	if err != nil {
 		return fmt.Errorf("store Slack connection of org %d: %w", orgID, err)
 	}
@@ -164,9 +186,15 @@ func (s *Store) Connect(ctx context.Context, orgID int64, p ConnectParams) error
 }
 
 // Disconnect removes the bot-token connection (the incoming webhook, if
-// any, stays).
-func (s *Store) Disconnect(ctx context.Context, orgID int64) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM slack_connections WHERE org_id = $1`, orgID); err != nil {
+// any, stays), recording slack.disconnect by a in the same transaction.
+func (s *Store) Disconnect(ctx context.Context, a audit.Actor, orgID int64) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM slack_connections WHERE org_id = $1`, orgID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, a.Entry(orgID, "slack.disconnect", "org", orgID, nil))
+	})
+	if err != nil {
 		return fmt.Errorf("delete Slack connection of org %d: %w", orgID, err)
 	}
 	return nil

@@ -19,12 +19,14 @@ import (
 	ghcrawler "github.com/leakwatch/leakwatch/crawler/github"
 	"github.com/leakwatch/leakwatch/incidents"
 	"github.com/leakwatch/leakwatch/incidents/eventhooks"
+	"github.com/leakwatch/leakwatch/incidents/slack"
 	"github.com/leakwatch/leakwatch/internal/audit"
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/keys"
 	"github.com/leakwatch/leakwatch/internal/orgs"
 	"github.com/leakwatch/leakwatch/internal/platform/dbtest"
 	"github.com/leakwatch/leakwatch/internal/platform/jobs"
+	"github.com/leakwatch/leakwatch/internal/platform/secretbox"
 	"github.com/leakwatch/leakwatch/matcher"
 )
 
@@ -37,8 +39,8 @@ type walkStep struct {
 }
 
 // walkSteps lists every exported mutating method of the domain packages
-// (keys, orgs, auth, incidents) and of the GitHub watch and event webhook
-// stores.
+// (keys, orgs, auth, incidents) and of the GitHub watch, event webhook and
+// Slack stores.
 // TestWalkListIsComplete fails when one is missing (see walkExempt).
 var walkSteps = []walkStep{
 	{"keys.Store.Register", "key.create", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
@@ -232,6 +234,21 @@ var walkSteps = []walkStep{
 		return func(ctx context.Context, a audit.Actor) error { return w.hooks.Delete(ctx, a, w.orgID, sub.ID) }
 	}},
 
+	{"slack.Store.Connect", "slack.connect", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
+		return func(ctx context.Context, a audit.Actor) error {
+			p := walkSlack
+			p.Routes = map[string]slack.Route{"high": {Channel: "C0HIGH", Mention: "channel"}}
+			return w.slack.Store().Connect(ctx, a, w.orgID, p)
+		}
+	}},
+	{"slack.Store.Disconnect", "slack.disconnect", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
+		must(t, w.slack.Store().Connect(t.Context(), audit.System, w.orgID, walkSlack))
+		return func(ctx context.Context, a audit.Actor) error { return w.slack.Store().Disconnect(ctx, a, w.orgID) }
+	}},
+	{"slack.Service.QueueTest", "slack.test", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
+		must(t, w.slack.Store().Connect(t.Context(), audit.System, w.orgID, walkSlack))
+		return func(ctx context.Context, a audit.Actor) error { return w.slack.QueueTest(ctx, a, w.orgID) }
+	}},
 	{"incidents.Service.SetSettings", "incident_settings.update", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
 		return func(ctx context.Context, a audit.Actor) error {
 			_, err := w.inc.SetSettings(ctx, a, w.orgID, incidents.DefaultSettings(), false)
@@ -252,6 +269,12 @@ var walkSteps = []walkStep{
 		return func(ctx context.Context, a audit.Actor) error {
 			return w.inc.DeleteRevocationEndpoint(ctx, a, w.orgID, id)
 		}
+	}},
+	{"incidents.Service.QueueRevocationTest", "revocation_endpoint.test", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
+		id := w.key(t)
+		_, err := w.inc.SetRevocationEndpoint(t.Context(), audit.System, w.orgID, id, "https://revoke.acme.example/walk", false)
+		must(t, err)
+		return func(ctx context.Context, a audit.Actor) error { return w.inc.QueueRevocationTest(ctx, a, w.orgID, id) }
 	}},
 	{"incidents.Service.Acknowledge", "incident.acknowledge", func(t *testing.T, w *walker) func(context.Context, audit.Actor) error {
 		id := w.incident(t)
@@ -311,12 +334,12 @@ var walkSteps = []walkStep{
 	}},
 }
 
+// walkSlack is a bot connection the Slack steps make.
+var walkSlack = slack.ConnectParams{BotToken: "xoxb-walk-0123456789", SigningSecret: "walk-signing-secret-0123", DefaultChannel: "C0WALK"}
+
 // walkExempt are the exported methods whose names look mutating but that
 // take no actor, and why.
 var walkExempt = map[string]string{
-	"incidents.Service.MarkNotified":               "notifier bookkeeping (which alert went out), written by the Slack and event-webhook workers in their own transaction; no one's decision",
-	"incidents.Service.MarkEntryNotified":          "notifier bookkeeping (which timeline entry went out), as MarkNotified",
-	"incidents.Service.ResealEscalationSlackURLTx": "re-encryption under a new key (leakwatch secrets reseal): the value does not change",
 	"orgs.Store.CreateTx":                          "runs in its caller's transaction: walked through auth.Store.CreateOrgWithOwner",
 	"auth.Store.EnsureOwnerTx":                     "runs in its caller's transaction: walked through auth.Store.CreateOrgWithOwner",
 	"auth.Store.SignIn":                            "records sign-in attempts for throttling only; the sign-in itself is audited by NewSession",
@@ -330,6 +353,11 @@ var walkExempt = map[string]string{
 	"incidents.Service.ResealRevocationSecrets":    "maintenance: re-encrypts secrets under the current key without changing them",
 	"incidents.Service.Sweep":                      "SLA escalations by the system, recorded in each incident's timeline",
 	"incidents.Service.RegisterMetrics":            "wiring at construction, no data",
+	"incidents.Service.MarkNotified":               "the system records that an alert reached Slack, for the notifier's bookkeeping",
+	"incidents.Service.MarkEntryNotified":          "the system records that a timeline entry reached Slack, for the notifier's bookkeeping",
+	"incidents.Service.ResealEscalationSlackURLTx": "maintenance, in slack.Store.Reseal's transaction: re-encrypts without changing the URL",
+	"slack.Store.MarkBroken":                       "the system records that Slack refused the token, for the integrations page",
+	"slack.Store.Reseal":                           "maintenance: re-encrypts bot tokens and signing secrets under the current key without changing them",
 }
 
 // mutatingPrefixes start the names of methods that change state.
@@ -354,6 +382,8 @@ func TestWalkListIsComplete(t *testing.T) {
 		"incidents.Service": reflect.TypeFor[*incidents.Service](),
 		"ghcrawler.Feeds":   reflect.TypeFor[*ghcrawler.Feeds](),
 		"eventhooks.Store":  reflect.TypeFor[*eventhooks.Store](),
+		"slack.Store":       reflect.TypeFor[*slack.Store](),
+		"slack.Service":     reflect.TypeFor[*slack.Service](),
 	}
 	walked := map[string]bool{}
 	for _, s := range walkSteps {
@@ -423,6 +453,7 @@ type walker struct {
 	inc     *incidents.Service
 	feeds   *ghcrawler.Feeds
 	hooks   *eventhooks.Store
+	slack   *slack.Service
 	orgID   int64
 	ownerID int64
 	n       atomic.Int64
@@ -550,6 +581,9 @@ func TestAuditWalk(t *testing.T) {
 	// Wired as serve wires them: a rotation eradicates the key's incident.
 	w := &walker{pool: pool, keys: keys.NewStore(pool).OnRotateTx(inc.KeyRotatedTx).OnStateTx(inc.KeyStateChangedTx), orgs: orgs.NewStore(pool), auth: auth.NewStore(pool, auth.Config{Argon: auth.ArgonParams{Memory: 64, Time: 1, Threads: 1}}),
 		inc: inc, feeds: ghcrawler.NewFeeds(pool), hooks: eventhooks.NewStore(pool, nil)}
+	box, err := secretbox.Parse("walk:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	must(t, err)
+	w.slack = slack.NewService(pool, slack.NewStore(pool, box), rc, slack.Deps{Incidents: inc, Members: w.auth, Orgs: w.orgs}, slack.Config{Logger: logger})
 	o, _, err := w.orgs.Create(ctx, audit.System, "acme")
 	must(t, err)
 	w.orgID = o.ID
