@@ -71,9 +71,12 @@ func (s *Server) apiKeyList(c echo.Context) error {
 	if state != "" && state != keys.StateActive && state != keys.StateRetired && state != keys.StateRevoked {
 		return apiErr(http.StatusBadRequest, "invalid", "state must be active, revoked or retired")
 	}
-	stale := c.QueryParam("stale") == "true"
+	lp := keys.ListParams{After: cursor, Limit: limit, State: state, Stale: c.QueryParam("stale") == "true"}
+	if err := keyFilters(c, &lp); err != nil {
+		return err
+	}
 	m, _ := CurrentMember(c)
-	ks, err := s.keys.List(c.Request().Context(), m.OrgID, keys.ListParams{After: cursor, Limit: limit, State: state, Stale: stale})
+	ks, err := s.keys.List(c.Request().Context(), m.OrgID, lp)
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,23 @@ func TestKeysProviderEnvironmentFilters(t *testing.T) {
 	if seen != 3 {
 		t.Fatalf("paged through %d keys, want 3", seen)
 	}
+	// The API filters the same way (GET /api/v1/keys).
+	for path, want := range map[string]int{
+		"/api/v1/keys?provider=aws": 5, "/api/v1/keys?provider=aws&environment=staging": 3, "/api/v1/keys?environment=production&provider=github": 3,
+	} {
+		var out struct {
+			Items []struct {
+				Provider, Environment string
+			} `json:"items"`
+		}
+		c.mustJSON(http.MethodGet, path, nil, http.StatusOK, &out)
+		if len(out.Items) != want {
+			t.Errorf("%s: %d keys, want %d", path, len(out.Items), want)
+		}
+	}
+	if st, body := c.do(http.MethodGet, "/api/v1/keys?environment=moon", nil); st != http.StatusBadRequest || errorCode(t, body) != "invalid" {
+		t.Fatalf("API unknown environment = %d %s", st, body)
+	}
 	if st, _, _ := c.page("/keys?environment=moon"); st != http.StatusBadRequest {
 		t.Fatalf("unknown environment = %d", st)
 	}

@@ -437,6 +437,19 @@ func (s *Server) tokenRevokeSubmit(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/tokens")
 }
 
+// keyFilters reads the provider and environment filters the keys page and
+// GET /api/v1/keys share (?provider=&environment=).
+func keyFilters(c echo.Context, p *keys.ListParams) error {
+	p.Provider = strings.TrimSpace(c.QueryParam("provider"))
+	if len(p.Provider) > 64 {
+		return apiErr(http.StatusBadRequest, "invalid", "provider must have at most 64 characters")
+	}
+	if p.Environment = c.QueryParam("environment"); p.Environment != "" && !slices.Contains(keys.Environments, p.Environment) {
+		return apiErr(http.StatusBadRequest, "invalid", "environment must be one of "+strings.Join(keys.Environments, ", "))
+	}
+	return nil
+}
+
 // keyListParams reads the keys page's filters (?state=&stale=1) and page
 // (?cursor=&limit=, default 100).
 func keyListParams(c echo.Context) (keys.ListParams, error) {
@@ -453,12 +466,8 @@ func keyListParams(c echo.Context) (keys.ListParams, error) {
 	default:
 		return p, apiErr(http.StatusBadRequest, "invalid", "stale must be 1 or absent")
 	}
-	p.Provider = strings.TrimSpace(c.QueryParam("provider"))
-	if len(p.Provider) > 64 {
-		return p, apiErr(http.StatusBadRequest, "invalid", "provider must have at most 64 characters")
-	}
-	if p.Environment = c.QueryParam("environment"); p.Environment != "" && !slices.Contains(keys.Environments, p.Environment) {
-		return p, apiErr(http.StatusBadRequest, "invalid", "environment must be one of "+strings.Join(keys.Environments, ", "))
+	if err := keyFilters(c, &p); err != nil {
+		return p, err
 	}
 	if v := c.QueryParam("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
