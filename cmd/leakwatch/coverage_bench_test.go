@@ -332,17 +332,8 @@ func runCoverageE2E(t testing.TB, run e2eRun) e2eResult {
 		"LEAKWATCH_OPS_ADDR":           "127.0.0.1:0",
 		"LEAKWATCH_LOG_LEVEL":          "warn",
 	})
-	checkpoint := func() (lastID, total int64) {
-		_ = pool.QueryRow(ctx, `SELECT COALESCE(last_event_id, 0), events_total FROM crawl_feeds WHERE name = $1`,
-			ghcrawler.FeedPublic).Scan(&lastID, &total)
-		return lastID, total
-	}
-	var baseTotal int64
-	eventually(t, "the seed event polled", 60*time.Second, func() bool {
-		var last int64
-		last, baseTotal = checkpoint()
-		return last >= seedID
-	})
+	checkpoint := func() (lastID, total int64) { return publicFeedCheckpoint(ctx, pool) }
+	baseTotal := waitForSeedPolled(t, checkpoint, seedID)
 
 	before := gh.Usage()
 	st, err := gh.StartStream(githubtest.StreamOpts{Rate: run.rate, FirstID: seedID + 1, Make: mix})
@@ -498,4 +489,23 @@ func recordedMix(gh *githubtest.Server, pushShare float64) (githubtest.EventFunc
 		raw, _ := json.Marshal(m)
 		return raw
 	}, nil
+}
+
+// publicFeedCheckpoint reads the public feed's checkpoint: the newest event
+// id the poller has taken and how many events it has taken in all.
+func publicFeedCheckpoint(ctx context.Context, pool *pgxpool.Pool) (lastID, total int64) {
+	_ = pool.QueryRow(ctx, `SELECT COALESCE(last_event_id, 0), events_total FROM crawl_feeds WHERE name = $1`,
+		ghcrawler.FeedPublic).Scan(&lastID, &total)
+	return lastID, total
+}
+
+// waitForSeedPolled waits until the poller has taken the seed event and
+// returns its event count then, the base the run's live count starts from.
+func waitForSeedPolled(t testing.TB, checkpoint func() (lastID, total int64), seedID int64) (baseTotal int64) {
+	eventually(t, "the seed event polled", 60*time.Second, func() bool {
+		var last int64
+		last, baseTotal = checkpoint()
+		return last >= seedID
+	})
+	return baseTotal
 }

@@ -399,17 +399,8 @@ func runScaleOut(t testing.TB, bin string, run scaleRun) scaleResult {
 		killable = append(killable, name)
 	}
 
-	checkpoint := func() (lastID, total int64) {
-		_ = pool.QueryRow(ctx, `SELECT COALESCE(last_event_id, 0), events_total FROM crawl_feeds WHERE name = $1`,
-			ghcrawler.FeedPublic).Scan(&lastID, &total)
-		return lastID, total
-	}
-	var baseTotal int64
-	eventually(t, "the seed event polled", 60*time.Second, func() bool {
-		var last int64
-		last, baseTotal = checkpoint()
-		return last >= seedID
-	})
+	checkpoint := func() (lastID, total int64) { return publicFeedCheckpoint(ctx, pool) }
+	baseTotal := waitForSeedPolled(t, checkpoint, seedID)
 
 	st, err := gh.StartStream(githubtest.StreamOpts{Rate: run.rate, FirstID: seedID + 1, Make: mix})
 	if err != nil {
