@@ -83,16 +83,6 @@ func (s *Store) WithGuard(g webhook.Guard) *Store {
 // (so scripts can run it repeatedly). created reports which happened; only
 // a creation is audited (org.create).
 func (s *Store) Create(ctx context.Context, a audit.Actor, name string) (org Org, created bool, err error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return Org{}, false, errors.New("organisation name is empty")
-	}
-	if len(name) > 200 {
-		return Org{}, false, errors.New("organisation name is longer than 200 characters")
-	}
-	if err := matcher.CheckFreeText("organisation name", name); err != nil {
-		return Org{}, false, err
-	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		org, created, err = s.CreateTx(ctx, tx, a, name)
 		return err
