@@ -111,13 +111,6 @@ func (r *RevocationWorker) SendTest(ctx context.Context, a RevocationTestArgs) e
 	if err != nil {
 		return fmt.Errorf("load revocation endpoint %d: %w", a.EndpointID, err)
 	}
-	if keyID != nil {
-		k, err := keys.Get(ctx, s.pool, *keyID)
-		if err != nil {
-			return fmt.Errorf("load key of revocation endpoint %d: %w", a.EndpointID, err)
-		}
-		key.Name, key.Provider, key.Fingerprint = k.Name, k.Provider, k.Fingerprint
-	}
 	body := RevocationTest{Type: "revocation.test", EventID: fmt.Sprintf("msg_lwrevtest_%d_%d", a.EndpointID, a.At.UnixNano()),
 		RequestedBy: a.RequestedBy, RequestedAt: a.At}
 	if keyID != nil {
