@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -508,10 +509,7 @@ func (sc *scanner) utf16Runs(buf []byte, depth int, enc string, m spanMap, minDe
 		if z > 0 && buf[z-1] != 0 && !(z >= 2 && buf[z-2] == 0xfe && buf[z-1] == 0xff) {
 			rs = z - 1 // else a big-endian byte order mark precedes
 		}
-		re := rs
-		for re < len(buf) && (buf[re] == 0) == ((re-z)%2 == 0) {
-			re++
-		}
+		re := utf16End(buf, rs, z)
 		from = max(re, z+1)
 		sc.noteRun(depth, rs, re)
 		if (re-rs)/2 < minDec {
@@ -579,6 +577,30 @@ func (sc *scanner) utf16Runs(buf []byte, depth int, enc string, m spanMap, minDe
 	}
 }
 
+// utf16End returns the end of the stretch from rs on in which the bytes at
+// the parity of z are NUL and the others not, 8 bytes at a time where it
+// can.
+func utf16End(buf []byte, rs, z int) int {
+	re := rs
+	if (re-z)%2 != 0 && re < len(buf) && buf[re] != 0 {
+		re++
+	}
+	if (re-z)%2 == 0 {
+		for re+8 <= len(buf) {
+			x := le64(buf[re:])
+			y := x | 0x00ff00ff00ff00ff // a NUL among the odd bytes?
+			if x&0x00ff00ff00ff00ff != 0 || (y-ones8)&^y&high8 != 0 {
+				break
+			}
+			re += 8
+		}
+	}
+	for re < len(buf) && (buf[re] == 0) == ((re-z)%2 == 0) {
+		re++
+	}
+	return re
+}
+
 // asciiUnits appends to dec the UTF-16 units of run (an even number of
 // bytes, little-endian if le, every other byte NUL) and reports whether all
 // of them were ASCII; if not, dec holds a part and the caller decodes the
@@ -587,6 +609,16 @@ func asciiUnits(dec, run []byte, le bool) ([]byte, bool) {
 	k := 1
 	if le {
 		k = 0
+	}
+	// Four units at a time: the unit bytes must be ASCII (the others are
+	// NUL, as the stretch was found), and pack into four bytes.
+	for ; k+8 <= len(run); k += 8 {
+		x := le64(run[k:]) & 0x00ff00ff00ff00ff
+		if x&0x0080008000800080 != 0 {
+			return dec, false
+		}
+		x = (x | x>>8) & 0x0000ffff0000ffff
+		dec = binary.LittleEndian.AppendUint32(dec, uint32(x|x>>16))
 	}
 	for ; k < len(run); k += 2 {
 		c := run[k]

@@ -593,3 +593,55 @@ func TestScanUTF16Spans(t *testing.T) {
 		}
 	}
 }
+
+// TestUTF16WordsMatchReference checks the 8-bytes-at-a-time stretch end and
+// unit packing against one byte at a time, on text where NULs alternate for
+// a random while, with non-ASCII units now and then, from every start.
+func TestUTF16WordsMatchReference(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 300 {
+		buf := make([]byte, 1+r.IntN(120))
+		par := r.IntN(2)
+		for i := range buf {
+			switch {
+			case i%2 == par && r.IntN(60) != 0:
+				buf[i] = 0
+			case r.IntN(40) == 0:
+				buf[i] = byte(0x80 + r.IntN(128))
+			default:
+				buf[i] = byte(1 + r.IntN(126))
+			}
+		}
+		for z := range buf {
+			if buf[z] != 0 {
+				continue
+			}
+			for _, rs := range []int{z, max(z-1, 0)} {
+				want := rs
+				for want < len(buf) && (buf[want] == 0) == ((want-z)%2 == 0) {
+					want++
+				}
+				if got := utf16End(buf, rs, z); got != want {
+					t.Fatalf("utf16End(%x, %d, %d) = %d, want %d", buf, rs, z, got, want)
+				}
+			}
+		}
+		for _, le := range []bool{true, false} {
+			run := buf[:len(buf)&^1]
+			var want []byte
+			ok := true
+			for k := map[bool]int{true: 0, false: 1}[le]; k < len(run); k += 2 {
+				if run[k] >= 0x80 {
+					ok = false
+					break
+				}
+				want = append(want, run[k])
+			}
+			got, gotOK := asciiUnits(nil, run, le)
+			if gotOK != ok || ok && !bytes.Equal(got, want) {
+				t.Fatalf("asciiUnits(%x, %v) = %x %v, want %x %v", run, le, got, gotOK, want, ok)
+			}
+		}
+	}
+}
