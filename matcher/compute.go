@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // WeakBits is the estimated entropy, in bits, below which Compute refuses a
@@ -66,12 +67,17 @@ func Compute(secret []byte, opts ComputeOpts) (Fingerprint, error) {
 		}
 	}
 	f := Fingerprint{kind: kindSecret, prefix: prefix, length: len(secret), hash: hashSecret(secret)}
-	if len(rest) >= LongWindow {
-		f.window = windowLong(rest)
-		if isTokenRun(secret) {
-			f.kind = kindToken
+	switch j := anchorOf(rest); {
+	case len(rest) >= LongWindow && isTokenRun(secret):
+		f.kind, f.window = kindToken, windowLong(rest)
+	case j >= 0:
+		f.kind, f.window = kindAnchor, windowAnchor(rest[j:], len(rest) >= LongWindow)
+		if !isASCII(secret) {
+			f.kind = kindAnchorUTF8
 		}
-	} else {
+	case len(rest) >= LongWindow:
+		f.window = windowLong(rest)
+	default:
 		f.window = windowShort(rest)
 	}
 	return f, nil
@@ -500,6 +506,15 @@ var tokenByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
 
 func isTokenRun(b []byte) bool {
 	for _, c := range b {

@@ -15,7 +15,8 @@
 // A fingerprint is one line of six colon-separated fields:
 //
 //	lw1:t:<prefix>:<length>:<window>:<hash>     a token
-//	lw1:s:<prefix>:<length>:<window>:<hash>     any other single-line secret
+//	lw1:a:<prefix>:<length>:<window>:<hash>     any other single-line secret
+//	lw1:s:<prefix>:<length>:<window>:<hash>     one with no anchor (see below)
 //	lw1:pem::<length>::<hash>                   a PEM private key
 //
 //	lw1:t:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667
@@ -24,20 +25,35 @@
 //
 //   - The kind is "t" when the whole secret consists of token characters
 //     (letters, digits and "+-./=_~") and has at least 16 bytes after the
-//     prefix, as nearly every API key does; "s" otherwise (passwords with
-//     other symbols, and short weak secrets). It costs one bit and lets the
-//     scanner look for tokens only inside runs of token characters.
+//     prefix, as nearly every API key does. It lets the scanner look for
+//     tokens only inside runs of token characters. Any other secret
+//     (passwords with other symbols, short weak secrets) is of kind "a"
+//     when it has an anchor: a byte after the prefix that is an ASCII
+//     digit, capital letter or punctuation mark, or the lead byte of a
+//     multi-byte UTF-8 character, at an offset where 8 bytes still fit
+//     before its end. Its window is then taken at the first such byte, so
+//     the scanner probes only the offsets of those bytes, about a third of
+//     a source file's, rather than every offset. A secret with no anchor
+//     (lowercase letters and spaces up to its last 7 bytes, as in
+//     "winter!2024#q") is of kind "s", as every such secret was before kind
+//     "a" existed, and is looked for at every offset: a registry holding
+//     any "s" fingerprint costs the every-offset path. The kind costs at
+//     most two bits.
 //   - prefix is the secret's public provider prefix (AKIA, ghp_,
 //     github_pat_, xoxb-, sk_live_, glpat-, AIza, npm_, SG., ...) or empty.
 //     It is the only plaintext in a fingerprint and names the provider.
 //   - length is the secret's length in bytes (for PEM: of the normalised
 //     body).
-//   - window is the prefilter hash of the window, the first 16 bytes after
-//     the prefix (8 bytes for secrets shorter than that, which are always
-//     weak). With lo and hi the little-endian uint64s of the two halves of
-//     the window, K = 0x9E3779B97F4A7C15 and arithmetic mod 2^64, it is
+//   - window is the prefilter hash of the window. For kinds "t" and "s" the
+//     window is the first 16 bytes after the prefix (8 bytes for secrets
+//     shorter than that, which are always weak). With lo and hi the
+//     little-endian uint64s of the two halves of the window,
+//     K = 0x9E3779B97F4A7C15 and arithmetic mod 2^64, it is
 //     ((lo*K) xor ((hi*K) >> 1)) >> 24: 40 bits, 10 hex digits. The 8-byte
-//     form is (lo*K) >> 32: 32 bits, 8 hex digits.
+//     form is (lo*K) >> 32: 32 bits, 8 hex digits. For kind "a" the window
+//     is the 8 bytes at the anchor, lo, and the hash (lo*K) >> 24 (40 bits)
+//     when the secret has at least 16 bytes after its prefix, else
+//     (lo*K) >> 32 (32 bits).
 //   - hash is the first 128 bits of SHA-256("leakwatch:lw1:s\x00" || secret)
 //     (for PEM, SHA-256("leakwatch:lw1:pem\x00" || body)), 32 hex digits.
 //
@@ -52,8 +68,9 @@
 // where the candidate ends, the prefix where it starts.
 //
 // What a fingerprint reveals. The prefix is public by definition, the kind
-// is one bit. The window hash carries at most 40 bits of information, all
-// about the first 16 secret bytes; the hash is a domain-separated SHA-256, so
+// at most two bits. The window hash carries at most 40 bits of information,
+// all about the first 16 secret bytes (for kind "a", about the 8 bytes at
+// the anchor and, through where the anchor is, the bytes before it); the hash is a domain-separated SHA-256, so
 // generic tables of hashed passwords do not apply, and checking a guess costs
 // a SHA-256. An attacker holding the fingerprint of a secret with E bits of
 // entropy still faces at least E-40 bits: for provider tokens (well over 128
@@ -94,20 +111,28 @@
 // where the two bytes before the offset end a registered prefix (an 8 KiB
 // bitmap that stays in L1), so a large registry of mostly prefixed tokens
 // does not cost a cache miss at every offset. The
-// same pass hands base64 stretches to the decoder. Secrets of kind "s" (and
-// short ones) can start anywhere, so while any are registered the window is
-// also hashed at every offset of the document: one multiplication per
-// offset serves both windows (the short window hash is the top of the long
-// one's first product), and a first stage of two fixed 32 KiB Bloom
+// same pass hands base64 stretches to the decoder. Secrets of kind "s"
+// (long or short) can start anywhere, so while any are registered the
+// window is also hashed at every offset of the document: one multiplication
+// per offset serves both windows (the short window hash is the top of the
+// long one's first product), and a first stage of two fixed 32 KiB Bloom
 // filters (two bits per "s" fingerprint in one word, from the top 24 bits
 // of its window hash), which stay in cache and need no bounds checks,
-// passes about one offset in a thousand of the realistic benchmark's text
-// to the exact filters with 100,000 fingerprints of which 5% passwords, one
-// in thirty with a million.
+// passes about one offset in a thousand to the exact filters.
 //
-// The first stage is computed from the fingerprints' window hashes and
-// holds a subset of their bits, so it reveals nothing about a secret that
-// its fingerprint does not; it is built in memory and never stored.
+// Secrets of kind "a" need no such path: their window starts at an anchor
+// byte, so a pass finds the anchor bytes 8 at a time, packs their offsets
+// into a list without branches, and probes only those offsets: one
+// multiplication (the product is the window hash before its shift) and a
+// two-bit test of a first stage of 32 KiB (larger above 16,384 "a"
+// fingerprints), then the exact lookup. A candidate's start is found by
+// looking back from the anchor over bytes that are not anchors. With the
+// realistic benchmark's registries this pass costs about half the
+// every-offset path it replaces.
+//
+// The first stages are computed from the fingerprints' window hashes and
+// hold a subset of their bits, so they reveal nothing about a secret that
+// its fingerprint does not; they are built in memory and never stored.
 //
 // Encodings are handled by finding candidate runs cheaply and decoding only
 // those, recursively (up to three levels, so base64 of UTF-16 is found):

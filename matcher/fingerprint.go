@@ -26,10 +26,15 @@ const LongWindow = 16
 const MaxSecretLen = 16 << 10
 
 const (
-	kindSecret = iota // "s": any single-line secret
-	kindPEM           // "pem": a PEM private key
-	kindToken         // "t": a secret made only of token characters
+	kindSecret     = iota // "s": any single-line secret
+	kindPEM               // "pem": a PEM private key
+	kindToken             // "t": a secret made only of token characters
+	kindAnchor            // "a": any other ASCII single-line secret, window at its anchor
+	kindAnchorUTF8        // "u": the same with bytes outside ASCII
 )
+
+// anchored reports whether the kind's window is at the anchor.
+func anchored(kind uint8) bool { return kind == kindAnchor || kind == kindAnchorUTF8 }
 
 // winK is the odd multiplier of the window hash (the 64-bit golden ratio).
 const winK = 0x9E3779B97F4A7C15
@@ -110,9 +115,14 @@ func (f Fingerprint) String() string {
 		b.WriteString(strconv.Itoa(f.length))
 		b.WriteString("::")
 	} else {
-		if f.kind == kindToken {
+		switch f.kind {
+		case kindToken:
 			b.WriteString(":t:")
-		} else {
+		case kindAnchor:
+			b.WriteString(":a:")
+		case kindAnchorUTF8:
+			b.WriteString(":u:")
+		default:
 			b.WriteString(":s:")
 		}
 		b.WriteString(f.prefix)
@@ -188,11 +198,17 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 			return f, fmt.Errorf("parse fingerprint: pem body length %d is below the minimum %d", n, minPEMBody)
 		}
 		f.kind = kindPEM
-	case "s", "t":
+	case "s", "t", "a", "u":
 		if prefix != "" && prefixIndex[prefix] == 0 {
 			return f, errors.New("parse fingerprint: unknown provider prefix")
 		}
 		f.kind = kindSecret
+		switch kind {
+		case "a":
+			f.kind = kindAnchor
+		case "u":
+			f.kind = kindAnchorUTF8
+		}
 		if kind == "t" {
 			f.kind = kindToken
 			if n-len(prefix) < LongWindow {
@@ -216,7 +232,7 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 		}
 		f.window = binary.BigEndian.Uint64(w[:])
 	default:
-		return f, errors.New("parse fingerprint: kind field must be \"s\", \"t\" or \"pem\"")
+		return f, errors.New("parse fingerprint: kind field must be \"a\", \"u\", \"s\", \"t\" or \"pem\"")
 	}
 	return f, nil
 }
@@ -246,3 +262,31 @@ func windowLong(w []byte) uint64 {
 
 // windowShort is the 32-bit prefilter hash of an 8-byte window.
 func windowShort(w []byte) uint64 { return (le64(w) * winK) >> 32 }
+
+// anchorByte reports whether c can anchor the window of a kind "a" secret:
+// an ASCII digit, capital letter or punctuation mark ('!' to '`', '{' to
+// '~'), or the lead byte of a multi-byte UTF-8 character. Lowercase
+// letters, whitespace and UTF-8 continuation bytes, most of real text, are
+// not, so the scanner probes about a third of a source file's offsets.
+func anchorByte(c byte) bool { return c > ' ' && c < 'a' || c > 'z' && c < 0x7f || c >= 0xc0 }
+
+// anchorOf returns the anchor of rest, a secret after its provider prefix:
+// the first offset j with anchorByte(rest[j]) at which an 8-byte window
+// still fits, or -1 if there is none.
+func anchorOf(rest []byte) int {
+	for j := 0; j+8 <= len(rest); j++ {
+		if anchorByte(rest[j]) {
+			return j
+		}
+	}
+	return -1
+}
+
+// windowAnchor is the window hash of a kind "a" secret: the top 40 bits
+// (long) or 32 bits (short) of the product of the 8 bytes at its anchor.
+func windowAnchor(w []byte, long bool) uint64 {
+	if long {
+		return (le64(w) * winK) >> 24
+	}
+	return (le64(w) * winK) >> 32
+}

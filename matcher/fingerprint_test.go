@@ -60,26 +60,53 @@ func TestComputeAndParse(t *testing.T) {
 }
 
 // TestFingerprintGolden pins the format: a browser implementation must
-// produce exactly these lines.
+// produce exactly these lines (web's TestBrowserFingerprintParity checks
+// the same secrets).
 func TestFingerprintGolden(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ secret, want string }{
+	for _, tc := range []struct{ secret, want string }{
 		{ghToken, "lw1:t:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667"},
-		{"Xk3$p9Lq!mZ#v8Rw@2Nt", "lw1:s::20:"}, // symbols: kind s
+		// Symbols: kind a, anchored at the first byte, at '!' after 13
+		// lowercase letters and spaces, short (32-bit window).
+		{"Xk3$p9Lq!mZ#v8Rw@2Nt", "lw1:a::20:"},
+		{"correct horse!battery staple", "lw1:a::28:"},
+		{"Xk3$p9Lq!m", "lw1:a::10:"},
+		// No anchor byte where a window fits: kind s, window at offset 0.
+		{"winter horses!24", "lw1:s::16:"},
+		{"winter!2024#q", "lw1:s::13:"},
+		// Bytes outside ASCII: kind u.
+		{"pässwörd-Zq8Wm3Xr7Tn2", "lw1:u::23:"},
+		// A token prefix, then a byte no token holds: not kind t.
+		{"ghp_R4nd0mT0kenV4lue9xQ2!", "lw1:a:ghp_:25:"},
+	} {
+		f, err := Compute([]byte(tc.secret), ComputeOpts{AllowWeak: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(f.String(), tc.want) {
+			t.Errorf("%.6s: got %q, want prefix %q", tc.secret, f.String(), tc.want)
+		}
+		rest := []byte(tc.secret)[len(f.prefix):]
+		var win uint64
+		switch j := anchorOf(rest); {
+		case f.kind == kindToken:
+			win = windowLong(rest)
+		case anchored(f.kind):
+			win = windowAnchor(rest[j:], f.long())
+		case f.long():
+			win = windowLong(rest)
+		default:
+			win = windowShort(rest)
+		}
+		if f.window != win {
+			t.Errorf("%.6s: window %x, want %x", tc.secret, f.window, win)
+		}
 	}
-	f := mustCompute(t, tests[0].secret)
-	if f.String() != tests[0].want {
-		t.Errorf("got %q, want %q", f.String(), tests[0].want)
-	}
-	if g := mustCompute(t, tests[1].secret).String(); !strings.HasPrefix(g, tests[1].want) {
-		t.Errorf("got %q, want prefix %q", g, tests[1].want)
-	}
-	w, err := Compute([]byte("Xk3$p9Lq!m"), ComputeOpts{AllowWeak: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(w.String(), "lw1:s::10:") || len(strings.Split(w.String(), ":")[4]) != 8 {
-		t.Errorf("short form %q", w.String())
+	// The anchored window of "correct horse!battery staple" is the 8 bytes
+	// "!battery", top 40 bits of their product.
+	f := mustCompute(t, "correct horse!battery staple")
+	if want := (le64([]byte("!battery")) * winK) >> 24; f.window != want {
+		t.Errorf("anchored window %x, want %x", f.window, want)
 	}
 }
 

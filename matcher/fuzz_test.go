@@ -10,9 +10,10 @@ import (
 	"unicode/utf8"
 )
 
-// fuzzSecrets are fuzzSet's secrets: tokens, and a long and a short
-// password (kind "s"), so every fuzzed scan also takes the every-offset path.
-var fuzzSecrets = []string{ghToken, awsKey, slackTok, longPw, shortPw}
+// fuzzSecrets are fuzzSet's secrets: tokens, long and short passwords
+// anchored at their start or further in (kind "a"), and one with no anchor
+// (kind "s"), so every fuzzed scan takes the anchor and every-offset paths.
+var fuzzSecrets = []string{ghToken, awsKey, slackTok, longPw, shortPw, lateLongPw, lateShortPw, noAnchorPw}
 
 var fuzzSet = func() *Set {
 	var fps []Fingerprint

@@ -20,11 +20,36 @@ const (
 	awsKey   = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8vB3nH2q"
 	slackTok = "xoxb-2048739102-8837465012-Qm7VzR2pLk9XwT4nB6yH1cJd"
 	plainKey = "9f8Kq2LzX7vB4nM1pR6tY3wC5hJ0dG8s"
-	// Passwords (kind "s"): one with a 16-byte window, one short enough
-	// for the 8-byte window (registered only with AllowWeak).
-	longPw  = "Tr0ub4dor&3 horse!Battery#9"
-	shortPw = "Wint3r!2024#q"
+	// Passwords (kind "a"): one long, one short enough for the 32-bit
+	// window (registered only with AllowWeak), both anchored at their first
+	// byte, and two anchored further in, so the scanner looks back from the
+	// anchor for the start.
+	longPw      = "Tr0ub4dor&3 horse!Battery#9"
+	shortPw     = "Wint3r!2024#q"
+	lateLongPw  = "correct horse!battery staple" // anchor '!' at 13
+	lateShortPw = "wint3r!2024#q"                // anchor '3' at 4
+	// Passwords with no anchor byte where a window fits: kind "s", long and
+	// short, found by the every-offset path.
+	noAnchorPw      = "winter horses!24"
+	noAnchorShortPw = "winter!2024#q"
 )
+
+// legacyS returns the fingerprint Compute gave secret before kind "a"
+// existed (for a password, kind "s" with the window at offset 0), as
+// registries stored then still hold.
+func legacyS(t testing.TB, secret string) Fingerprint {
+	t.Helper()
+	f := mustComputeWeak(t, secret)
+	if !anchored(f.kind) {
+		return f // tokens and secrets with no anchor are as they were
+	}
+	rest := []byte(secret)[len(f.prefix):]
+	f.kind, f.window = kindSecret, windowShort(rest)
+	if f.long() {
+		f.window = windowLong(rest)
+	}
+	return f
+}
 
 func mustComputeWeak(t testing.TB, s string) Fingerprint {
 	t.Helper()
@@ -417,28 +442,50 @@ func TestScanEveryLane(t *testing.T) {
 	}
 }
 
-// TestScanEveryLanePasswords plants passwords (kind "s", with the long and
-// the short window) at every offset modulo 8, glued to letters or after a
-// space, with room after them for the unrolled every-offset loop or at the
-// very end of the document (its tail loop and the short-only tail), and
-// inside base64 and UTF-16 at every offset modulo 8 too.
+// TestScanEveryLanePasswords plants passwords at every offset modulo 8,
+// glued to anchor bytes or lowercase letters or after a space, with room
+// after them for the unrolled every-offset loop or at the very end of the
+// document (its tail loop, the short-only tail and the anchor path's last
+// word), and inside base64 and UTF-16 at every offset modulo 8 too: kind "a"
+// anchored at the start or further in, long and short; kind "s" as Compute
+// gives it now and as registries stored before kind "a" hold it; alone and
+// mixed with tokens.
 func TestScanEveryLanePasswords(t *testing.T) {
 	t.Parallel()
-	for _, reg := range [][]string{{longPw}, {shortPw}, {longPw, shortPw, ghToken, awsKey}} {
+	type pw struct {
+		secret string
+		legacy bool // registered as kind "s" with the window at offset 0
+	}
+	for _, reg := range [][]pw{
+		{{longPw, false}}, {{shortPw, false}}, {{lateLongPw, false}}, {{lateShortPw, false}},
+		{{noAnchorPw, false}}, {{noAnchorShortPw, false}}, {{longPw, true}}, {{shortPw, true}},
+		{{longPw, false}, {shortPw, false}, {lateLongPw, false}, {lateShortPw, false}, {ghToken, false}, {awsKey, false}},
+		{{longPw, true}, {lateShortPw, false}, {noAnchorPw, false}, {ghToken, false}},
+	} {
 		var fps []Fingerprint
-		for _, s := range reg {
-			fps = append(fps, mustComputeWeak(t, s))
+		want := map[string]string{} // secret → its fingerprint line
+		for _, p := range reg {
+			f := mustComputeWeak(t, p.secret)
+			if p.legacy {
+				f = legacyS(t, p.secret)
+			}
+			fps = append(fps, f)
+			if f.kind != kindToken {
+				want[p.secret] = f.String()
+			}
 		}
 		set := NewSet(fps)
-		for _, secret := range reg[:min(2, len(reg))] {
+		for secret, fp := range want {
 			for lead := range 20 {
 				for _, glue := range []string{"", " "} {
-					for _, tail := range []string{"", strings.Repeat("Z", 40)} {
-						doc := strings.Repeat("Q", lead) + glue + secret + glue + tail
-						got := set.Scan([]byte(doc))
-						want := lead + len(glue)
-						if len(got) != 1 || got[0].Offset != want || got[0].Length != len(secret) {
-							t.Errorf("registry %d, secret %.4s, lead %d, glue %q, tail %d: got %+v, want one finding at %d", len(reg), secret, lead, glue, len(tail), got, want)
+					for _, fill := range []string{"Q", "q"} {
+						for _, tail := range []string{"", strings.Repeat("Z", 40), strings.Repeat("z", 5)} {
+							doc := strings.Repeat(fill, lead) + glue + secret + glue + tail
+							got := set.Scan([]byte(doc))
+							at := lead + len(glue)
+							if len(got) != 1 || got[0].Offset != at || got[0].Length != len(secret) || got[0].Fingerprint != fp {
+								t.Errorf("registry %d, %s, lead %d×%s, glue %q, tail %d: got %+v, want one finding at %d", len(reg), fp, lead, fill, glue, len(tail), got, at)
+							}
 						}
 					}
 				}
@@ -449,8 +496,8 @@ func TestScanEveryLanePasswords(t *testing.T) {
 					}
 					doc := "x: " + planted + "\n"
 					got := set.Scan([]byte(doc))
-					if len(got) != 1 || got[0].Encoding != enc || got[0].Fingerprint != mustComputeWeak(t, secret).String() {
-						t.Errorf("registry %d, secret %.4s, lead %d, %s: got %+v", len(reg), secret, lead, enc, got)
+					if len(got) != 1 || got[0].Encoding != enc || got[0].Fingerprint != fp {
+						t.Errorf("registry %d, %s, lead %d, %s: got %+v", len(reg), fp, lead, enc, got)
 					}
 				}
 			}
@@ -460,7 +507,8 @@ func TestScanEveryLanePasswords(t *testing.T) {
 
 // TestFilterBothMatchesReference checks the unrolled every-offset filter
 // against a plain per-offset computation of both window hashes, on text
-// dense in candidates (the filters of 20,000 passwords over random bytes),
+// dense in candidates (the filters of 20,000 passwords over random bytes,
+// a third of them anchored, which the short-window filters then hold too),
 // over every split into calls that a full candidate buffer causes.
 func TestFilterBothMatchesReference(t *testing.T) {
 	t.Parallel()
@@ -472,11 +520,15 @@ func TestFilterBothMatchesReference(t *testing.T) {
 		for i := range b {
 			b[i] = byte('!' + r.IntN(94))
 		}
-		fps = append(fps, mustComputeWeak(t, string(b)))
+		f := legacyS(t, string(b))
+		if r.IntN(3) == 0 {
+			f = mustComputeWeak(t, string(b)) // kind a when it has an anchor
+		}
+		fps = append(fps, f)
 	}
 	s := NewSet(fps)
-	if s.nShort == 0 || s.nLong == 0 {
-		t.Fatalf("registry has %d short and %d long passwords, want both", s.nShort, s.nLong)
+	if s.nShort == 0 || s.nLong == 0 || !s.merged {
+		t.Fatalf("registry has %d short, %d long and %d anchored passwords, want all, merged", s.nShort, s.nLong, s.nAnchor)
 	}
 	buf := make([]byte, 1<<17)
 	for i := range buf {

@@ -21,6 +21,10 @@ type entry struct {
 
 const shortKeyBit = 1 << 63
 
+// anchorKeyBit marks the window hash of a kind "a" entry, hashed at its
+// anchor: a key space of its own.
+const anchorKeyBit = 1 << 62
+
 func (e *entry) prefixString() string {
 	if e.prefix == 0 {
 		return ""
@@ -29,7 +33,7 @@ func (e *entry) prefixString() string {
 }
 
 func (e *entry) fingerprint() Fingerprint {
-	return Fingerprint{kind: e.kind, prefix: e.prefixString(), length: int(e.length), window: e.key &^ shortKeyBit, hash: e.hash}
+	return Fingerprint{kind: e.kind, prefix: e.prefixString(), length: int(e.length), window: e.key &^ (shortKeyBit | anchorKeyBit), hash: e.hash}
 }
 
 // Set is an immutable, concurrency-safe set of fingerprints to scan for.
@@ -52,19 +56,31 @@ type Set struct {
 	shortSh uint
 	pre     *pre // first stage of the every-offset path; nil without "s" or short entries
 
+	apre   []uint64 // first stage of the anchor path (see anchorPass); nil without "a" entries
+	apreSh uint
+
 	pem map[[16]byte]*entry
 
-	n         int
-	nLong     int // "s" entries with a 16-byte window
-	nToken    int // "t" entries
-	nShort    int
+	n        int
+	nLong    int // "s" entries with a 16-byte window
+	nToken   int // "t" entries
+	nShort   int
+	nAnchor  int // "a" entries, of which nAnchorS with a short window
+	nAnchorS int
+	nUTF8    int // "u" entries
+	// merged: "s" entries make the every-offset path run, so it finds the
+	// "a" and "u" entries too, through the short-window filters (the top
+	// 32 bits of the product at an offset are the short window hash there,
+	// and the top of an anchored window hash at an anchor), and anchorPass
+	// does not run.
+	merged    bool
 	minLen    int // shortest registered secret or PEM body
 	maxLen    int
 	minPlain  int // shortest non-PEM secret; 0 if none
 	minToken  int // shortest "t" secret; 0 if none
 	minBody   int // shortest "t" secret less its prefix: windows end this far before a run's end
 	hasPEM    bool
-	asciiOnly bool // only tokens and PEM keys: every secret is ASCII
+	asciiOnly bool // no "s" or "u" entries: every secret is ASCII
 	prefixLen int  // longest provider prefix in use
 }
 
@@ -90,6 +106,9 @@ func NewSet(fps []Fingerprint) *Set {
 		if !f.long() {
 			e.key |= shortKeyBit
 		}
+		if anchored(f.kind) {
+			e.key |= anchorKeyBit
+		}
 		s.entries = append(s.entries, e)
 	}
 	slices.SortFunc(s.entries, compareEntries)
@@ -105,6 +124,14 @@ func NewSet(fps []Fingerprint) *Set {
 		}
 		s.prefixLen = max(s.prefixLen, len(f.prefix))
 		switch {
+		case anchored(e.kind):
+			s.nAnchor++
+			if e.key&shortKeyBit != 0 {
+				s.nAnchorS++
+			}
+			if e.kind == kindAnchorUTF8 {
+				s.nUTF8++
+			}
 		case e.key&shortKeyBit != 0:
 			s.nShort++
 		case e.kind == kindToken:
@@ -120,7 +147,8 @@ func NewSet(fps []Fingerprint) *Set {
 		}
 	}
 	s.hasPEM = len(s.pem) > 0
-	s.asciiOnly = s.nLong+s.nShort == 0
+	s.asciiOnly = s.nLong+s.nShort+s.nUTF8 == 0
+	s.merged = s.nAnchor > 0 && s.nLong+s.nShort > 0
 	s.buildIndex()
 	return s
 }
@@ -185,9 +213,9 @@ func (s *Set) buildIndex() {
 		s.psuf = new([1024]uint64)
 	}
 	// Short-window bitset: 2^B bits, B in [10, 27], about 64 bits per entry.
-	if s.nShort > 0 {
+	if nShort := s.nShort + s.nMerged(); nShort > 0 {
 		b := 10
-		for b < 27 && 1<<b < 64*s.nShort {
+		for b < 27 && 1<<b < 64*nShort {
 			b++
 		}
 		s.short = make([]uint64, 1<<(b-6))
@@ -196,8 +224,26 @@ func (s *Set) buildIndex() {
 	if s.nLong+s.nShort > 0 {
 		s.pre = new(pre)
 	}
+	if s.nAnchor > 0 && !s.merged {
+		s.apre, s.apreSh = newAnchorPre(s.nAnchor)
+	}
 	for i := range s.entries {
 		k := s.entries[i].key
+		if k&anchorKeyBit != 0 && s.merged {
+			// The top 32 bits of the product, as a short window hash.
+			top := k &^ (shortKeyBit | anchorKeyBit)
+			if k&shortKeyBit == 0 {
+				top >>= 8
+			}
+			s.pre.add(top | shortKeyBit)
+			h := top >> s.shortSh
+			s.short[h>>6] |= 1 << (h & 63)
+			continue
+		}
+		if k&anchorKeyBit != 0 {
+			s.addAnchorPre(k)
+			continue
+		}
 		if e := &s.entries[i]; k&shortKeyBit != 0 || e.kind != kindToken {
 			s.pre.add(k)
 		}
@@ -218,6 +264,38 @@ func (s *Set) buildIndex() {
 			s.bloom[k>>s.bloomSh] |= bloomMask(k)
 		}
 	}
+}
+
+// nMerged is how many entries the every-offset path's short-window filters
+// hold for the anchored ones.
+func (s *Set) nMerged() int {
+	if s.merged {
+		return s.nAnchor
+	}
+	return 0
+}
+
+// newAnchorPre sizes the anchor path's first stage: 32 KiB, which stays in
+// L1, up to 16,384 entries (two bits each: about one probe in 200 passes at
+// that size), then 16 bits per entry, up to 1 MiB.
+func newAnchorPre(n int) ([]uint64, uint) {
+	b := 12
+	for b < 17 && 1<<b < n/4 {
+		b++
+	}
+	return make([]uint64, 1<<b), uint(64 - b)
+}
+
+// addAnchorPre adds an "a" key to the first stage. The stage is indexed by
+// the product the key was cut from (top 40 or 32 bits), so the scanner tests
+// it before shifting; it uses only the product's top 29 bits, which both
+// key lengths hold.
+func (s *Set) addAnchorPre(k uint64) {
+	c := (k &^ (shortKeyBit | anchorKeyBit)) << 24
+	if k&shortKeyBit != 0 {
+		c = (k &^ (shortKeyBit | anchorKeyBit)) << 32
+	}
+	s.apre[c>>s.apreSh] |= 1<<(c>>41&63) | 1<<(c>>35&63)
 }
 
 // newBloom sizes a long-window Bloom filter for n entries: 2^B bits, B in

@@ -53,8 +53,8 @@ func browser(t *testing.T) context.Context {
 }
 
 // browserSecrets cover every branch of the format: provider prefixes, no
-// prefix, the short window of a weak secret, PEM keys with odd wrapping,
-// and non-ASCII bytes.
+// prefix, the short window of a weak secret, the anchored window of kind a,
+// PEM keys with odd wrapping, and non-ASCII bytes.
 var browserSecrets = []struct {
 	secret    string
 	allowWeak bool
@@ -73,6 +73,15 @@ var browserSecrets = []struct {
 	{"Zq8Wm3Xr7Tn2", true},
 	{"ghp_R8xk2Lq9", true},
 	{"pässwörd-ÄÖÜ-密钥-Zq8Wm3Xr7Tn2Vb5Kc9", true},
+	// Kind a anchored further in, long and short; kind s (no anchor byte
+	// where a window fits), long and short; a token prefix and then a byte
+	// no token holds.
+	{"correct horse!battery staple", false},
+	{"wint3r!2024#q", true},
+	{"winter horses!24", true},
+	{"winter!2024#q", true},
+	{"ghp_R8xk2Lq9Zt4Vn7Bw1Yc5Hd3!", true},
+	{"ünïcödé-pässphrase-zq8wm3xr7tn2", true},
 	{"-----BEGIN OPENSSH PRIVATE KEY-----\r\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\r\nQyNTUxOQAAACDhWnJ0Yd4m7Y4sVq1pK0m2p3b5n8s9t2u4v6w8x0y1zAAAAJgAAAAA\r\n-----END OPENSSH PRIVATE KEY-----\r\n", false},
 	{"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0123456789ABCDEF0123456789ABCDEF\n\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw\n7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFc\n-----END RSA PRIVATE KEY-----", false},
 	{`"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIIrYSSNQFaA2Hwf1duRSxKtLYX5CB04fSeQ6tF1aY/PuoAoGCCqGSM49AwEHoUQDQgAE\nn8Xm0pYrT2u4v6w8x0y1zA==\n-----END EC PRIVATE KEY-----\n"`, false},
