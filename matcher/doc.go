@@ -16,6 +16,7 @@
 //
 //	lw1:t:<prefix>:<length>:<window>:<hash>     a token
 //	lw1:a:<prefix>:<length>:<window>:<hash>     any other single-line secret
+//	lw1:u:<prefix>:<length>:<window>:<hash>     the same, not all ASCII
 //	lw1:s:<prefix>:<length>:<window>:<hash>     one with no anchor (see below)
 //	lw1:pem::<length>::<hash>                   a PEM private key
 //
@@ -31,14 +32,15 @@
 //     when it has an anchor: a byte after the prefix that is an ASCII
 //     digit, capital letter or punctuation mark, or the lead byte of a
 //     multi-byte UTF-8 character, at an offset where 8 bytes still fit
-//     before its end. Its window is then taken at the first such byte, so
-//     the scanner probes only the offsets of those bytes, about a third of
-//     a source file's, rather than every offset. A secret with no anchor
+//     before its end ("u" when the secret holds bytes outside ASCII). Its
+//     window is then taken at the first such byte, so the scanner probes
+//     only the offsets of those bytes, about a third of a source file's,
+//     rather than every offset. A secret with no anchor
 //     (lowercase letters and spaces up to its last 7 bytes, as in
 //     "winter!2024#q") is of kind "s", as every such secret was before kind
 //     "a" existed, and is looked for at every offset: a registry holding
-//     any "s" fingerprint costs the every-offset path. The kind costs at
-//     most two bits.
+//     any "s" fingerprint costs the every-offset path (which then finds
+//     the anchored secrets too). The kind costs at most two bits.
 //   - prefix is the secret's public provider prefix (AKIA, ghp_,
 //     github_pat_, xoxb-, sk_live_, glpat-, AIza, npm_, SG., ...) or empty.
 //     It is the only plaintext in a fingerprint and names the provider.
@@ -128,7 +130,10 @@
 // fingerprints), then the exact lookup. A candidate's start is found by
 // looking back from the anchor over bytes that are not anchors. With the
 // realistic benchmark's registries this pass costs about half the
-// every-offset path it replaces.
+// every-offset path it replaces. When "s" secrets make the every-offset
+// path run anyway, the anchored entries join its short-window filters
+// instead (the top 32 bits of the product at an offset are both a short
+// window hash and the top of an anchored one), and the pass is skipped.
 //
 // The first stages are computed from the fingerprints' window hashes and
 // hold a subset of their bits, so they reveal nothing about a secret that
