@@ -120,7 +120,10 @@
 // long one's first product), and a first stage of two fixed 32 KiB Bloom
 // filters (two bits per "s" fingerprint in one word, from the top 24 bits
 // of its window hash), which stay in cache and need no bounds checks,
-// passes about one offset in a thousand to the exact filters.
+// passes about one offset in a thousand to the exact filters. While every
+// "s" secret is short, as a secret with no anchor nearly always is, the
+// path tests the short filter alone, with the product of each offset's own
+// word.
 //
 // Secrets of kind "a" need no such path: their window starts at an anchor
 // byte, so a pass finds the anchor bytes 8 at a time, packs their offsets

@@ -203,6 +203,14 @@ func (s *Set) scanPlain(buf []byte, cand *[256]int32, emit func(a, b int, e *ent
 	if s.nLong+s.nShort == 0 {
 		return
 	}
+	if s.nLong == 0 {
+		for i := 0; i+8 <= len(buf); {
+			var n int
+			n, i = s.filterShort(buf, i, cand)
+			s.verifyCands(buf, cand[:n], emit)
+		}
+		return
+	}
 	last := len(buf) - LongWindow
 	for i := 0; i <= last; {
 		var n int
@@ -753,6 +761,24 @@ func (s *Set) both(i int, c, h uint64, cand *[256]int32, n int) int {
 		}
 	}
 	return n
+}
+
+// filterShort is filterBoth while every "s" secret is short, as nearly
+// every secret with no anchor is (and merged anchored ones count as short):
+// an offset needs only the product of its own word, and one filter.
+func (s *Set) filterShort(buf []byte, i int, cand *[256]int32) (int, int) {
+	n := 0
+	ps := &s.pre.short
+	for ; i+8 <= len(buf) && n < len(cand); i++ {
+		c := le64(buf[i:i+8:i+8]) * winK
+		if x := ps[c>>52]; x>>(c>>46&63)&(x>>(c>>40&63))&1 != 0 {
+			if hs := c >> 32 >> s.shortSh; s.short[(hs>>6)&uint64(len(s.short)-1)]>>(hs&63)&1 != 0 {
+				cand[n] = int32(i) | shortCand
+				n++
+			}
+		}
+	}
+	return n, i
 }
 
 func (s *Set) scanShort(buf []byte, from int, emit func(a, b int, e *entry)) {

@@ -697,3 +697,56 @@ func TestUTF16WordsMatchReference(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterShortMatchesReference checks the every-offset loop taken while
+// every "s" secret is short against a per-offset computation, with
+// anchored secrets merged into its filters, over every split into calls
+// that a full candidate buffer causes, up to the last 8 bytes.
+func TestFilterShortMatchesReference(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(9, 10))
+	var fps []Fingerprint
+	for range 20000 {
+		b := make([]byte, 9+r.IntN(7)) // short: under 16 bytes
+		for i := range b {
+			b[i] = byte('!' + r.IntN(94))
+		}
+		f := legacyS(t, string(b))
+		if r.IntN(2) == 0 {
+			f = mustComputeWeak(t, string(b))
+		}
+		fps = append(fps, f)
+	}
+	s := NewSet(fps)
+	if s.nShort == 0 || s.nLong != 0 || !s.merged {
+		t.Fatalf("registry has %d short, %d long and %d anchored secrets, want short and anchored only", s.nShort, s.nLong, s.nAnchor)
+	}
+	buf := make([]byte, 1<<17+5)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	var want []int32
+	for i := 0; i+8 <= len(buf); i++ {
+		c := le64(buf[i:]) * winK
+		x := s.pre.short[c>>52]
+		if x&(1<<(c>>46&63)) == 0 || x&(1<<(c>>40&63)) == 0 {
+			continue
+		}
+		if hs := c >> 32 >> s.shortSh; s.short[hs>>6]&(1<<(hs&63)) != 0 {
+			want = append(want, int32(i)|shortCand)
+		}
+	}
+	if len(want) < 300 {
+		t.Fatalf("only %d reference candidates: the test needs a dense filter", len(want))
+	}
+	var got []int32
+	var cand [256]int32
+	for i := 0; i+8 <= len(buf); {
+		var n int
+		n, i = s.filterShort(buf, i, &cand)
+		got = append(got, cand[:n]...)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("filterShort gave %d candidates, reference %d", len(got), len(want))
+	}
+}
