@@ -67,18 +67,13 @@ func Compute(secret []byte, opts ComputeOpts) (Fingerprint, error) {
 		}
 	}
 	f := Fingerprint{kind: kindSecret, prefix: prefix, length: len(secret), hash: hashSecret(secret)}
-	switch j := anchorOf(rest); {
-	case len(rest) >= LongWindow && isTokenRun(secret):
+	switch long := len(rest) >= LongWindow; {
+	case long && isTokenRun(secret):
 		f.kind, f.window = kindToken, windowLong(rest)
-	case j >= 0:
-		f.kind, f.window = kindAnchor, windowAnchor(rest[j:], len(rest) >= LongWindow)
-		if !isASCII(secret) {
-			f.kind = kindAnchorUTF8
-		}
-	case len(rest) >= LongWindow:
-		f.window = windowLong(rest)
+	case isASCII(secret):
+		f.kind, f.window = kindWord, windowWord(rest, long)
 	default:
-		f.window = windowShort(rest)
+		f.kind, f.window = kindWordUTF8, windowWord(rest, long)
 	}
 	return f, nil
 }

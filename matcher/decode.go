@@ -512,7 +512,9 @@ func (sc *scanner) utf16Runs(buf []byte, depth int, enc string, m spanMap, minDe
 		re := utf16End(buf, rs, z)
 		from = max(re, z+1)
 		sc.noteRun(depth, rs, re)
-		if (re-rs)/2 < minDec {
+		// A unit decodes to up to 3 bytes of UTF-8: a secret with bytes
+		// outside ASCII has fewer units than bytes.
+		if units := (re - rs) / 2; units < minDec && (sc.s.asciiOnly || 3*units < minDec) {
 			continue
 		}
 		le := buf[rs] != 0

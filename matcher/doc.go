@@ -15,9 +15,9 @@
 // A fingerprint is one line of six colon-separated fields:
 //
 //	lw1:t:<prefix>:<length>:<window>:<hash>     a token
-//	lw1:a:<prefix>:<length>:<window>:<hash>     any other single-line secret
+//	lw1:w:<prefix>:<length>:<window>:<hash>     any other single-line secret
 //	lw1:u:<prefix>:<length>:<window>:<hash>     the same, not all ASCII
-//	lw1:s:<prefix>:<length>:<window>:<hash>     one with no anchor (see below)
+//	lw1:s:<prefix>:<length>:<window>:<hash>     the same, as made before "w"
 //	lw1:pem::<length>::<hash>                   a PEM private key
 //
 //	lw1:t:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667
@@ -28,34 +28,25 @@
 //     (letters, digits and "+-./=_~") and has at least 16 bytes after the
 //     prefix, as nearly every API key does. It lets the scanner look for
 //     tokens only inside runs of token characters. Any other secret
-//     (passwords with other symbols, short weak secrets) is of kind "a"
-//     when it has an anchor: a byte after the prefix that is an ASCII
-//     digit, capital letter or punctuation mark, or the lead byte of a
-//     multi-byte UTF-8 character, at an offset where 8 bytes still fit
-//     before its end ("u" when the secret holds bytes outside ASCII). Its
-//     window is then taken at the first such byte, so the scanner probes
-//     only the offsets of those bytes, about a third of a source file's,
-//     rather than every offset. A secret with no anchor
-//     (lowercase letters and spaces up to its last 7 bytes, as in
-//     "winter!2024#q") is of kind "s", as every such secret was before kind
-//     "a" existed, and is looked for at every offset: a registry holding
-//     any "s" fingerprint costs the every-offset path (which then finds
-//     the anchored secrets too). The kind costs at most two bits.
+//     (passwords with other symbols, short weak secrets) is of kind "w",
+//     or "u" when it holds bytes outside ASCII, which tells the scanner
+//     whether decoded text must be ASCII to hold a registered secret. Kind
+//     "s" is what Compute gave such secrets before kind "w" existed; it is
+//     still accepted, and scanned for at a higher cost (below). The kind
+//     costs at most two bits.
 //   - prefix is the secret's public provider prefix (AKIA, ghp_,
 //     github_pat_, xoxb-, sk_live_, glpat-, AIza, npm_, SG., ...) or empty.
 //     It is the only plaintext in a fingerprint and names the provider.
 //   - length is the secret's length in bytes (for PEM: of the normalised
 //     body).
-//   - window is the prefilter hash of the window. For kinds "t" and "s" the
-//     window is the first 16 bytes after the prefix (8 bytes for secrets
-//     shorter than that, which are always weak). With lo and hi the
-//     little-endian uint64s of the two halves of the window,
-//     K = 0x9E3779B97F4A7C15 and arithmetic mod 2^64, it is
-//     ((lo*K) xor ((hi*K) >> 1)) >> 24: 40 bits, 10 hex digits. The 8-byte
-//     form is (lo*K) >> 32: 32 bits, 8 hex digits. For kind "a" the window
-//     is the 8 bytes at the anchor, lo, and the hash (lo*K) >> 24 (40 bits)
-//     when the secret has at least 16 bytes after its prefix, else
-//     (lo*K) >> 32 (32 bits).
+//   - window is the prefilter hash of the window. With lo the little-endian
+//     uint64 of the first 8 bytes after the prefix, K = 0x9E3779B97F4A7C15
+//     and arithmetic mod 2^64, for kinds "w" and "u" it is (lo*K) >> 24: 40
+//     bits, 10 hex digits; for a secret with fewer than 16 bytes after its
+//     prefix (always weak) (lo*K) >> 32: 32 bits, 8 hex digits, whatever its
+//     kind. For kind "t" and a longer kind "s" the window is the first 16
+//     bytes: with hi the uint64 of the second 8, it is
+//     ((lo*K) xor ((hi*K) >> 1)) >> 24, 40 bits.
 //   - hash is the first 128 bits of SHA-256("leakwatch:lw1:s\x00" || secret)
 //     (for PEM, SHA-256("leakwatch:lw1:pem\x00" || body)), 32 hex digits.
 //
@@ -71,10 +62,9 @@
 //
 // What a fingerprint reveals. The prefix is public by definition, the kind
 // at most two bits. The window hash carries at most 40 bits of information,
-// all about the first 16 secret bytes (for kind "a", about the 8 bytes at
-// the anchor and, through where the anchor is, the bytes before it); the hash is a domain-separated SHA-256, so
-// generic tables of hashed passwords do not apply, and checking a guess costs
-// a SHA-256. An attacker holding the fingerprint of a secret with E bits of
+// all about the first 16 secret bytes (for kinds "w" and "u", the first 8);
+// the hash is a domain-separated SHA-256, so generic tables of hashed
+// passwords do not apply, and checking a guess costs a SHA-256. An attacker holding the fingerprint of a secret with E bits of
 // entropy still faces at least E-40 bits: for provider tokens (well over 128
 // bits) that leaves nothing useful. Low-entropy secrets cannot be protected
 // by any hash and would also match by accident, so Compute refuses them with
@@ -113,30 +103,25 @@
 // where the two bytes before the offset end a registered prefix (an 8 KiB
 // bitmap that stays in L1), so a large registry of mostly prefixed tokens
 // does not cost a cache miss at every offset. The
-// same pass hands base64 stretches to the decoder. Secrets of kind "s"
-// (long or short) can start anywhere, so while any are registered the
-// window is also hashed at every offset of the document: one multiplication
-// per offset serves both windows (the short window hash is the top of the
-// long one's first product), and a first stage of two fixed 32 KiB Bloom
-// filters (two bits per "s" fingerprint in one word, from the top 24 bits
-// of its window hash), which stay in cache and need no bounds checks,
-// passes about one offset in a thousand to the exact filters. While every
-// "s" secret is short, as a secret with no anchor nearly always is, the
-// path tests the short filter alone, with the product of each offset's own
-// word.
+// same pass hands base64 stretches to the decoder. Passwords (kinds "w",
+// "u" and "s") can start anywhere, so while any are registered the window
+// is also hashed at every offset of the document. A kind "w" or "u"
+// window hash is the top of the product of the offset's own 8 bytes, so an
+// offset costs one multiplication and the test of a first stage: a fixed
+// 32 KiB Bloom filter (two bits per fingerprint in one word, from the top
+// 24 bits of the product) that stays in L1 and needs no bounds checks.
+// Eight offsets are tested with one branch; about one in a thousand passes
+// to the exact filter (a bitset of the top 32 bits) and then the lookup.
+// A long kind "s" fingerprint (made before kind "w") hashes 16 bytes: while
+// any is registered, each offset also combines the next word's product and
+// tests a second first stage, which costs about half as much again.
 //
-// Secrets of kind "a" need no such path: their window starts at an anchor
-// byte, so a pass finds the anchor bytes 8 at a time, packs their offsets
-// into a list without branches, and probes only those offsets: one
-// multiplication (the product is the window hash before its shift) and a
-// two-bit test of a first stage of 32 KiB (larger above 16,384 "a"
-// fingerprints), then the exact lookup. A candidate's start is found by
-// looking back from the anchor over bytes that are not anchors. With the
-// realistic benchmark's registries this pass costs about half the
-// every-offset path it replaces. When "s" secrets make the every-offset
-// path run anyway, the anchored entries join its short-window filters
-// instead (the top 32 bits of the product at an offset are both a short
-// window hash and the top of an anchored one), and the pass is skipped.
+// An earlier design took a password's window at its first digit, capital
+// or punctuation mark and probed only such offsets, about a third of a
+// source file's. Finding and packing them cost as much as the probes
+// saved: on the realistic benchmark that pass ran at 800 MB/s where the
+// every-offset loop above runs at 800 (x86-64-v1) to 1,100 MB/s (v3), and
+// secrets with no such byte early on still needed the every-offset loop.
 //
 // The first stages are computed from the fingerprints' window hashes and
 // hold a subset of their bits, so they reveal nothing about a secret that

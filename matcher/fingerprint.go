@@ -26,15 +26,16 @@ const LongWindow = 16
 const MaxSecretLen = 16 << 10
 
 const (
-	kindSecret     = iota // "s": any single-line secret
-	kindPEM               // "pem": a PEM private key
-	kindToken             // "t": a secret made only of token characters
-	kindAnchor            // "a": any other ASCII single-line secret, window at its anchor
-	kindAnchorUTF8        // "u": the same with bytes outside ASCII
+	kindSecret   = iota // "s": any single-line secret
+	kindPEM             // "pem": a PEM private key
+	kindToken           // "t": a secret made only of token characters
+	kindWord            // "w": any other ASCII single-line secret, window its first 8 bytes
+	kindWordUTF8        // "u": the same with bytes outside ASCII
 )
 
-// anchored reports whether the kind's window is at the anchor.
-func anchored(kind uint8) bool { return kind == kindAnchor || kind == kindAnchorUTF8 }
+// wordKind reports whether the kind's window is the secret's first 8 bytes
+// after the prefix, hashed to 40 bits (32 when short).
+func wordKind(kind uint8) bool { return kind == kindWord || kind == kindWordUTF8 }
 
 // winK is the odd multiplier of the window hash (the 64-bit golden ratio).
 const winK = 0x9E3779B97F4A7C15
@@ -118,9 +119,9 @@ func (f Fingerprint) String() string {
 		switch f.kind {
 		case kindToken:
 			b.WriteString(":t:")
-		case kindAnchor:
-			b.WriteString(":a:")
-		case kindAnchorUTF8:
+		case kindWord:
+			b.WriteString(":w:")
+		case kindWordUTF8:
 			b.WriteString(":u:")
 		default:
 			b.WriteString(":s:")
@@ -198,16 +199,16 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 			return f, fmt.Errorf("parse fingerprint: pem body length %d is below the minimum %d", n, minPEMBody)
 		}
 		f.kind = kindPEM
-	case "s", "t", "a", "u":
+	case "s", "t", "w", "u":
 		if prefix != "" && prefixIndex[prefix] == 0 {
 			return f, errors.New("parse fingerprint: unknown provider prefix")
 		}
 		f.kind = kindSecret
 		switch kind {
-		case "a":
-			f.kind = kindAnchor
+		case "w":
+			f.kind = kindWord
 		case "u":
-			f.kind = kindAnchorUTF8
+			f.kind = kindWordUTF8
 		}
 		if kind == "t" {
 			f.kind = kindToken
@@ -232,7 +233,7 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 		}
 		f.window = binary.BigEndian.Uint64(w[:])
 	default:
-		return f, errors.New("parse fingerprint: kind field must be \"a\", \"u\", \"s\", \"t\" or \"pem\"")
+		return f, errors.New("parse fingerprint: kind field must be \"w\", \"u\", \"s\", \"t\" or \"pem\"")
 	}
 	return f, nil
 }
@@ -260,31 +261,10 @@ func windowLong(w []byte) uint64 {
 	return ((le64(w) * winK) ^ ((le64(w[8:]) * winK) >> 1)) >> 24
 }
 
-// windowShort is the 32-bit prefilter hash of an 8-byte window.
-func windowShort(w []byte) uint64 { return (le64(w) * winK) >> 32 }
-
-// anchorByte reports whether c can anchor the window of a kind "a" secret:
-// an ASCII digit, capital letter or punctuation mark ('!' to '`', '{' to
-// '~'), or the lead byte of a multi-byte UTF-8 character. Lowercase
-// letters, whitespace and UTF-8 continuation bytes, most of real text, are
-// not, so the scanner probes about a third of a source file's offsets.
-func anchorByte(c byte) bool { return c > ' ' && c < 'a' || c > 'z' && c < 0x7f || c >= 0xc0 }
-
-// anchorOf returns the anchor of rest, a secret after its provider prefix:
-// the first offset j with anchorByte(rest[j]) at which an 8-byte window
-// still fits, or -1 if there is none.
-func anchorOf(rest []byte) int {
-	for j := 0; j+8 <= len(rest); j++ {
-		if anchorByte(rest[j]) {
-			return j
-		}
-	}
-	return -1
-}
-
-// windowAnchor is the window hash of a kind "a" secret: the top 40 bits
-// (long) or 32 bits (short) of the product of the 8 bytes at its anchor.
-func windowAnchor(w []byte, long bool) uint64 {
+// windowWord is the window hash of a kind "w" or "u" secret: the top 40
+// bits (long) or 32 bits (short) of the product of its first 8 bytes after
+// the prefix. The short form is also that of a short kind "s" secret.
+func windowWord(w []byte, long bool) uint64 {
 	if long {
 		return (le64(w) * winK) >> 24
 	}

@@ -60,24 +60,20 @@ func TestComputeAndParse(t *testing.T) {
 }
 
 // TestFingerprintGolden pins the format: a browser implementation must
-// produce exactly these lines (web's TestBrowserFingerprintParity checks
+// produce exactly these lines (web's TestBrowserFingerprintMatchesGo checks
 // the same secrets).
 func TestFingerprintGolden(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ secret, want string }{
 		{ghToken, "lw1:t:ghp_:40:85fcc17517:c72c11aca89295e0dc3c82f84cb84667"},
-		// Symbols: kind a, anchored at the first byte, at '!' after 13
-		// lowercase letters and spaces, short (32-bit window).
-		{"Xk3$p9Lq!mZ#v8Rw@2Nt", "lw1:a::20:"},
-		{"correct horse!battery staple", "lw1:a::28:"},
-		{"Xk3$p9Lq!m", "lw1:a::10:"},
-		// No anchor byte where a window fits: kind s, window at offset 0.
-		{"winter horses!24", "lw1:s::16:"},
-		{"winter!2024#q", "lw1:s::13:"},
+		// Symbols: kind w, long (40-bit window) and short (32-bit).
+		{"Xk3$p9Lq!mZ#v8Rw@2Nt", "lw1:w::20:"},
+		{"correct horse!battery staple", "lw1:w::28:"},
+		{"Xk3$p9Lq!m", "lw1:w::10:"},
 		// Bytes outside ASCII: kind u.
 		{"pässwörd-Zq8Wm3Xr7Tn2", "lw1:u::23:"},
 		// A token prefix, then a byte no token holds: not kind t.
-		{"ghp_R4nd0mT0kenV4lue9xQ2!", "lw1:a:ghp_:25:"},
+		{"ghp_R4nd0mT0kenV4lue9xQ2!", "lw1:w:ghp_:25:"},
 	} {
 		f, err := Compute([]byte(tc.secret), ComputeOpts{AllowWeak: true})
 		if err != nil {
@@ -87,26 +83,22 @@ func TestFingerprintGolden(t *testing.T) {
 			t.Errorf("%.6s: got %q, want prefix %q", tc.secret, f.String(), tc.want)
 		}
 		rest := []byte(tc.secret)[len(f.prefix):]
-		var win uint64
-		switch j := anchorOf(rest); {
-		case f.kind == kindToken:
+		win := windowWord(rest, f.long())
+		if f.kind == kindToken {
 			win = windowLong(rest)
-		case anchored(f.kind):
-			win = windowAnchor(rest[j:], f.long())
-		case f.long():
-			win = windowLong(rest)
-		default:
-			win = windowShort(rest)
 		}
 		if f.window != win {
 			t.Errorf("%.6s: window %x, want %x", tc.secret, f.window, win)
 		}
 	}
-	// The anchored window of "correct horse!battery staple" is the 8 bytes
-	// "!battery", top 40 bits of their product.
-	f := mustCompute(t, "correct horse!battery staple")
-	if want := (le64([]byte("!battery")) * winK) >> 24; f.window != want {
-		t.Errorf("anchored window %x, want %x", f.window, want)
+	// The window of "correct horse!battery staple" is its first 8 bytes,
+	// "correct ", the top 40 bits of their product; a short secret's, the
+	// top 32 bits, as for kind s.
+	if f, want := mustCompute(t, "correct horse!battery staple"), (le64([]byte("correct "))*winK)>>24; f.window != want {
+		t.Errorf("window %x, want %x", f.window, want)
+	}
+	if f, want := mustComputeWeak(t, "Xk3$p9Lq!m"), (le64([]byte("Xk3$p9Lq"))*winK)>>32; f.window != want {
+		t.Errorf("short window %x, want %x", f.window, want)
 	}
 }
 

@@ -10,10 +10,10 @@ import (
 	"unicode/utf8"
 )
 
-// fuzzSecrets are fuzzSet's secrets: tokens, long and short passwords
-// anchored at their start or further in (kind "a"), and one with no anchor
-// (kind "s"), so every fuzzed scan takes the anchor and every-offset paths.
-var fuzzSecrets = []string{ghToken, awsKey, slackTok, longPw, shortPw, lateLongPw, lateShortPw, noAnchorPw}
+// fuzzSecrets are fuzzSet's secrets: tokens, and long and short passwords
+// (kinds "w" and "u", one after a provider prefix), so every fuzzed scan
+// also takes the every-offset path.
+var fuzzSecrets = []string{ghToken, awsKey, slackTok, longPw, shortPw, phrasePw, prefixedPw, utf8Pw}
 
 var fuzzSet = func() *Set {
 	var fps []Fingerprint

@@ -2,7 +2,6 @@ package matcher
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math/bits"
 	"slices"
 	"strings"
@@ -186,21 +185,18 @@ func chain(enc, how string) string {
 //
 // Token secrets ("t", nearly all real keys) can only start their window
 // inside a run of 16 or more token characters, so for them the filter runs
-// only over such runs, found 8 bytes at a time. Other secrets ("s" and
-// short windows) need every offset. The hot loops (filterLong, filterBoth)
-// collect candidate offsets without calls, so their state stays in
-// registers; candidates are confirmed afterwards with the full hash.
+// only over such runs, found 8 bytes at a time. Other secrets (passwords:
+// "w", "u" and "s") need every offset. The hot loops (filterLong,
+// filterShort, filterBoth) collect candidate offsets without calls, so
+// their state stays in registers; candidates are confirmed afterwards with
+// the full hash.
 //
-// Secrets of kind "a" need only the offsets of anchor bytes (anchorPass).
-// The every-offset path runs only while "s" secrets are registered: those
-// with no anchor byte where a window fits, and fingerprints stored before
-// kind "a" existed. (Testing the anchored entries' first stage in that path
-// too, instead of a pass of their own, cost as much: register pressure.)
+// The every-offset path is filterShort, one product and one filter an
+// offset, unless long "s" fingerprints (made before kind "w" existed) are
+// registered: their window hash needs the next word's product too, and
+// filterBoth tests both filters.
 func (s *Set) scanPlain(buf []byte, cand *[256]int32, emit func(a, b int, e *entry)) {
-	if s.nAnchor > 0 && !s.merged {
-		s.anchorPass(buf, emit)
-	}
-	if s.nLong+s.nShort == 0 {
+	if s.nLong+s.nShort+s.nWord == 0 {
 		return
 	}
 	if s.nLong == 0 {
@@ -238,136 +234,6 @@ func (s *Set) verifyCands(buf []byte, cand []int32, emit func(a, b int, e *entry
 			s.verifyShort(buf, ci, le64(w)*winK, emit)
 		} else {
 			s.verify(buf, ci, windowLong(w), emit)
-		}
-	}
-}
-
-// anchorMask returns, for each byte of x, its high bit set iff
-// anchorByte holds for it: a branch-free SWAR test.
-func anchorMask(x uint64) uint64 {
-	t := x &^ high8
-	in := (t + (0x80-0x21)*ones8) &^ (t + (0x7f-0x60)*ones8) // '!' to '`'
-	in |= (t + (0x80-0x7b)*ones8) &^ (t + (0x7f-0x7e)*ones8) // '{' to '~'
-	return (in&^x | x&(x<<1)) & high8                        // ASCII, or a UTF-8 lead byte
-}
-
-// anchorPass finds the "a" secrets in buf. Such a secret's window is the 8
-// bytes at its anchor, the first byte of the secret (after its prefix) for
-// which anchorByte holds, so only the offsets of such bytes need a probe.
-// On the realistic benchmark's text they are about a third of all offsets,
-// where the every-offset path probes every one, with two filters.
-//
-// The anchor bytes are found 8 at a time and their offsets packed into a
-// list without a branch (a table gives the offsets of the set bits of each
-// byte-mask), 256 bytes of text at a time; the probes then run over the list:
-// one multiplication and a test of the first stage (apre), which stays in
-// cache. Looping over each word's set bits instead mispredicted the loop's
-// end once a word and cost twice as much.
-func (s *Set) anchorPass(buf []byte, emit func(a, b int, e *entry)) {
-	var offs [anchorBlock + 8]byte
-	w := 0
-	for ; w+anchorBlock+8 <= len(buf); w += anchorBlock {
-		k := anchorOffsets(buf[w:w+anchorBlock], &offs)
-		s.probeAnchors(buf, w, offs[:k], emit)
-	}
-	if w+16 <= len(buf) {
-		// The last block: its words end 8 bytes before the end, so every
-		// offset in them has room for a window.
-		end := w + (len(buf)-8-w)&^7
-		k := anchorOffsets(buf[w:end], &offs)
-		s.probeAnchors(buf, w, offs[:k], emit)
-		w = end
-	}
-	for p := w; p+8 <= len(buf); p++ {
-		if anchorByte(buf[p]) {
-			s.probeAnchors(buf, p, []byte{0}, emit)
-		}
-	}
-}
-
-// anchorBlock is how many bytes of text anchorOffsets takes at a time: an
-// offset in it fits a byte.
-const anchorBlock = 256
-
-// anchorOffsets packs into offs the offsets of b's anchor bytes, b being at
-// most anchorBlock bytes, 8 at a time, and returns how many there are. A
-// function of its own, so the loop's constants stay in registers.
-func anchorOffsets(b []byte, offs *[anchorBlock + 8]byte) int {
-	k := 0
-	add := uint64(0) // the word's offset in b, in every byte
-	for ; len(b) >= 8; b = b[8:] {
-		m := anchorMask(le64(b))
-		binary.LittleEndian.PutUint64(offs[k&(anchorBlock-1):], setBitOffsets[(m>>7)*0x0102040810204080>>56]+add)
-		k += bits.OnesCount64(m)
-		add += 8 * ones8
-	}
-	return k
-}
-
-// probeAnchors tests the first stage at base+o for each o in offs, each with
-// room for a window after it, and confirms what passes.
-func (s *Set) probeAnchors(buf []byte, base int, offs []byte, emit func(a, b int, e *entry)) {
-	pre, sh := s.apre, s.apreSh
-	for _, o := range offs {
-		p := base + int(o)
-		c := le64(buf[p:]) * winK
-		if x := pre[c>>sh]; x>>(c>>41&63)&(x>>(c>>35&63))&1 != 0 {
-			s.verifyAnchor(buf, p, c, emit)
-		}
-	}
-}
-
-// setBitOffsets[b] packs the offsets of the set bits of b, lowest first, one
-// a byte.
-var setBitOffsets = func() (t [256]uint64) {
-	for b := range 256 {
-		k := 0
-		for i := range 8 {
-			if b>>i&1 != 0 {
-				t[b] |= uint64(i) << (8 * k)
-				k++
-			}
-		}
-	}
-	return t
-}()
-
-// verifyAnchor confirms the "a" entries whose window may be the 8 bytes at
-// the anchor byte buf[p], with product c.
-func (s *Set) verifyAnchor(buf []byte, p int, c uint64, emit func(a, b int, e *entry)) {
-	if s.nAnchor > s.nAnchorS {
-		s.verifyAnchorKey(buf, p, c>>24|anchorKeyBit, emit)
-	}
-	if s.nAnchorS > 0 {
-		s.verifyAnchorKey(buf, p, c>>32|anchorKeyBit|shortKeyBit, emit)
-	}
-}
-
-// verifyAnchorKey checks the entries with key against the secrets that may
-// have their anchor at p: starting at p, or before it with no anchor byte
-// in between, within the entry's reach (its anchor leaves room for a
-// window).
-func (s *Set) verifyAnchorKey(buf []byte, p int, key uint64, emit func(a, b int, e *entry)) {
-	j := s.lookup(key)
-	if j < 0 {
-		return
-	}
-	for ; j < len(s.entries) && s.entries[j].key == key; j++ {
-		e := &s.entries[j]
-		pfx := e.prefixString()
-		reach := int(e.length) - len(pfx) - 8
-		for st := p; st >= 0 && st >= p-reach; st-- {
-			if st < p && anchorByte(buf[st]) {
-				break // the secret's anchor would be here, not at p
-			}
-			start := st - len(pfx)
-			end := start + int(e.length)
-			if start < 0 || end > len(buf) || string(buf[start:st]) != pfx {
-				continue
-			}
-			if hashSecret(buf[start:end]) == e.hash {
-				emit(start, end, e)
-			}
 		}
 	}
 }
@@ -763,9 +629,11 @@ func (s *Set) both(i int, c, h uint64, cand *[256]int32, n int) int {
 	return n
 }
 
-// filterShort is filterBoth while every "s" secret is short, as nearly
-// every secret with no anchor is (and merged anchored ones count as short):
-// an offset needs only the product of its own word, and one filter.
+// filterShort is the every-offset path while no long "s" secret is
+// registered: every window is an offset's own 8 bytes, its hash the top 32
+// (short) or 40 (long "w" and "u") bits of their product, so an offset needs
+// one multiplication and a test of the short-window filters, which hold the
+// top 32 bits of both.
 func (s *Set) filterShort(buf []byte, i int, cand *[256]int32) (int, int) {
 	n := 0
 	ps := &s.pre.short
@@ -812,14 +680,13 @@ func (s *Set) scanShort(buf []byte, from int, emit func(a, b int, e *entry)) {
 }
 
 // verifyShort confirms the short-window candidates at i, whose product is
-// c: the "s" entries, and, when merged, the anchored ones if buf[i] is an
-// anchor byte.
+// c: the entries with a 32-bit window hash, and the long "w" and "u" ones.
 func (s *Set) verifyShort(buf []byte, i int, c uint64, emit func(a, b int, e *entry)) {
 	if s.nShort > 0 {
 		s.verify(buf, i, c>>32|shortKeyBit, emit)
 	}
-	if s.merged && anchorByte(buf[i]) {
-		s.verifyAnchor(buf, i, c, emit)
+	if s.nWord > 0 {
+		s.verify(buf, i, c>>24|wordKeyBit, emit)
 	}
 }
 

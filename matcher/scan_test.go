@@ -20,31 +20,29 @@ const (
 	awsKey   = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8vB3nH2q"
 	slackTok = "xoxb-2048739102-8837465012-Qm7VzR2pLk9XwT4nB6yH1cJd"
 	plainKey = "9f8Kq2LzX7vB4nM1pR6tY3wC5hJ0dG8s"
-	// Passwords (kind "a"): one long, one short enough for the 32-bit
-	// window (registered only with AllowWeak), both anchored at their first
-	// byte, and two anchored further in, so the scanner looks back from the
-	// anchor for the start.
-	longPw      = "Tr0ub4dor&3 horse!Battery#9"
-	shortPw     = "Wint3r!2024#q"
-	lateLongPw  = "correct horse!battery staple" // anchor '!' at 13
-	lateShortPw = "wint3r!2024#q"                // anchor '3' at 4
-	// Passwords with no anchor byte where a window fits: kind "s", long and
-	// short, found by the every-offset path.
-	noAnchorPw      = "winter horses!24"
-	noAnchorShortPw = "winter!2024#q"
+	// Passwords (kind "w"): one long, one short enough for the 32-bit
+	// window (registered only with AllowWeak), a passphrase, a short one in
+	// lowercase, one after a provider prefix (not a token: it holds '!'),
+	// and one with bytes outside ASCII (kind "u").
+	longPw       = "Tr0ub4dor&3 horse!Battery#9"
+	shortPw      = "Wint3r!2024#q"
+	phrasePw     = "correct horse!battery staple"
+	lowerShortPw = "winter!2024#q"
+	prefixedPw   = "ghp_R4nd0mT0kenV4lue9xQ2!"
+	utf8Pw       = "pässwörd-Zq8Wm3Xr7Tn2"
 )
 
-// legacyS returns the fingerprint Compute gave secret before kind "a"
-// existed (for a password, kind "s" with the window at offset 0), as
-// registries stored then still hold.
+// legacyS returns the fingerprint Compute gave secret before kind "w"
+// existed (for a password, kind "s" with a 16-byte window), as registries
+// stored then still hold.
 func legacyS(t testing.TB, secret string) Fingerprint {
 	t.Helper()
 	f := mustComputeWeak(t, secret)
-	if !anchored(f.kind) {
-		return f // tokens and secrets with no anchor are as they were
+	if !wordKind(f.kind) {
+		return f // tokens are as they were
 	}
 	rest := []byte(secret)[len(f.prefix):]
-	f.kind, f.window = kindSecret, windowShort(rest)
+	f.kind, f.window = kindSecret, windowWord(rest, false)
 	if f.long() {
 		f.window = windowLong(rest)
 	}
@@ -443,24 +441,23 @@ func TestScanEveryLane(t *testing.T) {
 }
 
 // TestScanEveryLanePasswords plants passwords at every offset modulo 8,
-// glued to anchor bytes or lowercase letters or after a space, with room
-// after them for the unrolled every-offset loop or at the very end of the
-// document (its tail loop, the short-only tail and the anchor path's last
-// word), and inside base64 and UTF-16 at every offset modulo 8 too: kind "a"
-// anchored at the start or further in, long and short; kind "s" as Compute
-// gives it now and as registries stored before kind "a" hold it; alone and
-// mixed with tokens.
+// glued to capitals or lowercase letters or after a space, with room after
+// them for the unrolled every-offset loops or at the very end of the
+// document (their tail loops), and inside base64 and UTF-16 at every offset
+// modulo 8 too: kinds "w" and "u", long and short, with and without a
+// provider prefix; kind "s" as registries stored before kind "w" hold it,
+// long (which takes filterBoth) and short; alone and mixed with tokens.
 func TestScanEveryLanePasswords(t *testing.T) {
 	t.Parallel()
 	type pw struct {
 		secret string
-		legacy bool // registered as kind "s" with the window at offset 0
+		legacy bool // registered as kind "s", as before kind "w" existed
 	}
 	for _, reg := range [][]pw{
-		{{longPw, false}}, {{shortPw, false}}, {{lateLongPw, false}}, {{lateShortPw, false}},
-		{{noAnchorPw, false}}, {{noAnchorShortPw, false}}, {{longPw, true}}, {{shortPw, true}},
-		{{longPw, false}, {shortPw, false}, {lateLongPw, false}, {lateShortPw, false}, {ghToken, false}, {awsKey, false}},
-		{{longPw, true}, {lateShortPw, false}, {noAnchorPw, false}, {ghToken, false}},
+		{{longPw, false}}, {{shortPw, false}}, {{phrasePw, false}}, {{lowerShortPw, false}},
+		{{prefixedPw, false}}, {{utf8Pw, false}}, {{longPw, true}}, {{shortPw, true}},
+		{{longPw, false}, {shortPw, false}, {phrasePw, false}, {prefixedPw, false}, {ghToken, false}, {awsKey, false}},
+		{{longPw, true}, {lowerShortPw, false}, {phrasePw, false}, {utf8Pw, false}, {ghToken, false}},
 	} {
 		var fps []Fingerprint
 		want := map[string]string{} // secret → its fingerprint line
@@ -496,7 +493,7 @@ func TestScanEveryLanePasswords(t *testing.T) {
 					}
 					doc := "x: " + planted + "\n"
 					got := set.Scan([]byte(doc))
-					if len(got) != 1 || got[0].Encoding != enc || got[0].Fingerprint != fp {
+					if len(got) != 1 || !strings.HasPrefix(got[0].Encoding, enc) || got[0].Fingerprint != fp {
 						t.Errorf("registry %d, %s, lead %d, %s: got %+v", len(reg), fp, lead, enc, got)
 					}
 				}
@@ -508,7 +505,7 @@ func TestScanEveryLanePasswords(t *testing.T) {
 // TestFilterBothMatchesReference checks the unrolled every-offset filter
 // against a plain per-offset computation of both window hashes, on text
 // dense in candidates (the filters of 20,000 passwords over random bytes,
-// a third of them anchored, which the short-window filters then hold too),
+// a third of them kind "w", which the short-window filters hold),
 // over every split into calls that a full candidate buffer causes.
 func TestFilterBothMatchesReference(t *testing.T) {
 	t.Parallel()
@@ -522,13 +519,13 @@ func TestFilterBothMatchesReference(t *testing.T) {
 		}
 		f := legacyS(t, string(b))
 		if r.IntN(3) == 0 {
-			f = mustComputeWeak(t, string(b)) // kind a when it has an anchor
+			f = mustComputeWeak(t, string(b)) // kind w
 		}
 		fps = append(fps, f)
 	}
 	s := NewSet(fps)
-	if s.nShort == 0 || s.nLong == 0 || !s.merged {
-		t.Fatalf("registry has %d short, %d long and %d anchored passwords, want all, merged", s.nShort, s.nLong, s.nAnchor)
+	if s.nShort == 0 || s.nLong == 0 || s.nWord == 0 {
+		t.Fatalf("registry has %d short, %d long and %d long kind-w passwords, want all", s.nShort, s.nLong, s.nWord)
 	}
 	buf := make([]byte, 1<<17)
 	for i := range buf {
@@ -544,7 +541,7 @@ func TestFilterBothMatchesReference(t *testing.T) {
 	}
 	var want []int32
 	for i := 0; i+LongWindow <= len(buf); i++ {
-		h, k := windowLong(buf[i:]), windowShort(buf[i:])
+		h, k := windowLong(buf[i:]), windowWord(buf[i:], false)
 		if !in(&s.pre.long, h>>16) && !in(&s.pre.short, k>>8) {
 			continue
 		}
@@ -699,27 +696,28 @@ func TestUTF16WordsMatchReference(t *testing.T) {
 }
 
 // TestFilterShortMatchesReference checks the every-offset loop taken while
-// every "s" secret is short against a per-offset computation, with
-// anchored secrets merged into its filters, over every split into calls
-// that a full candidate buffer causes, up to the last 8 bytes.
+// no long "s" secret is registered against a per-offset computation, with
+// short secrets of kinds "s" and "w" and long ones of kind "w" (the top 32
+// bits of their hash in the same filters), over every split into calls that
+// a full candidate buffer causes, up to the last 8 bytes.
 func TestFilterShortMatchesReference(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(9, 10))
 	var fps []Fingerprint
 	for range 20000 {
-		b := make([]byte, 9+r.IntN(7)) // short: under 16 bytes
+		b := make([]byte, 9+r.IntN(14))
 		for i := range b {
 			b[i] = byte('!' + r.IntN(94))
 		}
-		f := legacyS(t, string(b))
-		if r.IntN(2) == 0 {
-			f = mustComputeWeak(t, string(b))
+		f := mustComputeWeak(t, string(b))
+		if len(b) < 16 && r.IntN(2) == 0 {
+			f = legacyS(t, string(b)) // short kind s
 		}
 		fps = append(fps, f)
 	}
 	s := NewSet(fps)
-	if s.nShort == 0 || s.nLong != 0 || !s.merged {
-		t.Fatalf("registry has %d short, %d long and %d anchored secrets, want short and anchored only", s.nShort, s.nLong, s.nAnchor)
+	if s.nShort == 0 || s.nLong != 0 || s.nWord == 0 {
+		t.Fatalf("registry has %d short, %d long kind-s and %d long kind-w secrets, want short and long kind-w only", s.nShort, s.nLong, s.nWord)
 	}
 	buf := make([]byte, 1<<17+5)
 	for i := range buf {

@@ -21,9 +21,11 @@ type entry struct {
 
 const shortKeyBit = 1 << 63
 
-// anchorKeyBit marks the window hash of a kind "a" entry, hashed at its
-// anchor: a key space of its own.
-const anchorKeyBit = 1 << 62
+// wordKeyBit marks the 40-bit window hash of a long kind "w" or "u" entry
+// (the top of the product of its first 8 bytes): a key space of its own. A
+// short one's 32-bit hash is the same as a short kind "s" one's, so they
+// share theirs.
+const wordKeyBit = 1 << 62
 
 func (e *entry) prefixString() string {
 	if e.prefix == 0 {
@@ -33,7 +35,7 @@ func (e *entry) prefixString() string {
 }
 
 func (e *entry) fingerprint() Fingerprint {
-	return Fingerprint{kind: e.kind, prefix: e.prefixString(), length: int(e.length), window: e.key &^ (shortKeyBit | anchorKeyBit), hash: e.hash}
+	return Fingerprint{kind: e.kind, prefix: e.prefixString(), length: int(e.length), window: e.key &^ (shortKeyBit | wordKeyBit), hash: e.hash}
 }
 
 // Set is an immutable, concurrency-safe set of fingerprints to scan for.
@@ -54,33 +56,23 @@ type Set struct {
 
 	short   []uint64 // bitset over 32-bit short-window hashes; nil if none
 	shortSh uint
-	pre     *pre // first stage of the every-offset path; nil without "s" or short entries
-
-	apre   []uint64 // first stage of the anchor path (see anchorPass); nil without "a" entries
-	apreSh uint
+	pre     *pre // first stage of the every-offset path; nil without "s", "w" or "u" entries
 
 	pem map[[16]byte]*entry
 
-	n        int
-	nLong    int // "s" entries with a 16-byte window
-	nToken   int // "t" entries
-	nShort   int
-	nAnchor  int // "a" entries, of which nAnchorS with a short window
-	nAnchorS int
-	nUTF8    int // "u" entries
-	// merged: "s" entries make the every-offset path run, so it finds the
-	// "a" and "u" entries too, through the short-window filters (the top
-	// 32 bits of the product at an offset are the short window hash there,
-	// and the top of an anchored window hash at an anchor), and anchorPass
-	// does not run.
-	merged    bool
+	n         int
+	nLong     int // "s" entries with a 16-byte window
+	nToken    int // "t" entries
+	nShort    int // entries with an 8-byte window hashed to 32 bits ("s", "w" or "u")
+	nWord     int // long "w" and "u" entries: 8-byte window, 40 bits
+	nUnknown  int // "s" and "u" entries: secrets that may hold bytes outside ASCII
 	minLen    int // shortest registered secret or PEM body
 	maxLen    int
 	minPlain  int // shortest non-PEM secret; 0 if none
 	minToken  int // shortest "t" secret; 0 if none
 	minBody   int // shortest "t" secret less its prefix: windows end this far before a run's end
 	hasPEM    bool
-	asciiOnly bool // no "s" or "u" entries: every secret is ASCII
+	asciiOnly bool // no "s" or "u" entries: every secret is known to be ASCII
 	prefixLen int  // longest provider prefix in use
 }
 
@@ -106,8 +98,8 @@ func NewSet(fps []Fingerprint) *Set {
 		if !f.long() {
 			e.key |= shortKeyBit
 		}
-		if anchored(f.kind) {
-			e.key |= anchorKeyBit
+		if wordKind(f.kind) && f.long() {
+			e.key |= wordKeyBit
 		}
 		s.entries = append(s.entries, e)
 	}
@@ -123,15 +115,12 @@ func NewSet(fps []Fingerprint) *Set {
 			s.minPlain = f.length
 		}
 		s.prefixLen = max(s.prefixLen, len(f.prefix))
+		if e.kind == kindSecret || e.kind == kindWordUTF8 {
+			s.nUnknown++
+		}
 		switch {
-		case anchored(e.kind):
-			s.nAnchor++
-			if e.key&shortKeyBit != 0 {
-				s.nAnchorS++
-			}
-			if e.kind == kindAnchorUTF8 {
-				s.nUTF8++
-			}
+		case e.key&wordKeyBit != 0:
+			s.nWord++
 		case e.key&shortKeyBit != 0:
 			s.nShort++
 		case e.kind == kindToken:
@@ -147,8 +136,7 @@ func NewSet(fps []Fingerprint) *Set {
 		}
 	}
 	s.hasPEM = len(s.pem) > 0
-	s.asciiOnly = s.nLong+s.nShort+s.nUTF8 == 0
-	s.merged = s.nAnchor > 0 && s.nLong+s.nShort > 0
+	s.asciiOnly = s.nUnknown == 0
 	s.buildIndex()
 	return s
 }
@@ -213,7 +201,7 @@ func (s *Set) buildIndex() {
 		s.psuf = new([1024]uint64)
 	}
 	// Short-window bitset: 2^B bits, B in [10, 27], about 64 bits per entry.
-	if nShort := s.nShort + s.nMerged(); nShort > 0 {
+	if nShort := s.nShort + s.nWord; nShort > 0 {
 		b := 10
 		for b < 27 && 1<<b < 64*nShort {
 			b++
@@ -221,27 +209,17 @@ func (s *Set) buildIndex() {
 		s.short = make([]uint64, 1<<(b-6))
 		s.shortSh = uint(32 - b)
 	}
-	if s.nLong+s.nShort > 0 {
+	if s.nLong+s.nShort+s.nWord > 0 {
 		s.pre = new(pre)
-	}
-	if s.nAnchor > 0 && !s.merged {
-		s.apre, s.apreSh = newAnchorPre(s.nAnchor)
 	}
 	for i := range s.entries {
 		k := s.entries[i].key
-		if k&anchorKeyBit != 0 && s.merged {
-			// The top 32 bits of the product, as a short window hash.
-			top := k &^ (shortKeyBit | anchorKeyBit)
-			if k&shortKeyBit == 0 {
-				top >>= 8
-			}
+		if k&wordKeyBit != 0 {
+			// The short-window filters, with the top 32 bits of the product.
+			top := (k &^ wordKeyBit) >> 8
 			s.pre.add(top | shortKeyBit)
 			h := top >> s.shortSh
 			s.short[h>>6] |= 1 << (h & 63)
-			continue
-		}
-		if k&anchorKeyBit != 0 {
-			s.addAnchorPre(k)
 			continue
 		}
 		if e := &s.entries[i]; k&shortKeyBit != 0 || e.kind != kindToken {
@@ -264,38 +242,6 @@ func (s *Set) buildIndex() {
 			s.bloom[k>>s.bloomSh] |= bloomMask(k)
 		}
 	}
-}
-
-// nMerged is how many entries the every-offset path's short-window filters
-// hold for the anchored ones.
-func (s *Set) nMerged() int {
-	if s.merged {
-		return s.nAnchor
-	}
-	return 0
-}
-
-// newAnchorPre sizes the anchor path's first stage: 32 KiB, which stays in
-// L1, up to 16,384 entries (two bits each: about one probe in 200 passes at
-// that size), then 16 bits per entry, up to 1 MiB.
-func newAnchorPre(n int) ([]uint64, uint) {
-	b := 12
-	for b < 17 && 1<<b < n/4 {
-		b++
-	}
-	return make([]uint64, 1<<b), uint(64 - b)
-}
-
-// addAnchorPre adds an "a" key to the first stage. The stage is indexed by
-// the product the key was cut from (top 40 or 32 bits), so the scanner tests
-// it before shifting; it uses only the product's top 29 bits, which both
-// key lengths hold.
-func (s *Set) addAnchorPre(k uint64) {
-	c := (k &^ (shortKeyBit | anchorKeyBit)) << 24
-	if k&shortKeyBit != 0 {
-		c = (k &^ (shortKeyBit | anchorKeyBit)) << 32
-	}
-	s.apre[c>>s.apreSh] |= 1<<(c>>41&63) | 1<<(c>>35&63)
 }
 
 // newBloom sizes a long-window Bloom filter for n entries: 2^B bits, B in

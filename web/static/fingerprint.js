@@ -44,26 +44,9 @@
     return ((lo ^ (hi >> 1n)) >> 24n).toString(16).padStart(10, "0");
   }
 
-  function windowShort(w) {
-    return (((le64(w, 0) * K) & MASK) >> 32n).toString(16).padStart(8, "0");
-  }
-
-  // anchorByte is matcher.anchorByte: an ASCII digit, capital or
-  // punctuation mark, or the lead byte of a multi-byte UTF-8 character.
-  function anchorByte(c) {
-    return (c > 0x20 && c < 0x61) || (c > 0x7a && c < 0x7f) || c >= 0xc0;
-  }
-
-  // anchorOf is matcher.anchorOf: the first anchor byte at which an 8-byte
-  // window still fits, or -1.
-  function anchorOf(rest) {
-    for (let j = 0; j + 8 <= rest.length; j++) if (anchorByte(rest[j])) return j;
-    return -1;
-  }
-
-  // windowAnchor is matcher.windowAnchor: the top 40 (long) or 32 bits of
-  // the product of the 8 bytes at the anchor.
-  function windowAnchor(w, long) {
+  // windowWord is matcher.windowWord: the top 40 (long) or 32 bits of the
+  // product of the first 8 bytes.
+  function windowWord(w, long) {
     const c = (le64(w, 0) * K) & MASK;
     return long ? (c >> 24n).toString(16).padStart(10, "0") : (c >> 32n).toString(16).padStart(8, "0");
   }
@@ -308,18 +291,15 @@
       const [bits, bar] = strengthOf(prefix, rest);
       if (bits < bar) throw new Error("weak secret: about " + Math.round(bits) + " bits of entropy, need " + bar);
     }
-    // As matcher.Compute: kind "t" when the whole secret is token
-    // characters; else kind "a" (ASCII) or "u" with the window at the
-    // anchor; else "s".
+    // As matcher.Compute: kind "t" (16-byte window) when the whole secret
+    // is token characters; else "w" (ASCII) or "u", window its first 8
+    // bytes.
     const long = rest.length >= LONG_WINDOW;
-    const j = anchorOf(rest);
-    let kind = "s";
-    let win = long ? windowLong(rest) : windowShort(rest);
+    let kind = b.every((c) => c < 0x80) ? "w" : "u";
+    let win = windowWord(rest, long);
     if (long && isTokenRun(b)) {
       kind = "t";
-    } else if (j >= 0) {
-      kind = b.every((c) => c < 0x80) ? "a" : "u";
-      win = windowAnchor(rest.subarray(j), long);
+      win = windowLong(rest);
     }
     return VERSION + ":" + kind + ":" + prefix + ":" + b.length + ":" + win + ":" + (await hash128("leakwatch:lw1:s\u0000", b));
   }
