@@ -108,8 +108,8 @@
 // is also hashed at every offset of the document. A kind "w" or "u"
 // window hash is the top of the product of the offset's own 8 bytes, so an
 // offset costs one multiplication and the test of a first stage: a fixed
-// 32 KiB Bloom filter (two bits per fingerprint in one word, from the top
-// 24 bits of the product) that stays in L1 and needs no bounds checks.
+// 128 KiB Bloom filter (two bits per fingerprint in one word, from the top
+// 26 bits of the product) that stays in L2 and needs no bounds checks.
 // Eight offsets are tested with one branch; about one in a thousand passes
 // to the exact filter (a bitset of the top 32 bits) and then the lookup.
 // A long kind "s" fingerprint (made before kind "w") hashes 16 bytes: while

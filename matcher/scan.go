@@ -491,29 +491,30 @@ func probe1(buf []byte, i int, bloom []uint64, sh uint, psuf *[1024]uint64) (hit
 	return hit, suf
 }
 
-// pre is the every-offset path's first stage: two Bloom filters of 2^18
+// pre is the every-offset path's first stage: two Bloom filters of 2^20
 // bits, each fingerprint setting two bits in one 64-bit word, from the top
-// 24 bits of its window hash (long windows in long, short windows in
-// short). Together 64 KiB, they stay in L1 and L2, and their fixed size
-// lets the compiler drop every bounds check and mask: testing both at an
-// offset costs one multiplication (shared by the two windows), two loads
-// and a few shifts. An offset that passes is tested against the exact
-// filters (both): on the realistic benchmark's text, with 100,000
-// fingerprints of which 5% passwords, one offset in a thousand; with a
-// million, one in thirty (measured).
+// 26 bits of its window hash (long "s" windows in long; short windows and
+// the top 32 bits of long "w" and "u" ones in short). 128 KiB each, they
+// stay in L2, and their fixed size lets the compiler drop every bounds
+// check and mask: testing one at an offset costs one multiplication, a
+// load and a few shifts. An offset that passes is tested against the
+// exact filters: on the realistic benchmark's text, one offset in a few
+// hundred with 50,000 passwords. At 32 KiB (L1) the filters held 5,000
+// passwords as well but passed one offset in ten with 50,000, and the
+// million-fingerprint benchmark ran 15% slower (measured).
 // A bit of pre reveals nothing that the window hash it is taken from does not.
 type pre struct {
 	long, short prefilter
 }
 
-type prefilter [4096]uint64
+type prefilter [16384]uint64
 
-func (p *prefilter) add(x uint64) { p[x>>52] |= 1<<(x>>46&63) | 1<<(x>>40&63) }
+func (p *prefilter) add(x uint64) { p[x>>50] |= 1<<(x>>44&63) | 1<<(x>>38&63) }
 
-// has tests the product-aligned hash x (its top 30 bits).
+// has tests the product-aligned hash x (its top 26 bits).
 func (p *prefilter) has(x uint64) bool {
-	w := p[x>>52]
-	return w>>(x>>46&63)&(w>>(x>>40&63))&1 != 0
+	w := p[x>>50]
+	return w>>(x>>44&63)&(w>>(x>>38&63))&1 != 0
 }
 
 func (p *pre) add(key uint64) {
@@ -553,49 +554,49 @@ func (s *Set) filterBoth(buf []byte, i int, cand *[256]int32) (int, int) {
 			var d, h uint64
 			d = le64(w[0:]) * winK
 			h = c0 ^ d>>1
-			if xl, xs := pl[h>>52], ps[c0>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c0>>46&63)&(xs>>(c0>>40&63))&1 != 0 {
+			if xl, xs := pl[h>>50], ps[c0>>50]; xl>>(h>>44&63)&(xl>>(h>>38&63))&1|xs>>(c0>>44&63)&(xs>>(c0>>38&63))&1 != 0 {
 				n = s.both(i+0, c0, h, cand, n)
 			}
 			c0 = d
 			d = le64(w[1:]) * winK
 			h = c1 ^ d>>1
-			if xl, xs := pl[h>>52], ps[c1>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c1>>46&63)&(xs>>(c1>>40&63))&1 != 0 {
+			if xl, xs := pl[h>>50], ps[c1>>50]; xl>>(h>>44&63)&(xl>>(h>>38&63))&1|xs>>(c1>>44&63)&(xs>>(c1>>38&63))&1 != 0 {
 				n = s.both(i+1, c1, h, cand, n)
 			}
 			c1 = d
 			d = le64(w[2:]) * winK
 			h = c2 ^ d>>1
-			if xl, xs := pl[h>>52], ps[c2>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c2>>46&63)&(xs>>(c2>>40&63))&1 != 0 {
+			if xl, xs := pl[h>>50], ps[c2>>50]; xl>>(h>>44&63)&(xl>>(h>>38&63))&1|xs>>(c2>>44&63)&(xs>>(c2>>38&63))&1 != 0 {
 				n = s.both(i+2, c2, h, cand, n)
 			}
 			c2 = d
 			d = le64(w[3:]) * winK
 			h = c3 ^ d>>1
-			if xl, xs := pl[h>>52], ps[c3>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c3>>46&63)&(xs>>(c3>>40&63))&1 != 0 {
+			if xl, xs := pl[h>>50], ps[c3>>50]; xl>>(h>>44&63)&(xl>>(h>>38&63))&1|xs>>(c3>>44&63)&(xs>>(c3>>38&63))&1 != 0 {
 				n = s.both(i+3, c3, h, cand, n)
 			}
 			c3 = d
 			d = le64(w[4:]) * winK
 			h = c4 ^ d>>1
-			if xl, xs := pl[h>>52], ps[c4>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c4>>46&63)&(xs>>(c4>>40&63))&1 != 0 {
+			if xl, xs := pl[h>>50], ps[c4>>50]; xl>>(h>>44&63)&(xl>>(h>>38&63))&1|xs>>(c4>>44&63)&(xs>>(c4>>38&63))&1 != 0 {
 				n = s.both(i+4, c4, h, cand, n)
 			}
 			c4 = d
 			d = le64(w[5:]) * winK
 			h = c5 ^ d>>1
-			if xl, xs := pl[h>>52], ps[c5>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c5>>46&63)&(xs>>(c5>>40&63))&1 != 0 {
+			if xl, xs := pl[h>>50], ps[c5>>50]; xl>>(h>>44&63)&(xl>>(h>>38&63))&1|xs>>(c5>>44&63)&(xs>>(c5>>38&63))&1 != 0 {
 				n = s.both(i+5, c5, h, cand, n)
 			}
 			c5 = d
 			d = le64(w[6:]) * winK
 			h = c6 ^ d>>1
-			if xl, xs := pl[h>>52], ps[c6>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c6>>46&63)&(xs>>(c6>>40&63))&1 != 0 {
+			if xl, xs := pl[h>>50], ps[c6>>50]; xl>>(h>>44&63)&(xl>>(h>>38&63))&1|xs>>(c6>>44&63)&(xs>>(c6>>38&63))&1 != 0 {
 				n = s.both(i+6, c6, h, cand, n)
 			}
 			c6 = d
 			d = le64(w[7:]) * winK
 			h = c7 ^ d>>1
-			if xl, xs := pl[h>>52], ps[c7>>52]; xl>>(h>>46&63)&(xl>>(h>>40&63))&1|xs>>(c7>>46&63)&(xs>>(c7>>40&63))&1 != 0 {
+			if xl, xs := pl[h>>50], ps[c7>>50]; xl>>(h>>44&63)&(xl>>(h>>38&63))&1|xs>>(c7>>44&63)&(xs>>(c7>>38&63))&1 != 0 {
 				n = s.both(i+7, c7, h, cand, n)
 			}
 			c7 = d
@@ -643,12 +644,12 @@ func (s *Set) filterShort(buf []byte, i int, cand *[256]int32) (int, int) {
 		w := buf[i : i+15 : i+15]
 		c0, c1, c2, c3 := le64(w[0:])*winK, le64(w[1:])*winK, le64(w[2:])*winK, le64(w[3:])*winK
 		c4, c5, c6, c7 := le64(w[4:])*winK, le64(w[5:])*winK, le64(w[6:])*winK, le64(w[7:])*winK
-		x0, x1, x2, x3 := ps[c0>>52], ps[c1>>52], ps[c2>>52], ps[c3>>52]
-		x4, x5, x6, x7 := ps[c4>>52], ps[c5>>52], ps[c6>>52], ps[c7>>52]
-		if x0>>(c0>>46&63)&(x0>>(c0>>40&63))&1|x1>>(c1>>46&63)&(x1>>(c1>>40&63))&1|
-			x2>>(c2>>46&63)&(x2>>(c2>>40&63))&1|x3>>(c3>>46&63)&(x3>>(c3>>40&63))&1|
-			x4>>(c4>>46&63)&(x4>>(c4>>40&63))&1|x5>>(c5>>46&63)&(x5>>(c5>>40&63))&1|
-			x6>>(c6>>46&63)&(x6>>(c6>>40&63))&1|x7>>(c7>>46&63)&(x7>>(c7>>40&63))&1 == 0 {
+		x0, x1, x2, x3 := ps[c0>>50], ps[c1>>50], ps[c2>>50], ps[c3>>50]
+		x4, x5, x6, x7 := ps[c4>>50], ps[c5>>50], ps[c6>>50], ps[c7>>50]
+		if x0>>(c0>>44&63)&(x0>>(c0>>38&63))&1|x1>>(c1>>44&63)&(x1>>(c1>>38&63))&1|
+			x2>>(c2>>44&63)&(x2>>(c2>>38&63))&1|x3>>(c3>>44&63)&(x3>>(c3>>38&63))&1|
+			x4>>(c4>>44&63)&(x4>>(c4>>38&63))&1|x5>>(c5>>44&63)&(x5>>(c5>>38&63))&1|
+			x6>>(c6>>44&63)&(x6>>(c6>>38&63))&1|x7>>(c7>>44&63)&(x7>>(c7>>38&63))&1 == 0 {
 			continue
 		}
 		for k, c := range [8]uint64{c0, c1, c2, c3, c4, c5, c6, c7} {
@@ -660,7 +661,7 @@ func (s *Set) filterShort(buf []byte, i int, cand *[256]int32) (int, int) {
 	}
 	for ; i+8 <= len(buf) && n < len(cand); i++ {
 		c := le64(buf[i:i+8:i+8]) * winK
-		if x := ps[c>>52]; x>>(c>>46&63)&(x>>(c>>40&63))&1 != 0 {
+		if x := ps[c>>50]; x>>(c>>44&63)&(x>>(c>>38&63))&1 != 0 {
 			if hs := c >> 32 >> s.shortSh; s.short[(hs>>6)&uint64(len(s.short)-1)]>>(hs&63)&1 != 0 {
 				cand[n] = int32(i) | shortCand
 				n++

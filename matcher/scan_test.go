@@ -527,13 +527,13 @@ func TestFilterBothMatchesReference(t *testing.T) {
 	if s.nShort == 0 || s.nLong == 0 || s.nWord == 0 {
 		t.Fatalf("registry has %d short, %d long and %d long kind-w passwords, want all", s.nShort, s.nLong, s.nWord)
 	}
-	buf := make([]byte, 1<<17)
+	buf := make([]byte, 1<<19)
 	for i := range buf {
 		buf[i] = byte(r.Uint32())
 	}
-	// An offset passes the first stage when pre.long has the top 24 bits of
+	// An offset passes the first stage when pre.long has the top 26 bits of
 	// the long window's 40-bit hash h, or pre.short those of the short
-	// window's 32-bit hash k (12 bits choose a word, 6 and 6 two bits in
+	// window's 32-bit hash k (14 bits choose a word, 6 and 6 two bits in
 	// it); it is then a candidate for each exact filter its window passes.
 	in := func(t *prefilter, b uint64) bool {
 		w := t[b>>12]
@@ -542,7 +542,7 @@ func TestFilterBothMatchesReference(t *testing.T) {
 	var want []int32
 	for i := 0; i+LongWindow <= len(buf); i++ {
 		h, k := windowLong(buf[i:]), windowWord(buf[i:], false)
-		if !in(&s.pre.long, h>>16) && !in(&s.pre.short, k>>8) {
+		if !in(&s.pre.long, h>>14) && !in(&s.pre.short, k>>6) {
 			continue
 		}
 		if m := bloomMask(h); s.bloom[h>>s.bloomSh]&m == m {
@@ -719,15 +719,15 @@ func TestFilterShortMatchesReference(t *testing.T) {
 	if s.nShort == 0 || s.nLong != 0 || s.nWord == 0 {
 		t.Fatalf("registry has %d short, %d long kind-s and %d long kind-w secrets, want short and long kind-w only", s.nShort, s.nLong, s.nWord)
 	}
-	buf := make([]byte, 1<<17+5)
+	buf := make([]byte, 1<<19+5)
 	for i := range buf {
 		buf[i] = byte(r.Uint32())
 	}
 	var want []int32
 	for i := 0; i+8 <= len(buf); i++ {
 		c := le64(buf[i:]) * winK
-		x := s.pre.short[c>>52]
-		if x&(1<<(c>>46&63)) == 0 || x&(1<<(c>>40&63)) == 0 {
+		x := s.pre.short[c>>50]
+		if x&(1<<(c>>44&63)) == 0 || x&(1<<(c>>38&63)) == 0 {
 			continue
 		}
 		if hs := c >> 32 >> s.shortSh; s.short[hs>>6]&(1<<(hs&63)) != 0 {
