@@ -702,49 +702,53 @@ func TestUTF16WordsMatchReference(t *testing.T) {
 // a full candidate buffer causes, up to the last 8 bytes.
 func TestFilterShortMatchesReference(t *testing.T) {
 	t.Parallel()
-	r := rand.New(rand.NewPCG(9, 10))
-	var fps []Fingerprint
-	for range 20000 {
-		b := make([]byte, 9+r.IntN(14))
-		for i := range b {
-			b[i] = byte('!' + r.IntN(94))
+	// Below sparseShort a block's first test is one bit an offset; above
+	// it, two.
+	for _, tc := range []struct{ n, text int }{{sparseShort / 2, 1 << 20}, {sparseShort + 4000, 1 << 19}} {
+		r := rand.New(rand.NewPCG(9, uint64(tc.n)))
+		var fps []Fingerprint
+		for range tc.n {
+			b := make([]byte, 9+r.IntN(14))
+			for i := range b {
+				b[i] = byte('!' + r.IntN(94))
+			}
+			f := mustComputeWeak(t, string(b))
+			if len(b) < 16 && r.IntN(2) == 0 {
+				f = legacyS(t, string(b)) // short kind s
+			}
+			fps = append(fps, f)
 		}
-		f := mustComputeWeak(t, string(b))
-		if len(b) < 16 && r.IntN(2) == 0 {
-			f = legacyS(t, string(b)) // short kind s
+		s := NewSet(fps)
+		if s.nShort == 0 || s.nLong != 0 || s.nWord == 0 {
+			t.Fatalf("registry has %d short, %d long kind-s and %d long kind-w secrets, want short and long kind-w only", s.nShort, s.nLong, s.nWord)
 		}
-		fps = append(fps, f)
-	}
-	s := NewSet(fps)
-	if s.nShort == 0 || s.nLong != 0 || s.nWord == 0 {
-		t.Fatalf("registry has %d short, %d long kind-s and %d long kind-w secrets, want short and long kind-w only", s.nShort, s.nLong, s.nWord)
-	}
-	buf := make([]byte, 1<<19+5)
-	for i := range buf {
-		buf[i] = byte(r.Uint32())
-	}
-	var want []int32
-	for i := 0; i+8 <= len(buf); i++ {
-		c := le64(buf[i:]) * winK
-		x := s.pre.short[c>>50]
-		if x&(1<<(c>>44&63)) == 0 || x&(1<<(c>>38&63)) == 0 {
-			continue
+		buf := make([]byte, tc.text+5)
+		for i := range buf {
+			buf[i] = byte(r.Uint32())
 		}
-		if hs := c >> 32 >> s.shortSh; s.short[hs>>6]&(1<<(hs&63)) != 0 {
-			want = append(want, int32(i)|shortCand)
+		var want []int32
+		for i := 0; i+8 <= len(buf); i++ {
+			c := le64(buf[i:]) * winK
+			x := s.pre.short[c>>50]
+			if x&(1<<(c>>44&63)) == 0 || x&(1<<(c>>38&63)) == 0 {
+				continue
+			}
+			if hs := c >> 32 >> s.shortSh; s.short[hs>>6]&(1<<(hs&63)) != 0 {
+				want = append(want, int32(i)|shortCand)
+			}
 		}
-	}
-	if len(want) < 300 {
-		t.Fatalf("only %d reference candidates: the test needs a dense filter", len(want))
-	}
-	var got []int32
-	var cand [256]int32
-	for i := 0; i+8 <= len(buf); {
-		var n int
-		n, i = s.filterShort(buf, i, &cand)
-		got = append(got, cand[:n]...)
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("filterShort gave %d candidates, reference %d", len(got), len(want))
+		if len(want) < 300 {
+			t.Fatalf("%d fingerprints: only %d reference candidates: the test needs a dense filter", tc.n, len(want))
+		}
+		var got []int32
+		var cand [256]int32
+		for i := 0; i+8 <= len(buf); {
+			var n int
+			n, i = s.filterShort(buf, i, &cand)
+			got = append(got, cand[:n]...)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d fingerprints: filterShort gave %d candidates, reference %d", tc.n, len(got), len(want))
+		}
 	}
 }
