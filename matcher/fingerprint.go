@@ -203,14 +203,14 @@ func ParseFingerprint(s string) (Fingerprint, error) {
 		if prefix != "" && prefixIndex[prefix] == 0 {
 			return f, errors.New("parse fingerprint: unknown provider prefix")
 		}
-		f.kind = kindSecret
 		switch kind {
+		case "s":
+			f.kind = kindSecret
 		case "w":
 			f.kind = kindWord
 		case "u":
 			f.kind = kindWordUTF8
-		}
-		if kind == "t" {
+		case "t":
 			f.kind = kindToken
 			if n-len(prefix) < LongWindow {
 				return f, fmt.Errorf("parse fingerprint: kind t needs at least %d bytes after the prefix", LongWindow)

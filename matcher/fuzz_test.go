@@ -168,6 +168,9 @@ func FuzzParseFingerprint(f *testing.F) {
 	f.Add(mustCompute(f, ghToken).String())
 	f.Add("lw1:pem::1200::" + strings.Repeat("ab", 16))
 	f.Add("lw1:s::20:0000000000:" + strings.Repeat("0", 32))
+	for _, s := range []string{longPw, shortPw, prefixedPw, utf8Pw} {
+		f.Add(mustComputeWeak(f, s).String())
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		fp, err := ParseFingerprint(s)
 		if err != nil {
