@@ -156,6 +156,12 @@ func (f Fingerprint) Provider() string {
 // Prefix returns the public provider prefix held in the fingerprint, or "".
 func (f Fingerprint) Prefix() string { return f.prefix }
 
+// Slow reports whether the fingerprint is a long kind "s" one, made before
+// kind "w": while a Set holds any, every scan hashes 16 bytes at every
+// offset as well, about half as much again as passwords otherwise cost.
+// Fingerprinting the secret again gives kind "w".
+func (f Fingerprint) Slow() bool { return f.kind == kindSecret && f.long() }
+
 // Len returns the length in bytes of the secret (for a PEM key, of its
 // normalised base64 body).
 func (f Fingerprint) Len() int { return f.length }

@@ -55,6 +55,7 @@ type Registry struct {
 	pollEvery time.Duration
 
 	mu      sync.Mutex // serialises loads and guards what follows
+	slow    [2]int     // Slow fingerprints of active keys and kept after rotation, as last logged
 	keys    map[int64]activeRef
 	rotated map[int64][]activeRef          // key id → fingerprints it was rotated away from
 	fps     map[string]matcher.Fingerprint // the parsed fingerprints of cur
@@ -233,6 +234,37 @@ func (r *Registry) swap(keys map[int64]activeRef, rotated map[int64][]activeRef,
 	}
 	r.keys, r.rotated, r.fps, r.since = keys, rotated, fps, read.start
 	r.cur.Store(&Snapshot{Set: matcher.NewSet(list), byFP: byFP, Version: read.version})
+	r.noteSlow(keys, rotated)
+}
+
+// noteSlow warns, when their numbers change, of fingerprints in the format
+// made before kind "w": one of them slows every scan, for every
+// organisation, until its key is rotated and the old fingerprint's
+// retention ends.
+func (r *Registry) noteSlow(keys map[int64]activeRef, rotated map[int64][]activeRef) {
+	var ids []int64
+	for id, k := range keys {
+		if k.parsed.Slow() {
+			ids = append(ids, id)
+		}
+	}
+	kept := 0
+	for _, list := range rotated {
+		for _, k := range list {
+			if k.parsed.Slow() {
+				kept++
+			}
+		}
+	}
+	if [2]int{len(ids), kept} == r.slow {
+		return
+	}
+	r.slow = [2]int{len(ids), kept}
+	if len(ids)+kept > 0 {
+		slices.Sort(ids)
+		r.logger.Warn("fingerprints in the format before kind w slow every scan: rotate these keys (leakwatch fingerprint, or the keys page) to re-register them",
+			slog.Int("count", len(ids)), slog.Any("key_ids", ids[:min(len(ids), 20)]), slog.Int("kept_after_rotation", kept))
+	}
 }
 
 // Run keeps the snapshot current until ctx ends: it reloads on every change

@@ -1,9 +1,12 @@
 package keys_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,4 +236,65 @@ func TestRegistryKeepsRotatedFingerprints(t *testing.T) {
 		t.Fatal(err)
 	}
 	within("retirement", func() bool { return len(refs(secretA)) == 0 && len(refs(secretB)) == 0 })
+}
+
+// TestRegistryWarnsOfSlowFingerprints registers a key with a fingerprint in
+// the format made before kind "w" (a long kind "s"), which slows every scan,
+// and requires one warning naming it, none again while nothing changes, one
+// counting the old fingerprint still kept once the key is rotated to a kind
+// "w" one, and none after its retention.
+func TestRegistryWarnsOfSlowFingerprints(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	var logs bytes.Buffer
+	r := keys.NewRegistry(pool, slog.New(slog.NewTextHandler(&logs, nil))).WithRotatedRetention(time.Hour)
+	org, _, err := orgs.NewStore(pool).Create(ctx, audit.System, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := matcher.ParseFingerprint("lw1:s::28:0123456789:" + strings.Repeat("ab", 16))
+	if err != nil || !legacy.Slow() {
+		t.Fatalf("legacy fingerprint: %v, slow %v", err, legacy.Slow())
+	}
+	current := mustFP(t, "correct horse!battery staple 42")
+	if current.Slow() {
+		t.Fatalf("%s is slow", current)
+	}
+	store := keys.NewStore(pool)
+	k, err := store.Register(ctx, audit.System, org.ID, keys.Params{Name: "db password", Fingerprint: legacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Register(ctx, audit.System, org.ID, keys.Params{Name: "admin password", Fingerprint: current}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := r.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Count(logs.String(), "level=WARN"); got != 1 || !strings.Contains(logs.String(), fmt.Sprintf("count=1 key_ids=[%d] kept_after_rotation=0", k.ID)) {
+		t.Fatalf("want one warning naming key %d, got:\n%s", k.ID, logs.String())
+	}
+	if _, err := store.Rotate(ctx, audit.System, org.ID, k.ID, mustFP(t, "Tr0ub4dor&3 horse!Battery#9")); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	if err := r.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(logs.String(), "level=WARN"); got != 1 || !strings.Contains(logs.String(), "count=0 key_ids=[] kept_after_rotation=1") {
+		t.Fatalf("after the rotation: want one warning for the kept fingerprint, got:\n%s", logs.String())
+	}
+	if _, err := pool.Exec(ctx, `UPDATE key_fingerprints SET replaced_at = now() - interval '2 hours' WHERE replaced_at IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	if err := r.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Fatalf("warned past the retention:\n%s", logs.String())
+	}
 }
