@@ -110,8 +110,10 @@
 // offset costs one multiplication and the test of a first stage: a fixed
 // 128 KiB Bloom filter (two bits per fingerprint in one word, from the top
 // 26 bits of the product) that stays in L2 and needs no bounds checks.
-// Eight offsets are tested with one branch; about one in a thousand passes
-// to the exact filter (a bitset of the top 32 bits) and then the lookup.
+// Eight offsets are tested with one branch (on one bit each while the
+// filter is sparse, up to 16,384 fingerprints); about one offset in a
+// thousand passes both bits, then the exact filter (a bitset of the top 32
+// bits) and the lookup.
 // A long kind "s" fingerprint (made before kind "w") hashes 16 bytes: while
 // any is registered, each offset also combines the next word's product and
 // tests a second first stage, which costs about half as much again.
@@ -119,9 +121,10 @@
 // An earlier design took a password's window at its first digit, capital
 // or punctuation mark and probed only such offsets, about a third of a
 // source file's. Finding and packing them cost as much as the probes
-// saved: on the realistic benchmark that pass ran at 800 MB/s where the
-// every-offset loop above runs at 800 (x86-64-v1) to 1,100 MB/s (v3), and
-// secrets with no such byte early on still needed the every-offset loop.
+// saved: on the realistic benchmark that pass ran at 800 MB/s (x86-64-v1)
+// and 880 (v3) where the every-offset loop above runs at 1,000 and 1,200,
+// and secrets with no such byte early on still needed the every-offset
+// loop.
 //
 // The first stages are computed from the fingerprints' window hashes and
 // hold a subset of their bits, so they reveal nothing about a secret that
