@@ -621,11 +621,9 @@ func (s *Set) both(i int, c, h uint64, cand *[256]int32, n int) int {
 		cand[n&255] = int32(i)
 		n++
 	}
-	if s.short != nil {
-		if hs := c >> 32 >> s.shortSh; s.short[(hs>>6)&uint64(len(s.short)-1)]>>(hs&63)&1 != 0 {
-			cand[n&255] = int32(i) | shortCand
-			n++
-		}
+	if s.short != nil && s.shortHas(c) {
+		cand[n&255] = int32(i) | shortCand
+		n++
 	}
 	return n
 }
@@ -668,19 +666,16 @@ func (s *Set) filterShort(buf []byte, i int, cand *[256]int32) (int, int) {
 			continue
 		}
 		for k, c := range [8]uint64{c0, c1, c2, c3, c4, c5, c6, c7} {
-			if hs := c >> 32 >> s.shortSh; s.short[(hs>>6)&uint64(len(s.short)-1)]>>(hs&63)&1 != 0 && ps.has(c) {
+			if ps.has(c) && s.shortHas(c) {
 				cand[n&255] = int32(i+k) | shortCand
 				n++
 			}
 		}
 	}
 	for ; i+8 <= len(buf) && n < len(cand); i++ {
-		c := le64(buf[i:i+8:i+8]) * winK
-		if x := ps[c>>50]; x>>(c>>44&63)&(x>>(c>>38&63))&1 != 0 {
-			if hs := c >> 32 >> s.shortSh; s.short[(hs>>6)&uint64(len(s.short)-1)]>>(hs&63)&1 != 0 {
-				cand[n] = int32(i) | shortCand
-				n++
-			}
+		if c := le64(buf[i:i+8:i+8]) * winK; ps.has(c) && s.shortHas(c) {
+			cand[n] = int32(i) | shortCand
+			n++
 		}
 	}
 	return n, i
@@ -688,8 +683,7 @@ func (s *Set) filterShort(buf []byte, i int, cand *[256]int32) (int, int) {
 
 func (s *Set) scanShort(buf []byte, from int, emit func(a, b int, e *entry)) {
 	for i := from; i+8 <= len(buf); i++ {
-		c := le64(buf[i:]) * winK
-		if hs := c >> 32 >> s.shortSh; s.short[hs>>6]&(1<<(hs&63)) != 0 {
+		if c := le64(buf[i:]) * winK; s.shortHas(c) {
 			s.verifyShort(buf, i, c, emit)
 		}
 	}

@@ -215,12 +215,8 @@ func (s *Set) buildIndex() {
 	for i := range s.entries {
 		k := s.entries[i].key
 		if k&wordKeyBit != 0 {
-			// The short-window filters, with the top 32 bits of the product.
-			top := (k &^ wordKeyBit) >> 8
-			s.pre.add(top | shortKeyBit)
-			h := top >> s.shortSh
-			s.short[h>>6] |= 1 << (h & 63)
-			continue
+			// The short-window filters hold the top 32 bits of the product.
+			k = (k&^wordKeyBit)>>8 | shortKeyBit
 		}
 		if e := &s.entries[i]; k&shortKeyBit != 0 || e.kind != kindToken {
 			s.pre.add(k)
@@ -260,6 +256,13 @@ func bloomMask(h uint64) uint64 {
 }
 
 func mixKey(k uint64) uint64 { return (k ^ k>>29) * 0xBF58476D1CE4E5B9 }
+
+// shortHas tests the exact short-window filter for the product c: its top
+// 32 bits, a short window hash or the top of a long "w" or "u" one.
+func (s *Set) shortHas(c uint64) bool {
+	h := c >> 32 >> s.shortSh
+	return s.short[(h>>6)&uint64(len(s.short)-1)]>>(h&63)&1 != 0
+}
 
 // lookup returns the index of the first entry with key k, or -1.
 func (s *Set) lookup(k uint64) int {
